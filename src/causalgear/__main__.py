@@ -1,0 +1,3 @@
+from causalgear.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,75 @@
+"""`causalgear STAGE [hydra overrides...] [-m]`: one entry point, one Hydra app per stage."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from causalgear.stages import STAGES, StageNotImplemented, resolve
+
+
+def usage() -> str:
+    width = max(len(n) for n in STAGES)
+    lines = [
+        "usage: causalgear STAGE [hydra overrides...] [-m]",
+        "",
+        "stages:",
+        *(f"  {s.name:<{width}}  {s.summary}" for s in STAGES.values()),
+        "",
+        "Hydra's flags work after the stage: --cfg job, --info, --help, -m (multirun).",
+        "Example: causalgear train sae.l1_coeff=1e-3 sae.k=64",
+    ]
+    return "\n".join(lines)
+
+
+def _fail(stage: str, message: str, code: int = 2) -> None:
+    print(f"causalgear {stage}: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def run_hydra_stage(name: str, args: list[str]) -> None:
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig
+
+    from causalgear.config import CONF_DIR, ConfigError, register_configs, validate
+
+    register_configs()
+    stage = STAGES[name]
+
+    @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
+    def task(cfg: DictConfig) -> None:
+        out_dir = Path(HydraConfig.get().runtime.output_dir)
+        try:
+            validate(cfg)
+            resolve(stage)(cfg, out_dir)
+        except ConfigError as err:
+            _fail(name, f"config error: {err}")
+        except StageNotImplemented as err:
+            _fail(name, str(err), code=3)
+        except (FileNotFoundError, NotADirectoryError) as err:
+            _fail(name, str(err))
+        print(f"outputs: {out_dir}")
+
+    # Hydra reads sys.argv; the stage name rides along as a config value and the job name.
+    sys.argv = [f"causalgear {name}", *args, f"stage={name}", f"hydra.job.name={name}"]
+    task()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in STAGES:
+        print(f"causalgear: unknown stage {name!r}; one of: {', '.join(STAGES)}", file=sys.stderr)
+        return 2
+    stage = STAGES[name]
+    if not stage.hydra:
+        try:
+            return int(resolve(stage)(rest) or 0)
+        except StageNotImplemented as err:
+            _fail(name, str(err), code=3)
+    run_hydra_stage(name, rest)
+    return 0

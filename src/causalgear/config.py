@@ -1,0 +1,274 @@
+"""Structured configs for every Hydra group, and the one place where their values are checked.
+
+Each group option (conf/<group>/<name>.yaml) starts from a schema registered here, so unknown
+keys and wrong types fail during composition. `validate` then checks the values that need
+knowledge beyond types (ranges, sets, files on disk) and raises `ConfigError`, which the CLI
+turns into one line on stderr before any heavy work starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig
+
+CONF_DIR = Path(os.environ.get("CAUSALGEAR_CONF", Path(__file__).resolve().parents[2] / "conf"))
+
+COMMAND_SETS = ("CS1", "CS2", "CS3", "CS4")
+DTYPES = ("float32", "bfloat16", "float16")
+DEVICES = ("auto", "cpu", "cuda")
+QUANTIZATIONS = ("none", "8bit", "4bit")
+SITES = ("resid", "mlp_out", "attn_out")
+SAE_ARCHS = ("deep_relu", "relu", "topk")
+SPIDER_SOURCES = ("local", "hub")
+SPIDER_DIFFICULTIES = ("easy", "medium", "hard", "extra")
+
+
+class ConfigError(ValueError):
+    """A config value that is not allowed. The message is one line: key, value, what is allowed."""
+
+    def __init__(self, key: str, value: Any, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+
+
+@dataclass
+class PathsConfig:
+    cache_dir: str = "${oc.env:CAUSALGEAR_CACHE,'~/.cache/causalgear'}"
+
+
+@dataclass
+class EmbeddedBuildConfig:
+    """Recipe of the embedded model: what `causalgear build-model` trains from scratch."""
+
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 512
+    vocab_size: int = 2048
+    max_seq_len: int = 160
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    eval_every: int = 500
+    eval_examples: int = 64
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    # hub id, local directory, or "embedded" for the model the project builds itself
+    name_or_path: str = MISSING
+    revision: str | None = None
+    dtype: str = "float32"
+    device: str = "auto"
+    quantization: str = "none"
+    layer: int = MISSING
+    # declared depth, checked against the loaded model; lets `model.layer` fail before loading
+    num_layers: int = MISSING
+    build: EmbeddedBuildConfig | None = None
+
+
+@dataclass
+class TinySQLDataConfig:
+    name: str = "tinysql"
+    seed: int = 0
+    command_sets: list[str] = field(default_factory=lambda: list(COMMAND_SETS))
+    n_train_per_set: int = 8000
+    n_validation_per_set: int = 100
+    n_test_per_set: int = 200
+    n_test_ood_per_set: int = 100
+    n_schemas: int = 400
+    n_databases: int = 3
+    rows_per_table: int = 24
+    # which split the evaluation stages read
+    eval_split: str = "test"
+
+
+@dataclass
+class SpiderDataConfig:
+    name: str = "spider"
+    source: str = "local"  # local directory in the official layout, or the hub's xlangai/spider
+    spider_dir: str | None = None
+    hub_id: str = "xlangai/spider"
+    split: str = "dev"
+    max_examples: int = 500
+    difficulty: list[str] = field(default_factory=lambda: list(SPIDER_DIFFICULTIES))
+    seed: int = 0
+    eval_split: str = "dev"
+
+
+@dataclass
+class ExecConfig:
+    """Budget for running untrusted SQL."""
+
+    timeout_s: float = 2.0
+    max_steps: int = 50_000_000
+    max_rows: int = 100_000
+
+
+@dataclass
+class GenerationConfig:
+    max_new_tokens: int = 64
+    batch_size: int = 32
+
+
+@dataclass
+class HarvestConfig:
+    site: str = "resid"
+    # None: the model's default layer
+    layer: int | None = None
+    split: str = "train"
+    max_examples: int = 4000
+    batch_size: int = 32
+    shard_tokens: int = 65536
+    max_norm_ratio: float | None = None
+    rebuild: bool = True
+
+
+@dataclass
+class SAEConfig:
+    arch: str = "deep_relu"
+    # code size: the deep_relu bottleneck, the topk/relu dictionary size unless d_sae is set
+    k: int = 64
+    d_sae: int | None = None
+    l1_coeff: float = 1e-3
+    hidden_sizes: list[int] = field(default_factory=lambda: [1024, 256])
+    lr: float = 1e-3
+    path: str | None = None
+
+
+@dataclass
+class Config:
+    stage: str = "none"
+    seed: int = 0
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    model: ModelConfig = MISSING
+    data: Any = MISSING
+    exec: ExecConfig = field(default_factory=ExecConfig)
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    harvest: HarvestConfig = field(default_factory=HarvestConfig)
+    sae: SAEConfig = field(default_factory=SAEConfig)
+    trainer: Any = None
+    logger: Any = None
+    causal: Any = None
+    steering: Any = None
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="config_schema", node=Config)
+    cs.store(group="model", name="model_schema", node=ModelConfig)
+    cs.store(group="data", name="tinysql_schema", node=TinySQLDataConfig)
+    cs.store(group="data", name="spider_schema", node=SpiderDataConfig)
+    cs.store(group="sae", name="sae_schema", node=SAEConfig)
+
+
+def compose(overrides: list[str] | tuple[str, ...] = (), stage: str = "none") -> DictConfig:
+    """The config a stage would get from `causalgear STAGE overrides...`, for tests and notebooks."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(version_base=None, config_dir=str(CONF_DIR)):
+        return hydra_compose("config", overrides=[*overrides, f"stage={stage}"])
+
+
+def _one_of(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(key, value, f"one of {', '.join(allowed)}")
+
+
+def _positive(key: str, value: Any) -> None:
+    if not isinstance(value, int) or value <= 0:
+        raise ConfigError(key, value, "an integer > 0")
+
+
+def model_num_layers(model: DictConfig) -> int:
+    """Depth of the configured model, read without loading weights where a config.json exists."""
+    path = Path(os.path.expanduser(str(model.name_or_path)))
+    if model.name_or_path != "embedded" and (path / "config.json").is_file():
+        cfg = json.loads((path / "config.json").read_text())
+        cfg = cfg.get("text_config", cfg)
+        if "num_hidden_layers" in cfg:
+            return int(cfg["num_hidden_layers"])
+    if model.name_or_path == "embedded" and model.build is not None:
+        return int(model.build.num_layers)
+    return int(model.num_layers)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check every value whose type alone does not say it is allowed. Cheap: no model loading."""
+    m = cfg.model
+    _one_of("model.dtype", m.dtype, DTYPES)
+    _one_of("model.device", m.device, DEVICES)
+    _one_of("model.quantization", m.quantization, QUANTIZATIONS)
+    n_layers = model_num_layers(m)
+    if not 0 <= m.layer < n_layers:
+        raise ConfigError("model.layer", m.layer, f"0..{n_layers - 1} ({m.name} has {n_layers} layers)")
+    if m.name_or_path == "embedded":
+        if m.build is None:
+            raise ConfigError("model.build", None, "a build recipe for the embedded model")
+        for key in ("hidden_size", "num_layers", "num_heads", "vocab_size", "steps", "batch_size"):
+            _positive(f"model.build.{key}", m.build[key])
+        if m.build.hidden_size % m.build.num_heads:
+            raise ConfigError("model.build.num_heads", m.build.num_heads,
+                              f"a divisor of model.build.hidden_size={m.build.hidden_size}")
+
+    d = cfg.data
+    if d.name == "tinysql":
+        if len(d.command_sets) == 0:
+            raise ConfigError("data.command_sets", list(d.command_sets),
+                              f"a non-empty subset of {', '.join(COMMAND_SETS)}")
+        for cs in d.command_sets:
+            _one_of("data.command_sets", cs, COMMAND_SETS)
+        for key in ("n_train_per_set", "n_validation_per_set", "n_test_per_set", "n_test_ood_per_set",
+                    "n_schemas", "n_databases", "rows_per_table"):
+            _positive(f"data.{key}", d[key])
+        _one_of("data.eval_split", d.eval_split, ("train", "validation", "test", "test_ood"))
+    elif d.name == "spider":
+        _one_of("data.source", d.source, SPIDER_SOURCES)
+        _positive("data.max_examples", d.max_examples)
+        for diff in d.difficulty:
+            _one_of("data.difficulty", diff, SPIDER_DIFFICULTIES)
+        if d.source == "local" or d.spider_dir is not None:
+            spider_dir = Path(os.path.expanduser(str(d.spider_dir))) if d.spider_dir else None
+            if spider_dir is None or not spider_dir.is_dir():
+                raise ConfigError("data.spider_dir", d.spider_dir, "an existing directory in Spider's layout")
+            if not (spider_dir / "tables.json").is_file():
+                raise ConfigError("data.spider_dir", d.spider_dir, "a directory that holds tables.json")
+            if d.source == "local" and not (spider_dir / _spider_file(d.split)).is_file():
+                raise ConfigError("data.split", d.split,
+                                  f"a split whose file exists in {spider_dir} ({_spider_file(d.split)} is missing)")
+    else:
+        raise ConfigError("data.name", d.name, "one of tinysql, spider")
+
+    if cfg.exec.timeout_s <= 0:
+        raise ConfigError("exec.timeout_s", cfg.exec.timeout_s, "a number of seconds > 0")
+    _positive("exec.max_steps", cfg.exec.max_steps)
+    _positive("generation.max_new_tokens", cfg.generation.max_new_tokens)
+    _positive("generation.batch_size", cfg.generation.batch_size)
+
+    _one_of("harvest.site", cfg.harvest.site, SITES)
+    if cfg.harvest.layer is not None and not 0 <= cfg.harvest.layer < n_layers:
+        raise ConfigError("harvest.layer", cfg.harvest.layer, f"0..{n_layers - 1} or null")
+    _positive("harvest.shard_tokens", cfg.harvest.shard_tokens)
+    _one_of("sae.arch", cfg.sae.arch, SAE_ARCHS)
+    _positive("sae.k", cfg.sae.k)
+    if cfg.sae.d_sae is not None:
+        _positive("sae.d_sae", cfg.sae.d_sae)
+    if cfg.sae.l1_coeff < 0:
+        raise ConfigError("sae.l1_coeff", cfg.sae.l1_coeff, "a number >= 0")
+
+
+def _spider_file(split: str) -> str:
+    return {"dev": "dev.json", "train": "train_spider.json"}.get(split, f"{split}.json")

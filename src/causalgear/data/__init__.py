@@ -1,0 +1,1 @@
+"""Data sets (TinySQL, Spider), prompts, and safe execution scoring of SQL."""

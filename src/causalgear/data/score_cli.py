@@ -1,0 +1,99 @@
+"""`causalgear score`: execution accuracy of a predictions file, in Spider's file formats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from causalgear.data.scoring import database_files, score_sql, summarize
+from causalgear.data.sqlexec import ExecBudget
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="causalgear score",
+        description="Score predictions by execution accuracy (Spider test-suite semantics).")
+    p.add_argument("--gold", required=True, type=Path, help="gold file: one 'query<TAB>db_id' per line")
+    p.add_argument("--pred", required=True, type=Path, help="predictions: one query per line, same order")
+    p.add_argument("--db", required=True, type=Path, help="database root: <db_id>/<db_id>*.sqlite")
+    p.add_argument("--tables", type=Path, help="tables.json: every gold db_id must be a schema in it")
+    p.add_argument("--out", type=Path, help="write the JSON report here")
+    p.add_argument("--timeout", type=float, default=2.0, help="seconds per query (default 2)")
+    p.add_argument("--keep-distinct", action="store_true",
+                   help="keep DISTINCT (the official evaluator drops it by default)")
+    return p
+
+
+def _read_gold(path: Path) -> list[tuple[str, str]]:
+    gold = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise ValueError(f"{path}:{n}: expected 'query<TAB>db_id', got {line[:60]!r}")
+        query, db_id = line.rsplit("\t", 1)
+        gold.append((query.strip(), db_id.strip()))
+    return gold
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    for flag, path, want_dir in (("--gold", args.gold, False), ("--pred", args.pred, False),
+                                 ("--db", args.db, True), ("--tables", args.tables, False)):
+        ok = path is None or (path.is_dir() if want_dir else path.exists() and not path.is_dir())
+        if not ok:
+            print(f"causalgear score: {flag} {path}: no such {'directory' if want_dir else 'file'}",
+                  file=sys.stderr)
+            return 2
+    try:
+        gold = _read_gold(args.gold)
+    except ValueError as err:
+        print(f"causalgear score: {err}", file=sys.stderr)
+        return 2
+    # As the official evaluator: the first tab-separated field, with its " value " placeholder
+    # as 1. A blank line is an (empty, wrong) prediction, never a session break that shifts
+    # every later line.
+    preds = args.pred.read_text().split("\n")
+    if preds and preds[-1] == "":
+        preds = preds[:-1]
+    preds = [p.strip().split("\t")[0].replace(" value ", " 1 ") for p in preds]
+    if len(preds) != len(gold):
+        print(f"causalgear score: --pred has {len(preds)} lines but --gold has {len(gold)}", file=sys.stderr)
+        return 2
+    if args.tables is not None:
+        known = {t["db_id"] for t in json.loads(args.tables.read_text())}
+        unknown = sorted({db for _, db in gold} - known)
+        if unknown:
+            print(f"causalgear score: db_ids not in {args.tables}: {', '.join(unknown[:5])}", file=sys.stderr)
+            return 2
+
+    budget = ExecBudget(timeout_s=args.timeout)
+    verdicts, examples = [], []
+    for i, ((gold_sql, db_id), pred_sql) in enumerate(zip(gold, preds, strict=True)):
+        v = score_sql(gold_sql, pred_sql, database_files(args.db / db_id), budget,
+                      keep_distinct=args.keep_distinct)
+        verdicts.append(v)
+        examples.append({"index": i, "db_id": db_id, "correct": v.correct, "kind": v.kind,
+                         "empty_gold": v.empty_gold, "error": v.error})
+    summary = summarize(verdicts).as_dict()
+    c = summary["counts"]
+    print(f"execution accuracy: {summary['execution_accuracy']:.4f} ({summary['n_correct']}/{summary['n_scored']})")
+    print(f"right {c['correct']}  wrong {c['wrong']}  errors {c['error']}  timeouts {c['timeout']}  "
+          f"refused {c['refused']}  gold errors {c['gold_error']}  skipped (missing database) {c['skipped']}  "
+          f"empty gold {summary['empty_gold']} ({summary['empty_gold_correct']} right)")
+    if args.out is not None:
+        _write_atomic(args.out, json.dumps({**summary, "examples": examples}, indent=2) + "\n")
+        print(f"outputs: {args.out}")
+    return 0

@@ -1,0 +1,174 @@
+"""Execution accuracy with the Spider test-suite evaluator's semantics.
+
+A prediction is right when, on every database of its schema, its result equals the gold
+result as a multiset of rows, up to a permutation of columns; row order counts only when the
+gold query has ORDER BY. Values compare with Python equality, so 1 and 1.0 are equal, as in
+the official evaluator. The one deliberate difference: candidate column permutations are
+pruned with every row instead of 20 random ones, which removes only permutations that cannot
+match, so verdicts are the same and never depend on a random draw.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from causalgear.data.sqlexec import DEFAULT_BUDGET, OK, ExecBudget, ExecResult, execute
+
+_QUOTED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`)""")
+_DISTINCT = re.compile(r"\bdistinct\b", re.IGNORECASE)
+_CUR_YEAR = re.compile(r"YEAR\s*\(\s*CURDATE\s*\(\s*\)\s*\)\s*", re.IGNORECASE)
+
+
+def remove_distinct(sql: str) -> str:
+    """Drop the DISTINCT keyword outside quotes, as the official evaluator does by default."""
+    parts = _QUOTED.split(sql)
+    return "".join(p if i % 2 else _DISTINCT.sub("", p) for i, p in enumerate(parts))
+
+
+def prepare(sql: str, keep_distinct: bool = False) -> str:
+    """The official evaluator's rewriting of both queries before execution."""
+    sql = _CUR_YEAR.sub("2020", sql)
+    return sql if keep_distinct else remove_distinct(sql)
+
+
+CORRECT, WRONG, GOLD_ERROR, SKIPPED = "correct", "wrong", "gold_error", "skipped"
+KINDS = (CORRECT, WRONG, "error", "timeout", "refused", GOLD_ERROR, SKIPPED)
+
+
+def _unorder_row(row: tuple) -> tuple:
+    return tuple(sorted(row, key=lambda x: str(x) + str(type(x))))
+
+
+def _quick_match(rows1: tuple, rows2: tuple, order_matters: bool) -> bool:
+    s1 = [_unorder_row(r) for r in rows1]
+    s2 = [_unorder_row(r) for r in rows2]
+    return s1 == s2 if order_matters else set(s1) == set(s2)
+
+
+def _column_permutations(rows1: tuple, rows2: tuple):
+    n = len(rows2[0])
+    candidates = [set(range(n)) for _ in range(n)]
+    if n > 3:
+        col_values = [{row[i] for row in rows1} for i in range(n)]
+        for row in rows2:
+            for c1 in range(n):
+                candidates[c1] = {c2 for c2 in candidates[c1] if row[c2] in col_values[c1]}
+    return itertools.product(*candidates)
+
+
+def results_match(gold: tuple, pred: tuple, order_matters: bool) -> bool:
+    """The test-suite evaluator's `result_eq`: multiset of rows, any column order."""
+    if len(gold) == 0 and len(pred) == 0:
+        return True
+    if len(gold) != len(pred):
+        return False
+    n = len(gold[0])
+    if len(pred[0]) != n:
+        return False
+    if not _quick_match(gold, pred, order_matters):
+        return False
+    for perm in _column_permutations(gold, pred):
+        if len(set(perm)) != n:
+            continue
+        permuted = pred if n == 1 else tuple(tuple(row[perm[i]] for i in range(n)) for row in pred)
+        if order_matters:
+            if gold == permuted:
+                return True
+        elif set(gold) == set(permuted) and Counter(gold) == Counter(permuted):
+            return True
+    return False
+
+
+def order_matters(gold_sql: str) -> bool:
+    return "order by" in gold_sql.lower()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    correct: bool
+    kind: str  # one of KINDS
+    empty_gold: bool = False
+    error: str | None = None
+
+
+@lru_cache(maxsize=65536)
+def _gold_result(db_path: str, gold_sql: str, budget: ExecBudget) -> ExecResult:
+    # Gold results are re-read for every intervention on the same prompts: run each once.
+    return execute(db_path, gold_sql, budget)
+
+
+def database_files(db_dir: str | Path) -> tuple[Path, ...]:
+    """All database variants of one schema (test-suite layout: <db_id>/*.sqlite)."""
+    db_dir = Path(db_dir)
+    if not db_dir.is_dir():
+        return ()
+    return tuple(sorted(p for p in db_dir.iterdir() if p.suffix == ".sqlite"))
+
+
+def score_sql(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...],
+              budget: ExecBudget = DEFAULT_BUDGET, keep_distinct: bool = False) -> Verdict:
+    """Score one prediction on every database of its schema."""
+    gold_sql, pred_sql = prepare(gold_sql, keep_distinct), prepare(pred_sql, keep_distinct)
+    if not db_paths:
+        return Verdict(False, SKIPPED, error="no database file")
+    empty_gold = False
+    for i, db in enumerate(db_paths):
+        gold = _gold_result(str(db), gold_sql, budget)
+        if not gold.ok:
+            return Verdict(False, GOLD_ERROR, error=f"gold failed on {db.name}: {gold.error}")
+        if i == 0:
+            empty_gold = len(gold.rows) == 0
+        pred = execute(db, pred_sql, budget)
+        if pred.kind != OK:
+            return Verdict(False, pred.kind, empty_gold, pred.error)
+        if not results_match(gold.rows, pred.rows, order_matters(gold_sql)):
+            return Verdict(False, WRONG, empty_gold)
+    return Verdict(True, CORRECT, empty_gold)
+
+
+@dataclass
+class Summary:
+    n_scored: int
+    n_correct: int
+    counts: dict[str, int]
+    empty_gold: int
+    empty_gold_correct: int
+
+    @property
+    def execution_accuracy(self) -> float:
+        return self.n_correct / self.n_scored if self.n_scored else 0.0
+
+    def as_dict(self) -> dict:
+        n_ne = self.n_scored - self.empty_gold
+        return {
+            "execution_accuracy": self.execution_accuracy,
+            "n_scored": self.n_scored,
+            "n_correct": self.n_correct,
+            "counts": dict(self.counts),
+            "empty_gold": self.empty_gold,
+            "empty_gold_correct": self.empty_gold_correct,
+            # accuracy on examples whose gold result is not empty: an empty prediction can't
+            # "match" these by accident
+            "execution_accuracy_nonempty_gold": (
+                (self.n_correct - self.empty_gold_correct) / n_ne if n_ne else 0.0
+            ),
+        }
+
+
+def summarize(verdicts: list[Verdict]) -> Summary:
+    """Skipped examples (missing database) are counted but not scored."""
+    counts = Counter({k: 0 for k in KINDS})
+    counts.update(v.kind for v in verdicts)
+    scored = [v for v in verdicts if v.kind != SKIPPED]
+    return Summary(
+        n_scored=len(scored),
+        n_correct=sum(v.correct for v in scored),
+        counts=dict(counts),
+        empty_gold=sum(v.empty_gold for v in scored),
+        empty_gold_correct=sum(v.empty_gold and v.correct for v in scored),
+    )

@@ -1,0 +1,264 @@
+"""TinySQL: the project's own text-to-SQL data in progressive command sets, with real databases.
+
+CS1 `SELECT fields FROM table`; CS2 adds `ORDER BY`; CS3 adds aggregates with aliases; CS4 adds
+`WHERE` with a typed literal. Every schema is one table and owns several SQLite databases of
+seeded random rows, so execution accuracy follows the test-suite rule (right on all of them).
+
+Splits never share a (schema, question) pair. `test_ood` uses phrasing templates and synonyms
+that no other split uses. Everything is a pure function of the config: the same seed gives
+byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from causalgear.data import vocab as V
+from causalgear.data.examples import Example
+
+GENERATOR_VERSION = 1
+SPLITS = ("train", "validation", "test", "test_ood")
+TYPES = {"TEXT": V.TEXT_FIELDS, "INTEGER": V.INT_FIELDS, "REAL": V.REAL_FIELDS}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str  # TEXT | INTEGER | REAL
+
+    @property
+    def numeric(self) -> bool:
+        return self.type != "TEXT"
+
+
+@dataclass(frozen=True)
+class Schema:
+    db_id: str
+    table: str
+    fields: tuple[Field, ...]
+
+    @property
+    def create_table(self) -> str:
+        cols = ", ".join(f"{f.name} {f.type}" for f in self.fields)
+        return f"CREATE TABLE {self.table} ({cols})"
+
+
+def _rng(*parts: object) -> random.Random:
+    # String seeds hash with sha512 inside `random`: stable across runs and Python versions.
+    return random.Random("/".join(map(str, parts)))
+
+
+def make_schemas(seed: int, n_schemas: int) -> list[Schema]:
+    rng = _rng(seed, "schemas")
+    tables = list(V.TABLE_NOUNS) + [f"{p}_{t}" for p in V.TABLE_PREFIXES for t in V.TABLE_NOUNS]
+    base = rng.sample(V.TABLE_NOUNS, min(n_schemas, len(V.TABLE_NOUNS)))
+    extra = rng.sample(tables[len(V.TABLE_NOUNS):], max(0, n_schemas - len(base)))
+    schemas = []
+    for i, table in enumerate(base + extra):
+        n_fields = rng.randint(3, 6)
+        # at least one text and one numeric field, so every command set has material
+        picked = [Field(rng.choice(V.TEXT_FIELDS), "TEXT"),
+                  Field(rng.choice(V.INT_FIELDS + V.REAL_FIELDS), "")]
+        picked[1] = Field(picked[1].name, "INTEGER" if picked[1].name in V.INT_FIELDS else "REAL")
+        while len(picked) < n_fields:
+            typ = rng.choice(("TEXT", "TEXT", "INTEGER", "REAL"))
+            name = rng.choice(TYPES[typ])
+            if name not in {f.name for f in picked}:
+                picked.append(Field(name, typ))
+        rng.shuffle(picked)
+        schemas.append(Schema(f"s{i:04d}_{table}", table, tuple(picked)))
+    return schemas
+
+
+# --- databases ---------------------------------------------------------------------------
+
+def _field_values(schema: Schema, field: Field, seed: int) -> list[str]:
+    # A few values per text field, so that `WHERE f = 'x'` matches some rows.
+    return _rng(seed, "values", schema.db_id, field.name).sample(V.TEXT_VALUES, 6)
+
+
+def _random_value(rng: random.Random, schema: Schema, field: Field, seed: int):
+    if field.type == "INTEGER":
+        return rng.randint(0, 100)
+    if field.type == "REAL":
+        return round(rng.uniform(0, 1000), 2)
+    return rng.choice(_field_values(schema, field, seed))
+
+
+def write_database(path: Path, schema: Schema, seed: int, variant: int, n_rows: int) -> None:
+    rng = _rng(seed, "rows", schema.db_id, variant)
+    rows = [tuple(_random_value(rng, schema, f, seed) for f in schema.fields) for _ in range(n_rows)]
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(schema.create_table)
+        marks = ", ".join("?" for _ in schema.fields)
+        conn.executemany(f"INSERT INTO {schema.table} VALUES ({marks})", rows)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+# --- questions and SQL --------------------------------------------------------------------
+
+def _mention(rng: random.Random, name: str) -> str:
+    return name.replace("_", " ") if "_" in name and rng.random() < 0.5 else name
+
+
+def _join(rng: random.Random, words: Sequence[str]) -> str:
+    if len(words) == 1:
+        return words[0]
+    if rng.random() < 0.5:
+        return ", ".join(words[:-1]) + " and " + words[-1]
+    return ", ".join(words)
+
+
+def _literal(rng: random.Random, schema: Schema, field: Field, seed: int) -> tuple[str, str]:
+    """(SQL literal, how the question writes it)."""
+    if field.type == "INTEGER":
+        v = str(rng.randint(0, 100))
+        return v, v
+    if field.type == "REAL":
+        v = f"{rng.randint(0, 999)}.{rng.randint(0, 9)}"
+        return v, v
+    v = f"'{rng.choice(_field_values(schema, field, seed))}'"
+    return v, v
+
+
+def make_example(rng: random.Random, schema: Schema, command_set: str, style: str, seed: int):
+    """One (question, SQL) pair of a command set; `style` picks train or ood phrasings."""
+    verb = rng.choice(V.VERBS[style])
+    table_words = _mention(rng, schema.table)
+    fields = list(schema.fields)
+
+    if command_set == "CS3" or (command_set == "CS4" and rng.random() < 0.3):
+        n_aggs = rng.choice((1, 1, 2))
+        chosen, aggs_sql, aggs_q = [], [], []
+        for _ in range(n_aggs):
+            f = rng.choice(fields)
+            funcs = ("COUNT", "SUM", "AVG", "MIN", "MAX") if f.numeric else ("COUNT", "MIN", "MAX")
+            func = rng.choice(funcs)
+            if (func, f) in chosen:
+                continue
+            chosen.append((func, f))
+            aggs_sql.append(f"{func}({f.name}) AS {func.lower()}_{f.name}")
+            aggs_q.append(rng.choice(V.AGG_PHRASES[style][func]).format(field=_mention(rng, f.name)))
+        sql = f"SELECT {', '.join(aggs_sql)} FROM {schema.table}"
+        question = rng.choice(V.AGG_TEMPLATES[style]).format(
+            verb=verb, aggs=" and ".join(aggs_q), table=table_words)
+        order = None
+    else:
+        picked = rng.sample(fields, rng.randint(1, min(3, len(fields))))
+        sql = f"SELECT {', '.join(f.name for f in picked)} FROM {schema.table}"
+        question = rng.choice(V.SELECT_TEMPLATES[style]).format(
+            verb=verb, fields=_join(rng, [_mention(rng, f.name) for f in picked]), table=table_words)
+        wants_order = command_set == "CS2" or (command_set == "CS4" and rng.random() < 0.4)
+        order = (rng.choice(fields), rng.choice(("ASC", "DESC"))) if wants_order else None
+
+    if command_set == "CS4":
+        f = rng.choice(fields)
+        op = rng.choice(("=", "!=", ">", "<", ">=", "<=") if f.numeric else ("=", "!="))
+        lit_sql, lit_q = _literal(rng, schema, f, seed)
+        sql += f" WHERE {f.name} {op} {lit_sql}"
+        question += " " + rng.choice(V.WHERE_TEMPLATES[style]).format(
+            field=_mention(rng, f.name), op=rng.choice(V.OP_PHRASES[style][op]), value=lit_q)
+    if order is not None:
+        f, direction = order
+        sql += f" ORDER BY {f.name} {direction}"
+        question += " " + rng.choice(V.ORDER_PHRASES[style][direction]).format(field=_mention(rng, f.name))
+    return question, sql
+
+
+# --- the data set on disk -----------------------------------------------------------------
+
+def data_key(cfg) -> str:
+    fields = {k: cfg[k] for k in ("seed", "command_sets", "n_train_per_set", "n_validation_per_set",
+                                  "n_test_per_set", "n_test_ood_per_set", "n_schemas",
+                                  "n_databases", "rows_per_table")}
+    fields["command_sets"] = list(fields["command_sets"])
+    fields["version"] = GENERATOR_VERSION
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _split_sizes(cfg) -> dict[str, int]:
+    return {"train": cfg.n_train_per_set, "validation": cfg.n_validation_per_set,
+            "test": cfg.n_test_per_set, "test_ood": cfg.n_test_ood_per_set}
+
+
+def generate(cfg, out_dir: Path) -> None:
+    """Write `{split}.jsonl` and `databases/<db_id>/*.sqlite` into out_dir (must not exist)."""
+    seed = cfg.seed
+    schemas = make_schemas(seed, cfg.n_schemas)
+    out_dir.mkdir(parents=True)
+    db_root = out_dir / "databases"
+    for schema in schemas:
+        (db_root / schema.db_id).mkdir(parents=True)
+        for variant in range(cfg.n_databases):
+            name = schema.db_id if variant == 0 else f"{schema.db_id}_{variant}"
+            write_database(db_root / schema.db_id / f"{name}.sqlite", schema, seed, variant,
+                           cfg.rows_per_table)
+
+    seen: set[tuple[str, str]] = set()
+    sizes = _split_sizes(cfg)
+    # Held-out splits first, so train is the one that skips pairs already taken.
+    for split in ("test_ood", "test", "validation", "train"):
+        style = "ood" if split == "test_ood" else "train"
+        rows = []
+        for cs in cfg.command_sets:
+            rng = _rng(seed, split, cs)
+            made, tries = 0, 0
+            while made < sizes[split]:
+                tries += 1
+                if tries > 50 * sizes[split] + 1000:
+                    raise RuntimeError(f"TinySQL: could not make {sizes[split]} distinct {split}/{cs} examples")
+                schema = rng.choice(schemas)
+                question, sql = make_example(rng, schema, cs, style, seed)
+                if (schema.db_id, question) in seen:
+                    continue
+                seen.add((schema.db_id, question))
+                rows.append({"id": f"{split}-{cs}-{made:05d}", "split": split, "group": cs,
+                             "db_id": schema.db_id, "question": question,
+                             "context": schema.create_table, "sql": sql})
+                made += 1
+        with open(out_dir / f"{split}.jsonl", "w") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, sort_keys=True) + "\n")
+    (out_dir / "info.json").write_text(json.dumps(
+        {"generator_version": GENERATOR_VERSION, "key": data_key(cfg), "n_schemas": len(schemas),
+         "splits": {s: sizes[s] * len(cfg.command_sets) for s in SPLITS}}, indent=2, sort_keys=True))
+
+
+def ensure_dataset(cfg, cache_dir: str | Path) -> Path:
+    """The data set's directory in the cache, generated atomically on first use."""
+    final = Path(cache_dir).expanduser() / "data" / f"tinysql-{data_key(cfg)}"
+    if (final / "info.json").is_file():
+        return final
+    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    generate(cfg, tmp)
+    try:
+        os.rename(tmp, final)  # atomic: a reader sees no directory or a complete one
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
+        if not (final / "info.json").is_file():
+            raise
+    return final
+
+
+def load_split(cfg, cache_dir: str | Path, split: str) -> list[Example]:
+    if split not in SPLITS:
+        raise ValueError(f"unknown TinySQL split {split!r}: one of {', '.join(SPLITS)}")
+    root = ensure_dataset(cfg, cache_dir)
+    examples = []
+    with open(root / f"{split}.jsonl") as fh:
+        for line in fh:
+            r = json.loads(line)
+            examples.append(Example(db_dir=str(root / "databases" / r["db_id"]), **r))
+    return examples

@@ -1,0 +1,50 @@
+"""The pipeline's stages: name, one-line summary, and the function that runs it.
+
+A stage function takes the composed, validated config and its Hydra run dir. Stages are
+imported lazily so that `causalgear --help` and config errors never pay for torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class StageNotImplemented(RuntimeError):
+    """Raised by a stage whose issue has not landed: it exits non-zero, never fakes a result."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    summary: str
+    target: str | None  # "module:function"; None until its issue lands
+    hydra: bool = True  # False: takes its own argparse flags instead of Hydra overrides
+
+
+STAGES: dict[str, Stage] = {
+    s.name: s
+    for s in [
+        Stage("build-model", "train (or find cached) the embedded TinySQL model", None),
+        Stage("accuracy", "execution accuracy of the model on a data split -> accuracy.json", None),
+        Stage("harvest", "capture residual-stream activations into the cached store", None),
+        Stage("train", "train a sparse autoencoder on the harvested activations", None),
+        Stage("evaluate", "rank SAE coordinates by their causal effect on execution accuracy", None),
+        Stage("steer", "integrated-gradient (GrAInS) and additive steering of the chosen feature", None),
+        Stage("pipeline", "build-model -> harvest -> train -> evaluate -> steer, then report.html", None),
+        Stage("compare", "compare run dirs of a multirun: comparison.csv/.html, pareto.png", None, hydra=False),
+        Stage("score", "score Spider-format predictions against gold by execution accuracy",
+              "causalgear.data.score_cli:main", hydra=False),
+        Stage("data", "generate (or find cached) the configured data set and print its summary",
+              "causalgear.data.stage:run"),
+        Stage("serve", "HTTP service that generates SQL with feature patching", None),
+    ]
+}
+
+
+def resolve(stage: Stage):
+    if stage.target is None:
+        raise StageNotImplemented(f"stage '{stage.name}' is not implemented yet")
+    module, func = stage.target.split(":")
+    import importlib
+
+    return getattr(importlib.import_module(module), func)

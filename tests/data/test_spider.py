@@ -1,0 +1,59 @@
+"""Spider loading and the `score` command against the real dev split (skipped without it)."""
+
+import json
+
+from omegaconf import OmegaConf
+
+from causalgear.cli import main
+from causalgear.config import SpiderDataConfig
+from causalgear.data import spider
+
+
+def test_loads_the_dev_split_and_counts_missing_databases(spider_dir):
+    cfg = OmegaConf.structured(SpiderDataConfig(spider_dir=str(spider_dir), max_examples=5000))
+    examples, counts = spider.load_examples(cfg)
+    assert counts["usable"] == 972 and counts["missing_databases"] == {"wta_1": 62}
+    assert len(examples) == 972
+    assert examples[0].context.startswith("CREATE TABLE ")
+    assert {e.group for e in examples} == {"easy", "medium", "hard", "extra"}
+
+
+def test_the_default_subset_is_500_and_seeded(spider_dir):
+    cfg = OmegaConf.structured(SpiderDataConfig(spider_dir=str(spider_dir)))
+    a, _ = spider.load_examples(cfg)
+    b, _ = spider.load_examples(cfg)
+    assert len(a) == 500 and [e.id for e in a] == [e.id for e in b]
+
+
+def test_score_gold_against_itself_is_perfect(spider_dir, tmp_path, capsys):
+    gold = spider_dir / "dev_gold.sql"
+    pred = tmp_path / "pred.sql"
+    pred.write_text("\n".join(line.split("\t")[0] for line in gold.read_text().splitlines()) + "\n")
+    out = tmp_path / "score.json"
+    rc = main(["score", "--gold", str(gold), "--pred", str(pred), "--db", str(spider_dir / "database"),
+               "--tables", str(spider_dir / "tables.json"), "--out", str(out)])
+    assert rc == 0
+    report = json.loads(out.read_text())
+    assert report["execution_accuracy"] == 1.0 and report["n_scored"] == 972
+    assert report["counts"]["skipped"] == 62
+    assert len(report["examples"]) == 1034
+    assert {e["db_id"] for e in report["examples"] if e["kind"] == "skipped"} == {"wta_1"}
+    assert "execution accuracy: 1.0000 (972/972)" in capsys.readouterr().out
+
+
+def test_score_deliberate_errors_by_kind(spider_dir, tmp_path):
+    lines = (spider_dir / "dev_gold.sql").read_text().splitlines()[:4]
+    gold = tmp_path / "gold.sql"
+    gold.write_text("\n".join(lines) + "\n")
+    pred = tmp_path / "pred.sql"
+    pred.write_text("\n".join([
+        "SELECT count(*) FROM singer",  # right
+        "SELECT count(*) FROM stadium",  # wrong value
+        "DROP TABLE singer",  # refused
+        "SELECT name ,  country ,  age FROM singer ORDER BY age ASC",  # wrong order
+    ]) + "\n")
+    out = tmp_path / "s.json"
+    assert main(["score", "--gold", str(gold), "--pred", str(pred), "--db", str(spider_dir / "database"),
+                 "--out", str(out)]) == 0
+    kinds = [e["kind"] for e in json.loads(out.read_text())["examples"]]
+    assert kinds == ["correct", "wrong", "refused", "wrong"]

@@ -1,0 +1,83 @@
+"""The command line: stages listed, bad config values stopped early with one clear line."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from causalgear.stages import STAGES
+
+
+def run_cli(*args, cwd, env_cache):
+    env = {"CAUSALGEAR_CACHE": str(env_cache), "PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "causalgear", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    return proc, time.monotonic() - start
+
+
+def test_help_lists_every_stage_with_one_line(tmp_path):
+    proc, _ = run_cli("--help", cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode == 0
+    for name in STAGES:
+        assert f"  {name} " in proc.stdout
+
+
+BAD = [
+    (["model.layer=999"], "model.layer=999", "0..3"),
+    (["model.layer=-1"], "model.layer=-1", "0..3"),
+    (["sae.k=0"], "sae.k=0", "> 0"),
+    (["sae.l1_coeff=-0.1"], "sae.l1_coeff=-0.1", ">= 0"),
+    (["data.command_sets=[CS1,CS9]"], "data.command_sets='CS9'", "CS1, CS2, CS3, CS4"),
+    (["data=spider", "data.spider_dir=/nonexistent/spider"], "/nonexistent/spider", "existing directory"),
+    (["model.dtype=float8"], "model.dtype='float8'", "float32, bfloat16, float16"),
+    (["harvest.site=logits"], "harvest.site='logits'", "resid, mlp_out, attn_out"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "named", "allowed"), BAD)
+def test_a_bad_value_fails_fast_with_one_line(tmp_path, overrides, named, allowed):
+    proc, seconds = run_cli("harvest", *overrides, cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert named in lines[0] and allowed in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert seconds < 30  # interpreter + Hydra start; no data or model work happened
+    assert not (tmp_path / "c").exists()
+
+
+def test_spider_dir_without_tables_json_is_refused(tmp_path):
+    (tmp_path / "spider").mkdir()
+    proc, _ = run_cli("data", "data=spider", f"data.spider_dir={tmp_path / 'spider'}", cwd=tmp_path,
+                      env_cache=tmp_path / "c")
+    assert proc.returncode == 2 and "tables.json" in proc.stderr
+
+
+def test_unknown_stage_and_unknown_key_are_refused(tmp_path):
+    proc, _ = run_cli("frobnicate", cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode == 2 and "unknown stage" in proc.stderr
+    proc, _ = run_cli("harvest", "sae.nonsense=1", cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode != 0 and "nonsense" in proc.stderr
+
+
+def test_hydra_flags_work_after_the_stage(tmp_path):
+    proc, _ = run_cli("data", "--cfg", "job", "sae.k=7", cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode == 0 and "k: 7" in proc.stdout
+
+
+def test_the_data_stage_writes_into_its_run_dir(tmp_path):
+    proc, _ = run_cli("data", "data.n_train_per_set=20", "data.n_schemas=10", cwd=tmp_path,
+                      env_cache=tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    out_line = proc.stdout.strip().splitlines()[-1]
+    assert out_line.startswith("outputs: ")
+    run_dir = tmp_path / out_line.removeprefix("outputs: ")
+    assert (run_dir / "data.json").is_file() and (run_dir / ".hydra" / "config.yaml").is_file()
+
+
+def test_a_stage_not_built_yet_says_so_and_fails(tmp_path):
+    proc, _ = run_cli("steer", cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode == 3 and "not implemented yet" in proc.stderr
+    assert "outputs:" not in proc.stdout
