@@ -2,6 +2,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+from causalgear.config import compose
+from causalgear.models.tokenizer import train_tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
 SPIDER_DIR = Path(os.environ.get("CAUSALGEAR_SPIDER", REPO.parent / "shared" / "spider"))
@@ -20,3 +25,46 @@ def cache_dir(tmp_path, monkeypatch) -> Path:
     d = tmp_path / "cache"
     monkeypatch.setenv("CAUSALGEAR_CACHE", str(d))
     return d
+
+TEXTS = [
+    "### Instruction: show the name and age from people ### Context: CREATE TABLE people (name TEXT, "
+    "age INTEGER) ### Response: SELECT name, age FROM people",
+    "### Instruction: list price of items sorted by price descending ### Context: CREATE TABLE items "
+    "(price REAL, stock INTEGER) ### Response: SELECT price FROM items ORDER BY price DESC",
+    "numbers 12345 0.75 -3 and words with ünïcödé",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory):
+    """A Qwen2 of tiny random config with its own tokenizer, saved like a hub download."""
+    torch.manual_seed(0)
+    tokenizer = train_tokenizer(TEXTS * 5, vocab_size=300)
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    model = Qwen2ForCausalLM(config).eval()
+    path = tmp_path_factory.mktemp("tiny-qwen2")
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def smoke_model(tmp_path_factory):
+    """The embedded model's code path with the seconds-to-build recipe, in a private cache."""
+    from causalgear.models.loading import load_model
+
+    cache = tmp_path_factory.mktemp("cache")
+    cfg = compose(["model=tinysql_smoke", f"paths.cache_dir={cache}"])
+    model, tokenizer = load_model(cfg.model, cache)
+    return cfg, model, tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(tiny_qwen2_dir):
+    from transformers import AutoTokenizer
+
+    model = Qwen2ForCausalLM.from_pretrained(tiny_qwen2_dir).eval().requires_grad_(False)
+    return model, AutoTokenizer.from_pretrained(tiny_qwen2_dir)

@@ -30,30 +30,49 @@ def _fail(stage: str, message: str, code: int = 2) -> None:
 def run_hydra_stage(name: str, args: list[str]) -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from omegaconf import DictConfig
 
     from causalgear.config import CONF_DIR, ConfigError, register_configs, validate
+    from causalgear.errors import CausalgearError
 
     register_configs()
     stage = STAGES[name]
+    failed: list[str] = []
 
     @hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
     def task(cfg: DictConfig) -> None:
-        out_dir = Path(HydraConfig.get().runtime.output_dir)
+        hc = HydraConfig.get()
+        out_dir = Path(hc.runtime.output_dir)
         try:
             validate(cfg)
             resolve(stage)(cfg, out_dir)
-        except ConfigError as err:
-            _fail(name, f"config error: {err}")
         except StageNotImplemented as err:
             _fail(name, str(err), code=3)
-        except (FileNotFoundError, NotADirectoryError) as err:
-            _fail(name, str(err))
+        except Exception as err:
+            known = isinstance(err, ConfigError | CausalgearError | FileNotFoundError | NotADirectoryError)
+            message = f"config error: {err}" if isinstance(err, ConfigError) else str(err)
+            if hc.mode != RunMode.MULTIRUN:
+                if known:
+                    _fail(name, message)
+                raise
+            # One failed job of a sweep is reported and the others go on.
+            import traceback
+
+            (out_dir / "error.txt").write_text(traceback.format_exc())
+            failed.append(f"job {hc.job.num} ({' '.join(hc.overrides.task)}): {message.splitlines()[0]}")
+            print(f"causalgear {name}: job {hc.job.num} failed: {message.splitlines()[0]}", file=sys.stderr)
+            return
         print(f"outputs: {out_dir}")
 
     # Hydra reads sys.argv; the stage name rides along as a config value and the job name.
     sys.argv = [f"causalgear {name}", *args, f"stage={name}", f"hydra.job.name={name}"]
     task()
+    if failed:
+        print(f"causalgear {name}: {len(failed)} job(s) failed (error.txt in each job dir):", file=sys.stderr)
+        for line in failed:
+            print(f"  {line}", file=sys.stderr)
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:

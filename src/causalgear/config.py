@@ -52,11 +52,14 @@ class EmbeddedBuildConfig:
     intermediate_size: int = 512
     vocab_size: int = 2048
     max_seq_len: int = 160
-    steps: int = 3000
+    steps: int = 2000
     batch_size: int = 64
     lr: float = 3e-3
     warmup_steps: int = 100
     weight_decay: float = 0.01
+    train_examples_per_set: int = 8000
+    # test examples per command set scored for the model card; None: the whole test split
+    test_examples_per_set: int | None = None
     eval_every: int = 500
     eval_examples: int = 64
     seed: int = 0
@@ -144,7 +147,22 @@ class SAEConfig:
     l1_coeff: float = 1e-3
     hidden_sizes: list[int] = field(default_factory=lambda: [1024, 256])
     lr: float = 1e-3
+    batch_size: int = 512
+    epochs: int = 5
+    l1_warmup_steps: int = 0
+    buffer_rows: int = 65536
+    # validation examples whose gold SQL scores the model's loss with the SAE spliced in
+    ce_examples: int = 128
+    # an SAE to use instead of training one: a train run dir or a dir with cfg.json
     path: str | None = None
+
+
+@dataclass
+class LoggerConfig:
+    wandb: bool = True
+    project: str = "causalgear"
+    entity: str | None = None
+    mode: str = "auto"  # auto | online | offline | disabled
 
 
 @dataclass
@@ -159,7 +177,7 @@ class Config:
     harvest: HarvestConfig = field(default_factory=HarvestConfig)
     sae: SAEConfig = field(default_factory=SAEConfig)
     trainer: Any = None
-    logger: Any = None
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
     causal: Any = None
     steering: Any = None
 
@@ -171,6 +189,7 @@ def register_configs() -> None:
     cs.store(group="data", name="tinysql_schema", node=TinySQLDataConfig)
     cs.store(group="data", name="spider_schema", node=SpiderDataConfig)
     cs.store(group="sae", name="sae_schema", node=SAEConfig)
+    cs.store(group="logger", name="logger_schema", node=LoggerConfig)
 
 
 def compose(overrides: list[str] | tuple[str, ...] = (), stage: str = "none") -> DictConfig:
@@ -268,6 +287,16 @@ def validate(cfg: DictConfig) -> None:
         _positive("sae.d_sae", cfg.sae.d_sae)
     if cfg.sae.l1_coeff < 0:
         raise ConfigError("sae.l1_coeff", cfg.sae.l1_coeff, "a number >= 0")
+    for key in ("batch_size", "epochs"):
+        _positive(f"sae.{key}", cfg.sae[key])
+    if cfg.sae.lr <= 0:
+        raise ConfigError("sae.lr", cfg.sae.lr, "a number > 0")
+    if cfg.sae.path is not None:
+        from causalgear.sae.paths import sae_dir
+
+        if sae_dir(cfg.sae.path) is None:
+            raise ConfigError("sae.path", cfg.sae.path, "a train run dir (holding sae/cfg.json) or an SAE dir")
+    _one_of("logger.mode", cfg.logger.mode, ("auto", "online", "offline", "disabled"))
 
 
 def _spider_file(split: str) -> str:

@@ -24,10 +24,13 @@ class Stage:
 STAGES: dict[str, Stage] = {
     s.name: s
     for s in [
-        Stage("build-model", "train (or find cached) the embedded TinySQL model", None),
-        Stage("accuracy", "execution accuracy of the model on a data split -> accuracy.json", None),
-        Stage("harvest", "capture residual-stream activations into the cached store", None),
-        Stage("train", "train a sparse autoencoder on the harvested activations", None),
+        Stage("build-model", "train (or find cached) the embedded TinySQL model",
+              "causalgear.models.stages:build_model"),
+        Stage("accuracy", "execution accuracy of the model on a data split -> accuracy.json",
+              "causalgear.models.stages:accuracy"),
+        Stage("harvest", "capture residual-stream activations into the cached store",
+              "causalgear.harvest.run:run"),
+        Stage("train", "train a sparse autoencoder on the harvested activations", "causalgear.sae.train:train"),
         Stage("evaluate", "rank SAE coordinates by their causal effect on execution accuracy", None),
         Stage("steer", "integrated-gradient (GrAInS) and additive steering of the chosen feature", None),
         Stage("pipeline", "build-model -> harvest -> train -> evaluate -> steer, then report.html", None),

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from causalgear.data.scoring import database_files, score_sql, summarize
 from causalgear.data.sqlexec import ExecBudget
+from causalgear.io import write_text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,14 +37,6 @@ def _read_gold(path: Path) -> list[tuple[str, str]]:
         query, db_id = line.rsplit("\t", 1)
         gold.append((query.strip(), db_id.strip()))
     return gold
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def main(argv: list[str]) -> int:
@@ -94,6 +85,6 @@ def main(argv: list[str]) -> int:
           f"refused {c['refused']}  gold errors {c['gold_error']}  skipped (missing database) {c['skipped']}  "
           f"empty gold {summary['empty_gold']} ({summary['empty_gold_correct']} right)")
     if args.out is not None:
-        _write_atomic(args.out, json.dumps({**summary, "examples": examples}, indent=2) + "\n")
+        write_text(args.out, json.dumps({**summary, "examples": examples}, indent=2) + "\n")
         print(f"outputs: {args.out}")
     return 0

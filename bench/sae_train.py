@@ -1,0 +1,95 @@
+"""SAE training throughput, side by side in one process (never a timed test).
+
+The same SAE and the same activation rows through (1) Lightning's Trainer with our
+LightningModule and DataModule, (2) a bare PyTorch loop doing the same steps, and (3) when the
+`bench` extra is installed, SAELens' standard SAE trainer fed the same rows. Ends with one
+JSON line: lightning_rows_per_s, bare_rows_per_s, lightning_vs_bare, saelens_rows_per_s (null
+when sae-lens is absent), ours_vs_saelens.
+
+  python bench/sae_train.py                 # embedded model's cached activations, deep_relu
+  python bench/sae_train.py sae=relu sae.k=512
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import torch
+
+
+def bare_loop(sae, batches, l1_coeff: float, lr: float) -> float:
+    opt = torch.optim.Adam(sae.parameters(), lr=lr)
+    rows = 0
+    start = time.perf_counter()
+    for x in batches:
+        loss = sae.loss_terms(x, l1_coeff)["loss"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sae.post_step()
+        rows += len(x)
+    return rows / (time.perf_counter() - start)
+
+
+def lightning_loop(sae, store, cfg, epochs: int) -> float:
+    import lightning as L
+
+    from causalgear.sae.module import ActivationDataModule, SAEModule
+
+    module = SAEModule(sae, cfg.sae.l1_coeff, cfg.sae.lr)
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+                        accelerator="cpu", devices=1)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=ActivationDataModule(store, cfg.sae.batch_size, seed=cfg.seed))
+    return int(module.rows_seen) / (time.perf_counter() - start)
+
+
+def saelens_loop(d_in: int, d_sae: int, batches, l1_coeff: float, lr: float) -> float | None:
+    try:
+        import sae_lens  # noqa: F401
+    except ImportError:
+        return None
+    from causalgear.bench_saelens import train_standard_sae
+
+    return train_standard_sae(d_in, d_sae, batches, l1_coeff, lr)
+
+
+def main(overrides: list[str]) -> None:
+    from causalgear.config import compose
+    from causalgear.harvest.run import ensure_store
+    from causalgear.harvest.store import ShuffledBatches
+    from causalgear.sae.base import build_sae
+    from causalgear.sae.module import is_train
+
+    cfg = compose(overrides)
+    store, _ = ensure_store(cfg, progress=False)
+    epochs = 2
+    batches = [b for _ in range(epochs)
+               for b in ShuffledBatches(store, cfg.sae.batch_size, seed=cfg.seed, select=is_train)]
+    torch.manual_seed(0)
+    # interleave: Lightning, bare, Lightning, bare; keep the better of each (less noise)
+    light, bare = [], []
+    for _ in range(2):
+        light.append(lightning_loop(build_sae(cfg.sae, store.d_in), store, cfg, epochs))
+        bare.append(bare_loop(build_sae(cfg.sae, store.d_in), batches, cfg.sae.l1_coeff, cfg.sae.lr))
+    d_sae = cfg.sae.d_sae or cfg.sae.k
+    saelens = saelens_loop(store.d_in, d_sae, batches, cfg.sae.l1_coeff, cfg.sae.lr)
+    ours_relu = None
+    if saelens is not None:
+        from omegaconf import OmegaConf
+
+        relu_cfg = OmegaConf.merge(cfg.sae, {"arch": "relu", "d_sae": d_sae})
+        ours_relu = max(bare_loop(build_sae(relu_cfg, store.d_in), batches, cfg.sae.l1_coeff, cfg.sae.lr)
+                        for _ in range(2))
+    result = {"arch": cfg.sae.arch, "d_in": store.d_in, "d_sae": d_sae, "rows": len(batches) * cfg.sae.batch_size,
+              "lightning_rows_per_s": max(light), "bare_rows_per_s": max(bare),
+              "lightning_vs_bare": max(light) / max(bare), "saelens_rows_per_s": saelens,
+              "ours_vs_saelens": (ours_relu / saelens) if saelens else None}
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,184 @@
+"""`causalgear harvest`: the configured prompts (with their gold SQL) through the model up to
+block `layer`, captured at `site`, into the cached store keyed by everything that shapes it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from causalgear.data.examples import Example
+from causalgear.data.loading import load_split
+from causalgear.harvest.hooks import run_to_layer
+from causalgear.harvest.store import CLAUSES, ROLES, ActivationStore, CorruptStore, StoreWriter, sha256_file
+from causalgear.models.loading import WEIGHT_FILES, model_source
+
+_CLAUSE_RE = re.compile(r"\b(SELECT|FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT)\b", re.IGNORECASE)
+
+
+def harvest_layer(cfg: DictConfig) -> int:
+    return cfg.model.layer if cfg.harvest.layer is None else cfg.harvest.layer
+
+
+def model_identity(cfg: DictConfig) -> dict:
+    """What makes two models the same for caching, read without loading the weights."""
+    source = model_source(cfg.model, cfg.paths.cache_dir)
+    ident = {"source": source, "revision": cfg.model.revision, "dtype": cfg.model.dtype,
+             "quantization": cfg.model.quantization}
+    if os.path.isdir(source):
+        ident["weights_sha256"] = {f: sha256_file(Path(source) / f) for f in WEIGHT_FILES
+                                   if (Path(source) / f).is_file()}
+    return ident
+
+
+def data_identity(cfg: DictConfig) -> dict:
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    data.pop("eval_split", None)
+    return data
+
+
+def harvest_key(cfg: DictConfig) -> tuple[str, dict]:
+    h = cfg.harvest
+    inputs = {"model": model_identity(cfg), "data": data_identity(cfg), "layer": harvest_layer(cfg),
+              "site": h.site, "split": h.split, "max_examples": h.max_examples, "max_norm_ratio": h.max_norm_ratio,
+              "shard_tokens": h.shard_tokens, "seed": cfg.seed}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20], inputs
+
+
+def select_examples(cfg: DictConfig) -> list[Example]:
+    examples = load_split(cfg, cfg.harvest.split)
+    if len(examples) > cfg.harvest.max_examples:
+        keep = sorted(random.Random(cfg.seed).sample(range(len(examples)), cfg.harvest.max_examples))
+        examples = [examples[i] for i in keep]
+    return examples
+
+
+def _starts(text: str, offsets) -> list[int]:
+    # a byte-level token " FROM" starts at its space; label it by its first visible character
+    out = []
+    for a, b in offsets:
+        while a < b and text[a].isspace():
+            a += 1
+        out.append(a)
+    return out
+
+
+def label_tokens(tokenizer, example: Example) -> tuple[list[int], list[int], list[int]]:
+    """Token ids of prompt + gold SQL (tokenized apart, as in generation), with role and clause."""
+    prompt, sql = example.prompt, example.sql
+    p = tokenizer(prompt, return_offsets_mapping=True, add_special_tokens=False)
+    s = tokenizer(sql, return_offsets_mapping=True, add_special_tokens=False)
+    # response = the SQL itself; the "### Response:" marker closes the prompt's context section
+    ctx_at = prompt.index("### Context:")
+    roles = [0 if a < ctx_at else 1 for a in _starts(prompt, p["offset_mapping"])]
+    marks = [(m.start(), CLAUSES.index(m.group(1).lower().replace(" ", "_"))) for m in _CLAUSE_RE.finditer(sql)]
+    clauses = [0] * len(p["input_ids"])
+    for a in _starts(sql, s["offset_mapping"]):
+        clauses.append(next((c for at, c in reversed(marks) if at <= a), 0))
+    roles += [ROLES.index("response")] * len(s["input_ids"])
+    return p["input_ids"] + s["input_ids"], roles, clauses
+
+
+def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[Example], progress: bool = True) -> dict:
+    h, layer = cfg.harvest, harvest_layer(cfg)
+    device = next(model.parameters()).device
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+    d_in = model.config.get_text_config().hidden_size
+    writer = StoreWriter(path, d_in, h.shard_tokens)
+    dropped_norm, masked, start = 0, 0, time.monotonic()
+    labelled = [label_tokens(tokenizer, e) for e in examples]
+    bar = tqdm(total=sum(len(ids) for ids, _, _ in labelled), desc="harvest", unit="tok", disable=not progress)
+    for b in range(0, len(examples), h.batch_size):
+        chunk = labelled[b:b + h.batch_size]
+        width = max(len(ids) for ids, _, _ in chunk)
+        ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        role = torch.zeros_like(ids, dtype=torch.int8)
+        clause = torch.zeros_like(ids, dtype=torch.int8)
+        for i, (t, r, c) in enumerate(chunk):
+            ids[i, :len(t)], mask[i, :len(t)] = torch.tensor(t), 1
+            role[i, :len(t)], clause[i, :len(t)] = torch.tensor(r, dtype=torch.int8), torch.tensor(c, dtype=torch.int8)
+        acts = run_to_layer(model, ids.to(device), mask.to(device), layer, h.site).float().cpu()
+        keep = mask.bool() & ~torch.isin(ids, special)
+        masked += int(mask.sum() - keep.sum())
+        if h.max_norm_ratio is not None:
+            norms = acts.norm(dim=-1)
+            limit = h.max_norm_ratio * norms[keep].median()
+            sink = keep & (norms > limit)
+            dropped_norm += int(sink.sum())
+            keep &= ~sink
+        example = torch.arange(b, b + len(chunk)).unsqueeze(1).expand_as(ids)
+        position = torch.arange(width).unsqueeze(0).expand_as(ids)
+        writer.add(acts[keep], {"example": example[keep], "position": position[keep], "token_id": ids[keep],
+                                "role": role[keep], "clause": clause[keep]})
+        bar.update(int(mask.sum()))
+    bar.close()
+    seconds = time.monotonic() - start
+    key, inputs = harvest_key(cfg)
+    info = {"key": key, "inputs": inputs, "layer": layer, "site": h.site, "seconds": round(seconds, 2),
+            "tokens_seen": bar.n, "tokens_per_second": round(bar.n / max(seconds, 1e-9)),
+            "masked_special": masked, "dropped_norm": dropped_norm}
+    ex_rows = [{"index": i, "id": e.id, "split": e.split, "group": e.group, "db_id": e.db_id}
+               for i, e in enumerate(examples)]
+    return writer.finish(info, ex_rows)
+
+
+def store_dir(cfg: DictConfig, key: str) -> Path:
+    return Path(cfg.paths.cache_dir).expanduser() / "activations" / key
+
+
+def _clean_stale_tmp(final: Path) -> None:
+    for tmp in final.parent.glob(f"{final.name}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(tmp, ignore_errors=True)  # left by a killed run
+
+
+def ensure_store(cfg: DictConfig, model=None, tokenizer=None, progress: bool = True) -> tuple[ActivationStore, bool]:
+    """The store for this config: opened and verified if cached, else harvested. (store, cache_hit)"""
+    key, _ = harvest_key(cfg)
+    final = store_dir(cfg, key)
+    if final.exists():
+        try:
+            return ActivationStore(final), True
+        except CorruptStore as err:
+            if not cfg.harvest.rebuild:
+                raise CorruptStore(f"{err}; rerun with harvest.rebuild=true to rebuild it") from err
+            print(f"rebuilding: {err}")
+            shutil.rmtree(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _clean_stale_tmp(final)
+    if model is None:
+        from causalgear.models.loading import load_model
+
+        model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
+    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    harvest_into(tmp, cfg, model, tokenizer, select_examples(cfg), progress=progress)
+    os.rename(tmp, final)
+    return ActivationStore(final), False
+
+
+def run(cfg: DictConfig, out_dir: Path) -> dict:
+    start = time.monotonic()
+    store, hit = ensure_store(cfg)
+    m = store.manifest
+    summary = {"path": str(store.path), "cache_hit": hit, "rows": m["n_rows"], "d_in": m["d_in"],
+               "shards": len(m["shards"]), "layer": m["layer"], "site": m["site"],
+               "harvest_seconds": m["seconds"], "tokens_per_second": m["tokens_per_second"],
+               "dropped_norm": m["dropped_norm"], "seconds": round(time.monotonic() - start, 2)}
+    (out_dir / "harvest.json").write_text(json.dumps(summary, indent=2) + "\n")
+    status = "cache hit" if hit else "harvested"
+    print(f"{status}: {store.path} rows={m['n_rows']} d_in={m['d_in']} shards={len(m['shards'])} "
+          f"seconds={summary['seconds']} tokens/s={m['tokens_per_second']}"
+          + (f" dropped_norm={m['dropped_norm']}" if cfg.harvest.max_norm_ratio is not None else ""))
+    return summary

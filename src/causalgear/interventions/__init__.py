@@ -1,0 +1,1 @@
+"""Residual-stream edits, SAE patching, causal evaluation and its statistics."""

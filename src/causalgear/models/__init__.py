@@ -1,0 +1,1 @@
+"""Model loading (hub, local, embedded), batched SQL generation, and the embedded model builder."""

@@ -1,0 +1,37 @@
+"""Execution accuracy of a model on examples: generate, score, summarise by group."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from causalgear.data.examples import Example
+from causalgear.data.scoring import Verdict, score_sql, summarize
+from causalgear.data.sqlexec import DEFAULT_BUDGET, ExecBudget
+from causalgear.models.generate import generate_sql
+
+
+def score_predictions(examples: Sequence[Example], predictions: Sequence[str],
+                      budget: ExecBudget = DEFAULT_BUDGET) -> list[Verdict]:
+    return [score_sql(e.sql, p, e.db_paths, budget) for e, p in zip(examples, predictions, strict=True)]
+
+
+def accuracy_report(examples: Sequence[Example], predictions: Sequence[str], verdicts: Sequence[Verdict]) -> dict:
+    """`execution_accuracy`, counts by kind, empty-gold figures, and the same per group."""
+    report = summarize(list(verdicts)).as_dict()
+    groups = sorted({e.group for e in examples})
+    report["by_group"] = {
+        g: summarize([v for e, v in zip(examples, verdicts, strict=True) if e.group == g]).as_dict() for g in groups
+    }
+    report["examples"] = [
+        {"id": e.id, "group": e.group, "db_id": e.db_id, "gold": e.sql, "pred": p, "correct": v.correct,
+         "kind": v.kind, "empty_gold": v.empty_gold}
+        for e, p, v in zip(examples, predictions, verdicts, strict=True)
+    ]
+    return report
+
+
+def evaluate_model(model, tokenizer, examples: Sequence[Example], max_new_tokens: int = 64,
+                   batch_size: int = 32, budget: ExecBudget = DEFAULT_BUDGET, progress: bool = False) -> dict:
+    predictions = generate_sql(model, tokenizer, [e.prompt for e in examples], max_new_tokens=max_new_tokens,
+                               batch_size=batch_size, progress=progress)
+    return accuracy_report(examples, predictions, score_predictions(examples, predictions, budget))

@@ -1,0 +1,191 @@
+"""The embedded default model: a small Qwen2ForCausalLM trained from scratch on TinySQL, on CPU.
+
+Built once per recipe (`model.build`) and cached as an ordinary Hugging Face directory under
+`paths.cache_dir/models/`, so the same loading code serves it and a hub model. The build is
+written to a temporary directory and renamed when complete: a half-built model is never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+from tqdm.auto import tqdm
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+from causalgear.config import TinySQLDataConfig
+from causalgear.data import tinysql
+from causalgear.models.accuracy import evaluate_model
+from causalgear.models.tokenizer import train_tokenizer
+
+BUILDER_VERSION = 1
+CARD = "model_card.json"
+
+
+def training_data_cfg(build) -> TinySQLDataConfig:
+    """TinySQL with the default generator settings, so that the model card's test split is the
+    one `data=tinysql` evaluates on (held-out splits do not depend on the train size)."""
+    return OmegaConf.structured(TinySQLDataConfig(seed=0, n_train_per_set=build.train_examples_per_set))
+
+
+def embedded_key(model_cfg) -> str:
+    recipe = OmegaConf.to_container(model_cfg.build, resolve=True)
+    blob = {"recipe": recipe, "data": tinysql.data_key(training_data_cfg(model_cfg.build)),
+            "version": BUILDER_VERSION}
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def embedded_dir(model_cfg, cache_dir: str | Path) -> Path:
+    return Path(cache_dir).expanduser() / "models" / f"{model_cfg.name}-{embedded_key(model_cfg)}"
+
+
+def ensure_embedded(model_cfg, cache_dir: str | Path, progress: bool = True) -> Path:
+    final = embedded_dir(model_cfg, cache_dir)
+    if (final / CARD).is_file():
+        return final
+    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    build_embedded(model_cfg, cache_dir, tmp, progress=progress)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (final / CARD).is_file():
+            raise
+    return final
+
+
+def _per_set(examples, n: int | None):
+    if n is None:
+        return examples
+    counts: dict[str, int] = {}
+    keep = []
+    for e in examples:
+        counts[e.group] = counts.get(e.group, 0) + 1
+        if counts[e.group] <= n:
+            keep.append(e)
+    return keep
+
+
+def _lr_at(step: int, build) -> float:
+    if step < build.warmup_steps:
+        return build.lr * (step + 1) / build.warmup_steps
+    progress = (step - build.warmup_steps) / max(1, build.steps - build.warmup_steps)
+    return build.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _encode(tokenizer, examples, max_len: int) -> list[tuple[list[int], int]]:
+    """(prompt + response + eos ids, prompt length). Prompt and SQL are tokenized apart, as at
+    inference, where the prompt ends at '### Response: ' and the model writes the SQL."""
+    prompts = tokenizer([e.prompt for e in examples]).input_ids
+    responses = tokenizer([e.sql for e in examples]).input_ids
+    out = []
+    for p, r in zip(prompts, responses, strict=True):
+        ids = p + r + [tokenizer.eos_token_id]
+        if len(ids) <= max_len:
+            out.append((ids, len(p)))
+    return out
+
+
+def _batch(rows, pad_id: int):
+    width = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (ids, n_prompt) in enumerate(rows):
+        input_ids[i, :len(ids)] = torch.tensor(ids)
+        mask[i, :len(ids)] = 1
+        labels[i, n_prompt:len(ids)] = torch.tensor(ids[n_prompt:])  # loss on the response only
+    return input_ids, mask, labels
+
+
+def _response_loss(model, input_ids, mask, labels) -> torch.Tensor:
+    """Next-token loss on response tokens, with the LM head run only where the loss looks:
+    the response is ~10 of ~45 tokens, and the head plus softmax over the vocabulary would
+    otherwise cost a fifth of each step (measured: 2.3x faster together with length batching)."""
+    hidden = model.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != -100
+    logits = model.lm_head(hidden[:, :-1][keep])
+    return torch.nn.functional.cross_entropy(logits, targets[keep])
+
+
+def build_embedded(model_cfg, cache_dir: str | Path, out_dir: Path, progress: bool = True) -> dict:
+    build = model_cfg.build
+    if build.threads:
+        torch.set_num_threads(build.threads)
+    torch.manual_seed(build.seed)
+    data_cfg = training_data_cfg(build)
+    train = tinysql.load_split(data_cfg, cache_dir, "train")
+    validation = tinysql.load_split(data_cfg, cache_dir, "validation")
+
+    tokenizer = train_tokenizer((e.prompt + e.sql for e in train), build.vocab_size)
+    rows = _encode(tokenizer, train, build.max_seq_len)
+    # Batches are windows of a length-sorted list, so padding wastes little (1.9x faster);
+    # shuffling first makes each window a random mix of command sets and schemas.
+    gen = torch.Generator().manual_seed(build.seed)
+    rows = [rows[i] for i in torch.randperm(len(rows), generator=gen).tolist()]
+    rows.sort(key=lambda r: len(r[0]))
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=build.hidden_size, intermediate_size=build.intermediate_size,
+        num_hidden_layers=build.num_layers, num_attention_heads=build.num_heads,
+        num_key_value_heads=build.num_heads, max_position_embeddings=max(256, build.max_seq_len),
+        tie_word_embeddings=True, bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, rope_theta=10000.0)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optim = torch.optim.AdamW([{"params": decay, "weight_decay": build.weight_decay},
+                               {"params": no_decay, "weight_decay": 0.0}], lr=build.lr, betas=(0.9, 0.95))
+    val_subset = validation[:: max(1, len(validation) // build.eval_examples)][: build.eval_examples]
+
+    history, tokens_seen, start = [], 0, time.monotonic()
+    bar = tqdm(range(build.steps), desc=f"build {model_cfg.name}", unit="step", disable=not progress)
+    for step in bar:
+        model.train()
+        first = int(torch.randint(max(1, len(rows) - build.batch_size), (1,), generator=gen))
+        input_ids, mask, labels = _batch(rows[first:first + build.batch_size], tokenizer.pad_token_id)
+        for group in optim.param_groups:
+            group["lr"] = _lr_at(step, build)
+        loss = _response_loss(model, input_ids, mask, labels)
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        tokens_seen += int(mask.sum())
+        postfix = {"loss": f"{loss.item():.3f}", "tok/s": f"{tokens_seen / (time.monotonic() - start):.0f}"}
+        if (step + 1) % build.eval_every == 0 or step + 1 == build.steps:
+            model.eval()
+            val = evaluate_model(model, tokenizer, val_subset, max_new_tokens=48)
+            history.append({"step": step + 1, "loss": loss.item(), "val_accuracy": val["execution_accuracy"]})
+            postfix["val_acc"] = f"{val['execution_accuracy']:.3f}"
+        bar.set_postfix(postfix)
+    train_seconds = time.monotonic() - start
+
+    model.eval()
+    card = {"name": model_cfg.name, "recipe": OmegaConf.to_container(build, resolve=True),
+            "n_parameters": sum(p.numel() for p in model.parameters()),
+            "train_examples": len(rows), "training_seconds": round(train_seconds, 1),
+            "tokens_seen": tokens_seen, "tokens_per_second": round(tokens_seen / train_seconds),
+            "history": history, "data_key": tinysql.data_key(data_cfg)}
+    for split in ("test", "test_ood"):
+        examples = _per_set(tinysql.load_split(data_cfg, cache_dir, split), build.test_examples_per_set)
+        report = evaluate_model(model, tokenizer, examples, max_new_tokens=64, batch_size=64, progress=progress)
+        by_set = {g: r["execution_accuracy"] for g, r in report["by_group"].items()}
+        card[f"{split}_accuracy"] = by_set
+        card[f"{split}_accuracy_mean"] = sum(by_set.values()) / len(by_set)
+    card["test_accuracy_mean_cs1_cs3"] = sum(card["test_accuracy"][c] for c in ("CS1", "CS2", "CS3")) / 3
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    (out_dir / CARD).write_text(json.dumps(card, indent=2) + "\n")
+    return card

@@ -1,0 +1,58 @@
+"""Batched greedy SQL generation: the one function every stage uses to make predictions."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+# A statement ends at ';', at a new line, or where the model starts a new prompt section.
+_STOPS = (";", "\n", "###")
+
+
+def cut_statement(text: str) -> str:
+    end = len(text)
+    for stop in _STOPS:
+        i = text.find(stop)
+        if i != -1:
+            end = min(end, i)
+    return text[:end].strip()
+
+
+@torch.no_grad()
+def generate_sql(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    max_new_tokens: int = 64,
+    batch_size: int = 32,
+    edit: Callable[[dict], contextlib.AbstractContextManager] | None = None,
+    embeds: Callable[[dict], torch.Tensor] | None = None,
+    progress: bool = False,
+) -> list[str]:
+    """Greedy SQL for each prompt, in order.
+
+    `edit(batch)` returns a context manager active during the batch's generation (a residual
+    edit); `embeds(batch)` returns `inputs_embeds` to generate from instead of the token ids
+    (steering). `batch` is the tokenizer's output, left-padded.
+    """
+    device = next(model.parameters()).device
+    out: list[str] = []
+    starts = range(0, len(prompts), batch_size)
+    for start in tqdm(starts, desc="generate", unit="batch", disable=not progress, leave=False):
+        batch = tokenizer(list(prompts[start:start + batch_size]), return_tensors="pt", padding=True,
+                          padding_side="left").to(device)
+        kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                      attention_mask=batch["attention_mask"], stop_strings=list(_STOPS), tokenizer=tokenizer)
+        with edit(batch) if edit is not None else contextlib.nullcontext():
+            if embeds is not None:
+                # with inputs_embeds, generate returns only the new tokens
+                new = model.generate(inputs_embeds=embeds(batch), **kwargs)
+            else:
+                new = model.generate(input_ids=batch["input_ids"], **kwargs)[:, batch["input_ids"].shape[1]:]
+        out.extend(cut_statement(t) for t in tokenizer.batch_decode(new, skip_special_tokens=True))
+    return out

@@ -1,0 +1,56 @@
+"""`causalgear build-model` and `causalgear accuracy`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from causalgear.data.loading import load_split
+from causalgear.data.sqlexec import ExecBudget
+from causalgear.io import write_json
+
+
+def build_model(cfg: DictConfig, out_dir: Path) -> dict:
+    from causalgear.models.embedded import CARD, embedded_dir, ensure_embedded
+    from causalgear.models.loading import ModelLoadError
+
+    if cfg.model.name_or_path != "embedded":
+        raise ModelLoadError(f"model={cfg.model.name} is not built here: build-model builds the embedded "
+                             "models (model=tinysql or model=tinysql_smoke)")
+    start = time.monotonic()
+    hit = (embedded_dir(cfg.model, cfg.paths.cache_dir) / CARD).is_file()
+    path = ensure_embedded(cfg.model, cfg.paths.cache_dir)
+    card = json.loads((path / CARD).read_text())
+    write_json(out_dir / "model_card.json", card)
+    print(f"{'cache hit' if hit else 'built'}: {path} ({time.monotonic() - start:.1f}s)")
+    print("test accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in card["test_accuracy"].items())
+          + f"; mean {card['test_accuracy_mean']:.3f}; test_ood mean {card['test_ood_accuracy_mean']:.3f}")
+    return card
+
+
+def accuracy(cfg: DictConfig, out_dir: Path) -> dict:
+    from causalgear.models.accuracy import evaluate_model
+    from causalgear.models.loading import load_model, model_source
+
+    examples = load_split(cfg)
+    model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
+    start = time.monotonic()
+    report = evaluate_model(model, tokenizer, examples, max_new_tokens=cfg.generation.max_new_tokens,
+                            batch_size=cfg.generation.batch_size,
+                            budget=ExecBudget(cfg.exec.timeout_s, cfg.exec.max_steps, cfg.exec.max_rows),
+                            progress=True)
+    report = {"model": cfg.model.name, "source": model_source(cfg.model, cfg.paths.cache_dir),
+              "data": cfg.data.name, "split": cfg.data.eval_split, "seconds": round(time.monotonic() - start, 1),
+              **report}
+    examples_out = report.pop("examples")
+    write_json(out_dir / "accuracy.json", report)
+    with open(out_dir / "predictions.jsonl", "w") as fh:
+        fh.writelines(json.dumps(e) + "\n" for e in examples_out)
+    by_group = ", ".join(f"{g} {r['execution_accuracy']:.3f}" for g, r in report["by_group"].items())
+    print(f"execution accuracy {report['execution_accuracy']:.4f} ({report['n_correct']}/{report['n_scored']}); "
+          f"{by_group}; errors {report['counts']['error']}, timeouts {report['counts']['timeout']}, "
+          f"empty gold {report['empty_gold']}")
+    return report

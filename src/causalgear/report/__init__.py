@@ -1,0 +1,1 @@
+"""Plots, run comparison and HTML reports."""

@@ -1,0 +1,54 @@
+"""Plots people look at: feature density, training curves. matplotlib, headless."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+def density_histogram(density: torch.Tensor, path: Path, title: str = "") -> Path:
+    """Histogram of log10 feature firing frequency; dead features counted apart."""
+    dead = int((density == 0).sum())
+    alive = density[density > 0].double().log10().numpy()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(alive, bins=40, color="#3b6ea5")
+    ax.set_xlabel("log10 firing frequency (share of validation tokens)")
+    ax.set_ylabel("features")
+    ax.set_title(f"{title}  ({dead} dead of {len(density)})".strip())
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def loss_curves(metrics_csv: Path, path: Path) -> Path | None:
+    """Training loss terms against step, from Lightning's CSV log."""
+    if not metrics_csv.is_file():
+        return None
+    series: dict[str, list[tuple[int, float]]] = {}
+    with open(metrics_csv) as fh:
+        for row in csv.DictReader(fh):
+            for key, value in row.items():
+                if key.startswith("train/") and value not in ("", None):
+                    series.setdefault(key, []).append((int(row["step"]), float(value)))
+    if not series:
+        return None
+    keys = [k for k in ("train/loss", "train/mse", "train/l1", "train/l0", "train/aux") if k in series]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3))
+    for ax, key in zip(axes if len(keys) > 1 else [axes], keys, strict=True):
+        steps, values = zip(*series[key], strict=True)
+        ax.plot(steps, values, lw=1)
+        ax.set_title(key.removeprefix("train/"))
+        ax.set_xlabel("step")
+        if key != "train/l0" and min(values) > 0:
+            ax.set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

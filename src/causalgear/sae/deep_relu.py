@@ -1,0 +1,52 @@
+"""The reference recipe's SAE: d_in -> 1024 -> 256 -> k with ReLU, mirrored decoder, L1 on the code.
+
+An L1 on a code read by a free decoder is degenerate (shrink z, grow the weights that read
+it), so the decoder's first layer keeps unit-norm columns, as a one-layer SAE keeps unit-norm
+decoder rows: code magnitudes then mean something, and so does the penalty.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from causalgear.sae.base import SparseAutoencoder
+
+
+class DeepReLUSAE(SparseAutoencoder):
+    arch = "deep_relu"
+
+    def __init__(self, d_in: int, k: int, hidden_sizes: list[int] | None = None):
+        super().__init__(d_in, k)
+        self.hidden_sizes = list(hidden_sizes or [1024, 256])
+        dims = [d_in, *self.hidden_sizes, k]
+        enc: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:], strict=True):
+            enc += [nn.Linear(a, b), nn.ReLU()]
+        self.encoder = nn.Sequential(*enc[:-1])  # the code's ReLU is `activation`
+        rdims = dims[::-1]
+        dec: list[nn.Module] = []
+        for a, b in zip(rdims[:-1], rdims[1:], strict=True):
+            dec += [nn.Linear(a, b), nn.ReLU()]
+        self.decoder = nn.Sequential(*dec[:-1])
+        self.post_step()
+
+    def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    @torch.no_grad()
+    def post_step(self) -> None:
+        w = self.decoder[0].weight  # [hidden, k]: column j reads code j
+        w.div_(w.norm(dim=0, keepdim=True).clamp_min(1e-8))
+
+    @torch.no_grad()
+    def fold_scale(self, scale: float) -> None:
+        self.encoder[0].weight.mul_(scale)
+        self.decoder[-1].weight.div_(scale)
+        self.decoder[-1].bias.div_(scale)
+
+    def config(self) -> dict:
+        return {**super().config(), "k": self.d_sae, "hidden_sizes": self.hidden_sizes}

@@ -1,0 +1,105 @@
+"""SAE checkpoints: `cfg.json` + `sae_weights.safetensors`, one loader for every architecture.
+
+`relu` and `topk` are written in SAELens' names and fields (W_enc [d_in, d_sae], W_dec
+[d_sae, d_in], b_enc, b_dec; architecture "standard" / "topk"), so SAELens and tools that read
+its format load them unchanged. `deep_relu` uses the same file pair with its own layer names.
+Weights are saved with the activation normalisation folded in: they read raw activations.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from causalgear.errors import CausalgearError
+from causalgear.io import write_json
+from causalgear.sae.base import SparseAutoencoder
+from causalgear.sae.deep_relu import DeepReLUSAE
+from causalgear.sae.relu import ReLUSAE
+from causalgear.sae.topk import TopKSAE
+
+CFG, WEIGHTS = "cfg.json", "sae_weights.safetensors"
+_SAELENS_ARCH = {"relu": "standard", "topk": "topk", "deep_relu": "deep_relu"}
+_SAELENS_KEYS = ("W_enc", "W_dec", "b_enc", "b_dec")
+
+
+class SAELoadError(CausalgearError):
+    """An SAE directory that is missing files or does not match its cfg.json."""
+
+
+def hook_name(layer: int, site: str) -> str:
+    """TransformerLens-style name of the hooked site."""
+    return {"resid": f"blocks.{layer}.hook_resid_post", "mlp_out": f"blocks.{layer}.hook_mlp_out",
+            "attn_out": f"blocks.{layer}.hook_attn_out"}[site]
+
+
+def save_sae(sae: SparseAutoencoder, path: str | Path, *, layer: int, site: str, model_name: str,
+             extra: dict | None = None) -> Path:
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().float().contiguous() for k, v in sae.state_dict().items() if k != "rows_since_fired"}
+    cfg = {
+        "architecture": _SAELENS_ARCH[sae.arch],
+        "d_in": sae.d_in,
+        "d_sae": sae.d_sae,
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": sae.arch in ("relu", "topk"),
+        "normalize_activations": "none",  # folded into the weights
+        "reshape_activations": "none",
+        "hook_name": hook_name(layer, site),
+        "hook_layer": layer,
+        "model_name": model_name,
+        "metadata": {"model_name": model_name, "hook_name": hook_name(layer, site), "hook_layer": layer,
+                     "prepend_bos": False},
+        "causalgear": {**sae.config(), "layer": layer, "site": site, **(extra or {})},
+    }
+    if sae.arch == "topk":
+        cfg["k"] = sae.k
+    tmp = path / f".{WEIGHTS}.tmp"
+    save_file(tensors, tmp)
+    tmp.replace(path / WEIGHTS)
+    write_json(path / CFG, cfg)
+    return path
+
+
+def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
+    """The SAE saved at `path` (a dir holding cfg.json, or a train run dir holding sae/)."""
+    path = Path(path)
+    if (path / "sae" / CFG).is_file():
+        path = path / "sae"
+    if not (path / CFG).is_file() or not (path / WEIGHTS).is_file():
+        raise SAELoadError(f"no SAE at {path}: expected {CFG} and {WEIGHTS}")
+    try:
+        cfg = json.loads((path / CFG).read_text())
+        tensors = load_file(path / WEIGHTS)
+    except Exception as err:  # noqa: BLE001 - any parse failure is a corrupt checkpoint
+        raise SAELoadError(f"corrupt SAE checkpoint at {path}: {err}") from err
+    ours = cfg.get("causalgear", {})
+    arch = ours.get("arch") or {"standard": "relu", "topk": "topk"}.get(cfg.get("architecture"))
+    if arch == "deep_relu":
+        sae: SparseAutoencoder = DeepReLUSAE(cfg["d_in"], cfg["d_sae"], ours.get("hidden_sizes"))
+    elif arch == "relu":
+        sae = ReLUSAE(cfg["d_in"], cfg["d_sae"])
+    elif arch == "topk":
+        sae = TopKSAE(cfg["d_in"], cfg["d_sae"], cfg["k"])
+    else:
+        raise SAELoadError(f"SAE at {path}: unknown architecture {cfg.get('architecture')!r}")
+    state = sae.state_dict()
+    missing = [k for k in state if k not in tensors and k != "rows_since_fired"]
+    if missing or any(tensors[k].shape != state[k].shape for k in state if k in tensors):
+        raise SAELoadError(f"SAE at {path}: weights do not match cfg.json (missing or misshapen: "
+                           f"{', '.join(missing) or 'shapes'})")
+    sae.load_state_dict({**state, **{k: v for k, v in tensors.items() if k in state}})
+    return sae.eval(), cfg
+
+
+def saelens_keys() -> tuple[str, ...]:
+    return _SAELENS_KEYS
+
+
+def as_device(sae: SparseAutoencoder, like: torch.Tensor) -> SparseAutoencoder:
+    return sae.to(device=like.device, dtype=like.dtype)

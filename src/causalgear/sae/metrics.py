@@ -1,0 +1,90 @@
+"""SAE quality: reconstruction on held-out rows, and the model's loss with the SAE spliced in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from causalgear.data.examples import Example
+from causalgear.harvest.hooks import position_ids
+from causalgear.interventions.edit import edit_site
+from causalgear.sae.base import SparseAutoencoder
+
+
+class ReconstructionStats:
+    """Streaming sums over validation rows -> mse, fvu, explained variance, l0, density, dead."""
+
+    def __init__(self, d_sae: int):
+        self.n = 0
+        self.sq_err = 0.0
+        self.sum_x = None
+        self.sum_sq_x = 0.0
+        self.l0 = 0.0
+        self.fired = torch.zeros(d_sae, dtype=torch.long)
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor, x_hat: torch.Tensor, z: torch.Tensor) -> None:
+        x, x_hat, z = x.double().cpu(), x_hat.double().cpu(), z.cpu()
+        self.n += len(x)
+        self.sq_err += float((x - x_hat).pow(2).sum())
+        self.sum_x = x.sum(0) if self.sum_x is None else self.sum_x + x.sum(0)
+        self.sum_sq_x += float(x.pow(2).sum())
+        active = z > 0
+        self.l0 += float(active.sum())
+        self.fired += active.sum(0)
+
+    def compute(self) -> dict[str, float]:
+        d = len(self.sum_x)
+        total_var = self.sum_sq_x - float(self.sum_x.pow(2).sum()) / self.n  # sum ||x - mean||^2
+        fvu = self.sq_err / total_var
+        freq = self.fired.double() / self.n
+        return {"mse": self.sq_err / (self.n * d), "fvu": fvu, "explained_variance": 1 - fvu,
+                "l0": self.l0 / self.n, "density": float(freq.mean()),
+                "dead_fraction": float((self.fired == 0).double().mean()), "val_rows": self.n}
+
+    def feature_density(self) -> torch.Tensor:
+        return self.fired.double() / max(self.n, 1)
+
+
+def _loss_sum(model, ids, mask, target, keep) -> float:
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits[:, :-1]
+    return float(torch.nn.functional.cross_entropy(logits[keep].float(), target[keep], reduction="sum"))
+
+
+@torch.no_grad()
+def ce_losses(model, tokenizer, sae: SparseAutoencoder, examples: Sequence[Example], layer: int, site: str,
+              batch_size: int = 32) -> dict[str, float]:
+    """Next-token loss on the gold SQL tokens: clean, with the SAE's reconstruction spliced in at
+    the site (all positions), and with the site zero-ablated; recovered = how much of the gap
+    between zero ablation and clean the SAE closes (1 = as good as clean)."""
+    device = next(model.parameters()).device
+    sae = sae.to(device)
+    totals = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}
+    n_tokens = 0
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        prompts = tokenizer([e.prompt for e in chunk], add_special_tokens=False).input_ids
+        sqls = tokenizer([e.sql for e in chunk], add_special_tokens=False).input_ids
+        rows = [p + s for p, s in zip(prompts, sqls, strict=True)]
+        width = max(map(len, rows))
+        ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        labels = torch.full_like(ids, -100)
+        for i, (p, r) in enumerate(zip(prompts, rows, strict=True)):
+            ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(r), 1
+            labels[i, len(p):len(r)] = torch.tensor(r[len(p):])
+        ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+        target = labels[:, 1:]
+        keep = target != -100
+        n_tokens += int(keep.sum())
+
+        totals["clean"] += _loss_sum(model, ids, mask, target, keep)
+        with edit_site(model, layer, lambda h: sae(h.float()).to(h.dtype), site):
+            totals["spliced"] += _loss_sum(model, ids, mask, target, keep)
+        with edit_site(model, layer, torch.zeros_like, site):
+            totals["zero"] += _loss_sum(model, ids, mask, target, keep)
+    clean, spliced, zero = (totals[k] / n_tokens for k in ("clean", "spliced", "zero"))
+    recovered = (zero - spliced) / (zero - clean) if zero != clean else float("nan")
+    return {"ce_loss_clean": clean, "ce_loss_spliced": spliced, "ce_loss_zero": zero,
+            "ce_loss_recovered": recovered, "ce_tokens": n_tokens}

@@ -1,0 +1,37 @@
+"""The standard one-layer SAE (SAELens' "standard"): z = ReLU((x - b_dec) W_enc + b_enc),
+x_hat = z W_dec + b_dec, L1 weighted by each decoder row's norm, tied initialisation."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from causalgear.sae.base import SparseAutoencoder
+
+
+class ReLUSAE(SparseAutoencoder):
+    arch = "relu"
+
+    def __init__(self, d_in: int, d_sae: int):
+        super().__init__(d_in, d_sae)
+        w_dec = torch.randn(d_sae, d_in)
+        w_dec = 0.1 * w_dec / w_dec.norm(dim=1, keepdim=True)
+        self.W_dec = nn.Parameter(w_dec)
+        self.W_enc = nn.Parameter(w_dec.T.clone())  # tied init: encoder = decoder transposed
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+
+    def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.b_dec) @ self.W_enc + self.b_enc
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return z @ self.W_dec + self.b_dec
+
+    def sparsity_penalty(self, z: torch.Tensor) -> torch.Tensor:
+        return (z * self.W_dec.norm(dim=1)).sum(-1).mean()
+
+    @torch.no_grad()
+    def fold_scale(self, scale: float) -> None:
+        self.W_enc.mul_(scale)
+        self.W_dec.div_(scale)
+        self.b_dec.div_(scale)

@@ -1,0 +1,122 @@
+"""`causalgear train`: an SAE on the (cached) activation store, with Lightning, CSV and W&B."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from causalgear.data.loading import load_split
+from causalgear.harvest.run import ensure_store, harvest_layer
+from causalgear.io import write_json
+from causalgear.report.plots import density_histogram, loss_curves
+from causalgear.sae.base import build_sae
+from causalgear.sae.io import save_sae
+from causalgear.sae.metrics import ReconstructionStats, ce_losses
+from causalgear.sae.module import VAL_EVERY, ActivationDataModule, SAEModule, is_validation
+
+
+def run_names(cfg: DictConfig) -> tuple[str, str]:
+    """(group, name): a multirun's jobs share a group; the name carries λ and k."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    name = f"{cfg.sae.arch}-l1_{cfg.sae.l1_coeff:g}-k_{cfg.sae.k}"
+    group = "single"
+    if HydraConfig.initialized():
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            group = "sweep-" + Path(hc.sweep.dir).as_posix().replace("/", "_").removeprefix("multirun_")
+            name = f"{hc.job.num}-{name}"
+    return group, name
+
+
+def wandb_mode(cfg: DictConfig) -> str:
+    if not cfg.logger.wandb or cfg.logger.mode == "disabled":
+        return "disabled"
+    if cfg.logger.mode == "auto":
+        return "online" if os.environ.get("WANDB_API_KEY") else "offline"
+    return cfg.logger.mode
+
+
+def make_loggers(cfg: DictConfig, out_dir: Path):
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers = [CSVLogger(out_dir, name="", version="csv")]
+    mode = wandb_mode(cfg)
+    if mode != "disabled":
+        from lightning.pytorch.loggers import WandbLogger
+
+        group, name = run_names(cfg)
+        os.environ.setdefault("WANDB_SILENT", "true")
+        loggers.append(WandbLogger(project=cfg.logger.project, entity=cfg.logger.entity, group=group, name=name,
+                                   save_dir=str(out_dir), mode=mode,
+                                   config=OmegaConf.to_container(cfg, resolve=True)))
+    return loggers
+
+
+def validation_stats(sae, store, batch_size: int = 4096) -> ReconstructionStats:
+    from causalgear.harvest.store import ShuffledBatches
+
+    stats = ReconstructionStats(sae.d_sae)
+    with torch.no_grad():
+        for x in ShuffledBatches(store, batch_size, select=is_validation, shuffle=False):
+            z = sae.encode(x)
+            stats.update(x, sae.decode(z), z)
+    return stats
+
+
+def train(cfg: DictConfig, out_dir: Path) -> dict:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    torch.manual_seed(cfg.seed)
+    store, hit = ensure_store(cfg)
+    print(f"activations: {'cache hit' if hit else 'harvested'} {store.path} ({store.n_rows} rows, d_in {store.d_in})")
+    layer, site = harvest_layer(cfg), cfg.harvest.site
+    sae = build_sae(cfg.sae, store.d_in)
+    module = SAEModule(sae, cfg.sae.l1_coeff, cfg.sae.lr, cfg.sae.l1_warmup_steps)
+    data = ActivationDataModule(store, cfg.sae.batch_size, cfg.sae.buffer_rows, cfg.seed)
+    ckpt_dir = out_dir / "checkpoints"
+    resume = ckpt_dir / "last.ckpt"
+    loggers = make_loggers(cfg, out_dir)
+    trainer = instantiate(cfg.trainer, max_epochs=cfg.sae.epochs, logger=loggers, default_root_dir=str(out_dir),
+                          callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=50)])
+    start = time.monotonic()
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume.is_file() else None)
+    train_seconds = time.monotonic() - start
+
+    sae.eval()
+    stats = validation_stats(sae, store)
+    metrics = {"arch": cfg.sae.arch, "d_in": sae.d_in, "d_sae": sae.d_sae, "l1_coeff": cfg.sae.l1_coeff,
+               "k": cfg.sae.k, "layer": layer, "site": site, **stats.compute(),
+               "train_seconds": round(train_seconds, 1), "rows_seen": int(module.rows_seen),
+               "steps": trainer.global_step, "resumed": resume.is_file() and trainer.global_step > 0,
+               "store": str(store.path)}
+    density = stats.feature_density()
+    sae.fold_scale(float(store.scale))  # the saved SAE reads raw activations
+    save_sae(sae, out_dir / "sae", layer=layer, site=site, model_name=cfg.model.name,
+             extra={"l1_coeff": cfg.sae.l1_coeff, "store": str(store.path)})
+    torch.save(density, out_dir / "sae" / "feature_density.pt")
+
+    from causalgear.models.loading import load_model
+
+    model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
+    by_id = {e.id: e for e in load_split(cfg, cfg.harvest.split)}
+    val_examples = [by_id[e["id"]] for e in store.examples() if e["index"] % VAL_EVERY == 0][: cfg.sae.ce_examples]
+    metrics.update(ce_losses(model, tokenizer, sae, val_examples, layer, site))
+
+    write_json(out_dir / "metrics.json", metrics)
+    density_histogram(density, out_dir / "feature_density.png", f"{metrics['arch']} λ={cfg.sae.l1_coeff:g}")
+    loss_curves(out_dir / "csv" / "metrics.csv", out_dir / "loss_curves.png")
+    for lg in loggers:
+        if type(lg).__name__ == "WandbLogger":
+            lg.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, int | float | str)})
+            lg.experiment.finish()
+    print(f"explained variance {metrics['explained_variance']:.4f}, L0 {metrics['l0']:.2f}, "
+          f"density {metrics['density']:.4f}, dead {metrics['dead_fraction']:.3f}, "
+          f"CE recovered {metrics['ce_loss_recovered']:.3f}, {metrics['train_seconds']}s")
+    return metrics

@@ -1,0 +1,121 @@
+"""Capture equals what a plain forward computes, and blocks after the layer never run."""
+
+import pytest
+import torch
+
+from causalgear.harvest.hooks import StopForward, capture, first_tensor, position_ids, run_to_layer
+from causalgear.models.loading import decoder_layers
+
+
+def plain_hidden(model, ids, mask, layer):
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[layer + 1]
+
+
+def batch(tokenizer, texts):
+    enc = tokenizer(texts, return_tensors="pt", padding=True, padding_side="right")
+    return enc["input_ids"], enc["attention_mask"]
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_resid_capture_equals_hidden_states_of_a_plain_forward(tiny_qwen2, layer):
+    model, tokenizer = tiny_qwen2
+    ids, mask = batch(tokenizer, ["SELECT a FROM t", "SELECT price, stock FROM items ORDER BY price DESC"])
+    got = run_to_layer(model, ids, mask, layer)
+    expected = plain_hidden(model, ids, mask, layer)
+    real = mask.bool()
+    torch.testing.assert_close(got[real], expected[real], rtol=1e-5, atol=1e-5)
+
+
+def test_the_last_block_is_captured_before_the_final_norm(tiny_qwen2):
+    # transformers stores the last hidden state after the model's final norm; the residual
+    # stream we capture is the block's own output, before it
+    model, tokenizer = tiny_qwen2
+    ids, mask = batch(tokenizer, ["SELECT a FROM t", "SELECT price FROM items"])
+    got = run_to_layer(model, ids, mask, 2)
+    expected = plain_hidden(model, ids, mask, 2)
+    real = mask.bool()
+    torch.testing.assert_close(model.base_model.norm(got)[real], expected[real], rtol=1e-5, atol=1e-5)
+
+
+def test_left_padding_gives_the_same_rows_as_right_padding(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    texts = ["SELECT a FROM t", "SELECT price, stock FROM items ORDER BY price DESC"]
+    right = tokenizer(texts, return_tensors="pt", padding=True, padding_side="right")
+    left = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left")
+    a = run_to_layer(model, right["input_ids"], right["attention_mask"], 1)[right["attention_mask"].bool()]
+    b = run_to_layer(model, left["input_ids"], left["attention_mask"], 1)[left["attention_mask"].bool()]
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_blocks_after_the_layer_are_never_called(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    hooks_before = [len(blk._forward_hooks) for blk in decoder_layers(model)]
+    calls = [0] * len(decoder_layers(model))
+    handles = [blk.register_forward_hook(lambda *a, i=i: calls.__setitem__(i, calls[i] + 1))
+               for i, blk in enumerate(decoder_layers(model))]
+    try:
+        ids, mask = batch(tokenizer, ["SELECT a FROM t"])
+        run_to_layer(model, ids, mask, 0)
+    finally:
+        for h in handles:
+            h.remove()
+    assert calls == [1, 0, 0]
+    assert [len(blk._forward_hooks) for blk in decoder_layers(model)] == hooks_before  # ours removed
+
+
+class TupleBlock(torch.nn.Module):
+    """A block of the older transformers kind: returns (hidden_states,)."""
+
+    def __init__(self, block):
+        super().__init__()
+        self.block = block
+
+    def forward(self, *args, **kwargs):
+        return (self.block(*args, **kwargs),)
+
+
+def test_tuple_and_tensor_block_outputs_are_both_captured(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    ids, mask = batch(tokenizer, ["SELECT a FROM t", "SELECT b FROM u WHERE c = 1"])
+    as_tensor = run_to_layer(model, ids, mask, 1)
+    layers = decoder_layers(model)
+    original = layers[1]
+    layers[1] = TupleBlock(original)
+    try:
+        with capture(model, 1) as out:
+            try:
+                model.base_model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask),
+                                 use_cache=False)
+            except (StopForward, TypeError, AttributeError):
+                pass  # later layers may not accept a tuple; we stop before them anyway
+        assert out["acts"].shape == as_tensor.shape
+        torch.testing.assert_close(out["acts"], as_tensor)
+    finally:
+        layers[1] = original
+    x = torch.randn(2, 3, 4)
+    assert first_tensor(x) is x and first_tensor((x, None)) is x  # not x[0], the first batch row
+    with pytest.raises(TypeError):
+        first_tensor({"h": x})
+
+
+@pytest.mark.parametrize("site", ["mlp_out", "attn_out"])
+def test_submodule_sites_capture_what_the_block_adds(tiny_qwen2, site):
+    model, tokenizer = tiny_qwen2
+    ids, mask = batch(tokenizer, ["SELECT a FROM t ORDER BY a"])
+    acts = run_to_layer(model, ids, mask, 1, site)
+    before = plain_hidden(model, ids, mask, 0)
+    after = plain_hidden(model, ids, mask, 1)
+    mlp = run_to_layer(model, ids, mask, 1, "mlp_out")
+    attn = run_to_layer(model, ids, mask, 1, "attn_out")
+    torch.testing.assert_close(before + attn + mlp, after, rtol=1e-4, atol=1e-5)  # the residual identity
+    assert acts.shape == after.shape
+
+
+def test_the_embedded_model_capture_matches_its_hidden_states(smoke_model):
+    _, model, tokenizer = smoke_model
+    ids, mask = batch(tokenizer, ["### Instruction: list name of cats ### Context: CREATE TABLE cats (name TEXT) "
+                                  "### Response: SELECT name FROM cats", "### Instruction: x ### Response: "])
+    real = mask.bool()
+    torch.testing.assert_close(run_to_layer(model, ids, mask, 0)[real], plain_hidden(model, ids, mask, 0)[real],
+                               rtol=1e-5, atol=1e-5)

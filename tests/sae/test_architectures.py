@@ -1,0 +1,108 @@
+"""Every architecture honours the interface; losses are what they say; checkpoints round-trip."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from causalgear.sae.deep_relu import DeepReLUSAE
+from causalgear.sae.io import load_sae, save_sae
+from causalgear.sae.relu import ReLUSAE
+from causalgear.sae.topk import TopKSAE
+
+
+def make(arch, d_in=12, seed=0):
+    torch.manual_seed(seed)
+    return {"deep_relu": lambda: DeepReLUSAE(d_in, 8, [32, 16]), "relu": lambda: ReLUSAE(d_in, 24),
+            "topk": lambda: TopKSAE(d_in, 24, k=4)}[arch]()
+
+
+ARCHS = ["deep_relu", "relu", "topk"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_forward_is_decode_of_encode(arch):
+    sae = make(arch)
+    x = torch.randn(5, 12)
+    torch.testing.assert_close(sae(x), sae.decode(sae.encode(x)))
+    assert sae.encode(x).shape == (5, sae.d_sae) and (sae.encode(x) >= 0).all()
+
+
+def test_topk_keeps_at_most_k_codes():
+    sae = make("topk")
+    z = sae.encode(torch.randn(50, 12))
+    assert ((z > 0).sum(-1) <= 4).all()
+
+
+def test_deep_relu_loss_is_mse_plus_lambda_l1_by_hand():
+    sae = make("deep_relu")
+    x = torch.tensor([[0.5] * 12, [-1.0] * 6 + [2.0] * 6])
+    terms = sae.loss_terms(x, l1_coeff=0.01)
+    z = sae.encode(x)
+    mse = ((sae.decode(z) - x) ** 2).sum() / x.numel()
+    l1 = z.abs().sum() / len(x)
+    torch.testing.assert_close(terms["loss"], mse + 0.01 * l1)
+    torch.testing.assert_close(terms["mse"], mse)
+
+
+def test_relu_l1_is_weighted_by_decoder_row_norms():
+    sae = make("relu")
+    with torch.no_grad():
+        sae.W_dec.mul_(torch.linspace(0.5, 3.0, 24).unsqueeze(1))
+        sae.b_enc.fill_(0.1)  # make some codes fire
+    x = torch.randn(4, 12)
+    z = sae.encode(x)
+    expected = (z * sae.W_dec.norm(dim=1)).sum() / len(x)
+    torch.testing.assert_close(sae.loss_terms(x, 1.0)["l1"], expected)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_save_load_gives_identical_outputs(arch, tmp_path):
+    sae = make(arch).eval()
+    save_sae(sae, tmp_path / "sae", layer=2, site="resid", model_name="tiny")
+    loaded, cfg = load_sae(tmp_path)  # a run dir holding sae/ works too
+    x = torch.randn(7, 12)
+    assert torch.equal(sae(x), loaded(x))
+    assert cfg["causalgear"]["arch"] == arch
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_folding_the_scale_makes_the_sae_read_raw_activations(arch):
+    sae = make(arch).eval()
+    x_raw = torch.randn(6, 12) * 7.0
+    scale = 0.37
+    expected = sae(x_raw * scale) / scale
+    sae.fold_scale(scale)
+    torch.testing.assert_close(sae(x_raw), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_relu_checkpoint_matches_saelens_format(tmp_path):
+    sae = make("relu")
+    save_sae(sae, tmp_path, layer=3, site="resid", model_name="tinysql")
+    tensors = load_file(tmp_path / "sae_weights.safetensors")
+    assert set(tensors) == {"W_enc", "W_dec", "b_enc", "b_dec"}
+    assert tensors["W_enc"].shape == (12, 24) and tensors["W_dec"].shape == (24, 12)
+    assert tensors["b_enc"].shape == (24,) and tensors["b_dec"].shape == (12,)
+    cfg = json.loads((tmp_path / "cfg.json").read_text())
+    assert cfg["architecture"] == "standard" and cfg["d_in"] == 12 and cfg["d_sae"] == 24
+    assert cfg["hook_name"] == "blocks.3.hook_resid_post" and cfg["dtype"] == "float32"
+    assert cfg["apply_b_dec_to_input"] is True and cfg["normalize_activations"] == "none"
+    assert cfg["metadata"]["hook_name"] == "blocks.3.hook_resid_post"
+
+
+def test_topk_checkpoint_records_k(tmp_path):
+    save_sae(make("topk"), tmp_path, layer=0, site="mlp_out", model_name="m")
+    cfg = json.loads((tmp_path / "cfg.json").read_text())
+    assert cfg["architecture"] == "topk" and cfg["k"] == 4 and cfg["hook_name"] == "blocks.0.hook_mlp_out"
+
+
+def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    from causalgear.sae.io import SAELoadError
+
+    save_sae(make("relu"), tmp_path, layer=0, site="resid", model_name="m")
+    (tmp_path / "sae_weights.safetensors").write_bytes(b"garbage")
+    with pytest.raises(SAELoadError, match="corrupt SAE checkpoint"):
+        load_sae(tmp_path)
+    with pytest.raises(SAELoadError, match="no SAE"):
+        load_sae(tmp_path / "elsewhere")

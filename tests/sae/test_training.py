@@ -1,0 +1,98 @@
+"""Training through Lightning: the stage's outputs, resume from a checkpoint, offline W&B."""
+
+import json
+
+import lightning as L
+import pytest
+import torch
+
+from causalgear.config import compose
+from causalgear.harvest.run import ensure_store
+from causalgear.sae.base import build_sae
+from causalgear.sae.module import ActivationDataModule, SAEModule
+from causalgear.sae.train import train
+
+SMALL = ["data.n_train_per_set=80", "data.n_validation_per_set=5", "data.n_test_per_set=5",
+         "data.n_test_ood_per_set=5", "data.n_schemas=20", "harvest.max_examples=200", "harvest.shard_tokens=2000"]
+
+
+def tiny_cfg(model_dir, cache, *extra):
+    return compose(["model=hf", f"model.name_or_path={model_dir}", "model.layer=1", f"paths.cache_dir={cache}",
+                    "sae=relu", "sae.k=64", "sae.batch_size=128", "sae.epochs=2", "sae.ce_examples=16",
+                    *SMALL, *extra])
+
+
+def test_train_writes_metrics_checkpoint_and_plots(tiny_qwen2_dir, tmp_path):
+    cfg = tiny_cfg(tiny_qwen2_dir, tmp_path / "cache", "logger=none")
+    out = tmp_path / "run"
+    out.mkdir()
+    metrics = train(cfg, out)
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved == json.loads(json.dumps(metrics))
+    for key in ("mse", "fvu", "explained_variance", "l0", "density", "dead_fraction", "ce_loss_clean",
+                "ce_loss_spliced", "ce_loss_zero", "ce_loss_recovered", "arch", "d_in", "d_sae", "l1_coeff", "k",
+                "train_seconds", "rows_seen"):
+        assert key in saved, key
+    assert saved["explained_variance"] == pytest.approx(1 - saved["fvu"])
+    assert 0 <= saved["density"] <= 1 and saved["rows_seen"] > 0
+    for f in ("sae/cfg.json", "sae/sae_weights.safetensors", "feature_density.png", "loss_curves.png",
+              "csv/metrics.csv", "checkpoints/last.ckpt"):
+        assert (out / f).is_file(), f
+
+
+class Interrupt(L.Callback):
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_train_batch_end(self, trainer, *_):
+        if trainer.global_step >= self.at_step:
+            raise RuntimeError("interrupted")
+
+
+class Record(L.Callback):
+    def __init__(self, seen):
+        self.seen = seen
+
+    def on_train_batch_start(self, trainer, *_):
+        self.seen.append(trainer.global_step)
+
+
+def test_resume_continues_from_the_checkpoint_step(tiny_qwen2_dir, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    cfg = tiny_cfg(tiny_qwen2_dir, tmp_path / "cache")
+    store, _ = ensure_store(cfg, progress=False)
+    ckpt_dir = tmp_path / "ckpt"
+
+    def fit(callbacks, ckpt_path=None):
+        torch.manual_seed(0)
+        module = SAEModule(build_sae(cfg.sae, store.d_in), 1e-3, 1e-3)
+        trainer = L.Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                            callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=5),
+                                       *callbacks])
+        trainer.fit(module, datamodule=ActivationDataModule(store, 64), ckpt_path=ckpt_path)
+        return trainer, module
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        fit([Interrupt(12)])
+    saved_step = torch.load(ckpt_dir / "last.ckpt", weights_only=False)["global_step"]
+    assert saved_step == 10
+    seen: list[int] = []
+    trainer, module = fit([Record(seen)], ckpt_path=str(ckpt_dir / "last.ckpt"))
+    assert seen[0] == saved_step  # continues where the checkpoint stopped, not from 0
+    assert int(module.rows_seen) > saved_step * 64 - 64  # the rows counter came back too
+
+
+def test_an_offline_wandb_run_holds_the_final_metrics(tiny_qwen2_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    cfg = tiny_cfg(tiny_qwen2_dir, tmp_path / "cache", "logger=wandb", "sae.epochs=1")
+    out = tmp_path / "run"
+    out.mkdir()
+    metrics = train(cfg, out)
+    from causalgear.report.wandb_runs import read_offline_summary
+
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    summary = read_offline_summary(runs[0])
+    assert summary["explained_variance"] == pytest.approx(metrics["explained_variance"])
+    assert summary["l1_coeff"] == pytest.approx(1e-3)
