@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-slow lint clean
+.PHONY: install install-bench run test test-slow lint bench clean
 
 install: $(STAMP)
 
@@ -23,6 +23,14 @@ test: install
 
 test-slow: install
 	$(PY) -m pytest -q -m slow
+
+install-bench: install
+	$(PY) -m pip install -q -e '.[dev,bench]'
+
+# Benchmarks print ratios measured side by side, each ending in one JSON line.
+bench: install-bench
+	$(PY) bench/harvest.py
+	$(PY) bench/sae_train.py
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

@@ -48,13 +48,24 @@ def lightning_loop(sae, store, cfg, epochs: int) -> float:
 
 
 def saelens_loop(d_in: int, d_sae: int, batches, l1_coeff: float, lr: float) -> float | None:
+    """SAELens' own trainer (SAETrainer + StandardTrainingSAE) fed the same batches."""
     try:
-        import sae_lens  # noqa: F401
+        from sae_lens import StandardTrainingSAE, StandardTrainingSAEConfig
+        from sae_lens.config import LoggingConfig, SAETrainerConfig
+        from sae_lens.training.sae_trainer import SAETrainer
     except ImportError:
         return None
-    from causalgear.bench_saelens import train_standard_sae
+    import itertools
 
-    return train_standard_sae(d_in, d_sae, batches, l1_coeff, lr)
+    sae = StandardTrainingSAE(StandardTrainingSAEConfig(d_in=d_in, d_sae=d_sae, l1_coefficient=l1_coeff,
+                                                        dtype="float32", device="cpu"))
+    n_rows = sum(len(b) for b in batches)
+    cfg = SAETrainerConfig(total_training_samples=n_rows, train_batch_size_samples=len(batches[0]), lr=lr, lr_end=lr,
+                           device="cpu", logger=LoggingConfig(log_to_wandb=False))
+    trainer = SAETrainer(cfg=cfg, sae=sae, data_provider=itertools.cycle(batches))
+    start = time.perf_counter()
+    trainer.fit()
+    return trainer.n_training_samples / (time.perf_counter() - start)
 
 
 def main(overrides: list[str]) -> None:
@@ -79,15 +90,17 @@ def main(overrides: list[str]) -> None:
     saelens = saelens_loop(store.d_in, d_sae, batches, cfg.sae.l1_coeff, cfg.sae.lr)
     ours_relu = None
     if saelens is not None:
+        # the same architecture and size as SAELens' standard SAE, through our Lightning path
         from omegaconf import OmegaConf
 
-        relu_cfg = OmegaConf.merge(cfg.sae, {"arch": "relu", "d_sae": d_sae})
-        ours_relu = max(bare_loop(build_sae(relu_cfg, store.d_in), batches, cfg.sae.l1_coeff, cfg.sae.lr)
+        relu_cfg = OmegaConf.merge(cfg, {"sae": {"arch": "relu", "d_sae": d_sae}})
+        ours_relu = max(lightning_loop(build_sae(relu_cfg.sae, store.d_in), store, relu_cfg, epochs)
                         for _ in range(2))
+        saelens = max(saelens, saelens_loop(store.d_in, d_sae, batches, cfg.sae.l1_coeff, cfg.sae.lr))
     result = {"arch": cfg.sae.arch, "d_in": store.d_in, "d_sae": d_sae, "rows": len(batches) * cfg.sae.batch_size,
               "lightning_rows_per_s": max(light), "bare_rows_per_s": max(bare),
               "lightning_vs_bare": max(light) / max(bare), "saelens_rows_per_s": saelens,
-              "ours_vs_saelens": (ours_relu / saelens) if saelens else None}
+              "ours_relu_rows_per_s": ours_relu, "ours_vs_saelens": (ours_relu / saelens) if saelens else None}
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
 
 

@@ -80,3 +80,12 @@ def test_the_embedded_model_is_built_once_then_loaded_from_the_cache(smoke_model
     again, _ = load_model(cfg.model, cfg.paths.cache_dir)
     for a, b in zip(model.parameters(), again.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_quantization_without_bitsandbytes_is_refused_clearly(tiny_qwen2_dir, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is not None:
+        pytest.skip("bitsandbytes is installed here: the refusal path is not reachable")
+    with pytest.raises(ModelLoadError, match="needs bitsandbytes"):
+        load_model(hf_cfg(tiny_qwen2_dir, quantization="4bit"), tmp_path)
