@@ -158,6 +158,20 @@ class SAEConfig:
 
 
 @dataclass
+class CausalConfig:
+    mode: str = "zero"  # zero | mean | inject | interchange
+    # inject: z_j is set to scale x its mean active value over the harvest
+    scale: float = 5.0
+    n_select: int = 200  # held-out prompts the coordinate is chosen on
+    n_test: int = 300  # disjoint held-out prompts it is re-measured on
+    exhaustive_max: int = 64
+    confirm_top: int = 16
+    n_boot: int = 2000
+    kl_examples: int = 100
+    top_tokens: int = 20
+
+
+@dataclass
 class LoggerConfig:
     wandb: bool = True
     project: str = "causalgear"
@@ -178,7 +192,7 @@ class Config:
     sae: SAEConfig = field(default_factory=SAEConfig)
     trainer: Any = None
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    causal: Any = None
+    causal: CausalConfig = field(default_factory=CausalConfig)
     steering: Any = None
 
 
@@ -297,6 +311,9 @@ def validate(cfg: DictConfig) -> None:
         if sae_dir(cfg.sae.path) is None:
             raise ConfigError("sae.path", cfg.sae.path, "a train run dir (holding sae/cfg.json) or an SAE dir")
     _one_of("logger.mode", cfg.logger.mode, ("auto", "online", "offline", "disabled"))
+    _one_of("causal.mode", cfg.causal.mode, ("zero", "mean", "inject", "interchange"))
+    for key in ("n_select", "n_test", "exhaustive_max", "confirm_top", "n_boot", "kl_examples"):
+        _positive(f"causal.{key}", cfg.causal[key])
 
 
 def _spider_file(split: str) -> str:

@@ -52,3 +52,31 @@ def loss_curves(metrics_csv: Path, path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def causal_plot(result: dict, path: Path) -> Path:
+    """Accuracy change per coordinate on the selection split, and the chosen one on the test
+    split beside its controls, each with its 95% interval."""
+    coords = result["coordinates"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 1]})
+    xs = [r["coordinate"] for r in coords]
+    deltas = [r["delta"] for r in coords]
+    err = [[r["delta"] - r["ci_low"] for r in coords], [r["ci_high"] - r["delta"] for r in coords]]
+    colors = ["#c0392b" if r["coordinate"] == result["chosen"] else "#3b6ea5" for r in coords]
+    ax1.bar(xs, deltas, color=colors, yerr=err, ecolor="#888", capsize=0)
+    ax1.axhline(0, color="black", lw=0.8)
+    ax1.set_xlabel("SAE coordinate")
+    ax1.set_ylabel("Δ execution accuracy")
+    ax1.set_title(f"selection split ({result['mode']}), n={result['n_select']}")
+    rows = [("chosen", result["chosen_test"]), ("random coord", result["controls"]["random_coordinate"]),
+            ("random dir", result["controls"]["random_direction"])]
+    for i, (_label, r) in enumerate(rows):
+        ax2.errorbar([i], [r["delta"]], yerr=[[r["delta"] - r["ci_low"]], [r["ci_high"] - r["delta"]]],
+                     fmt="o", color="#c0392b" if i == 0 else "#555", capsize=4)
+    ax2.axhline(0, color="black", lw=0.8)
+    ax2.set_xticks(range(len(rows)), [r[0] for r in rows], rotation=20)
+    ax2.set_title(f"test split, n={result['n_test']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

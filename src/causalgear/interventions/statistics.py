@@ -1,0 +1,35 @@
+"""Paired bootstrap intervals: the same prompts with and without an intervention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Interval:
+    delta: float  # mean(treated) - mean(baseline)
+    low: float
+    high: float
+    n: int
+
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def as_dict(self) -> dict:
+        return {"delta": self.delta, "ci_low": self.low, "ci_high": self.high, "n": self.n}
+
+
+def paired_bootstrap(baseline, treated, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
+    """Percentile interval of the mean paired difference, resampling prompts with replacement."""
+    a = np.asarray(baseline, dtype=np.float64)
+    b = np.asarray(treated, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or len(a) == 0:
+        raise ValueError(f"paired samples must be two equal, non-empty 1-d arrays (got {a.shape} and {b.shape})")
+    diff = b - a
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(n_boot, len(diff)))].mean(axis=1)
+    tail = (1 - level) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return Interval(float(diff.mean()), float(low), float(high), len(diff))
