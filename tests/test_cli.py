@@ -65,6 +65,9 @@ def test_unknown_stage_and_unknown_key_are_refused(tmp_path):
 def test_hydra_flags_work_after_the_stage(tmp_path):
     proc, _ = run_cli("data", "--cfg", "job", "sae.k=7", cwd=tmp_path, env_cache=tmp_path / "c")
     assert proc.returncode == 0 and "k: 7" in proc.stdout
+    for args in (["--info"], ["sae.k=3", "--info"], ["--info", "defaults", "sae.k=3"]):  # bare --info last too
+        proc, _ = run_cli("data", *args, cwd=tmp_path, env_cache=tmp_path / "c")
+        assert proc.returncode == 0 and "Defaults List" in proc.stdout, (args, proc.stderr)
 
 
 def test_the_data_stage_writes_into_its_run_dir(tmp_path):

@@ -66,7 +66,11 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
         print(f"outputs: {out_dir}")
 
     # Hydra reads sys.argv; the stage name rides along as a config value and the job name.
-    sys.argv = [f"causalgear {name}", *args, f"stage={name}", f"hydra.job.name={name}"]
+    # argparse takes overrides as one contiguous run, and a bare `--info` would swallow a word
+    # after it: so ours go right after the user's last override (or first, if there is none).
+    ours = [f"stage={name}", f"hydra.job.name={name}"]
+    last = max((i for i, a in enumerate(args) if "=" in a and not a.startswith("-")), default=-1)
+    sys.argv = [f"causalgear {name}", *args[:last + 1], *ours, *args[last + 1:]]
     task()
     if failed:
         print(f"causalgear {name}: {len(failed)} job(s) failed (error.txt in each job dir):", file=sys.stderr)
