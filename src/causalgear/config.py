@@ -169,6 +169,8 @@ class CausalConfig:
     n_boot: int = 2000
     kl_examples: int = 100
     top_tokens: int = 20
+    # TinySQL clean/corrupted pairs per corruption kind for activation patching (0: skip)
+    patching_pairs: int = 4
 
 
 @dataclass

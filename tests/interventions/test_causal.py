@@ -40,6 +40,29 @@ def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path):
     assert saved["kl_prompt_positions"] >= 0
 
 
+def test_a_large_dictionary_is_ranked_by_attribution_and_confirmed(tiny_qwen2_dir, tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    sae = ReLUSAE(32, 12)
+    with torch.no_grad():
+        sae.b_enc.fill_(0.2)
+    save_sae(sae, tmp_path / "train" / "sae", layer=1, site="resid", model_name="tiny")
+    cfg = compose(["model=hf", f"model.name_or_path={tiny_qwen2_dir}", "model.layer=1",
+                   f"paths.cache_dir={tmp_path / 'cache'}", f"sae.path={tmp_path / 'train'}",
+                   "data.n_train_per_set=20", "data.n_test_per_set=3", "data.n_validation_per_set=2",
+                   "data.n_test_ood_per_set=2", "data.n_schemas=10", "harvest.max_examples=40",
+                   "causal.n_select=6", "causal.n_test=6", "causal.n_boot=100", "causal.kl_examples=2",
+                   "causal.exhaustive_max=4", "causal.confirm_top=3", "generation.max_new_tokens=6"])
+    out = tmp_path / "run"
+    out.mkdir()
+    result = evaluate(cfg, out)
+    assert result["method"] == "attribution" and result["confirmed"] == 3
+    assert all("attribution" in r for r in result["coordinates"])
+    assert sum(r["delta"] is not None for r in result["coordinates"]) == 3
+    assert "spearman_attribution_vs_patching" in result and (out / "causal.png").is_file()
+
+
 def test_evaluate_without_an_sae_says_what_to_set(tmp_path):
     from causalgear.errors import CausalgearError
 

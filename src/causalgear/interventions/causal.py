@@ -24,6 +24,7 @@ from causalgear.errors import CausalgearError
 from causalgear.harvest.hooks import position_ids
 from causalgear.harvest.run import ensure_store, harvest_layer
 from causalgear.harvest.store import CLAUSES, ROLES, ShuffledBatches
+from causalgear.interventions.attribution import attribution_scores, spearman
 from causalgear.interventions.edit import edit_site
 from causalgear.interventions.sae_patch import patch_coordinate
 from causalgear.interventions.statistics import paired_bootstrap
@@ -140,10 +141,6 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     layer = sae_cfg.get("causalgear", {}).get("layer", harvest_layer(cfg))
     site = sae_cfg.get("causalgear", {}).get("site", cfg.harvest.site)
     c = cfg.causal
-    if sae.d_sae > c.exhaustive_max:
-        raise CausalgearError(f"the SAE has d_sae={sae.d_sae} > causal.exhaustive_max={c.exhaustive_max}: ranking "
-                              "by attribution patching is not implemented yet; raise causal.exhaustive_max to patch "
-                              "every coordinate")
     start = time.monotonic()
     model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
     sae = sae.to(next(model.parameters()).device)
@@ -163,18 +160,32 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     base_sel, _ = sel_run.correct()
     base_test, _ = test_run.correct()
 
-    per_coord = []
-    for j in tqdm(range(sae.d_sae), desc=f"patch ({c.mode})", unit="coord"):
+    per_coord = [{"coordinate": j, "delta": None, "ci_low": None, "ci_high": None, "n": None,
+                  "firing_rate": float(stats["firing_rate"][j]), "mean_activation": float(stats["mean"][j]),
+                  "mean_active_value": float(stats["mean_active"][j])} for j in range(sae.d_sae)]
+    method, rank_corr = "exhaustive", None
+    to_patch = list(range(sae.d_sae))
+    if sae.d_sae > c.exhaustive_max:
+        # rank every coordinate by attribution patching, confirm the top ones by real generation
+        method = "attribution"
+        values = None if c.mode == "zero" else torch.tensor(
+            [_value(c.mode, j, stats, c.scale) for j in range(sae.d_sae)], dtype=torch.float32)
+        scores = attribution_scores(model, tokenizer, sae, select, layer, site, c.mode, values)
+        for j in range(sae.d_sae):
+            per_coord[j]["attribution"] = float(scores[j])
+        to_patch = scores.abs().argsort(descending=True)[:c.confirm_top].tolist()
+    for j in tqdm(to_patch, desc=f"patch ({c.mode})", unit="coord"):
         if stats["firing_rate"][j] == 0 and c.mode == "zero":
             # a code that never fires: ablating it is the identity, nothing to measure
             iv = paired_bootstrap(base_sel, base_sel, c.n_boot, cfg.seed)
         else:
             treated, _ = sel_run.correct(patch_coordinate(sae, j, c.mode, _value(c.mode, j, stats, c.scale)))
             iv = paired_bootstrap(base_sel, treated, c.n_boot, cfg.seed)
-        per_coord.append({"coordinate": j, **iv.as_dict(), "firing_rate": float(stats["firing_rate"][j]),
-                          "mean_activation": float(stats["mean"][j]),
-                          "mean_active_value": float(stats["mean_active"][j])})
-    chosen = max(per_coord, key=lambda r: (abs(r["delta"]), -r["coordinate"]))["coordinate"]
+        per_coord[j].update(iv.as_dict())
+    measured = [r for r in per_coord if r["delta"] is not None]
+    if method == "attribution":
+        rank_corr = spearman([r["attribution"] for r in measured], [r["delta"] for r in measured])
+    chosen = max(measured, key=lambda r: (abs(r["delta"]), -r["coordinate"]))["coordinate"]
     value = _value(c.mode, chosen, stats, c.scale)
     fn = patch_coordinate(sae, chosen, c.mode, value)
     treated, _ = test_run.correct(fn)
@@ -200,7 +211,8 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     verdict = (f"coordinate {chosen} beats both controls on the test split" if beats else
                f"no coordinate beats its controls: coordinate {chosen} on the test split fails: {', '.join(failed)}")
     result = {
-        "method": "exhaustive", "mode": c.mode, "scale": c.scale if c.mode == "inject" else None,
+        "method": method, "confirmed": len(measured), "spearman_attribution_vs_patching": rank_corr,
+        "mode": c.mode, "scale": c.scale if c.mode == "inject" else None,
         "layer": layer, "site": site, "sae": str(sae_dir(cfg.sae.path)), "d_sae": sae.d_sae,
         "n_select": len(select), "n_test": len(test), "data_split": cfg.data.eval_split,
         "baseline": {"selection_accuracy": float(base_sel.mean()), "test_accuracy": float(base_test.mean()),
@@ -213,9 +225,17 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
         "top_tokens": top_activating_tokens(sae, store, chosen, tokenizer, c.top_tokens),
         "seconds": round(time.monotonic() - start, 1),
     }
-    write_json(out_dir / "causal.json", result)
-    from causalgear.report.plots import causal_plot
+    from causalgear.report.plots import causal_plot, patching_heatmap
 
+    if cfg.data.name == "tinysql" and c.patching_pairs > 0:
+        from causalgear.interventions.activation_patching import run_patching
+
+        patching = run_patching(model, tokenizer, held_out, c.patching_pairs, cfg.seed)
+        write_json(out_dir / "patching.json", patching)
+        patching_heatmap(patching, out_dir / "patching.png")
+        result["activation_patching"] = patching["summary"]
+    result["seconds"] = round(time.monotonic() - start, 1)
+    write_json(out_dir / "causal.json", result)
     causal_plot(result, out_dir / "causal.png")
     print(f"baseline {result['baseline']['test_accuracy']:.3f}; chosen coordinate {chosen}: "
           f"delta {chosen_iv.delta:+.3f} [{chosen_iv.low:+.3f}, {chosen_iv.high:+.3f}]; random coordinate "

@@ -15,7 +15,7 @@ import torch
 from causalgear.harvest.hooks import first_tensor, site_module
 
 
-def _replace_first(output, new: torch.Tensor):
+def replace_first(output, new: torch.Tensor):
     if isinstance(output, torch.Tensor):
         return new
     return (new, *output[1:]) if isinstance(output, tuple) else [new, *output[1:]]
@@ -33,10 +33,10 @@ def edit_site(model, layer: int, fn: Callable[[torch.Tensor], torch.Tensor], sit
         if isinstance(positions, str):
             if positions == "prompt" and h.shape[1] == 1:
                 return None  # a decoding step: the prompt was already edited
-            return _replace_first(output, fn(h))
+            return replace_first(output, fn(h))
         if positions.shape != h.shape[:2]:
             return None  # decoding steps after the masked prompt
-        return _replace_first(output, torch.where(positions.unsqueeze(-1), fn(h), h))
+        return replace_first(output, torch.where(positions.unsqueeze(-1), fn(h), h))
 
     handle = site_module(model, layer, site).register_forward_hook(hook)
     try:

@@ -57,17 +57,19 @@ def loss_curves(metrics_csv: Path, path: Path) -> Path | None:
 def causal_plot(result: dict, path: Path) -> Path:
     """Accuracy change per coordinate on the selection split, and the chosen one on the test
     split beside its controls, each with its 95% interval."""
-    coords = result["coordinates"]
+    coords = [r for r in result["coordinates"] if r["delta"] is not None]  # measured by real patching
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [3, 1]})
     xs = [r["coordinate"] for r in coords]
     deltas = [r["delta"] for r in coords]
     err = [[r["delta"] - r["ci_low"] for r in coords], [r["ci_high"] - r["delta"] for r in coords]]
     colors = ["#c0392b" if r["coordinate"] == result["chosen"] else "#3b6ea5" for r in coords]
-    ax1.bar(xs, deltas, color=colors, yerr=err, ecolor="#888", capsize=0)
+    ax1.bar(range(len(xs)), deltas, color=colors, yerr=err, ecolor="#888", capsize=0)
+    if len(xs) <= 64:
+        ax1.set_xticks(range(len(xs)), [str(x) for x in xs], fontsize=6, rotation=90)
     ax1.axhline(0, color="black", lw=0.8)
     ax1.set_xlabel("SAE coordinate")
     ax1.set_ylabel("Δ execution accuracy")
-    ax1.set_title(f"selection split ({result['mode']}), n={result['n_select']}")
+    ax1.set_title(f"selection split ({result['mode']}, {result['method']}), n={result['n_select']}")
     rows = [("chosen", result["chosen_test"]), ("random coord", result["controls"]["random_coordinate"]),
             ("random dir", result["controls"]["random_direction"])]
     for i, (_label, r) in enumerate(rows):
@@ -76,6 +78,29 @@ def causal_plot(result: dict, path: Path) -> Path:
     ax2.axhline(0, color="black", lw=0.8)
     ax2.set_xticks(range(len(rows)), [r[0] for r in rows], rotation=20)
     ax2.set_title(f"test split, n={result['n_test']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def patching_heatmap(patching: dict, path: Path) -> Path | None:
+    """One heatmap per corruption kind (its first pair): recovery by layer and prompt token."""
+    firsts = {}
+    for pair in patching["pairs"]:
+        firsts.setdefault(pair["kind"], pair)
+    if not firsts:
+        return None
+    fig, axes = plt.subplots(len(firsts), 1, figsize=(14, 2.2 * len(firsts)), squeeze=False)
+    for ax, (kind, pair) in zip(axes[:, 0], firsts.items(), strict=True):
+        rec = pair["recovery"]
+        im = ax.imshow(rec, aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1)
+        ax.set_yticks(range(len(rec)), [f"L{i}" for i in range(len(rec))])
+        ax.set_xticks(range(len(pair["tokens"])), pair["tokens"], rotation=90, fontsize=6)
+        for i in pair["corrupted_positions"]:
+            ax.get_xticklabels()[i].set_color("#c0392b")
+        ax.set_title(f"{kind}: recovery of the clean SQL's log-prob (corrupted tokens in red)", fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.02)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
