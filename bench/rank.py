@@ -2,8 +2,11 @@
 
 Both rank the same coordinates on the same prompts: attribution patching with one backward
 pass per batch, exhaustive patching by generating and scoring SQL under each coordinate's
-ablation. Prints both times, their ratio, and the Spearman correlation between the
-attribution scores and the measured accuracy changes; ends with one JSON line.
+ablation. Prints both times, their ratio, and the Spearman correlation of the attribution
+scores with the measured accuracy changes (`spearman`; undefined when no ablation changes any
+verdict) and with the measured change of the gold SQL's log-likelihood, the quantity
+attribution estimates (`spearman_loglik`, one teacher-forced forward per coordinate, timed
+apart). Ends with one JSON line.
 
   python bench/rank.py sae.path=outputs/train/DATE/TIME [--prompts 50] [--coords N]
 """
@@ -55,8 +58,25 @@ def main() -> None:
         deltas.append(float(np.mean(treated - base)))
     exhaustive_s = time.perf_counter() - start
     rho = spearman([float(scores[j]) for j in coords], deltas)
+
+    from causalgear.interventions.attribution import _batch
+    from causalgear.interventions.edit import edit_site
+    from causalgear.sae.metrics import _loss_sum
+
+    ids, mask, labels = _batch(tokenizer, examples, next(model.parameters()).device)
+    target = labels[:, 1:]
+    keep = target != -100
+    base_ll = -_loss_sum(model, ids, mask, target, keep) / len(examples)
+    ll_deltas = []
+    start = time.perf_counter()
+    for j in tqdm(coords, desc="log-likelihood patching", unit="coord"):
+        with edit_site(model, layer, patch_coordinate(sae, j, "zero"), site):
+            ll_deltas.append(-_loss_sum(model, ids, mask, target, keep) / len(examples) - base_ll)
+    loglik_s = time.perf_counter() - start
+    rho_ll = spearman([float(scores[j]) for j in coords], ll_deltas)
     result = {"d_sae": sae.d_sae, "coords": len(coords), "prompts": len(examples), "attribution_s": attribution_s,
               "exhaustive_s": exhaustive_s, "speedup": exhaustive_s / attribution_s, "spearman": rho,
+              "loglik_patching_s": loglik_s, "spearman_loglik": rho_ll,
               "coords_changing_accuracy": int(sum(d != 0 for d in deltas))}
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
 

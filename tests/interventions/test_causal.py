@@ -10,7 +10,8 @@ from causalgear.sae.io import save_sae
 from causalgear.sae.relu import ReLUSAE
 
 
-def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path):
+@pytest.mark.parametrize("mode", ["zero", "interchange", "inject"])
+def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
     import torch
 
     torch.manual_seed(0)
@@ -23,10 +24,11 @@ def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path):
                    "data.n_train_per_set=20", "data.n_test_per_set=3", "data.n_validation_per_set=2",
                    "data.n_test_ood_per_set=2", "data.n_schemas=10", "harvest.max_examples=40",
                    "causal.n_select=6", "causal.n_test=6", "causal.n_boot=200", "causal.kl_examples=4",
-                   "generation.max_new_tokens=8"])
+                   "generation.max_new_tokens=8", f"causal.mode={mode}"])
     out = tmp_path / "run"
     out.mkdir()
     result = evaluate(cfg, out)
+    assert result["mode"] == mode
     saved = json.loads((out / "causal.json").read_text())
     assert saved["chosen"] == result["chosen"] and (out / "causal.png").is_file()
     assert len(saved["coordinates"]) == 4 and saved["n_select"] == 6 and saved["n_test"] == 6

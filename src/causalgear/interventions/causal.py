@@ -36,6 +36,39 @@ from causalgear.sae.io import load_sae
 from causalgear.sae.paths import sae_dir
 
 
+class PerExample:
+    """An edit that depends on which examples are in the batch (interchange)."""
+
+    def __init__(self, make):
+        self.make = make
+
+
+def counterfactual_codes(model, tokenizer, sae, examples, pool, layer, site, seed) -> torch.Tensor:
+    """For each example, a counterfactual prompt (same command set or difficulty, another schema,
+    seeded) and that prompt's mean code over its tokens: [n_examples, d_sae]. Prompts differ in
+    length, so positions cannot be aligned; the mean sets z_j at every position."""
+    from causalgear.harvest.hooks import run_to_layer
+
+    rng = random.Random(seed + 2)
+    by_group: dict[str, list] = {}
+    for e in pool:
+        by_group.setdefault(e.group, []).append(e)
+    partners = []
+    for e in examples:
+        options = [o for o in by_group.get(e.group, pool) if o.db_id != e.db_id] or pool
+        partners.append(rng.choice(options))
+    out = []
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        for start in range(0, len(partners), 32):
+            enc = tokenizer([p.prompt for p in partners[start:start + 32]], return_tensors="pt", padding=True,
+                            padding_side="right").to(device)
+            z = sae.encode(run_to_layer(model, enc["input_ids"], enc["attention_mask"], layer, site).float())
+            m = enc["attention_mask"].unsqueeze(-1).float()
+            out.append(((z * m).sum(1) / m.sum(1)).cpu())
+    return torch.cat(out)
+
+
 class _Runner:
     """Generation + scoring of one prompt set under an optional residual edit."""
 
@@ -45,8 +78,11 @@ class _Runner:
         self.budget = ExecBudget(cfg.exec.timeout_s, cfg.exec.max_steps, cfg.exec.max_rows)
 
     def correct(self, fn=None) -> tuple[np.ndarray, list[str]]:
-        def edit(_batch):
-            return edit_site(self.model, self.layer, fn, self.site)
+        """`fn`: a residual edit, or `PerExample(make)` whose make(example_index) builds one per batch."""
+
+        def edit(batch):
+            f = fn.make(batch["example_index"]) if isinstance(fn, PerExample) else fn
+            return edit_site(self.model, self.layer, f, self.site)
 
         preds = generate_sql(self.model, self.tokenizer, [e.prompt for e in self.examples],
                              max_new_tokens=self.cfg.generation.max_new_tokens,
@@ -98,7 +134,8 @@ def prompt_kl(model, tokenizer, examples, layer, site, fn) -> float:
             kwargs = dict(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                           position_ids=position_ids(enc["attention_mask"]))
             clean = torch.log_softmax(model(**kwargs).logits.float(), -1)
-            with edit_site(model, layer, fn, site):
+            f = fn.make(torch.arange(start, start + len(enc["input_ids"]))) if isinstance(fn, PerExample) else fn
+            with edit_site(model, layer, f, site):
                 edited = torch.log_softmax(model(**kwargs).logits.float(), -1)
             kl = (clean.exp() * (clean - edited)).sum(-1)
             keep = enc["attention_mask"].bool()
@@ -108,29 +145,38 @@ def prompt_kl(model, tokenizer, examples, layer, site, fn) -> float:
 
 
 def _value(mode: str, j: int, stats, scale: float):
+    """The value z_j is set to, for the modes where it is one number (interchange: per example)."""
     if mode == "zero":
         return None
     if mode == "mean":
         return float(stats["mean"][j])
     if mode == "inject":
         return scale * float(stats["mean_active"][j])
-    raise CausalgearError("causal.mode=interchange needs counterfactual prompt pairs, which `evaluate` does not "
-                          "build yet; use zero, mean or inject")
+    return float(stats["cf_mean"][j])  # interchange, where one number is needed (attribution)
 
 
-def random_direction_like(sae, j: int, mode: str, value, seed: int):
-    """An edit of the same per-token norm as coordinate j's decoder contribution, in a fixed
-    random direction: does *any* push of that size change accuracy?"""
+def _patch(sae, j: int, mode: str, stats, scale: float, cf: torch.Tensor | None):
+    if mode == "interchange":
+        return PerExample(lambda idx: patch_coordinate(sae, j, "interchange", cf[idx.cpu(), j].unsqueeze(-1)
+                                                       .to(next(sae.parameters()).device)))
+    return patch_coordinate(sae, j, mode, _value(mode, j, stats, scale))
+
+
+def random_direction_like(patch, d_in: int, seed: int):
+    """An edit of the same per-token norm as the patch's decoder contribution, in a fixed random
+    direction: does *any* push of that size change accuracy?"""
     gen = torch.Generator().manual_seed(seed)
-    direction = torch.randn(sae.d_in, generator=gen)
+    direction = torch.randn(d_in, generator=gen)
     direction = direction / direction.norm()
-    patch = patch_coordinate(sae, j, mode, value)
 
-    def edit(h):
-        size = (patch(h) - h).float().norm(dim=-1, keepdim=True)
-        return h + (size * direction.to(h.device)).to(h.dtype)
+    def like(p):
+        def edit(h):
+            size = (p(h) - h).float().norm(dim=-1, keepdim=True)
+            return h + (size * direction.to(h.device)).to(h.dtype)
 
-    return edit
+        return edit
+
+    return PerExample(lambda idx: like(patch.make(idx))) if isinstance(patch, PerExample) else like(patch)
 
 
 def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
@@ -155,6 +201,11 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     if not test:
         raise CausalgearError(f"data.eval_split={cfg.data.eval_split!r} has {len(held_out)} examples: too few for "
                               f"causal.n_select={c.n_select} plus a test split")
+    cf_sel = cf_test = None
+    if c.mode == "interchange":
+        cf_sel = counterfactual_codes(model, tokenizer, sae, select, held_out, layer, site, cfg.seed)
+        cf_test = counterfactual_codes(model, tokenizer, sae, test, held_out, layer, site, cfg.seed)
+        stats["cf_mean"] = cf_sel.mean(0)
     sel_run = _Runner(cfg, model, tokenizer, select, layer, site)
     test_run = _Runner(cfg, model, tokenizer, test, layer, site)
     base_sel, _ = sel_run.correct()
@@ -179,15 +230,14 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
             # a code that never fires: ablating it is the identity, nothing to measure
             iv = paired_bootstrap(base_sel, base_sel, c.n_boot, cfg.seed)
         else:
-            treated, _ = sel_run.correct(patch_coordinate(sae, j, c.mode, _value(c.mode, j, stats, c.scale)))
+            treated, _ = sel_run.correct(_patch(sae, j, c.mode, stats, c.scale, cf_sel))
             iv = paired_bootstrap(base_sel, treated, c.n_boot, cfg.seed)
         per_coord[j].update(iv.as_dict())
     measured = [r for r in per_coord if r["delta"] is not None]
     if method == "attribution":
         rank_corr = spearman([r["attribution"] for r in measured], [r["delta"] for r in measured])
     chosen = max(measured, key=lambda r: (abs(r["delta"]), -r["coordinate"]))["coordinate"]
-    value = _value(c.mode, chosen, stats, c.scale)
-    fn = patch_coordinate(sae, chosen, c.mode, value)
+    fn = _patch(sae, chosen, c.mode, stats, c.scale, cf_test)
     treated, _ = test_run.correct(fn)
     chosen_iv = paired_bootstrap(base_test, treated, c.n_boot, cfg.seed)
 
@@ -195,10 +245,9 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     alive = [j for j in range(sae.d_sae) if j != chosen and stats["firing_rate"][j] > 0] or \
         [j for j in range(sae.d_sae) if j != chosen]
     control_j = rng.choice(alive)
-    ctrl_treated, _ = test_run.correct(patch_coordinate(sae, control_j, c.mode, _value(c.mode, control_j, stats,
-                                                                                          c.scale)))
+    ctrl_treated, _ = test_run.correct(_patch(sae, control_j, c.mode, stats, c.scale, cf_test))
     ctrl_iv = paired_bootstrap(base_test, ctrl_treated, c.n_boot, cfg.seed)
-    dir_treated, _ = test_run.correct(random_direction_like(sae, chosen, c.mode, value, cfg.seed))
+    dir_treated, _ = test_run.correct(random_direction_like(fn, sae.d_in, cfg.seed))
     dir_iv = paired_bootstrap(base_test, dir_treated, c.n_boot, cfg.seed)
     kl = prompt_kl(model, tokenizer, test[:c.kl_examples], layer, site, fn)
     def separates(iv) -> bool:
@@ -207,9 +256,12 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     checks = {"excludes_zero": chosen_iv.excludes_zero(), "beats_random_coordinate": separates(ctrl_iv),
               "beats_random_direction": separates(dir_iv)}
     beats = all(checks.values())
-    failed = [k.replace("_", " ") for k, ok in checks.items() if not ok]
+    why = {"excludes_zero": "its interval includes zero",
+           "beats_random_coordinate": "it does not separate from the random coordinate",
+           "beats_random_direction": "it does not separate from the random direction"}
+    failed = [why[k] for k, ok in checks.items() if not ok]
     verdict = (f"coordinate {chosen} beats both controls on the test split" if beats else
-               f"no coordinate beats its controls: coordinate {chosen} on the test split fails: {', '.join(failed)}")
+               f"no coordinate beats its controls: on the test split, coordinate {chosen}: {'; '.join(failed)}")
     result = {
         "method": method, "confirmed": len(measured), "spearman_attribution_vs_patching": rank_corr,
         "mode": c.mode, "scale": c.scale if c.mode == "inject" else None,

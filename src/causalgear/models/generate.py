@@ -37,7 +37,8 @@ def generate_sql(
 
     `edit(batch)` returns a context manager active during the batch's generation (a residual
     edit); `embeds(batch)` returns `inputs_embeds` to generate from instead of the token ids
-    (steering). `batch` is the tokenizer's output, left-padded.
+    (steering). `batch` is the tokenizer's output, left-padded, plus `example_index`: the
+    positions of its prompts in `prompts` (for edits that differ per example).
     """
     device = next(model.parameters()).device
     out: list[str] = []
@@ -45,13 +46,14 @@ def generate_sql(
     for start in tqdm(starts, desc="generate", unit="batch", disable=not progress, leave=False):
         batch = tokenizer(list(prompts[start:start + batch_size]), return_tensors="pt", padding=True,
                           padding_side="left").to(device)
+        example_index = torch.arange(start, start + len(batch["input_ids"]))
         kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                       attention_mask=batch["attention_mask"], stop_strings=list(_STOPS), tokenizer=tokenizer)
-        with edit(batch) if edit is not None else contextlib.nullcontext():
+        with edit({**batch, "example_index": example_index}) if edit is not None else contextlib.nullcontext():
             if embeds is not None:
                 # with inputs_embeds, generate returns only the new tokens
-                new = model.generate(inputs_embeds=embeds(batch), **kwargs)
+                new = model.generate(inputs_embeds=embeds({**batch, "example_index": example_index}), **kwargs)
             else:
                 new = model.generate(input_ids=batch["input_ids"], **kwargs)[:, batch["input_ids"].shape[1]:]
         out.extend(cut_statement(t) for t in tokenizer.batch_decode(new, skip_special_tokens=True))
