@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -21,5 +22,16 @@ def write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def _finite(obj):
+    """NaN and infinity are not JSON: write them as null (e.g. an undefined rank correlation)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
 def write_json(path: str | Path, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2) + "\n")
+    write_text(path, json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")

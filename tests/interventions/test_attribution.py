@@ -41,3 +41,9 @@ def test_spearman_handles_ties_and_order():
     assert spearman([1, 2, 3], [10, 20, 30]) == 1.0
     assert spearman([1, 2, 3], [3, 2, 1]) == -1.0
     assert abs(spearman([1, 2, 2, 3], [1, 2, 2, 3]) - 1.0) < 1e-12
+
+
+def test_spearman_of_a_constant_side_is_undefined():
+    import math
+
+    assert math.isnan(spearman([1, 2, 3], [0, 0, 0]))

@@ -114,3 +114,24 @@ def test_the_paired_bootstrap_matches_hand_computed_cases():
     assert paired_bootstrap(a, b, seed=3) == paired_bootstrap(a, b, seed=3)
     with pytest.raises(ValueError, match="equal"):
         paired_bootstrap([0, 1], [1])
+
+
+def test_the_verdict_names_each_failed_check():
+    from causalgear.interventions.causal import judge
+    from causalgear.interventions.statistics import Interval
+
+    strong, weak, zero = Interval(-0.5, -0.6, -0.4, 100), Interval(-0.1, -0.2, 0.0, 100), Interval(0.0, 0.0, 0.0, 100)
+    checks, beats, verdict = judge(3, strong, weak, zero)
+    assert beats and verdict == "coordinate 3 beats both controls on the test split"
+    checks, beats, verdict = judge(3, weak, zero, strong)
+    assert not beats and "includes zero" in verdict and "random direction" in verdict
+    assert checks == {"excludes_zero": False, "beats_random_coordinate": False, "beats_random_direction": False}
+
+
+def test_json_outputs_never_hold_nan(tmp_path):
+    import json
+
+    from causalgear.io import write_json
+
+    write_json(tmp_path / "x.json", {"spearman": float("nan"), "rows": [1.0, float("inf")]})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"spearman": None, "rows": [1.0, None]}

@@ -106,3 +106,18 @@ def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
         load_sae(tmp_path)
     with pytest.raises(SAELoadError, match="no SAE"):
         load_sae(tmp_path / "elsewhere")
+
+
+def test_saelens_loads_the_relu_checkpoint_and_computes_the_same(tmp_path):
+    pytest.importorskip("sae_lens", reason="the bench extra (sae-lens) is not installed")
+    from sae_lens import SAE
+
+    sae = make("relu").eval()
+    with torch.no_grad():
+        sae.b_enc.fill_(0.05)
+        sae.b_dec.normal_()
+    save_sae(sae, tmp_path, layer=1, site="resid", model_name="m")
+    theirs = SAE.load_from_disk(str(tmp_path), device="cpu")
+    x = torch.randn(9, 12) * 2
+    torch.testing.assert_close(theirs.encode(x), sae.encode(x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(theirs(x), sae(x), rtol=1e-5, atol=1e-6)

@@ -80,6 +80,10 @@ def attribution_scores(model, tokenizer, sae: SparseAutoencoder, examples: Seque
 
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
     """Rank correlation with average ranks for ties (nan when either side is constant)."""
-    import pandas as pd
+    import warnings
 
-    return float(pd.Series(list(a)).corr(pd.Series(list(b)), method="spearman"))
+    from scipy.stats import spearmanr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constant input: nan, reported as undefined
+        return float(spearmanr(list(a), list(b)).statistic)

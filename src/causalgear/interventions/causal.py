@@ -179,6 +179,25 @@ def random_direction_like(patch, d_in: int, seed: int):
     return PerExample(lambda idx: like(patch.make(idx))) if isinstance(patch, PerExample) else like(patch)
 
 
+def judge(chosen: int, chosen_iv, ctrl_iv, dir_iv) -> tuple[dict, bool, str]:
+    """A coordinate counts only if its test-split interval excludes zero and separates from
+    both controls' intervals with a larger effect. The verdict names every check it fails."""
+
+    def separates(iv) -> bool:
+        return abs(chosen_iv.delta) > abs(iv.delta) and (iv.high < chosen_iv.low or chosen_iv.high < iv.low)
+
+    checks = {"excludes_zero": chosen_iv.excludes_zero(), "beats_random_coordinate": separates(ctrl_iv),
+              "beats_random_direction": separates(dir_iv)}
+    why = {"excludes_zero": "its interval includes zero",
+           "beats_random_coordinate": "it does not separate from the random coordinate",
+           "beats_random_direction": "it does not separate from the random direction"}
+    beats = all(checks.values())
+    failed = [why[k] for k, ok in checks.items() if not ok]
+    verdict = (f"coordinate {chosen} beats both controls on the test split" if beats else
+               f"no coordinate beats its controls: on the test split, coordinate {chosen}: {'; '.join(failed)}")
+    return checks, beats, verdict
+
+
 def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     if cfg.sae.path is None:
         raise CausalgearError("sae.path is not set: point it at a `causalgear train` run dir, e.g. "
@@ -250,18 +269,7 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     dir_treated, _ = test_run.correct(random_direction_like(fn, sae.d_in, cfg.seed))
     dir_iv = paired_bootstrap(base_test, dir_treated, c.n_boot, cfg.seed)
     kl = prompt_kl(model, tokenizer, test[:c.kl_examples], layer, site, fn)
-    def separates(iv) -> bool:
-        return abs(chosen_iv.delta) > abs(iv.delta) and (iv.high < chosen_iv.low or chosen_iv.high < iv.low)
-
-    checks = {"excludes_zero": chosen_iv.excludes_zero(), "beats_random_coordinate": separates(ctrl_iv),
-              "beats_random_direction": separates(dir_iv)}
-    beats = all(checks.values())
-    why = {"excludes_zero": "its interval includes zero",
-           "beats_random_coordinate": "it does not separate from the random coordinate",
-           "beats_random_direction": "it does not separate from the random direction"}
-    failed = [why[k] for k, ok in checks.items() if not ok]
-    verdict = (f"coordinate {chosen} beats both controls on the test split" if beats else
-               f"no coordinate beats its controls: on the test split, coordinate {chosen}: {'; '.join(failed)}")
+    checks, beats, verdict = judge(chosen, chosen_iv, ctrl_iv, dir_iv)
     result = {
         "method": method, "confirmed": len(measured), "spearman_attribution_vs_patching": rank_corr,
         "mode": c.mode, "scale": c.scale if c.mode == "inject" else None,
@@ -275,7 +283,6 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
                      "random_direction": dir_iv.as_dict()},
         "kl_prompt_positions": kl, "checks": checks, "beats_controls": beats, "verdict": verdict,
         "top_tokens": top_activating_tokens(sae, store, chosen, tokenizer, c.top_tokens),
-        "seconds": round(time.monotonic() - start, 1),
     }
     from causalgear.report.plots import causal_plot, patching_heatmap
 
