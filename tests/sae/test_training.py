@@ -35,6 +35,7 @@ def test_train_writes_metrics_checkpoint_and_plots(tiny_qwen2_dir, tmp_path):
         assert key in saved, key
     assert saved["explained_variance"] == pytest.approx(1 - saved["fvu"])
     assert 0 <= saved["density"] <= 1 and saved["rows_seen"] > 0
+    assert saved["resumed"] is False  # a first run is not a resume, though it leaves last.ckpt behind
     for f in ("sae/cfg.json", "sae/sae_weights.safetensors", "feature_density.png", "loss_curves.png",
               "csv/metrics.csv", "checkpoints/last.ckpt"):
         assert (out / f).is_file(), f

@@ -85,8 +85,9 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     loggers = make_loggers(cfg, out_dir)
     trainer = instantiate(cfg.trainer, max_epochs=cfg.sae.epochs, logger=loggers, default_root_dir=str(out_dir),
                           callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=50)])
+    resumed = resume.is_file()  # decided before fit, which writes its own last.ckpt
     start = time.monotonic()
-    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resume.is_file() else None)
+    trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resumed else None)
     train_seconds = time.monotonic() - start
 
     sae.eval()
@@ -94,7 +95,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     metrics = {"arch": cfg.sae.arch, "d_in": sae.d_in, "d_sae": sae.d_sae, "l1_coeff": cfg.sae.l1_coeff,
                "k": cfg.sae.k, "layer": layer, "site": site, **stats.compute(),
                "train_seconds": round(train_seconds, 1), "rows_seen": int(module.rows_seen),
-               "steps": trainer.global_step, "resumed": resume.is_file() and trainer.global_step > 0,
+               "steps": trainer.global_step, "resumed": resumed,
                "store": str(store.path)}
     density = stats.feature_density()
     sae.fold_scale(float(store.scale))  # the saved SAE reads raw activations

@@ -1,0 +1,147 @@
+"""`causalgear compare DIR [DIR ...]`: the runs of a multirun (or any run dirs) side by side.
+
+Writes `comparison.csv` (one row per run: λ, k, arch, every metric, the causal figures when
+present), `comparison.html` (a sortable table with the plots) and `pareto.png` (L0 against
+explained variance coloured by λ and sized by k; the causal delta against λ).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import html
+import io
+import json
+import sys
+from pathlib import Path
+
+from causalgear.io import write_text
+
+
+def find_runs(roots: list[Path]) -> list[Path]:
+    runs = []
+    for root in roots:
+        for metrics in sorted(root.rglob("metrics.json")):
+            if metrics.parent.name == "train" or (metrics.parent / "sae").is_dir():
+                runs.append(metrics.parent)
+    return sorted(set(runs))
+
+
+def collect(run: Path, base: Path) -> dict:
+    row: dict = {"run": str(run.relative_to(base)) if run.is_relative_to(base) else str(run)}
+    metrics = json.loads((run / "metrics.json").read_text())
+    row.update({k: v for k, v in metrics.items() if isinstance(v, int | float | str) and k != "store"})
+    overrides = run / ".hydra" / "overrides.yaml"
+    if overrides.is_file():
+        row["overrides"] = " ".join(line.strip("- \n") for line in overrides.read_text().splitlines()
+                                    if line.strip() and not line.strip("- ").startswith(("stage=", "hydra.")))
+    causal_file = next((p for p in (run / "causal.json", run.parent / "evaluate" / "causal.json") if p.is_file()), None)
+    if causal_file is not None:
+        causal = json.loads(causal_file.read_text())
+        test = causal["chosen_test"]
+        row.update({"causal_chosen": causal["chosen"], "causal_delta": test["delta"],
+                    "causal_ci_low": test["ci_low"], "causal_ci_high": test["ci_high"],
+                    "causal_kl": causal["kl_prompt_positions"], "causal_beats_controls": causal["beats_controls"]})
+    return row
+
+
+def pareto_png(rows: list[dict], path: Path) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    has_causal = any("causal_delta" in r for r in rows)
+    fig, axes = plt.subplots(1, 2 if has_causal else 1, figsize=(11 if has_causal else 6, 4), squeeze=False)
+    ax = axes[0, 0]
+    lam = np.array([max(r.get("l1_coeff", 0) or 0, 1e-12) for r in rows])
+    ks = np.array([r.get("k", 1) or 1 for r in rows], dtype=float)
+    sc = ax.scatter([r.get("l0", np.nan) for r in rows], [r.get("explained_variance", np.nan) for r in rows],
+                    c=np.log10(lam), s=30 + 200 * ks / ks.max(), cmap="viridis", edgecolors="black")
+    fig.colorbar(sc, ax=ax, label="log10 λ")
+    ax.set_xlabel("L0 (active codes per token)")
+    ax.set_ylabel("explained variance")
+    ax.set_title("sparsity vs reconstruction (size: k)")
+    if has_causal:
+        ax2 = axes[0, 1]
+        pts = [r for r in rows if "causal_delta" in r]
+        x = [max(r.get("l1_coeff", 0) or 0, 1e-12) for r in pts]
+        y = [r["causal_delta"] for r in pts]
+        err = [[r["causal_delta"] - r["causal_ci_low"] for r in pts],
+               [r["causal_ci_high"] - r["causal_delta"] for r in pts]]
+        ax2.errorbar(x, y, yerr=err, fmt="o", capsize=3)
+        ax2.set_xscale("log")
+        ax2.axhline(0, color="black", lw=0.8)
+        ax2.set_xlabel("λ")
+        ax2.set_ylabel("Δ execution accuracy (test split)")
+        ax2.set_title("causal effect of the chosen coordinate")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    path.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
+_SORT_JS = """
+document.querySelectorAll('th').forEach((th, i) => th.addEventListener('click', () => {
+  const body = th.closest('table').tBodies[0], rows = Array.from(body.rows);
+  const asc = th.dataset.asc = th.dataset.asc === '1' ? '0' : '1';
+  const key = r => { const t = r.cells[i].textContent; const n = parseFloat(t); return isNaN(n) ? t : n; };
+  rows.sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (asc === '1' ? 1 : -1));
+  rows.forEach(r => body.appendChild(r));
+}));
+"""
+
+
+def comparison_html(rows: list[dict], columns: list[str], png: bytes) -> str:
+    def cell(v) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v if v is not None else ""))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    img = base64.b64encode(png).decode()
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>causalgear comparison</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
+th,td{{border:1px solid #ccc;padding:4px 8px}}th{{background:#eef;cursor:pointer}}</style></head><body>
+<h1>causalgear: {len(rows)} runs</h1><p>Click a column header to sort.</p>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+<h2>Pareto</h2><img src="data:image/png;base64,{img}" alt="pareto plot">
+<script>{_SORT_JS}</script></body></html>
+"""
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="causalgear compare", description=__doc__.splitlines()[0])
+    p.add_argument("dirs", nargs="+", type=Path, help="a multirun dir, or run dirs")
+    p.add_argument("--out", type=Path, help="where to write (default: the first DIR)")
+    args = p.parse_args(argv)
+    missing = [d for d in args.dirs if not d.is_dir()]
+    if missing:
+        print(f"causalgear compare: no such directory: {missing[0]}", file=sys.stderr)
+        return 2
+    runs = find_runs(args.dirs)
+    if not runs:
+        print(f"causalgear compare: no train runs (metrics.json beside sae/) under {', '.join(map(str, args.dirs))}",
+              file=sys.stderr)
+        return 2
+    base = args.dirs[0]
+    rows = [collect(r, base) for r in runs]
+    first = ["run", "overrides", "arch", "l1_coeff", "k", "d_sae", "explained_variance", "l0", "density",
+             "dead_fraction", "ce_loss_recovered"]
+    columns = [c for c in first if any(c in r for r in rows)]
+    columns += sorted({k for r in rows for k in r} - set(columns))
+    out = args.out or base
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(out / "comparison.csv", buf.getvalue())
+    png = pareto_png(rows, out / "pareto.png")
+    write_text(out / "comparison.html", comparison_html(rows, columns, png))
+    print(f"{len(rows)} runs compared")
+    print(f"outputs: {out}")
+    return 0
