@@ -59,11 +59,11 @@ def main() -> None:
     exhaustive_s = time.perf_counter() - start
     rho = spearman([float(scores[j]) for j in coords], deltas)
 
-    from causalgear.interventions.attribution import _batch
     from causalgear.interventions.edit import edit_site
+    from causalgear.models.teacher_forcing import prompt_sql_batch
     from causalgear.sae.metrics import _loss_sum
 
-    ids, mask, labels = _batch(tokenizer, examples, next(model.parameters()).device)
+    ids, mask, labels = prompt_sql_batch(tokenizer, examples, next(model.parameters()).device)
     target = labels[:, 1:]
     keep = target != -100
     base_ll = -_loss_sum(model, ids, mask, target, keep) / len(examples)

@@ -4,9 +4,10 @@ import torch
 
 from causalgear.config import compose
 from causalgear.data.loading import load_split
-from causalgear.interventions.attribution import _batch, attribution_scores, spearman
+from causalgear.interventions.attribution import attribution_scores, spearman
 from causalgear.interventions.edit import edit_site
 from causalgear.interventions.sae_patch import patch_coordinate
+from causalgear.models.teacher_forcing import prompt_sql_batch
 from causalgear.sae.deep_relu import DeepReLUSAE
 from causalgear.sae.metrics import _loss_sum
 
@@ -22,7 +23,7 @@ def test_scores_match_a_finite_difference_of_the_gold_log_likelihood(tiny_qwen2,
         sae.encoder[-1].bias.fill_(0.3)
     scores = attribution_scores(model, tokenizer, sae, examples, 1, "resid")
     assert scores.shape == (8,) and scores.abs().sum() > 0
-    ids, mask, labels = _batch(tokenizer, examples, "cpu")
+    ids, mask, labels = prompt_sql_batch(tokenizer, examples, "cpu")
     target = labels[:, 1:]
     keep = target != -100
     base = -_loss_sum(model, ids, mask, target, keep) / len(examples)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 from causalgear.config import compose
 from causalgear.interventions.causal import evaluate
@@ -10,27 +11,30 @@ from causalgear.sae.io import save_sae
 from causalgear.sae.relu import ReLUSAE
 
 
-@pytest.mark.parametrize("mode", ["zero", "interchange", "inject"])
-def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
-    import torch
-
+def run_evaluate(model_dir, tmp_path, d_sae: int, *extra: str) -> tuple[dict, dict]:
+    """A firing one-layer SAE of d_sae codes on the tiny Qwen2, evaluated on a tiny TinySQL."""
     torch.manual_seed(0)
-    sae = ReLUSAE(32, 4)
+    sae = ReLUSAE(32, d_sae)
     with torch.no_grad():
         sae.b_enc.fill_(0.2)
     save_sae(sae, tmp_path / "train" / "sae", layer=1, site="resid", model_name="tiny")
-    cfg = compose(["model=hf", f"model.name_or_path={tiny_qwen2_dir}", "model.layer=1",
+    cfg = compose(["model=hf", f"model.name_or_path={model_dir}", "model.layer=1",
                    f"paths.cache_dir={tmp_path / 'cache'}", f"sae.path={tmp_path / 'train'}",
                    "data.n_train_per_set=20", "data.n_test_per_set=3", "data.n_validation_per_set=2",
                    "data.n_test_ood_per_set=2", "data.n_schemas=10", "harvest.max_examples=40",
                    "causal.n_select=6", "causal.n_test=6", "causal.n_boot=200", "causal.kl_examples=4",
-                   "generation.max_new_tokens=8", f"causal.mode={mode}"])
+                   "generation.max_new_tokens=8", *extra])
     out = tmp_path / "run"
     out.mkdir()
     result = evaluate(cfg, out)
-    assert result["mode"] == mode
-    saved = json.loads((out / "causal.json").read_text())
-    assert saved["chosen"] == result["chosen"] and (out / "causal.png").is_file()
+    assert (out / "causal.png").is_file()
+    return result, json.loads((out / "causal.json").read_text())
+
+
+@pytest.mark.parametrize("mode", ["zero", "interchange", "inject"])
+def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
+    result, saved = run_evaluate(tiny_qwen2_dir, tmp_path, 4, f"causal.mode={mode}")
+    assert result["mode"] == mode and saved["chosen"] == result["chosen"]
     assert len(saved["coordinates"]) == 4 and saved["n_select"] == 6 and saved["n_test"] == 6
     for key in ("baseline", "chosen_test", "controls", "kl_prompt_positions", "verdict", "top_tokens", "checks"):
         assert key in saved, key
@@ -43,26 +47,11 @@ def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
 
 
 def test_a_large_dictionary_is_ranked_by_attribution_and_confirmed(tiny_qwen2_dir, tmp_path):
-    import torch
-
-    torch.manual_seed(0)
-    sae = ReLUSAE(32, 12)
-    with torch.no_grad():
-        sae.b_enc.fill_(0.2)
-    save_sae(sae, tmp_path / "train" / "sae", layer=1, site="resid", model_name="tiny")
-    cfg = compose(["model=hf", f"model.name_or_path={tiny_qwen2_dir}", "model.layer=1",
-                   f"paths.cache_dir={tmp_path / 'cache'}", f"sae.path={tmp_path / 'train'}",
-                   "data.n_train_per_set=20", "data.n_test_per_set=3", "data.n_validation_per_set=2",
-                   "data.n_test_ood_per_set=2", "data.n_schemas=10", "harvest.max_examples=40",
-                   "causal.n_select=6", "causal.n_test=6", "causal.n_boot=100", "causal.kl_examples=2",
-                   "causal.exhaustive_max=4", "causal.confirm_top=3", "generation.max_new_tokens=6"])
-    out = tmp_path / "run"
-    out.mkdir()
-    result = evaluate(cfg, out)
+    result, _ = run_evaluate(tiny_qwen2_dir, tmp_path, 12, "causal.exhaustive_max=4", "causal.confirm_top=3")
     assert result["method"] == "attribution" and result["confirmed"] == 3
     assert all("attribution" in r for r in result["coordinates"])
     assert sum(r["delta"] is not None for r in result["coordinates"]) == 3
-    assert "spearman_attribution_vs_patching" in result and (out / "causal.png").is_file()
+    assert "spearman_attribution_vs_patching" in result
 
 
 def test_evaluate_without_an_sae_says_what_to_set(tmp_path):

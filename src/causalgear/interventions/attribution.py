@@ -17,21 +17,8 @@ import torch
 from causalgear.data.examples import Example
 from causalgear.harvest.hooks import first_tensor, position_ids, site_module
 from causalgear.interventions.edit import replace_first
+from causalgear.models.teacher_forcing import prompt_sql_batch
 from causalgear.sae.base import SparseAutoencoder
-
-
-def _batch(tokenizer, examples: Sequence[Example], device):
-    prompts = tokenizer([e.prompt for e in examples], add_special_tokens=False).input_ids
-    sqls = tokenizer([e.sql for e in examples], add_special_tokens=False).input_ids
-    rows = [p + s for p, s in zip(prompts, sqls, strict=True)]
-    width = max(map(len, rows))
-    ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros_like(ids)
-    labels = torch.full_like(ids, -100)
-    for i, (p, r) in enumerate(zip(prompts, rows, strict=True)):
-        ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(r), 1
-        labels[i, len(p):len(r)] = torch.tensor(r[len(p):])
-    return ids.to(device), mask.to(device), labels.to(device)
 
 
 def _leaf_hook(store: dict):
@@ -50,7 +37,7 @@ def attribution_scores(model, tokenizer, sae: SparseAutoencoder, examples: Seque
     device = next(model.parameters()).device
     total = torch.zeros(sae.d_sae, dtype=torch.float64)
     for start in range(0, len(examples), batch_size):
-        ids, mask, labels = _batch(tokenizer, examples[start:start + batch_size], device)
+        ids, mask, labels = prompt_sql_batch(tokenizer, examples[start:start + batch_size], device)
         store: dict = {}
         # the backbone is frozen, so the site's output has no graph: make it a leaf to differentiate
         handle = site_module(model, layer, site).register_forward_hook(_leaf_hook(store))

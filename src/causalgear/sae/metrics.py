@@ -9,6 +9,7 @@ import torch
 from causalgear.data.examples import Example
 from causalgear.harvest.hooks import position_ids
 from causalgear.interventions.edit import edit_site
+from causalgear.models.teacher_forcing import prompt_sql_batch
 from causalgear.sae.base import SparseAutoencoder
 
 
@@ -64,17 +65,7 @@ def ce_losses(model, tokenizer, sae: SparseAutoencoder, examples: Sequence[Examp
     n_tokens = 0
     for start in range(0, len(examples), batch_size):
         chunk = examples[start:start + batch_size]
-        prompts = tokenizer([e.prompt for e in chunk], add_special_tokens=False).input_ids
-        sqls = tokenizer([e.sql for e in chunk], add_special_tokens=False).input_ids
-        rows = [p + s for p, s in zip(prompts, sqls, strict=True)]
-        width = max(map(len, rows))
-        ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        labels = torch.full_like(ids, -100)
-        for i, (p, r) in enumerate(zip(prompts, rows, strict=True)):
-            ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(r), 1
-            labels[i, len(p):len(r)] = torch.tensor(r[len(p):])
-        ids, mask, labels = ids.to(device), mask.to(device), labels.to(device)
+        ids, mask, labels = prompt_sql_batch(tokenizer, chunk, device)
         target = labels[:, 1:]
         keep = target != -100
         n_tokens += int(keep.sum())
