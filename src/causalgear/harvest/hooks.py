@@ -77,7 +77,7 @@ def run_to_layer(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, l
     with capture(model, layer, site, stop=True) as out:
         try:
             model.base_model(input_ids=input_ids, attention_mask=attention_mask,
-                        position_ids=position_ids(attention_mask), use_cache=False)
+                             position_ids=position_ids(attention_mask), use_cache=False)
         except StopForward:
             pass
     return out["acts"]

@@ -88,7 +88,8 @@ def label_tokens(tokenizer, example: Example) -> tuple[list[int], list[int], lis
     return p["input_ids"] + s["input_ids"], roles, clauses
 
 
-def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[Example], progress: bool = True) -> dict:
+def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[Example], key: str, inputs: dict,
+                 progress: bool = True) -> dict:
     h, layer = cfg.harvest, harvest_layer(cfg)
     device = next(model.parameters()).device
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
@@ -123,7 +124,6 @@ def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[E
         bar.update(int(mask.sum()))
     bar.close()
     seconds = time.monotonic() - start
-    key, inputs = harvest_key(cfg)
     info = {"key": key, "inputs": inputs, "layer": layer, "site": h.site, "seconds": round(seconds, 2),
             "tokens_seen": bar.n, "tokens_per_second": round(bar.n / max(seconds, 1e-9)),
             "masked_special": masked, "dropped_norm": dropped_norm}
@@ -145,7 +145,7 @@ def _clean_stale_tmp(final: Path) -> None:
 
 def ensure_store(cfg: DictConfig, model=None, tokenizer=None, progress: bool = True) -> tuple[ActivationStore, bool]:
     """The store for this config: opened and verified if cached, else harvested. (store, cache_hit)"""
-    key, _ = harvest_key(cfg)
+    key, inputs = harvest_key(cfg)  # hashes the weights: once per call
     final = store_dir(cfg, key)
     if final.exists():
         try:
@@ -163,7 +163,7 @@ def ensure_store(cfg: DictConfig, model=None, tokenizer=None, progress: bool = T
         model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
     tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    harvest_into(tmp, cfg, model, tokenizer, select_examples(cfg), progress=progress)
+    harvest_into(tmp, cfg, model, tokenizer, select_examples(cfg), key, inputs, progress=progress)
     os.rename(tmp, final)
     return ActivationStore(final), False
 
