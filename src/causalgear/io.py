@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -39,3 +41,27 @@ def _finite(obj):
 
 def write_json(path: str | Path, obj) -> None:
     write_text(path, json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")
+
+
+def build_dir_atomically(final: Path, build: Callable[[Path], object], complete: Callable[[Path], bool]) -> Path:
+    """Build a cache directory in `<final>.tmp-<pid>` and rename it to `final` when complete.
+
+    A reader sees no directory or a whole one. Leftovers of killed runs (their pid is gone) are
+    removed first; if another process finished first, its directory is kept and ours dropped.
+    `build(tmp)` creates `tmp` itself.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f"{final.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    build(tmp)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not complete(final):
+            raise
+    return final

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from pathlib import Path
 
 from causalgear.data import vocab as V
 from causalgear.data.examples import Example
+from causalgear.io import build_dir_atomically
 
 GENERATOR_VERSION = 1
 SPLITS = ("train", "validation", "test", "test_ood")
@@ -238,18 +237,13 @@ def generate(cfg, out_dir: Path) -> None:
 def ensure_dataset(cfg, cache_dir: str | Path) -> Path:
     """The data set's directory in the cache, generated atomically on first use."""
     final = Path(cache_dir).expanduser() / "data" / f"tinysql-{data_key(cfg)}"
-    if (final / "info.json").is_file():
+
+    def complete(d: Path) -> bool:
+        return (d / "info.json").is_file()
+
+    if complete(final):
         return final
-    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    generate(cfg, tmp)
-    try:
-        os.rename(tmp, final)  # atomic: a reader sees no directory or a complete one
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)  # another process finished first
-        if not (final / "info.json").is_file():
-            raise
-    return final
+    return build_dir_atomically(final, lambda tmp: generate(cfg, tmp), complete)
 
 
 def load_split(cfg, cache_dir: str | Path, split: str) -> list[Example]:

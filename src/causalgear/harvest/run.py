@@ -20,6 +20,7 @@ from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
 from causalgear.harvest.hooks import run_to_layer
 from causalgear.harvest.store import CLAUSES, ROLES, ActivationStore, CorruptStore, StoreWriter, sha256_file
+from causalgear.io import build_dir_atomically
 from causalgear.models.loading import WEIGHT_FILES, model_source
 
 _CLAUSE_RE = re.compile(r"\b(SELECT|FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT)\b", re.IGNORECASE)
@@ -136,13 +137,6 @@ def store_dir(cfg: DictConfig, key: str) -> Path:
     return Path(cfg.paths.cache_dir).expanduser() / "activations" / key
 
 
-def _clean_stale_tmp(final: Path) -> None:
-    for tmp in final.parent.glob(f"{final.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(tmp, ignore_errors=True)  # left by a killed run
-
-
 def ensure_store(cfg: DictConfig, model=None, tokenizer=None, progress: bool = True) -> tuple[ActivationStore, bool]:
     """The store for this config: opened and verified if cached, else harvested. (store, cache_hit)"""
     key, inputs = harvest_key(cfg)  # hashes the weights: once per call
@@ -155,16 +149,13 @@ def ensure_store(cfg: DictConfig, model=None, tokenizer=None, progress: bool = T
                 raise CorruptStore(f"{err}; rerun with harvest.rebuild=true to rebuild it") from err
             print(f"rebuilding: {err}")
             shutil.rmtree(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale_tmp(final)
     if model is None:
         from causalgear.models.loading import load_model
 
         model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
-    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    harvest_into(tmp, cfg, model, tokenizer, select_examples(cfg), key, inputs, progress=progress)
-    os.rename(tmp, final)
+    build_dir_atomically(final, lambda tmp: harvest_into(tmp, cfg, model, tokenizer, select_examples(cfg), key,
+                                                         inputs, progress=progress),
+                         lambda d: (d / "manifest.json").is_file())
     return ActivationStore(final), False
 
 

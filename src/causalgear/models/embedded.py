@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
 import time
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from causalgear.config import TinySQLDataConfig
 from causalgear.data import tinysql
+from causalgear.io import build_dir_atomically
 from causalgear.models.accuracy import evaluate_model
 from causalgear.models.tokenizer import train_tokenizer
 
@@ -48,19 +47,17 @@ def embedded_dir(model_cfg, cache_dir: str | Path) -> Path:
 
 def ensure_embedded(model_cfg, cache_dir: str | Path, progress: bool = True) -> Path:
     final = embedded_dir(model_cfg, cache_dir)
-    if (final / CARD).is_file():
+
+    def complete(d: Path) -> bool:
+        return (d / CARD).is_file()
+
+    def build(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        build_embedded(model_cfg, cache_dir, tmp, progress=progress)
+
+    if complete(final):
         return final
-    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    build_embedded(model_cfg, cache_dir, tmp, progress=progress)
-    try:
-        os.rename(tmp, final)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (final / CARD).is_file():
-            raise
-    return final
+    return build_dir_atomically(final, build, complete)
 
 
 def _per_set(examples, n: int | None):
