@@ -31,7 +31,7 @@ def main() -> None:
     from causalgear.config import compose
     from causalgear.data.loading import load_split
     from causalgear.interventions.attribution import attribution_scores, spearman
-    from causalgear.interventions.causal import _Runner
+    from causalgear.interventions.causal import Runner
     from causalgear.interventions.sae_patch import patch_coordinate
     from causalgear.models.loading import load_model
     from causalgear.sae.io import load_sae
@@ -49,7 +49,7 @@ def main() -> None:
     scores = attribution_scores(model, tokenizer, sae, examples, layer, site)
     attribution_s = time.perf_counter() - start
 
-    runner = _Runner(cfg, model, tokenizer, examples, layer, site)
+    runner = Runner(cfg, model, tokenizer, examples, layer, site)
     base, _ = runner.correct()
     deltas = []
     start = time.perf_counter()

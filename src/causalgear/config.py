@@ -174,6 +174,29 @@ class CausalConfig:
 
 
 @dataclass
+class SteeringConfig:
+    # the SAE coordinate to steer; None: the one `causalgear evaluate` chose (causal.json in `causal_path`)
+    feature: int | None = None
+    causal_path: str | None = None  # an evaluate run dir (or its causal.json)
+    direction: str = "raise"  # raise | lower the feature
+    # F = the coordinate's pre-activation summed over the positions that write the response
+    # (`response`), or at the last prompt token (`last_prompt`)
+    position: str = "response"
+    baseline: str = "zero"  # integrated-gradients baseline embedding: zero | pad | mean
+    n_steps: int = 64
+    internal_batch_size: int = 64
+    ig_method: str = "gausslegendre"  # gausslegendre | riemann_trapezoid
+    top_tokens: int | None = 8  # prompt tokens perturbed (largest |attribution|); None: all
+    scale: float = 0.05  # GrAInS step, as a share of each token embedding's norm
+    grad_steps: int = 1
+    # grids searched on the selection split; empty: use `scale` / `alpha` as given
+    scales: list[float] = field(default_factory=lambda: [0.02, 0.05, 0.1, 0.2, 0.5])
+    alpha: float = 1.0  # additive steering: x + alpha * (the decoder's contribution of the mean active z_j)
+    alphas: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
+    html_examples: int = 24
+
+
+@dataclass
 class LoggerConfig:
     wandb: bool = True
     project: str = "causalgear"
@@ -195,7 +218,7 @@ class Config:
     trainer: Any = None
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     causal: CausalConfig = field(default_factory=CausalConfig)
-    steering: Any = None
+    steering: SteeringConfig = field(default_factory=SteeringConfig)
 
 
 def register_configs() -> None:
@@ -316,6 +339,28 @@ def validate(cfg: DictConfig) -> None:
     _one_of("causal.mode", cfg.causal.mode, ("zero", "mean", "inject", "interchange"))
     for key in ("n_select", "n_test", "exhaustive_max", "confirm_top", "n_boot", "kl_examples"):
         _positive(f"causal.{key}", cfg.causal[key])
+    _validate_steering(cfg.steering)
+
+
+def _validate_steering(s: DictConfig) -> None:
+    if s.feature is not None and (not isinstance(s.feature, int) or s.feature < 0):
+        raise ConfigError("steering.feature", s.feature, "a coordinate index >= 0, or null (evaluate's choice)")
+    _one_of("steering.direction", s.direction, ("raise", "lower"))
+    _one_of("steering.position", s.position, ("response", "last_prompt"))
+    _one_of("steering.baseline", s.baseline, ("zero", "pad", "mean"))
+    _one_of("steering.ig_method", s.ig_method, ("gausslegendre", "riemann_trapezoid"))
+    for key in ("n_steps", "internal_batch_size", "grad_steps", "html_examples"):
+        _positive(f"steering.{key}", s[key])
+    if s.ig_method == "riemann_trapezoid" and s.n_steps < 2:
+        raise ConfigError("steering.n_steps", s.n_steps, "an integer >= 2 for riemann_trapezoid")
+    if s.top_tokens is not None:
+        _positive("steering.top_tokens", s.top_tokens)
+    for key in ("scale", "alpha"):
+        if s[key] < 0:
+            raise ConfigError(f"steering.{key}", s[key], "a number >= 0")
+    for key in ("scales", "alphas"):
+        if any(v <= 0 for v in s[key]):
+            raise ConfigError(f"steering.{key}", list(s[key]), "numbers > 0 (0 is the unsteered baseline)")
 
 
 def _spider_file(split: str) -> str:

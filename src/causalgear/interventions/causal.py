@@ -69,16 +69,17 @@ def counterfactual_codes(model, tokenizer, sae, examples, pool, layer, site, see
     return torch.cat(out)
 
 
-class _Runner:
-    """Generation + scoring of one prompt set under an optional residual edit."""
+class Runner:
+    """Generation + scoring of one prompt set under an optional residual edit or input embeddings."""
 
     def __init__(self, cfg, model, tokenizer, examples, layer, site):
         self.cfg, self.model, self.tokenizer, self.examples = cfg, model, tokenizer, examples
         self.layer, self.site = layer, site
         self.budget = ExecBudget(cfg.exec.timeout_s, cfg.exec.max_steps, cfg.exec.max_rows)
 
-    def correct(self, fn=None) -> tuple[np.ndarray, list[str]]:
-        """`fn`: a residual edit, or `PerExample(make)` whose make(example_index) builds one per batch."""
+    def correct(self, fn=None, embeds=None) -> tuple[np.ndarray, list[str]]:
+        """`fn`: a residual edit, or `PerExample(make)` whose make(example_index) builds one per batch;
+        `embeds(batch)`: the input embeddings to generate from (see `generate_sql`)."""
 
         def edit(batch):
             f = fn.make(batch["example_index"]) if isinstance(fn, PerExample) else fn
@@ -86,9 +87,37 @@ class _Runner:
 
         preds = generate_sql(self.model, self.tokenizer, [e.prompt for e in self.examples],
                              max_new_tokens=self.cfg.generation.max_new_tokens,
-                             batch_size=self.cfg.generation.batch_size, edit=edit if fn is not None else None)
+                             batch_size=self.cfg.generation.batch_size, edit=edit if fn is not None else None,
+                             embeds=embeds)
         verdicts = score_predictions(self.examples, preds, self.budget)
         return np.array([v.correct for v in verdicts], dtype=np.float64), preds
+
+
+def held_out_splits(cfg: DictConfig) -> tuple[list, list, list]:
+    """(selection, test, all held-out examples): the seeded split every causal stage shares, so a
+    feature chosen on the selection split is always reported on prompts it was not chosen on."""
+    held_out = load_split(cfg)
+    order = list(range(len(held_out)))
+    random.Random(cfg.seed).shuffle(order)
+    n_select, n_test = cfg.causal.n_select, cfg.causal.n_test
+    select = [held_out[i] for i in order[:n_select]]
+    test = [held_out[i] for i in order[n_select:n_select + n_test]]
+    if not test:
+        raise CausalgearError(f"data.eval_split={cfg.data.eval_split!r} has {len(held_out)} examples: too few for "
+                              f"causal.n_select={n_select} plus a test split")
+    return select, test, held_out
+
+
+def sae_site(cfg: DictConfig, sae_cfg: dict) -> tuple[int, str]:
+    """The (layer, site) an SAE was trained on, from its cfg.json; the config's where it does not say."""
+    ours = sae_cfg.get("causalgear", {})
+    return ours.get("layer", harvest_layer(cfg)), ours.get("site", cfg.harvest.site)
+
+
+def require_sae_path(cfg: DictConfig, stage: str) -> None:
+    if cfg.sae.path is None:
+        raise CausalgearError(f"sae.path is not set: point it at a `causalgear train` run dir, e.g. "
+                              f"causalgear {stage} sae.path=outputs/train/DATE/TIME")
 
 
 def coordinate_stats(sae, store, max_rows: int = 100_000) -> dict[str, torch.Tensor]:
@@ -199,12 +228,9 @@ def judge(chosen: int, chosen_iv, ctrl_iv, dir_iv) -> tuple[dict, bool, str]:
 
 
 def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
-    if cfg.sae.path is None:
-        raise CausalgearError("sae.path is not set: point it at a `causalgear train` run dir, e.g. "
-                              "causalgear evaluate sae.path=outputs/train/DATE/TIME")
+    require_sae_path(cfg, "evaluate")
     sae, sae_cfg = load_sae(sae_dir(cfg.sae.path))
-    layer = sae_cfg.get("causalgear", {}).get("layer", harvest_layer(cfg))
-    site = sae_cfg.get("causalgear", {}).get("site", cfg.harvest.site)
+    layer, site = sae_site(cfg, sae_cfg)
     c = cfg.causal
     start = time.monotonic()
     model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
@@ -212,21 +238,14 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     store, _ = ensure_store(cfg)
     stats = coordinate_stats(sae, store)
 
-    held_out = load_split(cfg)
-    order = list(range(len(held_out)))
-    random.Random(cfg.seed).shuffle(order)
-    select = [held_out[i] for i in order[:c.n_select]]
-    test = [held_out[i] for i in order[c.n_select:c.n_select + c.n_test]]
-    if not test:
-        raise CausalgearError(f"data.eval_split={cfg.data.eval_split!r} has {len(held_out)} examples: too few for "
-                              f"causal.n_select={c.n_select} plus a test split")
+    select, test, held_out = held_out_splits(cfg)
     cf_sel = cf_test = None
     if c.mode == "interchange":
         cf_sel = counterfactual_codes(model, tokenizer, sae, select, held_out, layer, site, cfg.seed)
         cf_test = counterfactual_codes(model, tokenizer, sae, test, held_out, layer, site, cfg.seed)
         stats["cf_mean"] = cf_sel.mean(0)
-    sel_run = _Runner(cfg, model, tokenizer, select, layer, site)
-    test_run = _Runner(cfg, model, tokenizer, test, layer, site)
+    sel_run = Runner(cfg, model, tokenizer, select, layer, site)
+    test_run = Runner(cfg, model, tokenizer, test, layer, site)
     base_sel, _ = sel_run.correct()
     base_test, _ = test_run.correct()
 

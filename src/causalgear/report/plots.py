@@ -105,3 +105,30 @@ def patching_heatmap(patching: dict, path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def steering_plot(result: dict, path: Path) -> Path:
+    """Selection-split accuracy against scale for each steering method (scale 0: unsteered), with the
+    chosen scale's test-split accuracy and interval marked."""
+    methods = result["methods"]
+    fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 3.6), squeeze=False)
+    units = {"grains": "scale (share of each perturbed token's embedding norm)",
+             "additive": "alpha (multiples of the mean active decoder contribution)"}
+    for ax, (name, r) in zip(axes[0], methods.items(), strict=True):
+        curve = r["selection_curve"]
+        ax.plot([c["scale"] for c in curve], [c["accuracy"] for c in curve], "o-", color="#3b6ea5",
+                label="selection split")
+        t = r["test"]
+        ax.errorbar([r["scale"]], [t["steered_accuracy"]],
+                    yerr=[[t["delta"] - t["ci_low"]], [t["ci_high"] - t["delta"]]], fmt="s", color="#c0392b",
+                    capsize=4, label="test split, chosen scale (95% CI of delta)")
+        ax.axhline(t["baseline_accuracy"], color="gray", ls="--", lw=1, label="test split, unsteered")
+        ax.set_xlabel(units.get(name, "scale"))
+        ax.set_ylabel("execution accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"{name}: feature {r['feature']}, delta {t['delta']:+.3f}")
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,74 @@
+"""attributions.html: prompt tokens coloured by their integrated-gradient attribution to the
+steered feature, with the SQL generated before and after steering and whether each was right."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from causalgear.io import write_text
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
+.ex{border:1px solid #ddd;border-radius:6px;padding:.8em 1em;margin:1em 0}
+.tokens{font-family:ui-monospace,monospace;font-size:13px;line-height:1.9;white-space:pre-wrap}
+.tok{border-radius:3px;padding:1px 0}
+.resp{outline:1px dashed #999}
+.sql{font-family:ui-monospace,monospace;font-size:13px;margin:.2em 0}
+.ok{color:#1e8449;font-weight:bold}.bad{color:#c0392b;font-weight:bold}
+.meta{color:#555;font-size:13px}
+.legend span{padding:2px 6px;border-radius:3px;margin-right:6px}
+"""
+
+
+def _colour(value: float, scale: float) -> str:
+    """Red raises the feature, blue lowers it; opacity grows with |value|."""
+    a = min(abs(value) / scale, 1.0) if scale > 0 else 0.0
+    return f"rgba(192,57,43,{a:.3f})" if value >= 0 else f"rgba(41,128,185,{a:.3f})"
+
+
+def _mark(ok: bool) -> str:
+    return '<span class="ok">right</span>' if ok else '<span class="bad">wrong</span>'
+
+
+def attributions_page(path: Path, result: dict, examples, attributed, tokenizer,
+                      generations: dict[str, tuple[list[str], list]]) -> Path:
+    """One block per example: coloured tokens (response tokens outlined), F(x), F(x'), completeness,
+    and the SQL of each entry of `generations` (label -> (predictions, correct)), right or wrong."""
+    m = result["methods"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>causalgear attributions</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>Integrated-gradient attributions to SAE feature {result['feature']}</h1>",
+        f"<p class='meta'>layer {result['layer']} ({html.escape(result['site'])}), F = pre-activation summed over "
+        f"the <b>{html.escape(result['position'])}</b> positions; baseline "
+        f"<b>{html.escape(result['baseline_embedding'])}</b> embedding, {result['n_steps']} steps "
+        f"({html.escape(result['ig_method'])}). GrAInS scale "
+        f"{m['grains']['scale']:g}, additive alpha {m['additive']['scale']:g} (both chosen on the selection split). "
+        f"Mean completeness error on the test split: {m['grains']['mean_completeness_error']}.</p>",
+        "<p class='legend'><span style='background:rgba(192,57,43,.8)'>raises F</span>"
+        "<span style='background:rgba(41,128,185,.8)'>lowers F</span>"
+        "<span class='resp'>response token (the unsteered SQL)</span> Tokens perturbed by GrAInS are underlined.</p>",
+    ]
+    for i, (e, a) in enumerate(zip(examples, attributed, strict=True)):
+        values = a.attributions.tolist()
+        scale = max((abs(v) for v in values), default=0.0)
+        perturbed = set(a.tokens.tolist())
+        spans = []
+        for pos, (tid, v) in enumerate(zip(a.prompt_ids + a.response_ids, values, strict=True)):
+            cls = "tok resp" if pos >= len(a.prompt_ids) else "tok"
+            style = f"background:{_colour(v, scale)}" + (";text-decoration:underline" if pos in perturbed else "")
+            spans.append(f"<span class='{cls}' style='{style}' title='{v:+.4f}'>"
+                         f"{html.escape(tokenizer.decode([tid]))}</span>")
+        err = "n/a" if a.completeness_error is None else f"{a.completeness_error:.2%}"
+        parts.append(
+            f"<div class='ex'><div class='meta'>{html.escape(e.id)} · {html.escape(e.group)} · F(x) = {a.f_input:.3f}, "
+            f"F(x') = {a.f_baseline:.3f}, completeness error {err}</div>"
+            f"<div class='tokens'>{''.join(spans)}</div>"
+            f"<div class='sql'>gold: {html.escape(e.sql)}</div>"
+            + "".join(f"<div class='sql'>{html.escape(label)}: {html.escape(preds[i])} — {_mark(bool(ok[i]))}</div>"
+                      for label, (preds, ok) in generations.items())
+            + "</div>")
+    parts.append("</body></html>")
+    write_text(path, "\n".join(parts))
+    return path

@@ -1,0 +1,1 @@
+"""Steering: integrated-gradient attributions, GrAInS embedding perturbation, additive steering."""

@@ -1,0 +1,61 @@
+"""GrAInS perturbation: size, place and direction, on a real (tiny) model and SAE."""
+
+import torch
+
+from causalgear.harvest.hooks import run_to_layer
+from causalgear.sae.relu import ReLUSAE
+from causalgear.steering.feature import FeatureReadout, readout_mask
+from causalgear.steering.grains import additive_direction, chosen_tokens, perturbation
+
+
+def _readout(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    torch.manual_seed(0)
+    sae = ReLUSAE(32, 8)
+    ids = tokenizer("### Instruction: show the name ### Response: SELECT name").input_ids
+    return model, tokenizer, sae, ids, FeatureReadout(model, sae, 1, "resid", 3)
+
+
+def test_readout_from_embeddings_equals_the_token_forward(tiny_qwen2):
+    model, _, sae, ids, readout = _readout(tiny_qwen2)
+    ids_t = torch.tensor([ids])
+    h = run_to_layer(model, ids_t, torch.ones_like(ids_t), 1, "resid")
+    expected = sae.encode_pre(h)[..., 3]
+    got = readout.pre_activations(model.get_input_embeddings()(ids_t))
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_readout_masks():
+    assert readout_mask(3, 6, "response").tolist() == [False, False, True, True, True, False]
+    assert readout_mask(3, 6, "last_prompt").tolist() == [False, False, True, False, False, False]
+    assert readout_mask(3, 3, "response").tolist() == [False, False, True]
+
+
+def test_perturbation_has_the_asked_size_only_at_the_chosen_tokens_and_raises_f(tiny_qwen2):
+    model, _, sae, ids, readout = _readout(tiny_qwen2)
+    x = model.get_input_embeddings()(torch.tensor(ids)).detach()
+    f = readout.function(readout_mask(len(ids), len(ids), "last_prompt"))
+    tokens = torch.tensor([1, 4, 6])
+    delta = perturbation(f, x, tokens, 0.01, steps=1)
+    norms = delta.norm(dim=-1)
+    torch.testing.assert_close(norms[tokens], 0.01 * x[tokens].norm(dim=-1))
+    assert float(norms[[i for i in range(len(ids)) if i not in tokens.tolist()]].abs().max()) == 0.0
+    down_delta = perturbation(f, x, tokens, 0.01, sign=-1)
+    with torch.no_grad():
+        f0, up, down = (float(f((x + d)[None])) for d in (0 * delta, delta, down_delta))
+    assert down < f0 < up
+    multi = perturbation(f, x, tokens, 0.01, steps=3)
+    with torch.no_grad():
+        assert float(f((x + multi)[None])) > f0
+
+
+def test_chosen_tokens_are_the_largest_absolute_prompt_attributions():
+    att = torch.tensor([0.1, -0.9, 0.3, 0.5, 9.0])  # position 4 is a response token
+    assert chosen_tokens(att, 4, 2).tolist() == [1, 3]
+    assert chosen_tokens(att, 4, None).tolist() == [0, 1, 2, 3]
+
+
+def test_additive_direction_of_a_one_layer_sae_is_its_decoder_row():
+    torch.manual_seed(0)
+    sae = ReLUSAE(6, 4)
+    torch.testing.assert_close(additive_direction(sae, 2, 3.0), 3.0 * sae.W_dec[2].detach())
