@@ -197,6 +197,12 @@ class SteeringConfig:
 
 
 @dataclass
+class ReportConfig:
+    features: int = 16  # coordinates whose top-activating tokens report.html lists (most frequent first)
+    tokens_per_coordinate: int = 8
+
+
+@dataclass
 class LoggerConfig:
     wandb: bool = True
     project: str = "causalgear"
@@ -219,6 +225,7 @@ class Config:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     causal: CausalConfig = field(default_factory=CausalConfig)
     steering: SteeringConfig = field(default_factory=SteeringConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
 
 def register_configs() -> None:
@@ -340,6 +347,9 @@ def validate(cfg: DictConfig) -> None:
     for key in ("n_select", "n_test", "exhaustive_max", "confirm_top", "n_boot", "kl_examples"):
         _positive(f"causal.{key}", cfg.causal[key])
     _validate_steering(cfg.steering)
+    for key in ("features", "tokens_per_coordinate"):
+        if not isinstance(cfg.report[key], int) or cfg.report[key] < 0:
+            raise ConfigError(f"report.{key}", cfg.report[key], "an integer >= 0")
 
 
 def _validate_steering(s: DictConfig) -> None:

@@ -35,7 +35,7 @@ STAGES: dict[str, Stage] = {
               "causalgear.interventions.causal:evaluate"),
         Stage("steer", "integrated-gradient (GrAInS) and additive steering of the chosen feature",
               "causalgear.steering.run:steer"),
-        Stage("pipeline", "build-model -> harvest -> train -> evaluate in one run dir (steer, report: not yet)",
+        Stage("pipeline", "build-model -> harvest -> train -> evaluate -> steer in one run dir, then report.html",
               "causalgear.pipeline:run"),
         Stage("compare", "compare run dirs of a multirun: comparison.csv/.html, pareto.png",
               "causalgear.report.compare:main", hydra=False),

@@ -139,18 +139,29 @@ def coordinate_stats(sae, store, max_rows: int = 100_000) -> dict[str, torch.Ten
 
 
 def top_activating_tokens(sae, store, j: int, tokenizer, k: int) -> list[dict]:
-    best: list[tuple[float, int, int, str, str, int]] = []
+    return top_tokens_per_coordinate(sae, store, [j], tokenizer, k)[j]
+
+
+def top_tokens_per_coordinate(sae, store, coordinates: list[int], tokenizer, k: int) -> dict[int, list[dict]]:
+    """The k harvested tokens on which each coordinate fires most, one pass over the store."""
+    best: dict[int, list[tuple]] = {j: [] for j in coordinates}
+    cols = torch.tensor(coordinates, dtype=torch.long)
     with torch.no_grad():
         for i in range(store.n_shards):
             shard = store.shard(i)
-            z = sae.encode(shard["acts"].float())[:, j]
-            top = torch.topk(z, min(k, len(z)))
-            for v, r in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                best.append((v, int(shard["example"][r]), int(shard["position"][r]),
-                             ROLES[int(shard["role"][r])], CLAUSES[int(shard["clause"][r])], int(shard["token_id"][r])))
-    best.sort(key=lambda t: -t[0])
-    return [{"value": v, "token": tokenizer.decode([tok]), "example": ex, "position": pos, "role": role,
-             "clause": clause} for v, ex, pos, role, clause, tok in best[:k]]
+            z = sae.encode(shard["acts"].float().to(next(sae.parameters()).device))[:, cols].cpu()
+            top = torch.topk(z, min(k, len(z)), dim=0)
+            for c, j in enumerate(coordinates):
+                for v, r in zip(top.values[:, c].tolist(), top.indices[:, c].tolist(), strict=True):
+                    best[j].append((v, int(shard["example"][r]), int(shard["position"][r]),
+                                    ROLES[int(shard["role"][r])], CLAUSES[int(shard["clause"][r])],
+                                    int(shard["token_id"][r])))
+    out = {}
+    for j, rows in best.items():
+        rows.sort(key=lambda t: -t[0])
+        out[j] = [{"value": v, "token": tokenizer.decode([tok]), "example": ex, "position": pos, "role": role,
+                   "clause": clause} for v, ex, pos, role, clause, tok in rows[:k]]
+    return out
 
 
 def prompt_kl(model, tokenizer, examples, layer, site, fn) -> float:

@@ -130,6 +130,15 @@ def load_model(model_cfg, cache_dir: str | Path) -> tuple[PreTrainedModel, PreTr
     return model, tokenizer
 
 
+def load_tokenizer(model_cfg, cache_dir: str | Path) -> PreTrainedTokenizerBase:
+    """The model's tokenizer alone (to decode stored token ids without loading weights)."""
+    source = model_source(model_cfg, cache_dir)
+    try:
+        return AutoTokenizer.from_pretrained(source, revision=model_cfg.revision)
+    except (OSError, ValueError) as err:
+        raise ModelLoadError(f"could not load the tokenizer of {source!r}: {err}") from err
+
+
 def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
     """The decoder blocks of a causal LM (Qwen2, Llama, Mistral, GPT-2 style)."""
     base = model.get_decoder() if hasattr(model, "get_decoder") else model.model

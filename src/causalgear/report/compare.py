@@ -1,8 +1,9 @@
 """`causalgear compare DIR [DIR ...]`: the runs of a multirun (or any run dirs) side by side.
 
 Writes `comparison.csv` (one row per run: λ, k, arch, every metric, the causal figures when
-present), `comparison.html` (a sortable table with the plots) and `pareto.png` (L0 against
-explained variance coloured by λ and sized by k; the causal delta against λ).
+present, the steering figures of a pipeline run), `comparison.html` (a sortable table with the
+plots) and `pareto.png` (L0 against explained variance coloured by λ and sized by k; the causal
+delta against λ).
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def collect(run: Path, base: Path) -> dict:
         row.update({"causal_chosen": causal["chosen"], "causal_delta": test["delta"],
                     "causal_ci_low": test["ci_low"], "causal_ci_high": test["ci_high"],
                     "causal_kl": causal["kl_prompt_positions"], "causal_beats_controls": causal["beats_controls"]})
+    steering_file = run.parent / "steer" / "steering.json"
+    if steering_file.is_file():
+        for name, m in json.loads(steering_file.read_text())["methods"].items():
+            t = m["test"]
+            row.update({f"steer_{name}_scale": m["scale"], f"steer_{name}_delta": t["delta"],
+                        f"steer_{name}_ci_low": t["ci_low"], f"steer_{name}_ci_high": t["ci_high"],
+                        f"steer_{name}_changed": t["changed_share"]})
     return row
 
 

@@ -1,0 +1,141 @@
+"""report.html: one page for a pipeline run, built from the files its stages wrote.
+
+Sections appear for the stages that ran: configuration, SAE training (curves, density
+histogram, reconstruction metrics), the top tokens per coordinate, the causal table and plot,
+the steering table and plot with a link to the attributions page. Plots are embedded, so the
+page is one file that can be mailed or archived; the attributions page is linked beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from causalgear.io import write_text
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1150px;color:#222;padding:0 1em}
+h1{margin-bottom:.2em}h2{border-bottom:2px solid #3b6ea5;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:14px;margin:.6em 0}
+th,td{border:1px solid #ccc;padding:4px 10px;text-align:left}
+th{background:#eef}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+pre{background:#f6f6f6;padding:1em;font-size:12px;max-height:28em;overflow:auto}
+.verdict{font-size:16px;padding:.6em 1em;border-left:4px solid #c0392b;background:#fdf2f0}
+.ok{border-left-color:#1e8449;background:#eefaf1}.meta{color:#555}
+"""
+
+
+def _img(path: Path, alt: str) -> str:
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f"<img src='data:image/png;base64,{data}' alt='{html.escape(alt)}'>"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return html.escape("" if v is None else str(v))
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _interval(r: dict) -> str:
+    return f"{r['delta']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+
+
+def _sae_section(train: Path) -> list[str]:
+    m = _read(train / "metrics.json")
+    if m is None:
+        return []
+    keys = ["arch", "d_in", "d_sae", "k", "l1_coeff", "explained_variance", "fvu", "mse", "l0", "density",
+            "dead_fraction", "ce_loss_clean", "ce_loss_spliced", "ce_loss_zero", "ce_loss_recovered",
+            "train_seconds", "rows_seen"]
+    rows = [{"metric": k, "value": m.get(k)} for k in keys if k in m]
+    return ["<h2>Sparse autoencoder</h2><p class='meta'>Validation rows (examples held out of training).</p>",
+            _table(rows, ["metric", "value"]), _img(train / "loss_curves.png", "training loss curves"),
+            _img(train / "feature_density.png", "feature density histogram")]
+
+
+def _features_section(path: Path) -> list[str]:
+    f = _read(path)
+    if not f:
+        return []
+    rows = [{"coordinate": r["coordinate"], "firing rate": r["firing_rate"],
+             "top tokens (value)": ", ".join(f"{t['token']!r} ({t['value']:.2f}, {t['clause']})" for t in r["top"])}
+            for r in f["coordinates"]]
+    return [f"<h2>Top-activating tokens</h2><p class='meta'>The {f['tokens_per_coordinate']} harvested tokens on "
+            f"which each coordinate fires most ({len(rows)} most frequent coordinates).</p>",
+            _table(rows, ["coordinate", "firing rate", "top tokens (value)"])]
+
+
+def _causal_section(evaluate: Path) -> list[str]:
+    c = _read(evaluate / "causal.json")
+    if c is None:
+        return []
+    rows = [{"intervention": f"coordinate {c['chosen']} ({c['mode']})",
+             "Δ accuracy [95% CI]": _interval(c["chosen_test"])},
+            {"intervention": f"random coordinate {c['controls']['random_coordinate']['coordinate']}",
+             "Δ accuracy [95% CI]": _interval(c["controls"]["random_coordinate"])},
+            {"intervention": "random direction, same norm",
+             "Δ accuracy [95% CI]": _interval(c["controls"]["random_direction"])}]
+    cls = "verdict ok" if c["beats_controls"] else "verdict"
+    return ["<h2>Causal evaluation</h2>",
+            f"<p class='meta'>Chosen on {c['n_select']} selection prompts ({c['method']}), reported on {c['n_test']} "
+            f"disjoint test prompts; baseline test accuracy {c['baseline']['test_accuracy']:.3f}; KL at prompt "
+            f"positions {c['kl_prompt_positions']:.4f}.</p>",
+            f"<p class='{cls}'>{html.escape(c['verdict'])}</p>",
+            _table(rows, ["intervention", "Δ accuracy [95% CI]"]), _img(evaluate / "causal.png", "causal plot"),
+            _img(evaluate / "patching.png", "activation patching heatmap")]
+
+
+def _steering_section(steer: Path, base: Path) -> list[str]:
+    s = _read(steer / "steering.json")
+    if s is None:
+        return []
+    rows = []
+    for name, m in s["methods"].items():
+        t = m["test"]
+        rows.append({"method": name, "scale (chosen on selection)": m["scale"],
+                     "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": _interval(t),
+                     "outputs changed": t["changed_share"], "mean completeness error": m["mean_completeness_error"]})
+    link = (steer / "attributions.html").relative_to(base) if (steer / "attributions.html").is_file() else None
+    return ["<h2>Steering</h2>",
+            f"<p class='meta'>Feature {s['feature']} ({html.escape(s['feature_source'])}), {s['direction']}d; "
+            f"{s['n_test']} test prompts.</p>",
+            _table(rows, list(rows[0])), _img(steer / "steering.png", "steering plot"),
+            f"<p><a href='{link}'>Token attributions and steered SQL (attributions.html)</a></p>" if link else ""]
+
+
+def write_report(run_dir: Path, cfg: DictConfig, summary: dict | None = None) -> Path:
+    """report.html in `run_dir`, from its train/, evaluate/, steer/ subdirs and features.json."""
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>causalgear report</title>",
+             f"<style>{_STYLE}</style></head><body><h1>causalgear report</h1>",
+             f"<p class='meta'>{html.escape(str(run_dir))} · model {html.escape(cfg.model.name)} · data "
+             f"{html.escape(cfg.data.name)} · SAE {html.escape(cfg.sae.arch)}, layer {cfg.model.layer}</p>"]
+    if summary and "model_test_accuracy" in summary:
+        parts.append(f"<p>Model execution accuracy on the test split: {summary['model_test_accuracy']:.3f}</p>")
+    parts += _sae_section(run_dir / "train")
+    parts += _features_section(run_dir / "features.json")
+    parts += _causal_section(run_dir / "evaluate")
+    parts += _steering_section(run_dir / "steer", run_dir)
+    if summary and "seconds" in summary:
+        parts += ["<h2>Stage timings</h2>",
+                  _table([{"stage": k, "seconds": v} for k, v in summary["seconds"].items()], ["stage", "seconds"])]
+    parts += ["<h2>Configuration</h2>", f"<pre>{html.escape(OmegaConf.to_yaml(cfg, resolve=True))}</pre>",
+              "</body></html>"]
+    path = run_dir / "report.html"
+    write_text(path, "\n".join(p for p in parts if p))
+    return path
