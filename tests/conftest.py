@@ -68,3 +68,26 @@ def tiny_qwen2(tiny_qwen2_dir):
 
     model = Qwen2ForCausalLM.from_pretrained(tiny_qwen2_dir).eval().requires_grad_(False)
     return model, AutoTokenizer.from_pretrained(tiny_qwen2_dir)
+
+
+SMOKE_SMALL = ["data.n_train_per_set=40", "data.n_test_per_set=4", "data.n_validation_per_set=2",
+               "data.n_test_ood_per_set=2", "data.n_schemas=12", "harvest.max_examples=40", "causal.n_select=6",
+               "causal.n_test=8", "causal.n_boot=200", "generation.max_new_tokens=24"]
+
+
+@pytest.fixture(scope="session")
+def smoke_sae(smoke_model, tmp_path_factory):
+    """(overrides, root): the smoke model with a firing one-layer SAE of 8 codes at layer 1, and a
+    small TinySQL, as the overrides a stage needs; root holds the SAE's train dir."""
+    from causalgear.sae.io import save_sae
+    from causalgear.sae.relu import ReLUSAE
+
+    cfg, model, _ = smoke_model
+    root = tmp_path_factory.mktemp("smoke-sae")
+    torch.manual_seed(0)
+    sae = ReLUSAE(model.config.hidden_size, 8)
+    with torch.no_grad():
+        sae.b_enc.fill_(0.1)
+    save_sae(sae, root / "train" / "sae", layer=1, site="resid", model_name="tinysql_smoke")
+    return ["model=tinysql_smoke", f"paths.cache_dir={cfg.paths.cache_dir}", f"sae.path={root / 'train'}",
+            *SMOKE_SMALL], root

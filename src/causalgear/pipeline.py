@@ -57,7 +57,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
 
     if cfg.model.name_or_path == "embedded":
         card = step("build-model", build_model, "model")
-        summary["model_test_accuracy"] = card["test_accuracy"]
+        summary["model_test_accuracy"] = card["test_accuracy_mean"]
+        summary["model_test_accuracy_per_set"] = card["test_accuracy"]
     summary["harvest"] = step("harvest", harvest, "harvest")
     metrics = step("train", train, "train")
     summary["sae"] = {k: metrics.get(k) for k in ("arch", "k", "l1_coeff", "explained_variance", "l0", "density",

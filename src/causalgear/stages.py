@@ -43,7 +43,7 @@ STAGES: dict[str, Stage] = {
               "causalgear.data.score_cli:main", hydra=False),
         Stage("data", "generate (or find cached) the configured data set and print its summary",
               "causalgear.data.stage:run"),
-        Stage("serve", "HTTP service that generates SQL with feature patching", None),
+        Stage("serve", "HTTP service that generates SQL with feature patching", "causalgear.serve.app:serve"),
     ]
 }
 

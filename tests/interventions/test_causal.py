@@ -59,3 +59,18 @@ def test_evaluate_without_an_sae_says_what_to_set(tmp_path):
 
     with pytest.raises(CausalgearError, match="sae.path is not set"):
         evaluate(compose([f"paths.cache_dir={tmp_path}"]), tmp_path)
+
+
+def test_transfer_measures_the_chosen_coordinate_on_another_data_set(tiny_qwen2_dir, tmp_path):
+    """experiment=transfer: the coordinate chosen on CS1 is re-measured on CS2 with both controls;
+    a data set that cannot be found is skipped with its reason, not dropped silently."""
+    result, saved = run_evaluate(tiny_qwen2_dir, tmp_path, 4, "experiment=transfer", "data.command_sets=[CS1]",
+                                 "transfer.cs4.command_sets=[CS2]", "transfer.cs4.n_test_per_set=5",
+                                 "transfer.cs4.n_schemas=10", "transfer.spider.spider_dir=/nonexistent")
+    assert saved["source_data"] == "tinysql CS1 (test)"
+    cs = saved["transfer"]["cs4"]
+    assert cs["data"] == "tinysql CS2 (test)" and cs["n"] == 5
+    for key in ("chosen", "random_coordinate", "random_direction"):
+        assert cs[key]["ci_low"] <= cs[key]["delta"] <= cs[key]["ci_high"]
+    assert cs["random_coordinate"]["coordinate"] == saved["controls"]["random_coordinate"]["coordinate"]
+    assert "Spider not found" in saved["transfer"]["spider"]["skipped"]

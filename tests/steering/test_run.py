@@ -3,33 +3,19 @@
 import json
 
 import pytest
-import torch
 
 from causalgear.config import compose
 from causalgear.errors import CausalgearError
 from causalgear.interventions.causal import held_out_splits
 from causalgear.models.generate import generate_sql
-from causalgear.sae.io import save_sae
-from causalgear.sae.relu import ReLUSAE
 from causalgear.steering.run import Steerer, steer
-
-SMALL = ["data.n_train_per_set=40", "data.n_test_per_set=4", "data.n_validation_per_set=2",
-         "data.n_test_ood_per_set=2", "data.n_schemas=12", "harvest.max_examples=40", "causal.n_select=6",
-         "causal.n_test=8", "causal.n_boot=200", "generation.max_new_tokens=24"]
 
 
 @pytest.fixture(scope="module")
-def steer_cfg(smoke_model, tmp_path_factory):
-    cfg, model, tokenizer = smoke_model
-    root = tmp_path_factory.mktemp("steer")
-    torch.manual_seed(0)
-    sae = ReLUSAE(model.config.hidden_size, 8)
-    with torch.no_grad():
-        sae.b_enc.fill_(0.1)
-    save_sae(sae, root / "train" / "sae", layer=1, site="resid", model_name="tinysql_smoke")
-    return compose(["model=tinysql_smoke", f"paths.cache_dir={cfg.paths.cache_dir}", f"sae.path={root / 'train'}",
-                    "steering.feature=2", "steering.scales=[0.05,0.5]", "steering.alphas=[1.0,4.0]",
-                    "steering.html_examples=3", *SMALL]), root
+def steer_cfg(smoke_sae):
+    cfg, root = smoke_sae
+    return compose([*cfg, "steering.feature=2", "steering.scales=[0.05,0.5]", "steering.alphas=[1.0,4.0]",
+                    "steering.html_examples=3"]), root
 
 
 def test_steer_writes_every_file_and_field(steer_cfg):

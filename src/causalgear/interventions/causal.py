@@ -314,7 +314,14 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
         "kl_prompt_positions": kl, "checks": checks, "beats_controls": beats, "verdict": verdict,
         "top_tokens": top_activating_tokens(sae, store, chosen, tokenizer, c.top_tokens),
     }
-    from causalgear.report.plots import causal_plot, patching_heatmap
+    if cfg.get("transfer"):
+        from causalgear.interventions.transfer import describe, transfer_effects
+
+        result["source_data"] = describe(cfg.data)
+        result["transfer"] = transfer_effects(
+            cfg, model, tokenizer, sae, layer, site, chosen, control_j,
+            lambda j, cf: _patch(sae, j, c.mode, stats, c.scale, cf), c.n_test)
+    from causalgear.report.plots import causal_plot, patching_heatmap, transfer_plot
 
     if cfg.data.name == "tinysql" and c.patching_pairs > 0:
         from causalgear.interventions.activation_patching import run_patching
@@ -326,6 +333,7 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     result["seconds"] = round(time.monotonic() - start, 1)
     write_json(out_dir / "causal.json", result)
     causal_plot(result, out_dir / "causal.png")
+    transfer_plot(result, out_dir / "transfer.png")
     print(f"baseline {result['baseline']['test_accuracy']:.3f}; chosen coordinate {chosen}: "
           f"delta {chosen_iv.delta:+.3f} [{chosen_iv.low:+.3f}, {chosen_iv.high:+.3f}]; random coordinate "
           f"{ctrl_iv.delta:+.3f}, random direction {dir_iv.delta:+.3f}; KL {kl:.4f}. {verdict}")

@@ -32,13 +32,15 @@ def generate_sql(
     edit: Callable[[dict], contextlib.AbstractContextManager] | None = None,
     embeds: Callable[[dict], torch.Tensor] | None = None,
     progress: bool = False,
+    max_time: float | None = None,
 ) -> list[str]:
     """Greedy SQL for each prompt, in order.
 
     `edit(batch)` returns a context manager active during the batch's generation (a residual
     edit); `embeds(batch)` returns `inputs_embeds` to generate from instead of the token ids
     (steering). `batch` is the tokenizer's output, left-padded, plus `example_index`: the
-    positions of its prompts in `prompts` (for edits that differ per example).
+    positions of its prompts in `prompts` (for edits that differ per example). `max_time`: seconds
+    after which a batch's generation stops where it is (a service's per-request limit).
     """
     device = next(model.parameters()).device
     out: list[str] = []
@@ -49,7 +51,8 @@ def generate_sql(
         example_index = torch.arange(start, start + len(batch["input_ids"]))
         kwargs = dict(max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                      attention_mask=batch["attention_mask"], stop_strings=list(_STOPS), tokenizer=tokenizer)
+                      attention_mask=batch["attention_mask"], stop_strings=list(_STOPS), tokenizer=tokenizer,
+                      max_time=max_time)
         with edit({**batch, "example_index": example_index}) if edit is not None else contextlib.nullcontext():
             if embeds is not None:
                 # with inputs_embeds, generate returns only the new tokens

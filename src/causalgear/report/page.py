@@ -98,7 +98,25 @@ def _causal_section(evaluate: Path) -> list[str]:
             f"positions {c['kl_prompt_positions']:.4f}.</p>",
             f"<p class='{cls}'>{html.escape(c['verdict'])}</p>",
             _table(rows, ["intervention", "Δ accuracy [95% CI]"]), _img(evaluate / "causal.png", "causal plot"),
-            _img(evaluate / "patching.png", "activation patching heatmap")]
+            *_transfer(c, evaluate), _img(evaluate / "patching.png", "activation patching heatmap")]
+
+
+def _transfer(c: dict, evaluate: Path) -> list[str]:
+    if not c.get("transfer"):
+        return []
+    rows = [{"data": f"{c['source_data']} (chosen here)", "baseline": c["baseline"]["test_accuracy"],
+             "coordinate": _interval(c["chosen_test"]),
+             "random coordinate": _interval(c["controls"]["random_coordinate"]),
+             "random direction": _interval(c["controls"]["random_direction"])}]
+    for name, t in c["transfer"].items():
+        if "skipped" in t:
+            rows.append({"data": f"{name}: {t['data']}", "baseline": "skipped: " + t["skipped"]})
+        else:
+            rows.append({"data": f"{name}: {t['data']}", "baseline": t["baseline_accuracy"],
+                         "coordinate": _interval(t["chosen"]), "random coordinate": _interval(t["random_coordinate"]),
+                         "random direction": _interval(t["random_direction"])})
+    return ["<h3>Transfer</h3>", _table(rows, ["data", "baseline", "coordinate", "random coordinate",
+                                                "random direction"]), _img(evaluate / "transfer.png", "transfer plot")]
 
 
 def _steering_section(steer: Path, base: Path) -> list[str]:

@@ -132,3 +132,30 @@ def steering_plot(result: dict, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def transfer_plot(result: dict, path: Path) -> Path | None:
+    """The chosen coordinate's effect and its controls' where it was chosen and on each transfer data set."""
+    targets = {k: v for k, v in result.get("transfer", {}).items() if "skipped" not in v}
+    if not targets:
+        return None
+    groups = [(f"source: {result['source_data']}", {"chosen": result["chosen_test"], **result["controls"]})]
+    groups += [(f"{name}: {t['data']}", t) for name, t in targets.items()]
+    fig, ax = plt.subplots(figsize=(3 + 2.5 * len(groups), 3.6))
+    styles = [("chosen", "#c0392b", f"coordinate {result['chosen']}"), ("random_coordinate", "#7f8c8d", "random coord"),
+              ("random_direction", "#34495e", "random dir")]
+    for g, (_label, rows) in enumerate(groups):
+        for s, (key, colour, name) in enumerate(styles):
+            r = rows[key]
+            err = [[r["delta"] - r["ci_low"]], [r["ci_high"] - r["delta"]]]
+            ax.errorbar([g + (s - 1) * 0.22], [r["delta"]], yerr=err, fmt="o", color=colour, capsize=4,
+                        label=name if g == 0 else None)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(range(len(groups)), [label for label, _ in groups], fontsize=8)
+    ax.set_ylabel("Δ execution accuracy (95% CI)")
+    ax.set_title("transfer: is the feature causal beyond the data it was chosen on?")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -71,11 +71,16 @@ def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
     path = Path(path)
     if (path / "sae" / CFG).is_file():
         path = path / "sae"
-    if not (path / CFG).is_file() or not (path / WEIGHTS).is_file():
-        raise SAELoadError(f"no SAE at {path}: expected {CFG} and {WEIGHTS}")
+    from causalgear.sae.quantize import Q4_WEIGHTS, dequantized_state
+
+    weights = WEIGHTS if (path / WEIGHTS).is_file() else Q4_WEIGHTS
+    if not (path / CFG).is_file() or not (path / weights).is_file():
+        raise SAELoadError(f"no SAE at {path}: expected {CFG} and {WEIGHTS} (or the 4-bit {Q4_WEIGHTS})")
     try:
         cfg = json.loads((path / CFG).read_text())
-        tensors = load_file(path / WEIGHTS)
+        tensors = load_file(path / weights)
+        if weights == Q4_WEIGHTS:
+            tensors = dequantized_state(tensors, cfg["causalgear"]["quantization"])
     except Exception as err:  # noqa: BLE001 - any parse failure is a corrupt checkpoint
         raise SAELoadError(f"corrupt SAE checkpoint at {path}: {err}") from err
     ours = cfg.get("causalgear", {})

@@ -43,6 +43,10 @@ class FeatureReadout:
 
     def pre_activations(self, embeds: torch.Tensor) -> torch.Tensor:
         """[B, T] pre-activation of the coordinate at every position of unpadded sequences [B, T, d]."""
+        return self.sae.encode_pre(self.hidden(embeds).float())[..., self.coordinate]
+
+    def hidden(self, embeds: torch.Tensor) -> torch.Tensor:
+        """[B, T, d_model]: what the site writes, for unpadded input embeddings [B, T, d]."""
         grabbed: dict = {}
 
         def grab(_module, _inputs, output):
@@ -64,7 +68,7 @@ class FeatureReadout:
         finally:
             for h in handles:
                 h.remove()
-        return self.sae.encode_pre(grabbed["h"].float())[..., self.coordinate]
+        return grabbed["h"]
 
     def function(self, mask: torch.Tensor):
         """F as a callable [B, T, d] -> [B], summed over `mask` ([T] bool)."""

@@ -1,0 +1,1 @@
+"""`causalgear serve`: SQL generation with feature patching over HTTP."""

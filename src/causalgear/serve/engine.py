@@ -1,0 +1,166 @@
+"""The model, the SAE and the database map behind the service; every method is synchronous and is
+called from one worker thread, so one request's residual edit is active only during its own
+forward passes (the edit is a context manager around that request's generation)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, open_dict
+
+from causalgear.data.examples import format_prompt
+from causalgear.data.sqlexec import ExecBudget, execute
+from causalgear.harvest.hooks import run_to_layer
+from causalgear.interventions.edit import edit_site
+from causalgear.interventions.sae_patch import add_direction, patch_coordinate
+from causalgear.models.generate import generate_sql
+from causalgear.steering.feature import FeatureReadout
+from causalgear.steering.grains import additive_direction
+
+MODES = ("inject", "zero", "additive", "grains", "none")  # none: no steering, whatever the feature
+
+
+class RequestError(ValueError):
+    """A request that is well-formed JSON but asks for something this service does not have (-> 422)."""
+
+
+class Engine:
+    def __init__(self, cfg: DictConfig, out_dir: Path):
+        from causalgear.data.loading import load_split
+        from causalgear.harvest.run import ensure_store
+        from causalgear.interventions.causal import coordinate_stats, require_sae_path, sae_site
+        from causalgear.models.loading import load_model
+        from causalgear.sae.io import load_sae
+        from causalgear.sae.paths import sae_dir
+
+        require_sae_path(cfg, "serve")
+        self.cfg, self.s = cfg, cfg.serve
+        path = sae_dir(cfg.sae.path)
+        sae, sae_cfg = load_sae(path)
+        self.layer, self.site = sae_site(cfg, sae_cfg)
+        self.model, self.tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
+        self.device = next(self.model.parameters()).device
+        store, _ = ensure_store(cfg)
+        self.quantization = None
+        if self.s.sae_quantization == "int4":
+            from causalgear.sae.quantize import Q4_WEIGHTS, save_quantized
+
+            q_dir = save_quantized(sae, sae_cfg, out_dir / "sae_q4")
+            sae, sae_cfg = load_sae(q_dir)
+            self.quantization = {"format": sae_cfg["causalgear"]["quantization"]["format"],
+                                 "bytes": (q_dir / Q4_WEIGHTS).stat().st_size}
+        self.sae = sae.to(self.device).requires_grad_(False)
+        self.sae_path = str(path)
+        self.store = store
+        self.stats = coordinate_stats(self.sae, store)
+        self.default_feature = self.s.feature if self.s.feature is not None else cfg.steering.feature
+        self.budget = ExecBudget(cfg.exec.timeout_s, cfg.exec.max_steps, cfg.exec.max_rows)
+        self.databases = {e.db_id: e.db_dir for split in _splits(cfg) for e in load_split(cfg, split)}
+        self._top_tokens: dict[int, list[dict]] = {}
+        grains_cfg = cfg.copy()
+        with open_dict(grains_cfg):  # a prompt has no response yet: read F at the last prompt token
+            grains_cfg.steering.position = "last_prompt"
+            grains_cfg.steering.n_steps = self.s.grains_ig_steps
+            grains_cfg.steering.internal_batch_size = self.s.grains_ig_steps
+        self._grains_cfg = grains_cfg
+
+    @property
+    def d_sae(self) -> int:
+        return self.sae.d_sae
+
+    def _feature(self, feature: int | None) -> int | None:
+        j = self.default_feature if feature is None else feature
+        if j is not None and not 0 <= j < self.d_sae:
+            raise RequestError(f"feature {j} is out of range: the SAE has {self.d_sae} coordinates "
+                               f"(0..{self.d_sae - 1})")
+        return j
+
+    def _edit(self, j: int, mode: str, scale: float):
+        mean_active = float(self.stats["mean_active"][j])
+        if mode == "zero":
+            return patch_coordinate(self.sae, j, "zero")
+        if mode == "inject":
+            return patch_coordinate(self.sae, j, "inject", scale * mean_active)
+        return add_direction(additive_direction(self.sae, j, mean_active), scale)
+
+    def _code(self, ids: torch.Tensor, j: int, fn=None, delta: torch.Tensor | None = None) -> float:
+        """Mean z_j over the prompt's positions, after the edit `fn` or the embedding change `delta`."""
+        with torch.no_grad():
+            if delta is None:
+                h = run_to_layer(self.model, ids, torch.ones_like(ids), self.layer, self.site)
+            else:
+                embeds = self.model.get_input_embeddings()(ids) + delta.to(self.device)
+                h = FeatureReadout(self.model, self.sae, self.layer, self.site, j).hidden(embeds)
+            if fn is not None:
+                h = fn(h)
+            return float(self.sae.encode(h.float())[..., j].mean())
+
+    def generate(self, prompt: str | None, question: str | None, schema: str | None, feature: int | None,
+                 mode: str | None, scale: float | None, max_new_tokens: int | None) -> dict:
+        start = time.perf_counter()
+        prompt = prompt if prompt is not None else format_prompt(question, schema)
+        mode = mode or self.s.mode
+        j = self._feature(feature) if mode != "none" else None
+        scale = self.s.scale if scale is None else scale
+        max_new = self.s.max_new_tokens if max_new_tokens is None else max_new_tokens
+        if max_new > self.s.max_new_tokens_limit:
+            raise RequestError(f"max_new_tokens={max_new} is over this service's limit of "
+                               f"{self.s.max_new_tokens_limit}")
+        ids = torch.tensor([self.tokenizer(prompt).input_ids], device=self.device)
+        edit = embeds = None
+        before = after = None
+        if j is not None:
+            before = self._code(ids, j)
+            if mode == "grains":
+                from causalgear.steering.run import Steerer
+
+                steerer = Steerer(self._grains_cfg, self.model, self.tokenizer, self.sae, self.layer, self.site, j)
+                attributed = steerer.attribute(prompt, "")
+                embeds = steerer.embeds_fn([attributed], scale)
+                after = self._code(ids, j, delta=steerer.delta(attributed, scale))
+            else:
+                fn = self._edit(j, mode, scale)
+                after = self._code(ids, j, fn=fn)
+                edit = lambda _batch: edit_site(self.model, self.layer, fn, self.site)  # noqa: E731
+        prepared = time.perf_counter()
+        (sql,) = generate_sql(self.model, self.tokenizer, [prompt], max_new_tokens=max_new, batch_size=1, edit=edit,
+                              embeds=embeds, max_time=self.s.request_timeout_s)
+        done = time.perf_counter()
+        return {"sql": sql, "feature": j, "mode": mode if j is not None else None,
+                "scale": scale if j is not None else None, "activation_before": before, "activation_after": after,
+                "timings_ms": {"prepare": round(1000 * (prepared - start), 2),
+                               "generate": round(1000 * (done - prepared), 2)}}
+
+    def score(self, sql: str, db_id: str, gold_sql: str | None) -> dict:
+        from causalgear.data.scoring import database_files, score_sql
+
+        if db_id not in self.databases:
+            raise RequestError(f"db_id {db_id!r} is not a database of data={self.cfg.data.name} "
+                               f"({len(self.databases)} known, e.g. {', '.join(sorted(self.databases)[:3])})")
+        paths = database_files(self.databases[db_id])
+        result = execute(paths[0], sql, self.budget)
+        rows = list(result.rows or ())
+        out = {"db_id": db_id, "database": paths[0].name, "kind": result.kind, "error": result.error,
+               "row_count": len(rows), "rows": [list(r) for r in rows[:50]], "seconds": round(result.seconds, 4)}
+        if gold_sql is not None:
+            verdict = score_sql(gold_sql, sql, paths, self.budget)
+            out["correct"] = bool(verdict.correct)
+        return out
+
+    def feature_info(self, j: int) -> dict:
+        j = self._feature(j)
+        if j not in self._top_tokens:
+            from causalgear.interventions.causal import top_activating_tokens
+
+            self._top_tokens[j] = top_activating_tokens(self.sae, self.store, j, self.tokenizer, self.s.top_tokens)
+        return {"feature": j, "firing_rate": float(self.stats["firing_rate"][j]),
+                "mean_activation": float(self.stats["mean"][j]),
+                "mean_active_value": float(self.stats["mean_active"][j]), "top_tokens": self._top_tokens[j]}
+
+
+def _splits(cfg: DictConfig) -> tuple[str, ...]:
+    if cfg.data.name == "tinysql":
+        return ("validation", "test", "test_ood")
+    return (cfg.data.split,)
