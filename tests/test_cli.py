@@ -80,7 +80,9 @@ def test_the_data_stage_writes_into_its_run_dir(tmp_path):
     assert (run_dir / "data.json").is_file() and (run_dir / ".hydra" / "config.yaml").is_file()
 
 
-def test_a_stage_not_built_yet_says_so_and_fails(tmp_path):
-    proc, _ = run_cli("steer", cwd=tmp_path, env_cache=tmp_path / "c")
-    assert proc.returncode == 3 and "not implemented yet" in proc.stderr
+@pytest.mark.parametrize("stage", ["evaluate", "steer", "serve"])
+def test_a_stage_that_needs_an_sae_says_what_to_set_before_loading_anything(tmp_path, stage):
+    proc, _ = run_cli(stage, cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode != 0 and "sae.path is not set" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "c").exists()  # nothing was built or harvested
     assert "outputs:" not in proc.stdout

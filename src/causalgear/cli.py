@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from causalgear.stages import STAGES, StageNotImplemented, resolve
+from causalgear.stages import STAGES, resolve
 
 
 def usage() -> str:
@@ -47,8 +47,6 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
         try:
             validate(cfg)
             resolve(stage)(cfg, out_dir)
-        except StageNotImplemented as err:
-            _fail(name, str(err), code=3)
         except Exception as err:
             known = isinstance(err, ConfigError | CausalgearError | FileNotFoundError | NotADirectoryError)
             message = f"config error: {err}" if isinstance(err, ConfigError) else str(err)
@@ -90,9 +88,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stage = STAGES[name]
     if not stage.hydra:
-        try:
-            return int(resolve(stage)(rest) or 0)
-        except StageNotImplemented as err:
-            _fail(name, str(err), code=3)
+        return int(resolve(stage)(rest) or 0)
     run_hydra_stage(name, rest)
     return 0

@@ -9,15 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-class StageNotImplemented(RuntimeError):
-    """Raised by a stage whose issue has not landed: it exits non-zero, never fakes a result."""
-
-
 @dataclass(frozen=True)
 class Stage:
     name: str
     summary: str
-    target: str | None  # "module:function"; None until its issue lands
+    target: str  # "module:function"
     hydra: bool = True  # False: takes its own argparse flags instead of Hydra overrides
 
 
@@ -49,8 +45,6 @@ STAGES: dict[str, Stage] = {
 
 
 def resolve(stage: Stage):
-    if stage.target is None:
-        raise StageNotImplemented(f"stage '{stage.name}' is not implemented yet")
     module, func = stage.target.split(":")
     import importlib
 

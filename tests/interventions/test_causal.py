@@ -65,6 +65,7 @@ def test_transfer_measures_the_chosen_coordinate_on_another_data_set(tiny_qwen2_
     """experiment=transfer: the coordinate chosen on CS1 is re-measured on CS2 with both controls;
     a data set that cannot be found is skipped with its reason, not dropped silently."""
     result, saved = run_evaluate(tiny_qwen2_dir, tmp_path, 4, "experiment=transfer", "data.command_sets=[CS1]",
+                                 "data.n_test_per_set=12",
                                  "transfer.cs4.command_sets=[CS2]", "transfer.cs4.n_test_per_set=5",
                                  "transfer.cs4.n_schemas=10", "transfer.spider.spider_dir=/nonexistent")
     assert saved["source_data"] == "tinysql CS1 (test)"
