@@ -211,7 +211,9 @@ class ServeConfig:
     host: str = "127.0.0.1"  # loopback: expose it on purpose (host=0.0.0.0), never by default
     port: int = 8765
     sae_quantization: str = "none"  # none | int4 (the project's 4-bit format, dequantized on load)
-    feature: int | None = None  # the coordinate a request steers when it names none (None: steering.feature)
+    # the coordinate a request steers when it names none (None: steering.feature, or the choice in
+    # steering.causal_path's causal.json; none of them: requests without a feature are not steered)
+    feature: int | None = None
     mode: str = "inject"  # inject | zero | additive | grains | none (no steering)
     # inject: z_j = scale x its mean active value; additive: alpha; grains: share of each embedding's norm
     scale: float = 2.0

@@ -26,6 +26,16 @@ def test_compare_writes_one_row_per_run(tiny_qwen2_dir, tmp_path):
     assert (sweep / "pareto.png").stat().st_size > 1000
 
 
+def test_compare_without_a_dir_takes_the_newest_multirun(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare"]) == 2 and "no multirun" in capsys.readouterr().err
+    for d in ("multirun/2026-01-01/10-00-00", "multirun/2026-01-02/09-00-00"):
+        (tmp_path / d).mkdir(parents=True)
+    assert main(["compare"]) == 2  # the newest holds no runs, and it says which it looked at
+    out = capsys.readouterr()
+    assert "multirun/2026-01-02/09-00-00" in out.out and "no train runs" in out.err
+
+
 def test_compare_refuses_a_dir_without_runs(tmp_path, capsys):
     assert main(["compare", str(tmp_path)]) == 2
     assert "no train runs" in capsys.readouterr().err

@@ -123,9 +123,16 @@ th,td{{border:1px solid #ccc;padding:4px 8px}}th{{background:#eef;cursor:pointer
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="causalgear compare", description=__doc__.splitlines()[0])
-    p.add_argument("dirs", nargs="+", type=Path, help="a multirun dir, or run dirs")
+    p.add_argument("dirs", nargs="*", type=Path, help="a multirun dir, or run dirs (default: the newest multirun)")
     p.add_argument("--out", type=Path, help="where to write (default: the first DIR)")
     args = p.parse_args(argv)
+    if not args.dirs:
+        sweeps = sorted(Path("multirun").glob("*/*"))
+        if not sweeps:
+            print("causalgear compare: no DIR given and no multirun/DATE/TIME here to default to", file=sys.stderr)
+            return 2
+        args.dirs = [sweeps[-1]]
+        print(f"comparing the newest multirun: {sweeps[-1]}")
     missing = [d for d in args.dirs if not d.is_dir()]
     if missing:
         print(f"causalgear compare: no such directory: {missing[0]}", file=sys.stderr)

@@ -55,7 +55,11 @@ class Engine:
         self.sae_path = str(path)
         self.store = store
         self.stats = coordinate_stats(self.sae, store)
-        self.default_feature = self.s.feature if self.s.feature is not None else cfg.steering.feature
+        self.default_feature = self.s.feature
+        if self.default_feature is None and (cfg.steering.feature is not None or cfg.steering.causal_path):
+            from causalgear.steering.run import resolve_feature
+
+            self.default_feature, _ = resolve_feature(cfg, self.sae.d_sae)
         self.budget = ExecBudget(cfg.exec.timeout_s, cfg.exec.max_steps, cfg.exec.max_rows)
         self.databases = {e.db_id: e.db_dir for split in _splits(cfg) for e in load_split(cfg, split)}
         self._top_tokens: dict[int, list[dict]] = {}

@@ -1,0 +1,47 @@
+"""End to end through the command line, as a user runs it: the pipeline on the embedded model's
+code path (the seconds-to-build recipe), compare over its run, and the service under load.
+Slow (minutes): `make test-slow`, which CI runs after the fast suite."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = ["model=tinysql_smoke", "data.n_train_per_set=200", "data.n_schemas=40", "harvest.max_examples=200",
+         "sae.epochs=1", "sae.ce_examples=8", "causal.n_select=20", "causal.n_test=30", "causal.n_boot=200",
+         "causal.kl_examples=8", "generation.max_new_tokens=24", "steering.scales=[0.1]", "steering.alphas=[1.0]",
+         "steering.n_steps=16"]
+
+
+def run(*args, cwd, timeout=900) -> subprocess.CompletedProcess:
+    env = {"CAUSALGEAR_CACHE": str(cwd / "cache"), "PATH": "/usr/bin:/bin", "HOME": str(cwd),
+           "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_pipeline_compare_and_serve_from_the_command_line(tmp_path):
+    proc = run("-m", "causalgear", "pipeline", *SMALL, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = Path(next(line for line in proc.stdout.splitlines() if line.startswith("report: "))[8:])
+    run_dir = report.parent
+    assert report.is_file() and "<h2>Steering</h2>" in report.read_text()
+    # the default logger left an offline W&B run holding the SAE's metrics
+    from causalgear.report.wandb_runs import read_offline_summary
+
+    (wandb_run,) = list((run_dir / "train" / "wandb").glob("offline-run-*"))
+    metrics = json.loads((run_dir / "train" / "metrics.json").read_text())
+    assert read_offline_summary(wandb_run)["explained_variance"] == pytest.approx(metrics["explained_variance"])
+
+    proc = run("-m", "causalgear", "compare", str(run_dir), cwd=tmp_path)
+    assert proc.returncode == 0 and (run_dir / "comparison.html").is_file(), proc.stderr
+
+    proc = run(str(REPO / "bench" / "serve_load.py"), *SMALL, f"sae.path={run_dir / 'train'}", "--clients", "2",
+               "--requests", "8", "--seconds", "60", "--max-new-tokens", "16", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    load = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert load["errors"] == 0 and load["unsteered"]["errors"] == 0 and load["requests"] == 8
+    assert load["p50_ms"] > 0 and load["steering_overhead_ratio"] > 0
