@@ -2,7 +2,9 @@
 
 Starts the service on loopback in its own process, then N concurrent clients send /generate
 requests (TinySQL test prompts) for a bounded number of requests and time: first unsteered
-(mode=none), then steered (the given feature and mode). Ends with one JSON line.
+(mode=none), then steered (the given feature and mode). Ends with one JSON line. Steering can
+change what is generated (a longer or shorter SQL), so beside the ratio of p50 latencies the
+line gives the mean SQL length of each phase and the ratio per generated token.
 
     python bench/serve_load.py sae.path=outputs/train/DATE/TIME [--clients 4] [--requests 80]
         [--seconds 120] [--mode inject] [--feature J] [--max-new-tokens 64] [other overrides]
@@ -42,6 +44,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 600) -> di
 
 def load(url: str, bodies: list[dict], clients: int, n_requests: int, seconds: float) -> dict:
     latencies: list[float] = []
+    tokens: list[int] = []
     errors = [0]
     lock = threading.Lock()
     counter = iter(range(n_requests))
@@ -56,12 +59,15 @@ def load(url: str, bodies: list[dict], clients: int, n_requests: int, seconds: f
                     return
                 start = time.perf_counter()
                 try:
-                    ok = http.post(f"{url}/generate", json=bodies[i % len(bodies)]).status_code == 200
+                    r = http.post(f"{url}/generate", json=bodies[i % len(bodies)])
+                    ok = r.status_code == 200
                 except httpx.HTTPError:
                     ok = False
                 with lock:
                     latencies.append(1000 * (time.perf_counter() - start))
                     errors[0] += not ok
+                    if ok:
+                        tokens.append(r.json()["sql_tokens"])
 
     start = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(clients)]
@@ -73,7 +79,7 @@ def load(url: str, bodies: list[dict], clients: int, n_requests: int, seconds: f
     lat = np.array(latencies)
     return {"p50_ms": round(float(np.percentile(lat, 50)), 1), "p95_ms": round(float(np.percentile(lat, 95)), 1),
             "p99_ms": round(float(np.percentile(lat, 99)), 1), "throughput_rps": round(len(lat) / wall, 2),
-            "requests": len(lat), "errors": errors[0]}
+            "requests": len(lat), "errors": errors[0], "sql_tokens_mean": round(float(np.mean(tokens)), 2)}
 
 
 def main() -> None:
@@ -111,7 +117,10 @@ def main() -> None:
         proc.wait(timeout=30)
     print(json.dumps({**steer, "mode": args.mode, "feature": args.feature, "clients": args.clients,
                       "max_new_tokens": args.max_new_tokens, "unsteered": plain,
-                      "steering_overhead_ratio": round(steer["p50_ms"] / plain["p50_ms"], 3)}))
+                      "steering_overhead_ratio": round(steer["p50_ms"] / plain["p50_ms"], 3),
+                      # steering may change what is generated: the same ratio per generated SQL token
+                      "per_token_overhead_ratio": round((steer["p50_ms"] / steer["sql_tokens_mean"])
+                                                        / (plain["p50_ms"] / plain["sql_tokens_mean"]), 3)}))
 
 
 if __name__ == "__main__":

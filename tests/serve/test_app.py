@@ -44,7 +44,7 @@ def test_generate_answers_with_sql_activations_and_timings(engine):
     assert isinstance(body["sql"], str) and body["feature"] == 1 and body["mode"] == "inject"
     # after: what the SAE reads back from the edited residual stream (measured, not the value set)
     assert body["activation_after"] > body["activation_before"] >= 0
-    assert set(body["timings_ms"]) == {"prepare", "generate", "queue", "total"}
+    assert set(body["timings_ms"]) == {"prepare", "generate", "measure", "queue", "total"}
     e = load_split(engine.cfg)[0]
     (q,) = call(app, ("POST", "/generate", {"json": {"question": e.question, "schema": e.context, "mode": "zero"}}))
     assert q.status_code == 200 and q.json()["activation_after"] < q.json()["activation_before"]

@@ -37,7 +37,9 @@ def patch_coordinate(sae: SparseAutoencoder, j: int, mode: str, value: float | t
         z = sae.encode(x)
         z_new = z.clone()
         z_new[..., j] = 0.0 if mode == "zero" else torch.as_tensor(value, dtype=z.dtype, device=z.device)
-        return h + (sae.decode(z_new) - sae.decode(z)).to(h.dtype)
+        # one decoder call for both codes: in generation the per-call overhead is what a step costs
+        new, old = sae.decode(torch.stack([z_new, z]))
+        return h + (new - old).to(h.dtype)
 
     return edit
 

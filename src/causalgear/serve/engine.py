@@ -4,6 +4,7 @@ forward passes (the edit is a context manager around that request's generation).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -12,11 +13,10 @@ from omegaconf import DictConfig, open_dict
 
 from causalgear.data.examples import format_prompt
 from causalgear.data.sqlexec import ExecBudget, execute
-from causalgear.harvest.hooks import run_to_layer
+from causalgear.harvest.hooks import first_tensor, run_to_layer, site_module
 from causalgear.interventions.edit import edit_site
 from causalgear.interventions.sae_patch import add_direction, patch_coordinate
 from causalgear.models.generate import generate_sql
-from causalgear.steering.feature import FeatureReadout
 from causalgear.steering.grains import additive_direction
 
 MODES = ("inject", "zero", "additive", "grains", "none")  # none: no steering, whatever the feature
@@ -89,17 +89,25 @@ class Engine:
             return patch_coordinate(self.sae, j, "inject", scale * mean_active)
         return add_direction(additive_direction(self.sae, j, mean_active), scale)
 
-    def _code(self, ids: torch.Tensor, j: int, fn=None, delta: torch.Tensor | None = None) -> float:
-        """Mean z_j over the prompt's positions, after the edit `fn` or the embedding change `delta`."""
+    def _code(self, h: torch.Tensor, j: int, fn=None) -> float:
+        """Mean z_j over the prompt's positions of the site output `h` (after the edit `fn`, if any)."""
         with torch.no_grad():
-            if delta is None:
-                h = run_to_layer(self.model, ids, torch.ones_like(ids), self.layer, self.site)
-            else:
-                embeds = self.model.get_input_embeddings()(ids) + delta.to(self.device)
-                h = FeatureReadout(self.model, self.sae, self.layer, self.site, j).hidden(embeds)
-            if fn is not None:
-                h = fn(h)
-            return float(self.sae.encode(h.float())[..., j].mean())
+            return float(self.sae.encode((fn(h) if fn is not None else h).float())[..., j].mean())
+
+    @contextlib.contextmanager
+    def _capture_prompt(self):
+        """The site's output of the prompt's forward (the first), as generation computes it: hooked
+        before any edit, so it is the unedited stream; no extra forward pass."""
+        seen: dict = {}
+
+        def grab(_module, _inputs, output):
+            seen.setdefault("h", first_tensor(output).detach())
+
+        handle = site_module(self.model, self.layer, self.site).register_forward_hook(grab)
+        try:
+            yield seen
+        finally:
+            handle.remove()
 
     def generate(self, prompt: str | None, question: str | None, schema: str | None, feature: int | None,
                  mode: str | None, scale: float | None, max_new_tokens: int | None) -> dict:
@@ -112,30 +120,34 @@ class Engine:
         if max_new > self.s.max_new_tokens_limit:
             raise RequestError(f"max_new_tokens={max_new} is over this service's limit of "
                                f"{self.s.max_new_tokens_limit}")
-        ids = torch.tensor([self.tokenizer(prompt).input_ids], device=self.device)
-        edit = embeds = None
+        edit = embeds = fn = None
         before = after = None
-        if j is not None:
-            before = self._code(ids, j)
-            if mode == "grains":
-                from causalgear.steering.run import Steerer
+        if j is not None and mode == "grains":
+            from causalgear.steering.run import Steerer
 
-                steerer = Steerer(self._grains_cfg, self.model, self.tokenizer, self.sae, self.layer, self.site, j)
-                attributed = steerer.attribute(prompt, "")
-                embeds = steerer.embeds_fn([attributed], scale)
-                after = self._code(ids, j, delta=steerer.delta(attributed, scale))
-            else:
-                fn = self._edit(j, mode, scale)
-                after = self._code(ids, j, fn=fn)
-                edit = lambda _batch: edit_site(self.model, self.layer, fn, self.site)  # noqa: E731
+            steerer = Steerer(self._grains_cfg, self.model, self.tokenizer, self.sae, self.layer, self.site, j)
+            attributed = steerer.attribute(prompt, "")
+            embeds = steerer.embeds_fn([attributed], scale)
+            ids = torch.tensor([attributed.prompt_ids], device=self.device)
+            before = self._code(run_to_layer(self.model, ids, torch.ones_like(ids), self.layer, self.site), j)
+        elif j is not None:
+            fn = self._edit(j, mode, scale)
+            edit = lambda _batch: edit_site(self.model, self.layer, fn, self.site)  # noqa: E731
         prepared = time.perf_counter()
-        (sql,) = generate_sql(self.model, self.tokenizer, [prompt], max_new_tokens=max_new, batch_size=1, edit=edit,
-                              embeds=embeds, max_time=self.s.request_timeout_s)
+        with self._capture_prompt() as seen:
+            (sql,) = generate_sql(self.model, self.tokenizer, [prompt], max_new_tokens=max_new, batch_size=1,
+                                  edit=edit, embeds=embeds, max_time=self.s.request_timeout_s)
         done = time.perf_counter()
-        return {"sql": sql, "feature": j, "mode": mode if j is not None else None,
+        if j is not None:
+            if mode != "grains":  # `seen` holds the unedited stream; for grains, the perturbed input's
+                before = self._code(seen["h"], j)
+            after = self._code(seen["h"], j, fn)
+        return {"sql": sql, "sql_tokens": len(self.tokenizer(sql, add_special_tokens=False).input_ids),
+                "feature": j, "mode": mode if j is not None else None,
                 "scale": scale if j is not None else None, "activation_before": before, "activation_after": after,
                 "timings_ms": {"prepare": round(1000 * (prepared - start), 2),
-                               "generate": round(1000 * (done - prepared), 2)}}
+                               "generate": round(1000 * (done - prepared), 2),
+                               "measure": round(1000 * (time.perf_counter() - done), 2)}}
 
     def score(self, sql: str, db_id: str, gold_sql: str | None) -> dict:
         from causalgear.data.scoring import database_files, score_sql

@@ -1,0 +1,83 @@
+"""The 4-bit SAE against full precision: file size, reconstruction, and steered accuracy.
+
+    python bench/sae_quant.py sae.path=outputs/pipeline/DATE/TIME/train [--feature J] [--prompts 300]
+        [--mode inject --scale 2.0] [other overrides]
+
+Writes the SAE in the project's 4-bit format (`int4-absmax-g32`, see causalgear.sae.quantize)
+to a temporary dir, then measures both SAEs on the same data: explained variance on the
+validation rows of the activation store, and execution accuracy of the model on the first
+`--prompts` prompts of the held-out test split with the feature patched through each SAE. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def explained_variance(sae, store) -> float:
+    from causalgear.harvest.store import ShuffledBatches
+    from causalgear.sae.metrics import ReconstructionStats
+    from causalgear.sae.module import is_validation
+
+    stats = ReconstructionStats(sae.d_sae)
+    with torch.no_grad():
+        for x in ShuffledBatches(store, 4096, select=is_validation, shuffle=False, normalize=False):
+            z = sae.encode(x)
+            stats.update(x, sae.decode(z), z)
+    return stats.compute()["explained_variance"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--feature", type=int, default=None, help="default: steering.feature or evaluate's choice")
+    p.add_argument("--prompts", type=int, default=300)
+    p.add_argument("--mode", default="inject", choices=["inject", "zero", "mean"])
+    p.add_argument("--scale", type=float, default=2.0, help="inject: multiples of the mean active value")
+    args, overrides = p.parse_known_args()
+
+    from causalgear.config import compose
+    from causalgear.harvest.run import ensure_store
+    from causalgear.interventions.causal import Runner, coordinate_stats, held_out_splits, sae_site
+    from causalgear.interventions.sae_patch import patch_coordinate
+    from causalgear.models.loading import load_model
+    from causalgear.sae.io import WEIGHTS, load_sae
+    from causalgear.sae.paths import sae_dir
+    from causalgear.sae.quantize import Q4_WEIGHTS, save_quantized
+
+    cfg = compose(overrides)
+    full_dir = sae_dir(cfg.sae.path)
+    full, full_cfg = load_sae(full_dir)
+    layer, site = sae_site(cfg, full_cfg)
+    feature = args.feature
+    if feature is None:
+        run = Path(cfg.sae.path)
+        causal = run.parent / "evaluate" / "causal.json"
+        feature = cfg.steering.feature if cfg.steering.feature is not None else json.loads(causal.read_text())["chosen"]
+    q_dir = save_quantized(full, full_cfg, Path(tempfile.mkdtemp()) / "sae_q4")
+    quant, _ = load_sae(q_dir)
+    model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
+    store, _ = ensure_store(cfg)
+    examples = held_out_splits(cfg)[1][:args.prompts]  # the test split every causal stage reports on
+    runner = Runner(cfg, model, tokenizer, examples, layer, site)
+    base, _ = runner.correct()
+    out = {"feature": feature, "mode": args.mode, "scale": args.scale, "prompts": len(examples),
+           "unsteered_accuracy": float(base.mean())}
+    for name, sae, path in (("full", full, full_dir / WEIGHTS), ("int4", quant, q_dir / Q4_WEIGHTS)):
+        stats = coordinate_stats(sae, store)
+        value = {"zero": None, "mean": float(stats["mean"][feature]),
+                 "inject": args.scale * float(stats["mean_active"][feature])}[args.mode]
+        steered, _ = runner.correct(patch_coordinate(sae, feature, args.mode, value))
+        out[name] = {"bytes": path.stat().st_size, "explained_variance": round(explained_variance(sae, store), 5),
+                     "steered_accuracy": float(steered.mean())}
+    out["size_ratio"] = round(out["int4"]["bytes"] / out["full"]["bytes"], 4)
+    out["steered_accuracy_change"] = out["int4"]["steered_accuracy"] - out["full"]["steered_accuracy"]
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
