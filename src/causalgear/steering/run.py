@@ -178,7 +178,7 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
         "grains": (list(s.scales) or [s.scale],
                    lambda runner, att, v: runner.correct(embeds=steerer.embeds_fn(att, v))),
         "additive": (list(s.alphas) or [s.alpha],
-                     lambda runner, att, v: runner.correct(add_direction(direction, v))),
+                     lambda runner, att, v: runner.correct(add_direction(direction, steerer.sign * v))),
     }
     results: dict[str, dict] = {}
     for name, (grid, run) in methods.items():
