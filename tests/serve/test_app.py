@@ -139,3 +139,11 @@ def test_int4_sae_serves_and_reports_its_size(smoke_sae, tmp_path):
     (h,) = call(create_app(engine, engine.s), ("GET", "/healthz", {}))
     q = h.json()["sae_quantization"]
     assert q["format"] == "int4-absmax-g32" and q["bytes"] > 0 and (tmp_path / "sae_q4" / "cfg.json").is_file()
+
+
+def test_a_default_feature_out_of_range_stops_the_service_at_start(smoke_sae, tmp_path):
+    from causalgear.errors import CausalgearError
+
+    overrides, _ = smoke_sae
+    with pytest.raises(CausalgearError, match="serve.feature=8 is out of range"):
+        Engine(compose([*overrides, "serve.feature=8"]), tmp_path)

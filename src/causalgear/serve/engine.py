@@ -13,6 +13,7 @@ from omegaconf import DictConfig, open_dict
 
 from causalgear.data.examples import format_prompt
 from causalgear.data.sqlexec import ExecBudget, execute
+from causalgear.errors import CausalgearError
 from causalgear.harvest.hooks import first_tensor, run_to_layer, site_module
 from causalgear.interventions.edit import edit_site
 from causalgear.interventions.sae_patch import add_direction, patch_coordinate
@@ -56,6 +57,9 @@ class Engine:
         self.store = store
         self.stats = coordinate_stats(self.sae, store)
         self.default_feature = self.s.feature
+        if self.default_feature is not None and self.default_feature >= self.sae.d_sae:
+            raise CausalgearError(f"serve.feature={self.default_feature} is out of range: the SAE has "
+                                  f"{self.sae.d_sae} coordinates (0..{self.sae.d_sae - 1})")
         if self.default_feature is None and (cfg.steering.feature is not None or cfg.steering.causal_path):
             from causalgear.steering.run import resolve_feature
 
