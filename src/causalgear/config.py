@@ -224,6 +224,10 @@ class ServeConfig:
     request_timeout_s: float = 30.0
     grains_ig_steps: int = 16
     top_tokens: int = 10  # GET /features/{j}
+    # torch threads of the model worker (0: torch's default). Requests run one at a time and are
+    # small: more threads only spin against the HTTP loop (measured: p50 155 -> 119 ms unsteered,
+    # 241 -> 137 ms steered at 1 thread, 4 clients, embedded model)
+    threads: int = 1
 
 
 @dataclass
@@ -391,6 +395,8 @@ def _validate_serve(s: DictConfig) -> None:
     if s.max_new_tokens > s.max_new_tokens_limit:
         raise ConfigError("serve.max_new_tokens", s.max_new_tokens, f"at most serve.max_new_tokens_limit="
                           f"{s.max_new_tokens_limit}")
+    if not isinstance(s.threads, int) or s.threads < 0:
+        raise ConfigError("serve.threads", s.threads, "an integer >= 0 (0: torch's default)")
     if s.request_timeout_s <= 0:
         raise ConfigError("serve.request_timeout_s", s.request_timeout_s, "a number of seconds > 0")
     if s.feature is not None and (not isinstance(s.feature, int) or s.feature < 0):

@@ -18,12 +18,13 @@ from causalgear.sae.base import SparseAutoencoder
 MODES = ("zero", "mean", "inject", "interchange")
 
 
-def patch_coordinate(sae: SparseAutoencoder, j: int, mode: str, value: float | torch.Tensor | None = None
-                     ) -> Callable[[torch.Tensor], torch.Tensor]:
+def patch_coordinate(sae: SparseAutoencoder, j: int, mode: str, value: float | torch.Tensor | None = None,
+                     record: dict | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """A residual edit h -> h + g(z') - g(z) with z' = z except z'_j.
 
     `value`: the number z_j is set to (`mean`, `inject`), or a tensor broadcastable to z[..., j]
-    (`interchange`: the counterfactual prompt's codes). Unused for `zero`.
+    (`interchange`: the counterfactual prompt's codes). Unused for `zero`. `record`: a dict that
+    receives z[..., j] and z'[..., j] of the first call (the prompt's pass), at no extra cost.
     """
     if mode not in MODES:
         raise ValueError(f"causal.mode={mode!r}: one of {', '.join(MODES)}")
@@ -39,6 +40,8 @@ def patch_coordinate(sae: SparseAutoencoder, j: int, mode: str, value: float | t
         z_new[..., j] = 0.0 if mode == "zero" else torch.as_tensor(value, dtype=z.dtype, device=z.device)
         # one decoder call for both codes: in generation the per-call overhead is what a step costs
         new, old = sae.decode(torch.stack([z_new, z]))
+        if record is not None and "before" not in record:
+            record["before"], record["after"] = z[..., j], z_new[..., j]
         return h + (new - old).to(h.dtype)
 
     return edit

@@ -185,8 +185,11 @@ def create_app(engine: Engine, serve_cfg) -> FastAPI:
 
 def serve(cfg, out_dir) -> None:
     """`causalgear serve`: load once, then serve until interrupted."""
+    import torch
     import uvicorn
 
+    if cfg.serve.threads > 0:
+        torch.set_num_threads(cfg.serve.threads)
     engine = Engine(cfg, out_dir)
     app = create_app(engine, cfg.serve)
     print(f"serving {cfg.model.name} + SAE {engine.sae_path} on http://{cfg.serve.host}:{cfg.serve.port} "

@@ -85,12 +85,14 @@ class Engine:
                                f"(0..{self.d_sae - 1})")
         return j
 
-    def _edit(self, j: int, mode: str, scale: float):
+    def _edit(self, j: int, mode: str, scale: float, record: dict):
+        """The residual edit of `mode`; zero / inject write the prompt's z_j before and after into
+        `record` as they patch (no extra SAE pass)."""
         mean_active = float(self.stats["mean_active"][j])
         if mode == "zero":
-            return patch_coordinate(self.sae, j, "zero")
+            return patch_coordinate(self.sae, j, "zero", record=record)
         if mode == "inject":
-            return patch_coordinate(self.sae, j, "inject", scale * mean_active)
+            return patch_coordinate(self.sae, j, "inject", scale * mean_active, record=record)
         return add_direction(additive_direction(self.sae, j, mean_active), scale)
 
     def _code(self, h: torch.Tensor, j: int, fn=None) -> float:
@@ -126,6 +128,7 @@ class Engine:
                                f"{self.s.max_new_tokens_limit}")
         edit = embeds = fn = None
         before = after = None
+        record: dict = {}
         if j is not None and mode == "grains":
             from causalgear.steering.run import Steerer
 
@@ -135,15 +138,17 @@ class Engine:
             ids = torch.tensor([attributed.prompt_ids], device=self.device)
             before = self._code(run_to_layer(self.model, ids, torch.ones_like(ids), self.layer, self.site), j)
         elif j is not None:
-            fn = self._edit(j, mode, scale)
+            fn = self._edit(j, mode, scale, record)
             edit = lambda _batch: edit_site(self.model, self.layer, fn, self.site)  # noqa: E731
         prepared = time.perf_counter()
         with self._capture_prompt() as seen:
             (sql,) = generate_sql(self.model, self.tokenizer, [prompt], max_new_tokens=max_new, batch_size=1,
                                   edit=edit, embeds=embeds, max_time=self.s.request_timeout_s)
         done = time.perf_counter()
-        if j is not None:
-            if mode != "grains":  # `seen` holds the unedited stream; for grains, the perturbed input's
+        if record:  # zero / inject: the value the patch read, and the value it set
+            before, after = float(record["before"].mean()), float(record["after"].mean())
+        elif j is not None:  # additive: read back from the edited stream; grains: `seen` is the perturbed input's
+            if mode == "additive":
                 before = self._code(seen["h"], j)
             after = self._code(seen["h"], j, fn)
         return {"sql": sql, "sql_tokens": len(self.tokenizer(sql, add_special_tokens=False).input_ids),
