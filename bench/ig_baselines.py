@@ -1,0 +1,57 @@
+"""Integrated-gradient completeness error by baseline embedding and step count, side by side.
+
+    python bench/ig_baselines.py sae.path=outputs/pipeline/DATE/TIME/train [--feature J] [--prompts 20]
+
+On the first `--prompts` prompts of the held-out test split, with the model's own unsteered SQL
+as the response, F is attributed against each baseline (zero, pad, mean) at 16 and 64 steps.
+Ends with one JSON line: the mean, median and max completeness error of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--feature", type=int, default=None, help="default: evaluate's choice beside the train run")
+    p.add_argument("--prompts", type=int, default=20)
+    args, overrides = p.parse_known_args()
+
+    from causalgear.config import compose
+    from causalgear.interventions.causal import held_out_splits, sae_site
+    from causalgear.models.generate import generate_sql
+    from causalgear.models.loading import load_model
+    from causalgear.sae.io import load_sae
+    from causalgear.sae.paths import sae_dir
+    from causalgear.steering.run import Steerer
+
+    cfg = compose(overrides)
+    sae, sae_cfg = load_sae(sae_dir(cfg.sae.path))
+    sae.requires_grad_(False)
+    layer, site = sae_site(cfg, sae_cfg)
+    feature = args.feature
+    if feature is None:
+        feature = json.loads((Path(cfg.sae.path).parent / "evaluate" / "causal.json").read_text())["chosen"]
+    model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
+    examples = held_out_splits(cfg)[1][:args.prompts]
+    responses = generate_sql(model, tokenizer, [e.prompt for e in examples])
+    out: dict = {"feature": feature, "prompts": len(examples)}
+    for baseline in ("zero", "pad", "mean"):
+        for steps in (16, 64):
+            run_cfg = compose([*overrides, f"steering.baseline={baseline}", f"steering.n_steps={steps}"])
+            steerer = Steerer(run_cfg, model, tokenizer, sae, layer, site, feature)
+            atts = [steerer.attribute(e.prompt, r) for e, r in zip(examples, responses, strict=True)]
+            errors = [a.completeness_error for a in atts if a.completeness_error is not None]
+            out[f"{baseline}_{steps}"] = {"mean": round(float(np.mean(errors)), 4),
+                                          "median": round(float(np.median(errors)), 4),
+                                          "max": round(float(np.max(errors)), 4)}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
