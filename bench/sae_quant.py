@@ -16,21 +16,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import torch
-
-
-def explained_variance(sae, store) -> float:
-    from causalgear.harvest.store import ShuffledBatches
-    from causalgear.sae.metrics import ReconstructionStats
-    from causalgear.sae.module import is_validation
-
-    stats = ReconstructionStats(sae.d_sae)
-    with torch.no_grad():
-        for x in ShuffledBatches(store, 4096, select=is_validation, shuffle=False, normalize=False):
-            z = sae.encode(x)
-            stats.update(x, sae.decode(z), z)
-    return stats.compute()["explained_variance"]
-
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,12 +27,13 @@ def main() -> None:
 
     from causalgear.config import compose
     from causalgear.harvest.run import ensure_store
-    from causalgear.interventions.causal import Runner, coordinate_stats, held_out_splits, sae_site
+    from causalgear.interventions.causal import Runner, coordinate_stats, held_out_splits, patch_value, sae_site
     from causalgear.interventions.sae_patch import patch_coordinate
     from causalgear.models.loading import load_model
     from causalgear.sae.io import WEIGHTS, load_sae
     from causalgear.sae.paths import sae_dir
     from causalgear.sae.quantize import Q4_WEIGHTS, save_quantized
+    from causalgear.sae.train import validation_stats
 
     cfg = compose(overrides)
     full_dir = sae_dir(cfg.sae.path)
@@ -68,11 +54,10 @@ def main() -> None:
     out = {"feature": feature, "mode": args.mode, "scale": args.scale, "prompts": len(examples),
            "unsteered_accuracy": float(base.mean())}
     for name, sae, path in (("full", full, full_dir / WEIGHTS), ("int4", quant, q_dir / Q4_WEIGHTS)):
-        stats = coordinate_stats(sae, store)
-        value = {"zero": None, "mean": float(stats["mean"][feature]),
-                 "inject": args.scale * float(stats["mean_active"][feature])}[args.mode]
+        value = patch_value(args.mode, feature, coordinate_stats(sae, store), args.scale)
         steered, _ = runner.correct(patch_coordinate(sae, feature, args.mode, value))
-        out[name] = {"bytes": path.stat().st_size, "explained_variance": round(explained_variance(sae, store), 5),
+        ev = validation_stats(sae, store, normalize=False).compute()["explained_variance"]
+        out[name] = {"bytes": path.stat().st_size, "explained_variance": round(ev, 5),
                      "steered_accuracy": float(steered.mean())}
     out["size_ratio"] = round(out["int4"]["bytes"] / out["full"]["bytes"], 4)
     out["steered_accuracy_change"] = out["int4"]["steered_accuracy"] - out["full"]["steered_accuracy"]

@@ -184,7 +184,7 @@ def prompt_kl(model, tokenizer, examples, layer, site, fn) -> float:
     return total / max(count, 1)
 
 
-def _value(mode: str, j: int, stats, scale: float):
+def patch_value(mode: str, j: int, stats, scale: float):
     """The value z_j is set to, for the modes where it is one number (interchange: per example)."""
     if mode == "zero":
         return None
@@ -199,7 +199,7 @@ def _patch(sae, j: int, mode: str, stats, scale: float, cf: torch.Tensor | None)
     if mode == "interchange":
         return PerExample(lambda idx: patch_coordinate(sae, j, "interchange", cf[idx.cpu(), j].unsqueeze(-1)
                                                        .to(next(sae.parameters()).device)))
-    return patch_coordinate(sae, j, mode, _value(mode, j, stats, scale))
+    return patch_coordinate(sae, j, mode, patch_value(mode, j, stats, scale))
 
 
 def random_direction_like(patch, d_in: int, seed: int):
@@ -269,7 +269,7 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
         # rank every coordinate by attribution patching, confirm the top ones by real generation
         method = "attribution"
         values = None if c.mode == "zero" else torch.tensor(
-            [_value(c.mode, j, stats, c.scale) for j in range(sae.d_sae)], dtype=torch.float32)
+            [patch_value(c.mode, j, stats, c.scale) for j in range(sae.d_sae)], dtype=torch.float32)
         scores = attribution_scores(model, tokenizer, sae, select, layer, site, c.mode, values)
         for j in range(sae.d_sae):
             per_coord[j]["attribution"] = float(scores[j])

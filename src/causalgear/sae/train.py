@@ -59,12 +59,14 @@ def make_loggers(cfg: DictConfig, out_dir: Path):
     return loggers
 
 
-def validation_stats(sae, store, batch_size: int = 4096) -> ReconstructionStats:
+def validation_stats(sae, store, batch_size: int = 4096, normalize: bool = True) -> ReconstructionStats:
+    """Reconstruction statistics on the validation rows. `normalize=False` for a saved SAE, whose
+    weights have the activation scale folded in."""
     from causalgear.harvest.store import ShuffledBatches
 
     stats = ReconstructionStats(sae.d_sae)
     with torch.no_grad():
-        for x in ShuffledBatches(store, batch_size, select=is_validation, shuffle=False):
+        for x in ShuffledBatches(store, batch_size, select=is_validation, shuffle=False, normalize=normalize):
             z = sae.encode(x)
             stats.update(x, sae.decode(z), z)
     return stats
