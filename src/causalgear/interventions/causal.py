@@ -27,7 +27,7 @@ from causalgear.harvest.store import CLAUSES, ROLES, ShuffledBatches
 from causalgear.interventions.attribution import attribution_scores, spearman
 from causalgear.interventions.edit import edit_site
 from causalgear.interventions.sae_patch import patch_coordinate
-from causalgear.interventions.statistics import paired_bootstrap
+from causalgear.interventions.statistics import Interval, paired_bootstrap
 from causalgear.io import write_json
 from causalgear.models.accuracy import score_predictions
 from causalgear.models.generate import generate_sql
@@ -219,6 +219,17 @@ def random_direction_like(patch, d_in: int, seed: int):
     return PerExample(lambda idx: like(patch.make(idx))) if isinstance(patch, PerExample) else like(patch)
 
 
+def with_controls(runner: Runner, base: np.ndarray, patch, control, d_in: int, n_boot: int, seed: int
+                  ) -> tuple[Interval, Interval, Interval]:
+    """Intervals of the accuracy change on `runner`'s prompts for the patch, the control coordinate's
+    patch, and a random direction of the patch's per-token norm (in that order)."""
+    intervals = []
+    for fn in (patch, control, random_direction_like(patch, d_in, seed)):
+        treated, _ = runner.correct(fn)
+        intervals.append(paired_bootstrap(base, treated, n_boot, seed))
+    return tuple(intervals)
+
+
 def judge(chosen: int, chosen_iv, ctrl_iv, dir_iv) -> tuple[dict, bool, str]:
     """A coordinate counts only if its test-split interval excludes zero and separates from
     both controls' intervals with a larger effect. The verdict names every check it fails."""
@@ -287,17 +298,13 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
         rank_corr = spearman([r["attribution"] for r in measured], [r["delta"] for r in measured])
     chosen = max(measured, key=lambda r: (abs(r["delta"]), -r["coordinate"]))["coordinate"]
     fn = _patch(sae, chosen, c.mode, stats, c.scale, cf_test)
-    treated, _ = test_run.correct(fn)
-    chosen_iv = paired_bootstrap(base_test, treated, c.n_boot, cfg.seed)
-
     rng = random.Random(cfg.seed + 1)
     alive = [j for j in range(sae.d_sae) if j != chosen and stats["firing_rate"][j] > 0] or \
         [j for j in range(sae.d_sae) if j != chosen]
     control_j = rng.choice(alive)
-    ctrl_treated, _ = test_run.correct(_patch(sae, control_j, c.mode, stats, c.scale, cf_test))
-    ctrl_iv = paired_bootstrap(base_test, ctrl_treated, c.n_boot, cfg.seed)
-    dir_treated, _ = test_run.correct(random_direction_like(fn, sae.d_in, cfg.seed))
-    dir_iv = paired_bootstrap(base_test, dir_treated, c.n_boot, cfg.seed)
+    chosen_iv, ctrl_iv, dir_iv = with_controls(test_run, base_test, fn,
+                                               _patch(sae, control_j, c.mode, stats, c.scale, cf_test),
+                                               sae.d_in, c.n_boot, cfg.seed)
     kl = prompt_kl(model, tokenizer, test[:c.kl_examples], layer, site, fn)
     checks, beats, verdict = judge(chosen, chosen_iv, ctrl_iv, dir_iv)
     result = {

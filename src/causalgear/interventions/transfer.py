@@ -35,8 +35,7 @@ def transfer_effects(cfg: DictConfig, model, tokenizer, sae, layer: int, site: s
                      make_patch, n_test: int) -> dict[str, dict]:
     """{name: {data, n, baseline_accuracy, chosen, random_coordinate, random_direction}} (or {skipped})."""
     from causalgear.data.loading import load_split
-    from causalgear.interventions.causal import Runner, counterfactual_codes, random_direction_like
-    from causalgear.interventions.statistics import paired_bootstrap
+    from causalgear.interventions.causal import Runner, counterfactual_codes, with_controls
 
     out: dict[str, dict] = {}
     for name, data in (cfg.get("transfer") or {}).items():
@@ -54,12 +53,11 @@ def transfer_effects(cfg: DictConfig, model, tokenizer, sae, layer: int, site: s
               if cfg.causal.mode == "interchange" else None)
         runner = Runner(t_cfg, model, tokenizer, examples, layer, site)
         base, _ = runner.correct()
-        row = {"data": describe(data), "n": len(examples), "baseline_accuracy": float(base.mean())}
-        patch = make_patch(chosen, cf)
-        for key, fn in (("chosen", patch), ("random_coordinate", make_patch(control_j, cf)),
-                        ("random_direction", random_direction_like(patch, sae.d_in, cfg.seed))):
-            treated, _ = runner.correct(fn)
-            row[key] = paired_bootstrap(base, treated, cfg.causal.n_boot, cfg.seed).as_dict()
+        intervals = with_controls(runner, base, make_patch(chosen, cf), make_patch(control_j, cf), sae.d_in,
+                                  cfg.causal.n_boot, cfg.seed)
+        row = {"data": describe(data), "n": len(examples), "baseline_accuracy": float(base.mean()),
+               **{key: iv.as_dict() for key, iv in zip(("chosen", "random_coordinate", "random_direction"),
+                                                       intervals, strict=True)}}
         row["random_coordinate"]["coordinate"] = control_j
         out[name] = row
         c = row["chosen"]
