@@ -9,15 +9,14 @@ delta against λ).
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
-import html
 import io
 import json
 import sys
 from pathlib import Path
 
 from causalgear.io import write_text
+from causalgear.report.html_parts import png_img, table
 
 
 def find_runs(roots: list[Path]) -> list[Path]:
@@ -105,18 +104,12 @@ document.querySelectorAll('th').forEach((th, i) => th.addEventListener('click', 
 
 
 def comparison_html(rows: list[dict], columns: list[str], png: bytes) -> str:
-    def cell(v) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v if v is not None else ""))
-
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
-    img = base64.b64encode(png).decode()
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>causalgear comparison</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;font-size:13px}}
 th,td{{border:1px solid #ccc;padding:4px 8px}}th{{background:#eef;cursor:pointer}}</style></head><body>
 <h1>causalgear: {len(rows)} runs</h1><p>Click a column header to sort.</p>
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
-<h2>Pareto</h2><img src="data:image/png;base64,{img}" alt="pareto plot">
+{table(rows, columns)}
+<h2>Pareto</h2>{png_img(png, "pareto plot")}
 <script>{_SORT_JS}</script></body></html>
 """
 

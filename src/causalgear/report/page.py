@@ -8,7 +8,6 @@ page is one file that can be mailed or archived; the attributions page is linked
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from causalgear.io import write_text
+from causalgear.report.html_parts import png_img, table
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1150px;color:#222;padding:0 1em}
@@ -30,22 +30,7 @@ pre{background:#f6f6f6;padding:1em;font-size:12px;max-height:28em;overflow:auto}
 
 
 def _img(path: Path, alt: str) -> str:
-    if not path.is_file():
-        return ""
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f"<img src='data:image/png;base64,{data}' alt='{html.escape(alt)}'>"
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return html.escape("" if v is None else str(v))
-
-
-def _table(rows: list[dict], columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return png_img(path.read_bytes(), alt) if path.is_file() else ""
 
 
 def _read(path: Path) -> dict | None:
@@ -65,7 +50,7 @@ def _sae_section(train: Path) -> list[str]:
             "train_seconds", "rows_seen"]
     rows = [{"metric": k, "value": m.get(k)} for k in keys if k in m]
     return ["<h2>Sparse autoencoder</h2><p class='meta'>Validation rows (examples held out of training).</p>",
-            _table(rows, ["metric", "value"]), _img(train / "loss_curves.png", "training loss curves"),
+            table(rows, ["metric", "value"]), _img(train / "loss_curves.png", "training loss curves"),
             _img(train / "feature_density.png", "feature density histogram")]
 
 
@@ -78,7 +63,7 @@ def _features_section(path: Path) -> list[str]:
             for r in f["coordinates"]]
     return [f"<h2>Top-activating tokens</h2><p class='meta'>The {f['tokens_per_coordinate']} harvested tokens on "
             f"which each coordinate fires most ({len(rows)} most frequent coordinates).</p>",
-            _table(rows, ["coordinate", "firing rate", "top tokens (value)"])]
+            table(rows, ["coordinate", "firing rate", "top tokens (value)"])]
 
 
 def _causal_section(evaluate: Path) -> list[str]:
@@ -97,7 +82,7 @@ def _causal_section(evaluate: Path) -> list[str]:
             f"disjoint test prompts; baseline test accuracy {c['baseline']['test_accuracy']:.3f}; KL at prompt "
             f"positions {c['kl_prompt_positions']:.4f}.</p>",
             f"<p class='{cls}'>{html.escape(c['verdict'])}</p>",
-            _table(rows, ["intervention", "Δ accuracy [95% CI]"]), _img(evaluate / "causal.png", "causal plot"),
+            table(rows, ["intervention", "Δ accuracy [95% CI]"]), _img(evaluate / "causal.png", "causal plot"),
             *_transfer(c, evaluate), _img(evaluate / "patching.png", "activation patching heatmap")]
 
 
@@ -115,7 +100,7 @@ def _transfer(c: dict, evaluate: Path) -> list[str]:
             rows.append({"data": f"{name}: {t['data']}", "baseline": t["baseline_accuracy"],
                          "coordinate": _interval(t["chosen"]), "random coordinate": _interval(t["random_coordinate"]),
                          "random direction": _interval(t["random_direction"])})
-    return ["<h3>Transfer</h3>", _table(rows, ["data", "baseline", "coordinate", "random coordinate",
+    return ["<h3>Transfer</h3>", table(rows, ["data", "baseline", "coordinate", "random coordinate",
                                                 "random direction"]), _img(evaluate / "transfer.png", "transfer plot")]
 
 
@@ -133,7 +118,7 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
     return ["<h2>Steering</h2>",
             f"<p class='meta'>Feature {s['feature']} ({html.escape(s['feature_source'])}), {s['direction']}d; "
             f"{s['n_test']} test prompts.</p>",
-            _table(rows, list(rows[0])), _img(steer / "steering.png", "steering plot"),
+            table(rows, list(rows[0])), _img(steer / "steering.png", "steering plot"),
             f"<p><a href='{link}'>Token attributions and steered SQL (attributions.html)</a></p>" if link else ""]
 
 
@@ -151,7 +136,7 @@ def write_report(run_dir: Path, cfg: DictConfig, summary: dict | None = None) ->
     parts += _steering_section(run_dir / "steer", run_dir)
     if summary and "seconds" in summary:
         parts += ["<h2>Stage timings</h2>",
-                  _table([{"stage": k, "seconds": v} for k, v in summary["seconds"].items()], ["stage", "seconds"])]
+                  table([{"stage": k, "seconds": v} for k, v in summary["seconds"].items()], ["stage", "seconds"])]
     parts += ["<h2>Configuration</h2>", f"<pre>{html.escape(OmegaConf.to_yaml(cfg, resolve=True))}</pre>",
               "</body></html>"]
     path = run_dir / "report.html"
