@@ -56,7 +56,7 @@ class ScoreRequest(BaseModel):
     gold_sql: str | None = Field(None, max_length=20_000)
 
 
-def _errors(err: ValidationError) -> str:
+def _errors(err: ValidationError | RequestValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors())
 
 
@@ -177,8 +177,7 @@ def create_app(engine: Engine, serve_cfg) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, err: RequestValidationError):
-        return JSONResponse({"error": "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                                                for e in err.errors())}, status_code=422)
+        return JSONResponse({"error": _errors(err)}, status_code=422)
 
     return app
 
