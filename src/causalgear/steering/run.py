@@ -93,12 +93,16 @@ class Steerer:
         with torch.no_grad():
             return self.embedding(torch.tensor(ids, device=self.embedding.weight.device))
 
+    def _input_and_f(self, prompt_ids: list[int], response_ids: list[int]):
+        """The sequence's embeddings x [T, d] and F as a function of them."""
+        x = self._embeds(prompt_ids + response_ids)
+        return x, self.readout.function(readout_mask(len(prompt_ids), len(x), self.s.position))
+
     def attribute(self, prompt: str, response: str) -> Attributed:
         prompt_ids = self.tokenizer(prompt).input_ids
         response_ids = self.tokenizer(response, add_special_tokens=False).input_ids \
             if self.s.position == "response" and response else []
-        x = self._embeds(prompt_ids + response_ids)
-        f = self.readout.function(readout_mask(len(prompt_ids), len(x), self.s.position))
+        x, f = self._input_and_f(prompt_ids, response_ids)
         att = integrated_gradients(f, x, self.baseline, self.s.n_steps, self.s.internal_batch_size,
                                    self.s.ig_method)
         tokens = chosen_tokens(att.per_token, len(prompt_ids), self.s.top_tokens)
@@ -111,8 +115,7 @@ class Steerer:
     def delta(self, a: Attributed, scale: float) -> torch.Tensor:
         if a.unit_delta is not None:
             return scale * a.unit_delta
-        x = self._embeds(a.prompt_ids + a.response_ids)
-        f = self.readout.function(readout_mask(len(a.prompt_ids), len(x), self.s.position))
+        x, f = self._input_and_f(a.prompt_ids, a.response_ids)
         return perturbation(f, x, a.tokens, scale, self.s.grad_steps, self.sign)[:len(a.prompt_ids)]
 
     def embeds_fn(self, attributed: list[Attributed], scale: float):
