@@ -320,33 +320,12 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError("model.build.num_heads", m.build.num_heads,
                               f"a divisor of model.build.hidden_size={m.build.hidden_size}")
 
-    d = cfg.data
-    if d.name == "tinysql":
-        if len(d.command_sets) == 0:
-            raise ConfigError("data.command_sets", list(d.command_sets),
-                              f"a non-empty subset of {', '.join(COMMAND_SETS)}")
-        for cs in d.command_sets:
-            _one_of("data.command_sets", cs, COMMAND_SETS)
-        for key in ("n_train_per_set", "n_validation_per_set", "n_test_per_set", "n_test_ood_per_set",
-                    "n_schemas", "n_databases", "rows_per_table"):
-            _positive(f"data.{key}", d[key])
-        _one_of("data.eval_split", d.eval_split, ("train", "validation", "test", "test_ood"))
-    elif d.name == "spider":
-        _one_of("data.source", d.source, SPIDER_SOURCES)
-        _positive("data.max_examples", d.max_examples)
-        for diff in d.difficulty:
-            _one_of("data.difficulty", diff, SPIDER_DIFFICULTIES)
-        if d.source == "local" or d.spider_dir is not None:
-            spider_dir = Path(os.path.expanduser(str(d.spider_dir))) if d.spider_dir else None
-            if spider_dir is None or not spider_dir.is_dir():
-                raise ConfigError("data.spider_dir", d.spider_dir, "an existing directory in Spider's layout")
-            if not (spider_dir / "tables.json").is_file():
-                raise ConfigError("data.spider_dir", d.spider_dir, "a directory that holds tables.json")
-            if d.source == "local" and not (spider_dir / _spider_file(d.split)).is_file():
-                raise ConfigError("data.split", d.split,
-                                  f"a split whose file exists in {spider_dir} ({_spider_file(d.split)} is missing)")
-    else:
-        raise ConfigError("data.name", d.name, "one of tinysql, spider")
+    _validate_data(cfg.data, "data")
+    from causalgear.interventions.transfer import unavailable
+
+    for name, target in (cfg.get("transfer") or {}).items():
+        if unavailable(target) is None:  # one that cannot be found is skipped, and evaluate says why
+            _validate_data(target, f"transfer.{name}")
 
     if cfg.exec.timeout_s <= 0:
         raise ConfigError("exec.timeout_s", cfg.exec.timeout_s, "a number of seconds > 0")
@@ -401,6 +380,36 @@ def _validate_serve(s: DictConfig) -> None:
         raise ConfigError("serve.request_timeout_s", s.request_timeout_s, "a number of seconds > 0")
     if s.feature is not None and (not isinstance(s.feature, int) or s.feature < 0):
         raise ConfigError("serve.feature", s.feature, "a coordinate index >= 0, or null")
+
+
+def _validate_data(d: DictConfig, key: str) -> None:
+    """One data config (`key`: where it sits, for the message)."""
+    if d.name == "tinysql":
+        if len(d.command_sets) == 0:
+            raise ConfigError(f"{key}.command_sets", list(d.command_sets),
+                              f"a non-empty subset of {', '.join(COMMAND_SETS)}")
+        for cs in d.command_sets:
+            _one_of(f"{key}.command_sets", cs, COMMAND_SETS)
+        for field_ in ("n_train_per_set", "n_validation_per_set", "n_test_per_set", "n_test_ood_per_set",
+                       "n_schemas", "n_databases", "rows_per_table"):
+            _positive(f"{key}.{field_}", d[field_])
+        _one_of(f"{key}.eval_split", d.eval_split, ("train", "validation", "test", "test_ood"))
+    elif d.name == "spider":
+        _one_of(f"{key}.source", d.source, SPIDER_SOURCES)
+        _positive(f"{key}.max_examples", d.max_examples)
+        for diff in d.difficulty:
+            _one_of(f"{key}.difficulty", diff, SPIDER_DIFFICULTIES)
+        if d.source == "local" or d.spider_dir is not None:
+            spider_dir = Path(os.path.expanduser(str(d.spider_dir))) if d.spider_dir else None
+            if spider_dir is None or not spider_dir.is_dir():
+                raise ConfigError(f"{key}.spider_dir", d.spider_dir, "an existing directory in Spider's layout")
+            if not (spider_dir / "tables.json").is_file():
+                raise ConfigError(f"{key}.spider_dir", d.spider_dir, "a directory that holds tables.json")
+            if d.source == "local" and not (spider_dir / _spider_file(d.split)).is_file():
+                raise ConfigError(f"{key}.split", d.split,
+                                  f"a split whose file exists in {spider_dir} ({_spider_file(d.split)} is missing)")
+    else:
+        raise ConfigError(f"{key}.name", d.name, "one of tinysql, spider")
 
 
 def _validate_steering(s: DictConfig) -> None:

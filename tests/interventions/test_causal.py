@@ -75,3 +75,11 @@ def test_transfer_measures_the_chosen_coordinate_on_another_data_set(tiny_qwen2_
         assert cs[key]["ci_low"] <= cs[key]["delta"] <= cs[key]["ci_high"]
     assert cs["random_coordinate"]["coordinate"] == saved["controls"]["random_coordinate"]["coordinate"]
     assert "Spider not found" in saved["transfer"]["spider"]["skipped"]
+
+
+def test_a_bad_transfer_data_config_is_refused_before_any_work():
+    from causalgear.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match=r"transfer.cs4.command_sets='CS9' is not allowed: one of CS1"):
+        validate(compose(["experiment=transfer", "transfer.cs4.command_sets=[CS9]"]))
+    validate(compose(["experiment=transfer"]))  # Spider missing here: skipped later with its reason, not refused
