@@ -109,14 +109,18 @@ def test_sigkill_half_way_leaves_nothing_usable_and_the_rerun_completes(tiny_qwe
     assert not list(final.parent.glob("*.tmp-*"))  # the killed run's leftovers are cleaned
 
 
-def test_shuffled_batches_yield_each_selected_row_once_with_a_bounded_buffer(tiny_qwen2_dir, tmp_path):
+@pytest.mark.parametrize("buffer_rows", [512, 1_000_000], ids=["streamed", "in-memory"])
+def test_shuffled_batches_yield_each_selected_row_once(tiny_qwen2_dir, tmp_path, buffer_rows):
     store, _ = ensure_store(cfg_for(tiny_qwen2_dir, tmp_path), progress=False)
+    assert (store.n_rows > 512) and (store.n_rows < 1_000_000)  # one case per path
     keep = lambda shard: shard["example"] % 5 != 0  # noqa: E731 - rows split by example
     expected = store.rows(keep)
-    ds = ShuffledBatches(store, batch_size=64, buffer_rows=512, seed=3, select=keep, normalize=False)
+    ds = ShuffledBatches(store, batch_size=64, buffer_rows=buffer_rows, seed=3, select=keep, normalize=False)
     batches = list(ds)
     got = torch.cat(batches)
     assert all(len(b) <= 64 for b in batches) and len(got) == len(expected)
     assert torch.equal(torch.sort(got.sum(-1)).values, torch.sort(expected.sum(-1)).values)
     assert not torch.equal(got, expected)  # shuffled
-    assert torch.equal(torch.cat(list(ds)), got)  # seeded: the same order again
+    again = ShuffledBatches(store, batch_size=64, buffer_rows=buffer_rows, seed=3, select=keep, normalize=False)
+    assert torch.equal(torch.cat(list(again)), got)  # seeded: the same order again
+    assert not torch.equal(torch.cat(list(ds)), got)  # the next pass is the next epoch: a new order

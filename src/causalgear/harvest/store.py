@@ -163,10 +163,13 @@ class ActivationStore:
 
 
 class ShuffledBatches(torch.utils.data.IterableDataset):
-    """Batches of rows shuffled across shards with a bounded buffer (memory: `buffer_rows` rows).
+    """Batches of rows, shuffled, from a store of any size.
 
-    `select(shard) -> bool mask` keeps some rows (e.g. the training examples); `normalize`
-    applies the store's scale, so that E||x||^2 = d_in.
+    A store of at most `buffer_rows` rows is read once and kept: each epoch is then a full
+    permutation, and a batch is one gather (reading and re-shuffling shards cost more than a
+    small SAE's whole step). A larger store streams through a bounded buffer (memory:
+    `buffer_rows` rows), shuffled across shards. `select(shard) -> bool mask` keeps some rows
+    (e.g. the training examples); `normalize` applies the store's scale, so that E||x||^2 = d_in.
     """
 
     def __init__(self, store: ActivationStore, batch_size: int, buffer_rows: int = 65536, seed: int = 0,
@@ -175,22 +178,42 @@ class ShuffledBatches(torch.utils.data.IterableDataset):
         self.store, self.batch_size, self.buffer_rows = store, batch_size, max(buffer_rows, batch_size)
         self.seed, self.select, self.normalize, self.shuffle = seed, select, normalize, shuffle
         self.epoch = 0
+        self._rows: torch.Tensor | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+
+    def _shard_rows(self, i: int) -> torch.Tensor:
+        shard = self.store.shard(i)
+        acts = shard["acts"].float()
+        if self.select is not None:
+            acts = acts[self.select(shard)]
+        return acts * self.store.scale if self.normalize else acts
+
     def __iter__(self) -> Iterator[torch.Tensor]:
+        # each pass is a new epoch with its own order: Lightning calls set_epoch only on samplers,
+        # never on an iterable dataset, which would otherwise replay one order every epoch
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        self.epoch += 1
+        if self.store.n_rows <= self.buffer_rows:
+            yield from self._in_memory(gen)
+        else:
+            yield from self._streamed(gen)
+
+    def _in_memory(self, gen: torch.Generator) -> Iterator[torch.Tensor]:
+        if self._rows is None:
+            self._rows = torch.cat([self._shard_rows(i) for i in range(self.store.n_shards)])
+        rows = self._rows
+        order = torch.randperm(len(rows), generator=gen) if self.shuffle else None
+        for start in range(0, len(rows), self.batch_size):
+            yield rows[start:start + self.batch_size] if order is None else rows[order[start:start + self.batch_size]]
+
+    def _streamed(self, gen: torch.Generator) -> Iterator[torch.Tensor]:
         order = torch.randperm(self.store.n_shards, generator=gen) if self.shuffle else range(self.store.n_shards)
         buffer = torch.empty(0, self.store.d_in)
         for i in order:
-            shard = self.store.shard(int(i))
-            acts = shard["acts"].float()
-            if self.select is not None:
-                acts = acts[self.select(shard)]
-            if self.normalize:
-                acts = acts * self.store.scale
-            buffer = torch.cat([buffer, acts])
+            buffer = torch.cat([buffer, self._shard_rows(int(i))])
             if len(buffer) >= self.buffer_rows:
                 if self.shuffle:
                     buffer = buffer[torch.randperm(len(buffer), generator=gen)]
