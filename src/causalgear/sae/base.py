@@ -42,7 +42,7 @@ class SparseAutoencoder(nn.Module):
         """Named terms; `loss` is their weighted sum. MSE is the mean over elements."""
         z = self.encode(x)
         x_hat = self.decode(z)
-        mse = (x_hat - x).pow(2).mean()
+        mse = torch.nn.functional.mse_loss(x_hat, x)
         l1 = self.sparsity_penalty(z)
         return {"loss": mse + l1_coeff * l1, "mse": mse, "l1": l1, "z": z, "x_hat": x_hat}
 

@@ -4,6 +4,7 @@ x_hat = z W_dec + b_dec, L1 weighted by each decoder row's norm, tied initialisa
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from causalgear.sae.base import SparseAutoencoder
@@ -22,13 +23,15 @@ class ReLUSAE(SparseAutoencoder):
         self.b_dec = nn.Parameter(torch.zeros(d_in))
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.b_dec) @ self.W_enc + self.b_enc
+        # (x - b_dec) W_enc + b_enc, with b_dec moved onto the bias: one fused op on the batch, not three
+        return F.linear(x, self.W_enc.T, self.b_enc - self.b_dec @ self.W_enc)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return z @ self.W_dec + self.b_dec
+        return F.linear(z, self.W_dec.T, self.b_dec)
 
     def sparsity_penalty(self, z: torch.Tensor) -> torch.Tensor:
-        return (z * self.W_dec.norm(dim=1)).sum(-1).mean()
+        # mean over rows of sum_i z_i ||W_dec_i||; z >= 0, so sum the batch first (a vector, not a batch)
+        return z.sum(0) @ self.W_dec.norm(dim=1) / len(z)
 
     @torch.no_grad()
     def fold_scale(self, scale: float) -> None:
