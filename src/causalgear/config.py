@@ -150,7 +150,11 @@ class SAEConfig:
     batch_size: int = 512
     epochs: int = 5
     l1_warmup_steps: int = 0
-    buffer_rows: int = 65536
+    # rows held in memory to shuffle; a store that fits is read once and fully shuffled each epoch
+    buffer_rows: int = 262_144
+    # optimizer steps per Lightning batch: Lightning's per-batch overhead, about one small-SAE
+    # step on a CPU, is paid once per chunk (bench/sae_train.py)
+    steps_per_chunk: int = 16
     # validation examples whose gold SQL scores the model's loss with the SAE spliced in
     ce_examples: int = 128
     # an SAE to use instead of training one: a train run dir or a dir with cfg.json
@@ -343,7 +347,7 @@ def validate(cfg: DictConfig) -> None:
         _positive("sae.d_sae", cfg.sae.d_sae)
     if cfg.sae.l1_coeff < 0:
         raise ConfigError("sae.l1_coeff", cfg.sae.l1_coeff, "a number >= 0")
-    for key in ("batch_size", "epochs"):
+    for key in ("batch_size", "epochs", "steps_per_chunk", "buffer_rows"):
         _positive(f"sae.{key}", cfg.sae[key])
     if cfg.sae.lr <= 0:
         raise ConfigError("sae.lr", cfg.sae.lr, "a number > 0")

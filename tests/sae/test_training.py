@@ -58,7 +58,9 @@ class Record(L.Callback):
         self.seen.append(trainer.global_step)
 
 
-def test_resume_continues_from_the_checkpoint_step(tiny_qwen2_dir, tmp_path):
+# (steps per chunk, checkpoint every, interrupted at, step of the last checkpoint)
+@pytest.mark.parametrize("chunk,every,stop,saved", [(1, 5, 12, 10), (4, 8, 12, 8)], ids=["step", "chunk"])
+def test_resume_continues_from_the_checkpoint_step(tiny_qwen2_dir, tmp_path, chunk, every, stop, saved):
     from lightning.pytorch.callbacks import ModelCheckpoint
 
     cfg = tiny_cfg(tiny_qwen2_dir, tmp_path / "cache")
@@ -69,15 +71,15 @@ def test_resume_continues_from_the_checkpoint_step(tiny_qwen2_dir, tmp_path):
         torch.manual_seed(0)
         module = SAEModule(build_sae(cfg.sae, store.d_in), 1e-3, 1e-3)
         trainer = L.Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                            callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=5),
+                            callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=every),
                                        *callbacks])
-        trainer.fit(module, datamodule=ActivationDataModule(store, 64), ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=ActivationDataModule(store, 64, steps_per_chunk=chunk), ckpt_path=ckpt_path)
         return trainer, module
 
     with pytest.raises(RuntimeError, match="interrupted"):
-        fit([Interrupt(12)])
+        fit([Interrupt(stop)])
     saved_step = torch.load(ckpt_dir / "last.ckpt", weights_only=False)["global_step"]
-    assert saved_step == 10
+    assert saved_step == saved  # global_step counts optimizer steps, chunked or not
     seen: list[int] = []
     trainer, module = fit([Record(seen)], ckpt_path=str(ckpt_dir / "last.ckpt"))
     assert seen[0] == saved_step  # continues where the checkpoint stopped, not from 0

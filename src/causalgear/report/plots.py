@@ -34,9 +34,11 @@ def loss_curves(metrics_csv: Path, path: Path) -> Path | None:
     series: dict[str, list[tuple[int, float]]] = {}
     with open(metrics_csv) as fh:
         for row in csv.DictReader(fh):
+            # train/step is the optimizer step (the CSV's own step counts logged chunks)
+            step = int(float(row.get("train/step") or row["step"]))
             for key, value in row.items():
-                if key.startswith("train/") and value not in ("", None):
-                    series.setdefault(key, []).append((int(row["step"]), float(value)))
+                if key.startswith("train/") and key != "train/step" and value not in ("", None):
+                    series.setdefault(key, []).append((step, float(value)))
     if not series:
         return None
     keys = [k for k in ("train/loss", "train/mse", "train/l1", "train/l0", "train/aux") if k in series]

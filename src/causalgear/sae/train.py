@@ -81,12 +81,18 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     layer, site = harvest_layer(cfg), cfg.harvest.site
     sae = build_sae(cfg.sae, store.d_in)
     module = SAEModule(sae, cfg.sae.l1_coeff, cfg.sae.lr, cfg.sae.l1_warmup_steps)
-    data = ActivationDataModule(store, cfg.sae.batch_size, cfg.sae.buffer_rows, cfg.seed)
+    data = ActivationDataModule(store, cfg.sae.batch_size, cfg.sae.buffer_rows, cfg.seed, cfg.sae.steps_per_chunk)
     ckpt_dir = out_dir / "checkpoints"
     resume = ckpt_dir / "last.ckpt"
     loggers = make_loggers(cfg, out_dir)
+    # a checkpoint is written at a chunk's end, so its step must be a multiple of the chunk
+    every = cfg.sae.steps_per_chunk * max(1, 50 // cfg.sae.steps_per_chunk)
     trainer = instantiate(cfg.trainer, max_epochs=cfg.sae.epochs, logger=loggers, default_root_dir=str(out_dir),
-                          callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=50)])
+                          callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=every)])
+    if trainer.world_size > 1:
+        # DDP reduces gradients once per forward (one training_step); a chunk would backward
+        # several times inside one, so under DDP a Lightning batch is one step
+        data.steps_per_chunk = 1
     resumed = resume.is_file()  # decided before fit, which writes its own last.ckpt
     start = time.monotonic()
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resumed else None)
