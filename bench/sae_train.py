@@ -4,7 +4,9 @@ The same SAE and the same activation rows through (1) Lightning's Trainer with o
 LightningModule and DataModule, (2) a bare PyTorch loop doing the same steps, and (3) when the
 `bench` extra is installed, SAELens' standard SAE trainer fed the same rows. Ends with one
 JSON line: lightning_rows_per_s, bare_rows_per_s, lightning_vs_bare, saelens_rows_per_s (null
-when sae-lens is absent), ours_vs_saelens.
+when sae-lens is absent), ours_vs_saelens; with SAELens, also ours_relu_rows_per_s (our Lightning
+path on SAELens' architecture and size) and bare_relu_rows_per_s (that step with no trainer
+around it: the most any trainer could reach).
 
   python bench/sae_train.py                 # embedded model's cached activations, deep_relu
   python bench/sae_train.py sae=relu sae.k=512
