@@ -183,7 +183,6 @@ class ShuffledBatches(torch.utils.data.IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-
     def _shard_rows(self, i: int) -> torch.Tensor:
         shard = self.store.shard(i)
         acts = shard["acts"].float()
