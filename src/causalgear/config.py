@@ -24,7 +24,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
 QUANTIZATIONS = ("none", "8bit", "4bit")
 SITES = ("resid", "mlp_out", "attn_out")
-SAE_ARCHS = ("deep_relu", "relu", "topk")
+SAE_ARCHS = ("deep_relu", "relu", "topk", "deep_topk")
 SPIDER_SOURCES = ("local", "hub")
 SPIDER_DIFFICULTIES = ("easy", "medium", "hard", "extra")
 
@@ -141,7 +141,8 @@ class HarvestConfig:
 @dataclass
 class SAEConfig:
     arch: str = "deep_relu"
-    # code size: the deep_relu bottleneck, the topk/relu dictionary size unless d_sae is set
+    # code size: the deep_relu bottleneck, the relu dictionary size unless d_sae is set;
+    # for topk and deep_topk, the codes kept per row (of d_sae)
     k: int = 64
     d_sae: int | None = None
     l1_coeff: float = 1e-3

@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file
 
 from causalgear.sae.deep_relu import DeepReLUSAE
+from causalgear.sae.deep_topk import DeepTopKSAE
 from causalgear.sae.io import load_sae, save_sae
 from causalgear.sae.relu import ReLUSAE
 from causalgear.sae.topk import TopKSAE
@@ -15,10 +16,11 @@ from causalgear.sae.topk import TopKSAE
 def make(arch, d_in=12, seed=0):
     torch.manual_seed(seed)
     return {"deep_relu": lambda: DeepReLUSAE(d_in, 8, [32, 16]), "relu": lambda: ReLUSAE(d_in, 24),
-            "topk": lambda: TopKSAE(d_in, 24, k=4)}[arch]()
+            "topk": lambda: TopKSAE(d_in, 24, k=4),
+            "deep_topk": lambda: DeepTopKSAE(d_in, 8, 3, [32, 16], dead_after_rows=8)}[arch]()
 
 
-ARCHS = ["deep_relu", "relu", "topk"]
+ARCHS = ["deep_relu", "relu", "topk", "deep_topk"]
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -29,10 +31,29 @@ def test_forward_is_decode_of_encode(arch):
     assert sae.encode(x).shape == (5, sae.d_sae) and (sae.encode(x) >= 0).all()
 
 
-def test_topk_keeps_at_most_k_codes():
-    sae = make("topk")
+@pytest.mark.parametrize("arch,k", [("topk", 4), ("deep_topk", 3)])
+def test_topk_keeps_at_most_k_codes(arch, k):
+    sae = make(arch)
     z = sae.encode(torch.randn(50, 12))
-    assert ((z > 0).sum(-1) <= 4).all()
+    assert ((z > 0).sum(-1) <= k).all() and ((z > 0).sum(-1) == k).any()
+
+
+def test_deep_topk_loss_is_mse_until_codes_die_then_adds_auxk_by_hand():
+    sae = make("deep_topk").train()
+    x = torch.randn(6, 12)
+    terms = sae.loss_terms(x, l1_coeff=0.0)
+    z = sae.encode(x)
+    mse = ((sae.decode(z) - x) ** 2).sum() / x.numel()
+    torch.testing.assert_close(terms["loss"], mse)  # 6 rows seen: none dead yet (dead after 8 rows without firing)
+    dead = (z > 0).sum(0) == 0
+    assert dead.any(), "3 of 8 codes per row over 6 rows leave some code silent"
+    terms = sae.loss_terms(x, l1_coeff=0.0)  # now 12 rows: the silent codes are dead
+    pre = sae.encode_pre(x)
+    z_aux = z.clone()
+    z_aux[:, dead] = torch.nn.functional.softplus(pre[:, dead])
+    aux = ((sae.decode(z_aux) - x) ** 2).sum() / x.numel()
+    torch.testing.assert_close(terms["aux"], aux)
+    torch.testing.assert_close(terms["loss"], mse + aux / 32)
 
 
 def test_deep_relu_loss_is_mse_plus_lambda_l1_by_hand():

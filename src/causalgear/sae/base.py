@@ -60,6 +60,7 @@ class SparseAutoencoder(nn.Module):
 
 def build_sae(sae_cfg, d_in: int) -> SparseAutoencoder:
     from causalgear.sae.deep_relu import DeepReLUSAE
+    from causalgear.sae.deep_topk import DeepTopKSAE
     from causalgear.sae.relu import ReLUSAE
     from causalgear.sae.topk import TopKSAE
 
@@ -70,4 +71,6 @@ def build_sae(sae_cfg, d_in: int) -> SparseAutoencoder:
         return ReLUSAE(d_in, d_sae)
     if sae_cfg.arch == "topk":
         return TopKSAE(d_in, d_sae, sae_cfg.k)
-    raise ValueError(f"sae.arch={sae_cfg.arch!r}: one of deep_relu, relu, topk")
+    if sae_cfg.arch == "deep_topk":
+        return DeepTopKSAE(d_in, d_sae, sae_cfg.k, list(sae_cfg.hidden_sizes))
+    raise ValueError(f"sae.arch={sae_cfg.arch!r}: one of deep_relu, relu, topk, deep_topk")

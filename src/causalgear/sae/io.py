@@ -2,7 +2,8 @@
 
 `relu` and `topk` are written in SAELens' names and fields (W_enc [d_in, d_sae], W_dec
 [d_sae, d_in], b_enc, b_dec; architecture "standard" / "topk"), so SAELens and tools that read
-its format load them unchanged. `deep_relu` uses the same file pair with its own layer names.
+its format load them unchanged. `deep_relu` and `deep_topk` use the same file pair with their own
+layer names.
 Weights are saved with the activation normalisation folded in: they read raw activations.
 """
 
@@ -18,11 +19,12 @@ from causalgear.errors import CausalgearError
 from causalgear.io import write_json
 from causalgear.sae.base import SparseAutoencoder
 from causalgear.sae.deep_relu import DeepReLUSAE
+from causalgear.sae.deep_topk import DeepTopKSAE
 from causalgear.sae.relu import ReLUSAE
 from causalgear.sae.topk import TopKSAE
 
 CFG, WEIGHTS = "cfg.json", "sae_weights.safetensors"
-_SAELENS_ARCH = {"relu": "standard", "topk": "topk", "deep_relu": "deep_relu"}
+_SAELENS_ARCH = {"relu": "standard", "topk": "topk", "deep_relu": "deep_relu", "deep_topk": "deep_topk"}
 _SAELENS_KEYS = ("W_enc", "W_dec", "b_enc", "b_dec")
 
 
@@ -57,7 +59,7 @@ def save_sae(sae: SparseAutoencoder, path: str | Path, *, layer: int, site: str,
                      "prepend_bos": False},
         "causalgear": {**sae.config(), "layer": layer, "site": site, **(extra or {})},
     }
-    if sae.arch == "topk":
+    if sae.arch in ("topk", "deep_topk"):
         cfg["k"] = sae.k
     tmp = path / f".{WEIGHTS}.tmp"
     save_file(tensors, tmp)
@@ -91,6 +93,8 @@ def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
         sae = ReLUSAE(cfg["d_in"], cfg["d_sae"])
     elif arch == "topk":
         sae = TopKSAE(cfg["d_in"], cfg["d_sae"], cfg["k"])
+    elif arch == "deep_topk":
+        sae = DeepTopKSAE(cfg["d_in"], cfg["d_sae"], cfg["k"], ours.get("hidden_sizes"))
     else:
         raise SAELoadError(f"SAE at {path}: unknown architecture {cfg.get('architecture')!r}")
     state = sae.state_dict()
