@@ -25,6 +25,9 @@ DEVICES = ("auto", "cpu", "cuda")
 QUANTIZATIONS = ("none", "8bit", "4bit")
 SITES = ("resid", "mlp_out", "attn_out")
 SAE_ARCHS = ("deep_relu", "relu", "topk", "deep_topk")
+STEERING_POSITIONS = ("response", "last_prompt")
+IG_METHODS = ("gausslegendre", "riemann_trapezoid")
+SERVE_MODES = ("inject", "zero", "additive", "grains", "none")  # none: no steering, whatever the feature
 SPIDER_SOURCES = ("local", "hub")
 SPIDER_DIFFICULTIES = ("easy", "medium", "hard", "extra")
 
@@ -370,7 +373,7 @@ def validate(cfg: DictConfig) -> None:
 
 def _validate_serve(s: DictConfig) -> None:
     _one_of("serve.sae_quantization", s.sae_quantization, ("none", "int4"))
-    _one_of("serve.mode", s.mode, ("inject", "zero", "additive", "grains", "none"))
+    _one_of("serve.mode", s.mode, SERVE_MODES)
     if not 0 < s.port < 65536:
         raise ConfigError("serve.port", s.port, "1..65535")
     for key in ("max_new_tokens", "max_new_tokens_limit", "max_body_bytes", "max_queue", "grains_ig_steps",
@@ -421,9 +424,9 @@ def _validate_steering(s: DictConfig) -> None:
     if s.feature is not None and (not isinstance(s.feature, int) or s.feature < 0):
         raise ConfigError("steering.feature", s.feature, "a coordinate index >= 0, or null (evaluate's choice)")
     _one_of("steering.direction", s.direction, ("raise", "lower"))
-    _one_of("steering.position", s.position, ("response", "last_prompt"))
+    _one_of("steering.position", s.position, STEERING_POSITIONS)
     _one_of("steering.baseline", s.baseline, ("zero", "pad", "mean"))
-    _one_of("steering.ig_method", s.ig_method, ("gausslegendre", "riemann_trapezoid"))
+    _one_of("steering.ig_method", s.ig_method, IG_METHODS)
     for key in ("n_steps", "internal_batch_size", "grad_steps", "html_examples"):
         _positive(f"steering.{key}", s[key])
     if s.ig_method == "riemann_trapezoid" and s.n_steps < 2:

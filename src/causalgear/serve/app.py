@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from causalgear.config import SERVE_MODES
 from causalgear.serve.engine import Engine, RequestError
 
 
@@ -31,7 +32,7 @@ class GenerateRequest(BaseModel):
     question: str | None = Field(None, max_length=5_000)
     db_schema: str | None = Field(None, alias="schema", max_length=20_000)
     feature: int | None = Field(None, ge=0)
-    mode: Literal["inject", "zero", "additive", "grains", "none"] | None = None
+    mode: Literal[SERVE_MODES] | None = None
     scale: float | None = Field(None, ge=-100, le=100)
     max_new_tokens: int | None = Field(None, ge=1)
 

@@ -20,8 +20,6 @@ from causalgear.interventions.sae_patch import add_direction, patch_coordinate
 from causalgear.models.generate import generate_sql
 from causalgear.steering.grains import additive_direction
 
-MODES = ("inject", "zero", "additive", "grains", "none")  # none: no steering, whatever the feature
-
 
 class RequestError(ValueError):
     """A request that is well-formed JSON but asks for something this service does not have (-> 422)."""

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 import torch
 
+from causalgear.config import STEERING_POSITIONS
 from causalgear.harvest.hooks import StopForward, first_tensor, site_module
 from causalgear.models.loading import decoder_layers
 from causalgear.sae.base import SparseAutoencoder
-
-POSITIONS = ("response", "last_prompt")
 
 
 def readout_mask(prompt_len: int, total_len: int, position: str) -> torch.Tensor:
@@ -29,7 +28,7 @@ def readout_mask(prompt_len: int, total_len: int, position: str) -> torch.Tensor
     elif position == "last_prompt":
         mask[prompt_len - 1] = True
     else:
-        raise ValueError(f"steering.position={position!r}: one of {', '.join(POSITIONS)}")
+        raise ValueError(f"steering.position={position!r}: one of {', '.join(STEERING_POSITIONS)}")
     return mask
 
 
