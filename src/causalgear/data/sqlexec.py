@@ -31,6 +31,11 @@ class ExecBudget:
     max_steps: int = 50_000_000
     max_rows: int = 100_000
 
+    @classmethod
+    def from_config(cls, exec_cfg) -> ExecBudget:
+        """The budget of the `exec` config group."""
+        return cls(exec_cfg.timeout_s, exec_cfg.max_steps, exec_cfg.max_rows)
+
 
 DEFAULT_BUDGET = ExecBudget()
 

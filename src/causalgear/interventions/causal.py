@@ -75,7 +75,7 @@ class Runner:
     def __init__(self, cfg, model, tokenizer, examples, layer, site):
         self.cfg, self.model, self.tokenizer, self.examples = cfg, model, tokenizer, examples
         self.layer, self.site = layer, site
-        self.budget = ExecBudget(cfg.exec.timeout_s, cfg.exec.max_steps, cfg.exec.max_rows)
+        self.budget = ExecBudget.from_config(cfg.exec)
 
     def correct(self, fn=None, embeds=None) -> tuple[np.ndarray, list[str]]:
         """`fn`: a residual edit, or `PerExample(make)` whose make(example_index) builds one per batch;

@@ -40,7 +40,7 @@ def accuracy(cfg: DictConfig, out_dir: Path) -> dict:
     start = time.monotonic()
     report = evaluate_model(model, tokenizer, examples, max_new_tokens=cfg.generation.max_new_tokens,
                             batch_size=cfg.generation.batch_size,
-                            budget=ExecBudget(cfg.exec.timeout_s, cfg.exec.max_steps, cfg.exec.max_rows),
+                            budget=ExecBudget.from_config(cfg.exec),
                             progress=True)
     report = {"model": cfg.model.name, "source": model_source(cfg.model, cfg.paths.cache_dir),
               "data": cfg.data.name, "split": cfg.data.eval_split, "seconds": round(time.monotonic() - start, 1),

@@ -62,7 +62,7 @@ class Engine:
             from causalgear.steering.run import resolve_feature
 
             self.default_feature, _ = resolve_feature(cfg, self.sae.d_sae)
-        self.budget = ExecBudget(cfg.exec.timeout_s, cfg.exec.max_steps, cfg.exec.max_rows)
+        self.budget = ExecBudget.from_config(cfg.exec)
         self.databases = {e.db_id: e.db_dir for split in _splits(cfg) for e in load_split(cfg, split)}
         self._top_tokens: dict[int, list[dict]] = {}
         grains_cfg = cfg.copy()
