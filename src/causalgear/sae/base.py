@@ -14,6 +14,8 @@ from torch import nn
 
 class SparseAutoencoder(nn.Module):
     arch: str = "base"
+    # buffers that are training state (dead-code counters), not part of a saved SAE
+    training_buffers: tuple[str, ...] = ()
 
     def __init__(self, d_in: int, d_sae: int):
         super().__init__()
@@ -45,6 +47,10 @@ class SparseAutoencoder(nn.Module):
         mse = torch.nn.functional.mse_loss(x_hat, x)
         l1 = self.sparsity_penalty(z)
         return {"loss": mse + l1_coeff * l1, "mse": mse, "l1": l1, "z": z, "x_hat": x_hat}
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The state a saved SAE holds: the state dict less `training_buffers`."""
+        return {k: v for k, v in self.state_dict().items() if k not in self.training_buffers}
 
     @torch.no_grad()
     def post_step(self) -> None:

@@ -15,10 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from causalgear.sae.deep_relu import DeepReLUSAE
+from causalgear.sae.topk import dead_codes, top_k_codes
 
 
 class DeepTopKSAE(DeepReLUSAE):
     arch = "deep_topk"
+    training_buffers = ("rows_since_fired",)
 
     def __init__(self, d_in: int, d_sae: int, k: int, hidden_sizes: list[int] | None = None,
                  aux_coeff: float = 1 / 32, dead_after_rows: int = 51_200):
@@ -30,18 +32,14 @@ class DeepTopKSAE(DeepReLUSAE):
         self.register_buffer("rows_since_fired", torch.zeros(d_sae, dtype=torch.long))
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
-        top = pre.topk(self.k, dim=-1)
-        return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
+        return top_k_codes(pre, self.k)
 
     def loss_terms(self, x: torch.Tensor, l1_coeff: float) -> dict[str, torch.Tensor]:
         pre = self.encode_pre(x)
         z = self.activation(pre)
         x_hat = self.decode(z)
         mse = F.mse_loss(x_hat, x)
-        if self.training:
-            self.rows_since_fired += len(x)
-            self.rows_since_fired[(z > 0).any(0)] = 0
-        dead = self.rows_since_fired >= self.dead_after_rows
+        dead = dead_codes(self.rows_since_fired, z, self.training, self.dead_after_rows)
         aux = x.new_zeros(())
         if dead.any():
             z_aux = z.detach().clone()

@@ -42,7 +42,7 @@ def save_sae(sae: SparseAutoencoder, path: str | Path, *, layer: int, site: str,
              extra: dict | None = None) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tensors = {k: v.detach().float().contiguous() for k, v in sae.state_dict().items() if k != "rows_since_fired"}
+    tensors = {k: v.detach().float().contiguous() for k, v in sae.weights().items()}
     cfg = {
         "architecture": _SAELENS_ARCH[sae.arch],
         "d_in": sae.d_in,
@@ -98,7 +98,7 @@ def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
     else:
         raise SAELoadError(f"SAE at {path}: unknown architecture {cfg.get('architecture')!r}")
     state = sae.state_dict()
-    missing = [k for k in state if k not in tensors and k != "rows_since_fired"]
+    missing = [k for k in sae.weights() if k not in tensors]
     if missing or any(tensors[k].shape != state[k].shape for k in state if k in tensors):
         raise SAELoadError(f"SAE at {path}: weights do not match cfg.json (missing or misshapen: "
                            f"{', '.join(missing) or 'shapes'})")

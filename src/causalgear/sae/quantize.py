@@ -45,9 +45,7 @@ def save_quantized(sae, sae_cfg: dict, path: str | Path) -> Path:
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     tensors, shapes = {}, {}
-    for name, t in sae.state_dict().items():
-        if name == "rows_since_fired":
-            continue
+    for name, t in sae.weights().items():
         if t.dim() >= 2:
             tensors[f"{name}.q4"], tensors[f"{name}.scale"] = quantize_tensor(t)
             shapes[name] = list(t.shape)

@@ -8,8 +8,24 @@ import torch
 from causalgear.sae.relu import ReLUSAE
 
 
+def top_k_codes(pre: torch.Tensor, k: int) -> torch.Tensor:
+    """The ReLU of each row's k largest pre-activations; zero elsewhere."""
+    top = pre.topk(k, dim=-1)
+    return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
+
+
+def dead_codes(rows_since_fired: torch.Tensor, z: torch.Tensor, training: bool, dead_after_rows: int) -> torch.Tensor:
+    """Which codes are dead: none of the last `dead_after_rows` rows fired them. In training, the
+    counter advances by this batch first (in place)."""
+    if training:
+        rows_since_fired += len(z)
+        rows_since_fired[(z > 0).any(0)] = 0
+    return rows_since_fired >= dead_after_rows
+
+
 class TopKSAE(ReLUSAE):
     arch = "topk"
+    training_buffers = ("rows_since_fired",)
 
     def __init__(self, d_in: int, d_sae: int, k: int, aux_k: int | None = None, aux_coeff: float = 1 / 32,
                  dead_after_rows: int = 100_000):
@@ -21,8 +37,7 @@ class TopKSAE(ReLUSAE):
         self.register_buffer("rows_since_fired", torch.zeros(d_sae, dtype=torch.long))
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
-        top = pre.topk(self.k, dim=-1)
-        return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
+        return top_k_codes(pre, self.k)
 
     def sparsity_penalty(self, z: torch.Tensor) -> torch.Tensor:
         return z.abs().sum(-1).mean()
@@ -32,11 +47,7 @@ class TopKSAE(ReLUSAE):
         z = self.activation(pre)
         x_hat = self.decode(z)
         mse = (x_hat - x).pow(2).mean()
-        if self.training:
-            fired = (z > 0).any(0)
-            self.rows_since_fired += len(x)
-            self.rows_since_fired[fired] = 0
-        dead = self.rows_since_fired >= self.dead_after_rows
+        dead = dead_codes(self.rows_since_fired, z, self.training, self.dead_after_rows)
         aux = x.new_zeros(())
         if dead.any():
             k_aux = min(self.aux_k, int(dead.sum()))
