@@ -20,10 +20,10 @@ from causalgear.io import write_json
 from causalgear.sae.base import SparseAutoencoder
 from causalgear.sae.deep_relu import DeepReLUSAE
 from causalgear.sae.deep_topk import DeepTopKSAE
+from causalgear.sae.paths import CFG, Q4_WEIGHTS, WEIGHTS
 from causalgear.sae.relu import ReLUSAE
 from causalgear.sae.topk import TopKSAE
 
-CFG, WEIGHTS = "cfg.json", "sae_weights.safetensors"
 _SAELENS_ARCH = {"relu": "standard", "topk": "topk", "deep_relu": "deep_relu", "deep_topk": "deep_topk"}
 _SAELENS_KEYS = ("W_enc", "W_dec", "b_enc", "b_dec")
 
@@ -73,7 +73,7 @@ def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
     path = Path(path)
     if (path / "sae" / CFG).is_file():
         path = path / "sae"
-    from causalgear.sae.quantize import Q4_WEIGHTS, dequantized_state
+    from causalgear.sae.quantize import dequantized_state
 
     weights = WEIGHTS if (path / WEIGHTS).is_file() else Q4_WEIGHTS
     if not (path / CFG).is_file() or not (path / weights).is_file():

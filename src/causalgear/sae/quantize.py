@@ -19,9 +19,9 @@ import torch
 from safetensors.torch import save_file
 
 from causalgear.io import write_json
+from causalgear.sae.paths import CFG, Q4_WEIGHTS
 
 FORMAT, GROUP = "int4-absmax-g32", 32
-Q4_WEIGHTS = "sae_weights.q4.safetensors"
 
 
 def quantize_tensor(w: torch.Tensor, group: int = GROUP) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,7 +57,7 @@ def save_quantized(sae, sae_cfg: dict, path: str | Path) -> Path:
     tmp = path / f".{Q4_WEIGHTS}.tmp"
     save_file(tensors, tmp)
     tmp.replace(path / Q4_WEIGHTS)
-    write_json(path / "cfg.json", cfg)
+    write_json(path / CFG, cfg)
     return path
 
 

@@ -44,7 +44,8 @@ class Engine:
         store, _ = ensure_store(cfg)
         self.quantization = None
         if self.s.sae_quantization == "int4":
-            from causalgear.sae.quantize import Q4_WEIGHTS, save_quantized
+            from causalgear.sae.paths import Q4_WEIGHTS
+            from causalgear.sae.quantize import save_quantized
 
             q_dir = save_quantized(sae, sae_cfg, out_dir / "sae_q4")
             sae, sae_cfg = load_sae(q_dir)
