@@ -99,3 +99,13 @@ def test_an_offline_wandb_run_holds_the_final_metrics(tiny_qwen2_dir, tmp_path, 
     summary = read_offline_summary(runs[0])
     assert summary["explained_variance"] == pytest.approx(metrics["explained_variance"])
     assert summary["l1_coeff"] == pytest.approx(1e-3)
+
+
+def test_a_chunk_is_one_step_under_ddp(tiny_qwen2_dir, tmp_path):
+    # DDP reduces gradients once per forward: several backward passes inside one training_step would break it
+    store, _ = ensure_store(tiny_cfg(tiny_qwen2_dir, tmp_path / "cache"), progress=False)
+    data = ActivationDataModule(store, 64, steps_per_chunk=4)
+    assert len(next(iter(data.train_dataloader()))) == 4
+    data.trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
+    assert data.trainer.world_size == 2
+    assert len(next(iter(data.train_dataloader()))) == 1

@@ -52,7 +52,9 @@ class Chunks(torch.utils.data.IterableDataset):
 
 
 class ActivationDataModule(L.LightningDataModule):
-    """Training batches come in chunks of `steps_per_chunk` batches (see SAEModule)."""
+    """Training batches come in chunks of `steps_per_chunk` batches (see SAEModule); one batch per
+    chunk under DDP, which reduces gradients once per forward (one training_step) and so cannot
+    take several backward passes inside one."""
 
     def __init__(self, store: ActivationStore, batch_size: int, buffer_rows: int = 65536, seed: int = 0,
                  steps_per_chunk: int = 1):
@@ -62,7 +64,8 @@ class ActivationDataModule(L.LightningDataModule):
 
     def train_dataloader(self):
         ds = ShuffledBatches(self.store, self.batch_size, self.buffer_rows, self.seed, select=is_train)
-        return torch.utils.data.DataLoader(Chunks(ds, self.steps_per_chunk), batch_size=None)
+        distributed = self.trainer is not None and self.trainer.world_size > 1
+        return torch.utils.data.DataLoader(Chunks(ds, 1 if distributed else self.steps_per_chunk), batch_size=None)
 
     def val_dataloader(self):
         ds = ShuffledBatches(self.store, 4096, self.buffer_rows, self.seed, select=is_validation, shuffle=False)

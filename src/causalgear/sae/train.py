@@ -89,10 +89,6 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     every = cfg.sae.steps_per_chunk * max(1, 50 // cfg.sae.steps_per_chunk)
     trainer = instantiate(cfg.trainer, max_epochs=cfg.sae.epochs, logger=loggers, default_root_dir=str(out_dir),
                           callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=every)])
-    if trainer.world_size > 1:
-        # DDP reduces gradients once per forward (one training_step); a chunk would backward
-        # several times inside one, so under DDP a Lightning batch is one step
-        data.steps_per_chunk = 1
     resumed = resume.is_file()  # decided before fit, which writes its own last.ckpt
     start = time.monotonic()
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resumed else None)
