@@ -45,3 +45,16 @@ def test_pipeline_compare_and_serve_from_the_command_line(tmp_path):
     load = json.loads(proc.stdout.strip().splitlines()[-1])
     assert load["errors"] == 0 and load["unsteered"]["errors"] == 0 and load["requests"] == 8
     assert load["p50_ms"] > 0 and load["steering_overhead_ratio"] > 0
+
+
+@pytest.mark.slow
+def test_ddp_training_from_the_command_line_splits_the_rows_between_two_processes(tmp_path):
+    # trainer=ddp with two CPU processes (gloo): Lightning starts the second rank by re-running the command
+    proc = run("-m", "causalgear", "train", *SMALL, "sae=relu", "sae.d_sae=64", "logger=none", "trainer=ddp",
+               "trainer.accelerator=cpu", "trainer.devices=2", "hydra.run.dir=ddp", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((tmp_path / "ddp" / "metrics.json").read_text())
+    # each optimizer step took one batch on each rank: twice the rows of a one-process step
+    assert metrics["rows_seen"] == metrics["steps"] * 2 * 512
+    assert (tmp_path / "ddp" / "train_ddp_process_1.log").is_file()  # the second rank ran, with its own log
+    assert metrics["steps"] > 0 and metrics["explained_variance"] > 0  # it learned (one epoch of a tiny store)

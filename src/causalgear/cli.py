@@ -66,9 +66,13 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
     # Hydra reads sys.argv; the stage name rides along as a config value and the job name.
     # argparse takes overrides as one contiguous run, and a bare `--info` would swallow a word
     # after it: so ours go right after the user's last override (or first, if there is none).
-    ours = [f"stage={name}", f"hydra.job.name={name}"]
+    ours = [f"stage={name}"]
+    if not any(a.startswith("hydra.job.name=") for a in args):
+        ours.append(f"hydra.job.name={name}")
     last = max((i for i, a in enumerate(args) if "=" in a and not a.startswith("-")), default=-1)
-    sys.argv = [f"causalgear {name}", *args[:last + 1], *ours, *args[last + 1:]]
+    # argv[0] is a script that runs this CLI: Lightning's DDP launcher starts each further rank as
+    # `python argv[0] argv[1:]`, which main() takes up again through the stage= override
+    sys.argv = [str(Path(__file__).with_name("__main__.py")), *args[:last + 1], *ours, *args[last + 1:]]
     task()
     if failed:
         print(f"causalgear {name}: {len(failed)} job(s) failed (error.txt in each job dir):", file=sys.stderr)
@@ -83,6 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0
     name, rest = argv[0], argv[1:]
+    relaunched = [a.removeprefix("stage=") for a in argv if a.startswith("stage=")]
+    if name not in STAGES and relaunched and relaunched[0] in STAGES:
+        # a further DDP rank, started by Lightning with our own sys.argv (run_hydra_stage)
+        name = relaunched[0]
+        rest = [a for a in argv if a not in (f"stage={name}", f"hydra.job.name={name}")]
     if name not in STAGES:
         print(f"causalgear: unknown stage {name!r}; one of: {', '.join(STAGES)}", file=sys.stderr)
         return 2

@@ -124,3 +124,21 @@ def test_shuffled_batches_yield_each_selected_row_once(tiny_qwen2_dir, tmp_path,
     again = ShuffledBatches(store, batch_size=64, buffer_rows=buffer_rows, seed=3, select=keep, normalize=False)
     assert torch.equal(torch.cat(list(again)), got)  # seeded: the same order again
     assert not torch.equal(torch.cat(list(ds)), got)  # the next pass is the next epoch: a new order
+
+
+@pytest.mark.parametrize("buffer_rows", [512, 1_000_000], ids=["streamed", "in-memory"])
+def test_data_parallel_ranks_take_disjoint_equal_shares_of_one_order(tiny_qwen2_dir, tmp_path, buffer_rows):
+    store, _ = ensure_store(cfg_for(tiny_qwen2_dir, tmp_path), progress=False)
+    one = ShuffledBatches(store, batch_size=64, buffer_rows=buffer_rows, seed=3, normalize=False)
+    full = [b for b in one if len(b) == 64]
+    ranks = [list(ShuffledBatches(store, batch_size=64, buffer_rows=buffer_rows, seed=3, normalize=False,
+                                  rank=r, world_size=3)) for r in range(3)]
+    rounds = len(full) // 3
+    assert [len(r) for r in ranks] == [rounds] * 3  # DDP needs as many steps on every rank
+    assert all(len(b) == 64 for r in ranks for b in r)
+    for r in range(3):  # rank r takes batches r, r+3, r+6, ... of the one seeded order
+        assert all(torch.equal(got, full[3 * i + r]) for i, got in enumerate(ranks[r]))
+    seen = torch.cat([b for r in ranks for b in r]).sum(-1)
+    assert len(seen) == rounds * 3 * 64 and len(seen) > len(torch.cat(full)) - 3 * 64  # only one round dropped
+    with pytest.raises(ValueError, match="rank=3, world_size=3"):
+        ShuffledBatches(store, batch_size=64, rank=3, world_size=3)

@@ -101,11 +101,14 @@ def test_an_offline_wandb_run_holds_the_final_metrics(tiny_qwen2_dir, tmp_path, 
     assert summary["l1_coeff"] == pytest.approx(1e-3)
 
 
-def test_a_chunk_is_one_step_under_ddp(tiny_qwen2_dir, tmp_path):
+def test_under_ddp_a_chunk_is_one_step_and_a_rank_takes_half_the_batches(tiny_qwen2_dir, tmp_path):
     # DDP reduces gradients once per forward: several backward passes inside one training_step would break it
     store, _ = ensure_store(tiny_cfg(tiny_qwen2_dir, tmp_path / "cache"), progress=False)
     data = ActivationDataModule(store, 64, steps_per_chunk=4)
+    alone = [b for chunk in data.train_dataloader() for b in chunk]
     assert len(next(iter(data.train_dataloader()))) == 4
     data.trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", logger=False)
-    assert data.trainer.world_size == 2
-    assert len(next(iter(data.train_dataloader()))) == 1
+    assert data.trainer.world_size == 2 and data.trainer.global_rank == 0
+    chunks = list(data.train_dataloader())
+    assert all(len(chunk) == 1 for chunk in chunks)
+    assert len(chunks) == sum(len(b) == 64 for b in alone) // 2  # rank 0's share; rank 1 takes the other

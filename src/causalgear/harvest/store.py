@@ -170,13 +170,21 @@ class ShuffledBatches(torch.utils.data.IterableDataset):
     small SAE's whole step). A larger store streams through a bounded buffer (memory:
     `buffer_rows` rows), shuffled across shards. `select(shard) -> bool mask` keeps some rows
     (e.g. the training examples); `normalize` applies the store's scale, so that E||x||^2 = d_in.
+
+    Under data parallelism (`world_size` > 1) every rank draws the same order from the seed and
+    takes every `world_size`-th full batch from offset `rank`: the ranks see disjoint rows, and
+    the same number of equal batches (a rank with one batch more would leave the others waiting
+    in DDP's gradient reduction); the batches that do not fill a round are dropped.
     """
 
     def __init__(self, store: ActivationStore, batch_size: int, buffer_rows: int = 65536, seed: int = 0,
                  select: Callable[[dict[str, torch.Tensor]], torch.Tensor] | None = None, normalize: bool = True,
-                 shuffle: bool = True):
+                 shuffle: bool = True, rank: int = 0, world_size: int = 1):
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank={rank}, world_size={world_size}: need 0 <= rank < world_size")
         self.store, self.batch_size, self.buffer_rows = store, batch_size, max(buffer_rows, batch_size)
         self.seed, self.select, self.normalize, self.shuffle = seed, select, normalize, shuffle
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self._rows: torch.Tensor | None = None
 
@@ -198,15 +206,36 @@ class ShuffledBatches(torch.utils.data.IterableDataset):
         if self.store.n_rows <= self.buffer_rows:
             yield from self._in_memory(gen)
         else:
-            yield from self._streamed(gen)
+            yield from self._this_rank(self._streamed(gen))
+
+    def _this_rank(self, batches: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """This rank's share of a batch sequence that every rank draws alike."""
+        if self.world_size == 1:
+            yield from batches
+            return
+        round_: list[torch.Tensor] = []
+        for batch in batches:
+            if len(batch) < self.batch_size:
+                return
+            round_.append(batch)
+            if len(round_) == self.world_size:
+                yield round_[self.rank]
+                round_ = []
 
     def _in_memory(self, gen: torch.Generator) -> Iterator[torch.Tensor]:
         if self._rows is None:
             self._rows = torch.cat([self._shard_rows(i) for i in range(self.store.n_shards)])
         rows = self._rows
         order = torch.randperm(len(rows), generator=gen) if self.shuffle else None
-        for start in range(0, len(rows), self.batch_size):
-            yield rows[start:start + self.batch_size] if order is None else rows[order[start:start + self.batch_size]]
+        starts = range(0, len(rows), self.batch_size)
+        if self.world_size > 1:  # as _this_rank, without gathering the other ranks' batches
+            rounds = len(rows) // self.batch_size // self.world_size
+            starts = starts[self.rank:rounds * self.world_size:self.world_size]
+        for start in starts:
+            if order is None:
+                yield rows[start:start + self.batch_size]
+            else:  # index_select: a third of advanced indexing's cost per batch (bench/sae_train.py)
+                yield torch.index_select(rows, 0, order[start:start + self.batch_size])
 
     def _streamed(self, gen: torch.Generator) -> Iterator[torch.Tensor]:
         order = torch.randperm(self.store.n_shards, generator=gen) if self.shuffle else range(self.store.n_shards)

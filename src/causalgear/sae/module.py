@@ -52,9 +52,10 @@ class Chunks(torch.utils.data.IterableDataset):
 
 
 class ActivationDataModule(L.LightningDataModule):
-    """Training batches come in chunks of `steps_per_chunk` batches (see SAEModule); one batch per
-    chunk under DDP, which reduces gradients once per forward (one training_step) and so cannot
-    take several backward passes inside one."""
+    """Training batches come in chunks of `steps_per_chunk` batches (see SAEModule). Under DDP each
+    rank trains on its own share of the rows (ShuffledBatches), and a chunk is one batch: DDP
+    reduces gradients once per forward (one training_step), so it cannot take several backward
+    passes inside one."""
 
     def __init__(self, store: ActivationStore, batch_size: int, buffer_rows: int = 65536, seed: int = 0,
                  steps_per_chunk: int = 1):
@@ -63,9 +64,10 @@ class ActivationDataModule(L.LightningDataModule):
         self.steps_per_chunk = steps_per_chunk
 
     def train_dataloader(self):
-        ds = ShuffledBatches(self.store, self.batch_size, self.buffer_rows, self.seed, select=is_train)
-        distributed = self.trainer is not None and self.trainer.world_size > 1
-        return torch.utils.data.DataLoader(Chunks(ds, 1 if distributed else self.steps_per_chunk), batch_size=None)
+        rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        ds = ShuffledBatches(self.store, self.batch_size, self.buffer_rows, self.seed, select=is_train,
+                             rank=rank, world_size=world_size)
+        return torch.utils.data.DataLoader(Chunks(ds, 1 if world_size > 1 else self.steps_per_chunk), batch_size=None)
 
     def val_dataloader(self):
         ds = ShuffledBatches(self.store, 4096, self.buffer_rows, self.seed, select=is_validation, shuffle=False)
@@ -101,7 +103,8 @@ class SAEModule(L.LightningModule):
             self.manual_backward(terms["loss"])
             opt.step()
             self.sae.post_step()
-            self.rows_seen += len(batch)
+        # every rank trains on as many rows as this one (ShuffledBatches): the count is global
+        self.rows_seen += sum(len(batch) for batch in chunk) * self.trainer.world_size
         if self._writes_logs():  # the chunk's last step stands for it
             logged = {f"train/{k}": v.detach() for k, v in terms.items() if v.ndim == 0}
             logged["train/l0"] = (terms["z"] > 0).float().sum(-1).mean()
@@ -125,8 +128,10 @@ class SAEModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         if self._val is not None and self._val.n:
             stats = self._val.compute()
-            self.log_dict({f"val/{k}": v for k, v in stats.items() if k != "val_rows"}, prog_bar=False)
-            self.log("val_ev", stats["explained_variance"], prog_bar=True, logger=False)
+            # every DDP rank reads all validation rows: the ranks' values agree, and their mean is each
+            self.log_dict({f"val/{k}": v for k, v in stats.items() if k != "val_rows"}, prog_bar=False,
+                          sync_dist=True)
+            self.log("val_ev", stats["explained_variance"], prog_bar=True, logger=False, sync_dist=True)
 
     def configure_optimizers(self):
         return make_adam(self.sae.parameters(), self.lr)

@@ -93,6 +93,10 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     start = time.monotonic()
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resumed else None)
     train_seconds = time.monotonic() - start
+    if trainer.global_rank > 0:
+        # a further DDP rank: Lightning's launcher started this process for fit alone, and the
+        # rank-zero process writes the metrics, the SAE and the plots (and goes on to later stages)
+        raise SystemExit(0)
 
     sae.eval()
     stats = validation_stats(sae, store)
