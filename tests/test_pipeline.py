@@ -38,6 +38,9 @@ def test_pipeline_runs_every_stage_into_one_run_dir_and_reports(tiny_qwen2_dir, 
     assert len(pngs) >= 4 and all(p.startswith("iVBORw0KGgo") for p in pngs)
     assert "href='steer/attributions.html'" in page
     assert causal["verdict"] in page
+    steering = json.loads((out / "steer/steering.json").read_text())["methods"]
+    unbeaten = any(m["unsteered_best_on_selection"] for m in steering.values())
+    assert ("no scale tried beat no steering" in page) == unbeaten
 
     # compare reads a pipeline run: its causal and steering figures land in the row
     import csv

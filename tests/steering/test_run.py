@@ -30,6 +30,8 @@ def test_steer_writes_every_file_and_field(steer_cfg):
         m = saved["methods"][name]
         assert m["method"] == name and m["scale"] in grid
         assert [c["scale"] for c in m["selection_curve"]] == [0.0, *grid]
+        unsteered, *steered = [c["accuracy"] for c in m["selection_curve"]]
+        assert m["unsteered_best_on_selection"] == (unsteered > max(steered))
         t = m["test"]
         for key in ("baseline_accuracy", "steered_accuracy", "delta", "ci_low", "ci_high", "per_group",
                     "changed_share"):

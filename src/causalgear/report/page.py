@@ -115,10 +115,14 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
                      "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": _interval(t),
                      "outputs changed": t["changed_share"], "mean completeness error": m["mean_completeness_error"]})
     link = (steer / "attributions.html").relative_to(base) if (steer / "attributions.html").is_file() else None
+    # steering.json of an older run has no such field: say nothing rather than guess
+    unbeaten = [name for name, m in s["methods"].items() if m.get("unsteered_best_on_selection")]
+    note = (f"<p class='meta'>On the selection split no scale tried beat no steering for: {', '.join(unbeaten)}; "
+            f"the table reports the best scale all the same.</p>") if unbeaten else ""
     return ["<h2>Steering</h2>",
             f"<p class='meta'>Feature {s['feature']} ({html.escape(s['feature_source'])}), {s['direction']}d; "
             f"{s['n_test']} test prompts.</p>",
-            table(rows, list(rows[0])), _img(steer / "steering.png", "steering plot"),
+            table(rows, list(rows[0])), note, _img(steer / "steering.png", "steering plot"),
             f"<p><a href='{link}'>Token attributions and steered SQL (attributions.html)</a></p>" if link else ""]
 
 

@@ -191,7 +191,9 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
             curve.append({"scale": float(v), "accuracy": float(correct.mean())})
         best = _choose(curve[1:])
         treated, preds = run(test_run, att_test, best["scale"])
+        # a steered result is reported whichever scale wins; this says when none beat no steering
         results[name] = {"scale": best["scale"], "selection_curve": curve,
+                         "unsteered_best_on_selection": curve[0]["accuracy"] > best["accuracy"],
                          "test": _summary(test, base_test, treated, preds_test, preds, cfg.causal.n_boot, cfg.seed),
                          "test_predictions": preds, "test_correct": treated}
     errors = [a.completeness_error for a in att_test if a.completeness_error is not None]
@@ -224,6 +226,9 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
         print(f"{name}: scale {r['scale']:g} (chosen on selection); test accuracy {t['baseline_accuracy']:.3f} -> "
               f"{t['steered_accuracy']:.3f}, delta {t['delta']:+.3f} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}], "
               f"{t['changed_share']:.0%} of outputs changed")
+        if r["unsteered_best_on_selection"]:
+            print(f"  {name}: no steering scored higher on selection ({r['selection_curve'][0]['accuracy']:.3f}) "
+                  f"than any scale tried")
     print(f"mean completeness error (test, n_steps={s.n_steps}): {results['grains']['mean_completeness_error']}")
     print(f"wrote {out_dir / 'steering.json'} and {out_dir / 'attributions.html'}")
     return result
