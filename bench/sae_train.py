@@ -8,13 +8,19 @@ when sae-lens is absent), ours_vs_saelens; with SAELens, also ours_relu_rows_per
 path on SAELens' architecture and size) and bare_relu_rows_per_s (that step with no trainer
 around it: the most any trainer could reach).
 
+This machine's speed drifts by 10-20% within one process, so each comparison runs `--runs`
+rounds of both sides next to each other (ABBA order); a ratio is the median of the rounds'
+ratios, with the smallest and largest beside it (`*_min`, `*_max`), and rows/s are medians.
+
   python bench/sae_train.py                 # embedded model's cached activations, deep_relu
-  python bench/sae_train.py sae=relu sae.k=512
+  python bench/sae_train.py sae=relu sae.d_sae=512 --runs 5
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import statistics
 import sys
 import time
 
@@ -73,43 +79,69 @@ def saelens_loop(d_in: int, d_sae: int, batches, l1_coeff: float, lr: float) -> 
     return trainer.n_training_samples / (time.perf_counter() - start)
 
 
-def main(overrides: list[str]) -> None:
+def paired(runs: int, first, second) -> tuple[list[float], list[float]]:
+    """`runs` rounds of both, in ABBA order (this machine drifts within a process), so each
+    round's ratio compares two runs made next to each other."""
+    a, b = [], []
+    for i in range(runs):
+        if i % 2 == 0:
+            a.append(first())
+            b.append(second())
+        else:
+            b.append(second())
+            a.append(first())
+    return a, b
+
+
+def ratio_of(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """The median of the rounds' ratios a/b, and the smallest and largest."""
+    ratios = sorted(x / y for x, y in zip(a, b, strict=True))
+    return statistics.median(ratios), ratios[0], ratios[-1]
+
+
+def main(argv: list[str]) -> None:
+    from omegaconf import OmegaConf
+
     from causalgear.config import compose
     from causalgear.harvest.run import ensure_store
     from causalgear.harvest.store import ShuffledBatches
     from causalgear.sae.base import build_sae
     from causalgear.sae.module import is_train
 
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3, help="rounds of each pair (default 3)")
+    args, overrides = parser.parse_known_args(argv)
+    if args.runs < 1:
+        parser.error(f"--runs {args.runs}: at least 1")
     cfg = compose(overrides)
     store, _ = ensure_store(cfg, progress=False)
     epochs = 2
     batches = [b for _ in range(epochs)
                for b in ShuffledBatches(store, cfg.sae.batch_size, seed=cfg.seed, select=is_train)]
     torch.manual_seed(0)
-    # interleave: Lightning, bare, Lightning, bare; keep the better of each (less noise)
-    light, bare = [], []
-    for _ in range(2):
-        light.append(lightning_loop(build_sae(cfg.sae, store.d_in), store, cfg, epochs))
-        bare.append(bare_loop(build_sae(cfg.sae, store.d_in), batches, cfg.sae.l1_coeff, cfg.sae.lr))
+    light, bare = paired(args.runs, lambda: lightning_loop(build_sae(cfg.sae, store.d_in), store, cfg, epochs),
+                         lambda: bare_loop(build_sae(cfg.sae, store.d_in), batches, cfg.sae.l1_coeff, cfg.sae.lr))
+    result = {"arch": cfg.sae.arch, "d_in": store.d_in, "rows": len(batches) * cfg.sae.batch_size, "runs": args.runs,
+              "lightning_rows_per_s": statistics.median(light), "bare_rows_per_s": statistics.median(bare)}
+    result["lightning_vs_bare"], result["lightning_vs_bare_min"], result["lightning_vs_bare_max"] = ratio_of(light,
+                                                                                                           bare)
     d_sae = cfg.sae.d_sae or cfg.sae.k
-    saelens = saelens_loop(store.d_in, d_sae, batches, cfg.sae.l1_coeff, cfg.sae.lr)
-    ours_relu = bare_relu = None
-    if saelens is not None:
+    relu_cfg = OmegaConf.merge(cfg, {"sae": {"arch": "relu", "d_sae": d_sae}})
+    result.update(d_sae=d_sae, saelens_rows_per_s=None, ours_relu_rows_per_s=None, bare_relu_rows_per_s=None,
+                  ours_vs_saelens=None)
+    # a short untimed SAELens run first: its first call pays one-time set-up, which ours paid above
+    if saelens_loop(store.d_in, d_sae, batches[:8], cfg.sae.l1_coeff, cfg.sae.lr) is not None:  # installed
         # the same architecture and size as SAELens' standard SAE, through our Lightning path
-        from omegaconf import OmegaConf
-
-        relu_cfg = OmegaConf.merge(cfg, {"sae": {"arch": "relu", "d_sae": d_sae}})
-        ours_relu = max(lightning_loop(build_sae(relu_cfg.sae, store.d_in), store, relu_cfg, epochs)
-                        for _ in range(2))
-        saelens = max(saelens, saelens_loop(store.d_in, d_sae, batches, cfg.sae.l1_coeff, cfg.sae.lr))
+        ours, theirs = paired(args.runs,
+                              lambda: lightning_loop(build_sae(relu_cfg.sae, store.d_in), store, relu_cfg, epochs),
+                              lambda: saelens_loop(store.d_in, d_sae, batches, cfg.sae.l1_coeff, cfg.sae.lr))
         # the ceiling of any trainer for this step: our relu step with no trainer around it
-        bare_relu = max(bare_loop(build_sae(relu_cfg.sae, store.d_in), batches, cfg.sae.l1_coeff, cfg.sae.lr)
-                        for _ in range(2))
-    result = {"arch": cfg.sae.arch, "d_in": store.d_in, "d_sae": d_sae, "rows": len(batches) * cfg.sae.batch_size,
-              "lightning_rows_per_s": max(light), "bare_rows_per_s": max(bare),
-              "lightning_vs_bare": max(light) / max(bare), "saelens_rows_per_s": saelens,
-              "ours_relu_rows_per_s": ours_relu, "bare_relu_rows_per_s": bare_relu,
-              "ours_vs_saelens": (ours_relu / saelens) if saelens else None}
+        bare_relu = [bare_loop(build_sae(relu_cfg.sae, store.d_in), batches, cfg.sae.l1_coeff, cfg.sae.lr)
+                     for _ in range(args.runs)]
+        result.update(saelens_rows_per_s=statistics.median(theirs), ours_relu_rows_per_s=statistics.median(ours),
+                      bare_relu_rows_per_s=statistics.median(bare_relu))
+        result["ours_vs_saelens"], result["ours_vs_saelens_min"], result["ours_vs_saelens_max"] = ratio_of(ours,
+                                                                                                         theirs)
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}))
 
 
