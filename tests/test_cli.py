@@ -86,3 +86,13 @@ def test_a_stage_that_needs_an_sae_says_what_to_set_before_loading_anything(tmp_
     assert proc.returncode != 0 and "sae.path is not set" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "c").exists()  # nothing was built or harvested
     assert "outputs:" not in proc.stdout
+
+
+@pytest.mark.parametrize("stage", ["train", "pipeline"])
+def test_ddp_in_a_sweep_is_refused_before_any_work(tmp_path, stage):
+    # Lightning's DDP launcher re-runs the command line per rank; under -m that line is the whole sweep
+    proc, _ = run_cli(stage, "-m", "trainer=ddp", "trainer.accelerator=cpu", "sae.k=32,64",
+                      cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode == 1 and "2 job(s) failed" in proc.stderr
+    assert "trainer.strategy='ddp'" in proc.stderr and "one process per job" in proc.stderr
+    assert not (tmp_path / "c").exists()  # refused before building a model or harvesting

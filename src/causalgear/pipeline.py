@@ -40,9 +40,10 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     from causalgear.interventions.causal import evaluate
     from causalgear.models.stages import build_model
     from causalgear.report.page import write_report
-    from causalgear.sae.train import train
+    from causalgear.sae.train import refuse_relaunching_strategy_in_a_sweep, train
     from causalgear.steering.run import steer
 
+    refuse_relaunching_strategy_in_a_sweep(cfg)  # before the model and the harvest, not at train
     timings: dict[str, float] = {}
     summary: dict = {}
 

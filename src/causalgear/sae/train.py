@@ -72,9 +72,25 @@ def validation_stats(sae, store, batch_size: int = 4096, normalize: bool = True)
     return stats
 
 
+def refuse_relaunching_strategy_in_a_sweep(cfg: DictConfig) -> None:
+    """Lightning's `ddp` starts each further rank by running the command line again: inside a
+    Hydra multirun that line holds `-m` and the whole sweep, which every rank would start over."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from causalgear.config import ConfigError
+
+    strategy = str(cfg.trainer.get("strategy", ""))
+    relaunches = strategy.startswith("ddp") and not strategy.startswith(("ddp_spawn", "ddp_fork", "ddp_notebook"))
+    if relaunches and HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        raise ConfigError("trainer.strategy", strategy, "one process per job under -m (multirun): run DDP jobs one "
+                          "at a time, or give each job its own machine through a Hydra launcher")
+
+
 def train(cfg: DictConfig, out_dir: Path) -> dict:
     from lightning.pytorch.callbacks import ModelCheckpoint
 
+    refuse_relaunching_strategy_in_a_sweep(cfg)
     torch.manual_seed(cfg.seed)
     store, hit = ensure_store(cfg)
     print(f"activations: {'cache hit' if hit else 'harvested'} {store.path} ({store.n_rows} rows, d_in {store.d_in})")
