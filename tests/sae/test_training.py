@@ -16,10 +16,13 @@ SMALL = ["data.n_train_per_set=80", "data.n_validation_per_set=5", "data.n_test_
          "data.n_test_ood_per_set=5", "data.n_schemas=20", "harvest.max_examples=200", "harvest.shard_tokens=2000"]
 
 
+def tiny_overrides(model_dir, cache, *extra) -> list[str]:
+    return ["model=hf", f"model.name_or_path={model_dir}", "model.layer=1", f"paths.cache_dir={cache}", "sae=relu",
+            "sae.k=64", "sae.batch_size=128", "sae.epochs=2", "sae.ce_examples=16", *SMALL, *extra]
+
+
 def tiny_cfg(model_dir, cache, *extra):
-    return compose(["model=hf", f"model.name_or_path={model_dir}", "model.layer=1", f"paths.cache_dir={cache}",
-                    "sae=relu", "sae.k=64", "sae.batch_size=128", "sae.epochs=2", "sae.ce_examples=16",
-                    *SMALL, *extra])
+    return compose(tiny_overrides(model_dir, cache, *extra))
 
 
 def test_train_writes_metrics_checkpoint_and_plots(tiny_qwen2_dir, tmp_path):
@@ -112,3 +115,20 @@ def test_under_ddp_a_chunk_is_one_step_and_a_rank_takes_half_the_batches(tiny_qw
     chunks = list(data.train_dataloader())
     assert all(len(chunk) == 1 for chunk in chunks)
     assert len(chunks) == sum(len(b) == 64 for b in alone) // 2  # rank 0's share; rank 1 takes the other
+
+
+def test_a_lambda_by_k_sweep_harvests_once_and_every_job_writes_metrics(tiny_qwen2_dir, tmp_path):
+    import subprocess
+    import sys
+
+    base = [o for o in tiny_overrides(tiny_qwen2_dir, tmp_path / "cache", "sae.epochs=1") if o != "sae.k=64"]
+    proc = subprocess.run([sys.executable, "-m", "causalgear", "train", "-m", "sae.l1_coeff=1e-4,1e-2", "sae.k=8,16",
+                           *base, "logger=none", "hydra.sweep.dir=sweep"],
+                          cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("activations: harvested") == 1 and proc.stdout.count("activations: cache hit") == 3
+    jobs = sorted((tmp_path / "sweep").glob("[0-9]*"))
+    assert len(jobs) == 4
+    got = {(m["l1_coeff"], m["k"]) for m in (json.loads((j / "metrics.json").read_text()) for j in jobs)}
+    assert got == {(1e-4, 8), (1e-4, 16), (1e-2, 8), (1e-2, 16)}
