@@ -30,9 +30,9 @@ def main() -> None:
     from causalgear.interventions.causal import Runner, coordinate_stats, held_out_splits, patch_value, sae_site
     from causalgear.interventions.sae_patch import patch_coordinate
     from causalgear.models.loading import load_model
-    from causalgear.sae.io import WEIGHTS, load_sae
-    from causalgear.sae.paths import sae_dir
-    from causalgear.sae.quantize import Q4_WEIGHTS, save_quantized
+    from causalgear.sae.io import load_sae
+    from causalgear.sae.paths import Q4_WEIGHTS, WEIGHTS, sae_dir
+    from causalgear.sae.quantize import save_quantized
     from causalgear.sae.train import validation_stats
 
     cfg = compose(overrides)

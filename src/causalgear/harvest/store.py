@@ -226,16 +226,14 @@ class ShuffledBatches(torch.utils.data.IterableDataset):
         if self._rows is None:
             self._rows = torch.cat([self._shard_rows(i) for i in range(self.store.n_shards)])
         rows = self._rows
-        order = torch.randperm(len(rows), generator=gen) if self.shuffle else None
-        starts = range(0, len(rows), self.batch_size)
-        if self.world_size > 1:  # as _this_rank, without gathering the other ranks' batches
-            rounds = len(rows) // self.batch_size // self.world_size
-            starts = starts[self.rank:rounds * self.world_size:self.world_size]
-        for start in starts:
-            if order is None:
-                yield rows[start:start + self.batch_size]
-            else:  # index_select: about a third of advanced indexing's time for a 512-row gather on a CPU
-                yield torch.index_select(rows, 0, order[start:start + self.batch_size])
+        if not self.shuffle:
+            yield from self._this_rank(iter(rows.split(self.batch_size)))
+            return
+        # the rank's share is taken from the order's pieces, so only this rank's rows are gathered;
+        # index_select: about a third of advanced indexing's time for a 512-row gather on a CPU
+        order = torch.randperm(len(rows), generator=gen)
+        for piece in self._this_rank(iter(order.split(self.batch_size))):
+            yield torch.index_select(rows, 0, piece)
 
     def _streamed(self, gen: torch.Generator) -> Iterator[torch.Tensor]:
         order = torch.randperm(self.store.n_shards, generator=gen) if self.shuffle else range(self.store.n_shards)
