@@ -120,6 +120,10 @@ class ExecConfig:
     timeout_s: float = 2.0
     max_steps: int = 50_000_000
     max_rows: int = 100_000
+    max_value_bytes: int = 1_000_000  # any one string or blob
+    max_sql_bytes: int = 100_000  # a statement's text
+    max_result_bytes: int = 67_108_864  # the rows held of one result
+    max_heap_bytes: int = 268_435_456  # SQLite's heap (process-wide)
 
 
 @dataclass

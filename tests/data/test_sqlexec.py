@@ -82,9 +82,56 @@ def test_a_read_returns_rows_and_bad_sql_is_an_error(db):
 
 def test_too_many_rows_is_an_error_not_a_memory_blowup(db):
     sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 1000) SELECT x FROM c"
-    assert execute(db, sql, ExecBudget(max_rows=100)).kind == "error"
+    result = execute(db, sql, ExecBudget(max_rows=100))
+    assert result.kind == "limit" and result.bound == "rows"
 
 
 def test_a_missing_database_file_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.sqlite"):
         execute(tmp_path / "nope.sqlite", "SELECT 1")
+
+
+# One instruction can take seconds (a 200 MB randomblob) and one value can take gigabytes: the
+# bounds must hold whatever a single instruction costs.
+HOSTILE = [
+    ("SELECT sum(length(randomblob(200000000))) FROM items a, items b", "value_length"),
+    ("SELECT length(zeroblob(2000000000))", "value_length"),
+    ("SELECT '" + "x" * 10_000_000 + "'", "sql_length"),
+    ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT group_concat(x) FROM c",
+     ("value_length", "steps", "wall_clock")),
+    ("WITH RECURSIVE c(x) AS (SELECT randomblob(900000) UNION ALL SELECT randomblob(900000) FROM c) "
+     "SELECT x FROM c ORDER BY x", ("memory", "wall_clock")),
+    ("WITH RECURSIVE c(x) AS (SELECT randomblob(900000) UNION SELECT randomblob(900000) FROM c) "
+     "SELECT count(*) FROM c", ("memory", "wall_clock")),
+]
+
+
+@pytest.mark.parametrize(("sql", "bound"), HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
+def test_a_hostile_query_is_stopped_by_a_named_bound(db, sql, bound):
+    start = time.monotonic()
+    result = execute(db, sql, ExecBudget(timeout_s=1.0, max_heap_bytes=64 * 2**20))
+    assert time.monotonic() - start < 1.5
+    assert result.kind in ("limit", "timeout") and result.bound in ((bound,) if isinstance(bound, str) else bound)
+    assert result.error  # says which bound, in words
+
+
+def test_the_clock_holds_when_each_instruction_is_slow(db):
+    """The progress handler runs between instructions; a timer interrupts inside a slow one's loop."""
+    sql = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100000) "
+           "SELECT sum(length(randomblob(900000))) FROM c")
+    start = time.monotonic()
+    result = execute(db, sql, ExecBudget(timeout_s=0.3, max_steps=10**12))
+    assert time.monotonic() - start < 0.8
+    assert result.kind == "timeout" and result.bound == "wall_clock" and "0.3s" in result.error
+
+
+def test_a_result_too_large_to_hold_is_a_named_limit(db):
+    sql = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 200) "
+           "SELECT randomblob(500000) FROM c")
+    result = execute(db, sql, ExecBudget(max_result_bytes=10_000_000))
+    assert result.kind == "limit" and result.bound == "result_bytes"
+
+
+def test_a_bounded_query_leaves_the_executor_usable(db):
+    execute(db, HOSTILE[4][0], ExecBudget(timeout_s=1.0, max_heap_bytes=64 * 2**20))
+    assert execute(db, "SELECT count(*) FROM items").rows == ((2,),)

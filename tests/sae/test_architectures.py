@@ -129,6 +129,36 @@ def test_a_corrupt_checkpoint_is_a_clear_error(tmp_path):
         load_sae(tmp_path / "elsewhere")
 
 
+@pytest.mark.parametrize("arch", ["relu", "topk", "deep_relu", "deep_topk"])
+def test_one_flipped_byte_in_the_weights_is_refused_naming_the_file(arch, tmp_path):
+    """A flipped mantissa bit still parses as safetensors: only the checksum in cfg.json sees it."""
+    from causalgear.sae.io import SAELoadError
+
+    save_sae(make(arch), tmp_path, layer=0, site="resid", model_name="m")
+    cfg = json.loads((tmp_path / "cfg.json").read_text())
+    assert len(cfg["causalgear"]["weights_sha256"]) == 64
+    weights = tmp_path / "sae_weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01  # inside the last tensor's values
+    weights.write_bytes(bytes(data))
+    with pytest.raises(SAELoadError, match=r"sae_weights\.safetensors does not match the sha256"):
+        load_sae(tmp_path)
+
+
+def test_the_quantized_weights_carry_their_own_checksum(tmp_path):
+    from causalgear.sae.io import SAELoadError
+    from causalgear.sae.quantize import Q4_WEIGHTS, save_quantized
+
+    sae, cfg = load_sae(save_sae(make("relu"), tmp_path / "full", layer=0, site="resid", model_name="m"))
+    q_dir = save_quantized(sae, cfg, tmp_path / "q4")
+    load_sae(q_dir)  # its own sha256, not the float32 file's
+    data = bytearray((q_dir / Q4_WEIGHTS).read_bytes())
+    data[-1] ^= 0x10
+    (q_dir / Q4_WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(SAELoadError, match="does not match the sha256"):
+        load_sae(q_dir)
+
+
 def test_saelens_loads_the_relu_checkpoint_and_computes_the_same(tmp_path):
     pytest.importorskip("sae_lens", reason="the bench extra (sae-lens) is not installed")
     from sae_lens import SAE

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -27,9 +29,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _read(path: Path, flag: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{flag} {path}: not UTF-8 text (byte {err.start}: {err.object[err.start:err.start + 1]!r})"
+                         ) from None
+
+
+def _writable(out: Path) -> str | None:
+    """Why `out` cannot be written, or None: checked before scoring, so no report is lost at the end."""
+    parent = out.parent if str(out.parent) else Path(".")
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if out.is_dir():
+        return "is a directory"
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return f"{parent} is not a writable directory"
+    if out.exists() and not os.access(out, os.W_OK):
+        return "is not writable"
+    return None
+
+
 def _read_gold(path: Path) -> list[tuple[str, str]]:
     gold = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(_read(path, "--gold").splitlines(), 1):
         if not line.strip():
             continue
         if "\t" not in line:
@@ -48,15 +72,22 @@ def main(argv: list[str]) -> int:
             print(f"causalgear score: {flag} {path}: no such {'directory' if want_dir else 'file'}",
                   file=sys.stderr)
             return 2
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        print(f"causalgear score: --timeout {args.timeout}: a number of seconds > 0", file=sys.stderr)
+        return 2
+    if args.out is not None and (why := _writable(args.out)) is not None:
+        print(f"causalgear score: --out {args.out}: {why}", file=sys.stderr)
+        return 2
     try:
         gold = _read_gold(args.gold)
+        pred_text = _read(args.pred, "--pred")
     except ValueError as err:
         print(f"causalgear score: {err}", file=sys.stderr)
         return 2
     # As the official evaluator: the first tab-separated field, with its " value " placeholder
     # as 1. A blank line is an (empty, wrong) prediction, never a session break that shifts
     # every later line.
-    preds = args.pred.read_text().split("\n")
+    preds = pred_text.split("\n")
     if preds and preds[-1] == "":
         preds = preds[:-1]
     preds = [p.strip().split("\t")[0].replace(" value ", " 1 ") for p in preds]
@@ -64,7 +95,11 @@ def main(argv: list[str]) -> int:
         print(f"causalgear score: --pred has {len(preds)} lines but --gold has {len(gold)}", file=sys.stderr)
         return 2
     if args.tables is not None:
-        known = {t["db_id"] for t in json.loads(args.tables.read_text())}
+        try:
+            known = {t["db_id"] for t in json.loads(_read(args.tables, "--tables"))}
+        except (ValueError, TypeError, KeyError) as err:
+            print(f"causalgear score: --tables {args.tables}: not Spider's tables.json ({err})", file=sys.stderr)
+            return 2
         unknown = sorted({db for _, db in gold} - known)
         if unknown:
             print(f"causalgear score: db_ids not in {args.tables}: {', '.join(unknown[:5])}", file=sys.stderr)
@@ -77,11 +112,12 @@ def main(argv: list[str]) -> int:
                       keep_distinct=args.keep_distinct)
         verdicts.append(v)
         examples.append({"index": i, "db_id": db_id, "correct": v.correct, "kind": v.kind,
-                         "empty_gold": v.empty_gold, "error": v.error})
+                         "empty_gold": v.empty_gold, "error": v.error, "bound": v.bound})
     summary = summarize(verdicts).as_dict()
     c = summary["counts"]
     print(f"execution accuracy: {summary['execution_accuracy']:.4f} ({summary['n_correct']}/{summary['n_scored']})")
     print(f"right {c['correct']}  wrong {c['wrong']}  errors {c['error']}  timeouts {c['timeout']}  "
+          f"over a memory or size bound {c['limit']}  "
           f"refused {c['refused']}  gold errors {c['gold_error']}  skipped (missing database) {c['skipped']}  "
           f"empty gold {summary['empty_gold']} ({summary['empty_gold_correct']} right)")
     if args.out is not None:

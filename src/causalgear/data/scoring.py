@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from causalgear.data.sqlexec import DEFAULT_BUDGET, OK, ExecBudget, ExecResult, execute
+from causalgear.data.sqlexec import DEFAULT_BUDGET, LIMIT, OK, ExecBudget, ExecResult, execute
 
-_QUOTED = re.compile(r"""('(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`)""")
+# unrolled loops (no alternation inside a repeat): linear in the text, with no backtracking stack,
+# so a prediction holding a huge literal costs its own size and no more
+_QUOTED = re.compile(r"""('[^']*+(?:''[^']*+)*+'|"[^"]*+(?:""[^"]*+)*+"|`[^`]*+`)""")
 _DISTINCT = re.compile(r"\bdistinct\b", re.IGNORECASE)
 _CUR_YEAR = re.compile(r"YEAR\s*\(\s*CURDATE\s*\(\s*\)\s*\)\s*", re.IGNORECASE)
 
@@ -37,7 +39,7 @@ def prepare(sql: str, keep_distinct: bool = False) -> str:
 
 
 CORRECT, WRONG, GOLD_ERROR, SKIPPED = "correct", "wrong", "gold_error", "skipped"
-KINDS = (CORRECT, WRONG, "error", "timeout", "refused", GOLD_ERROR, SKIPPED)
+KINDS = (CORRECT, WRONG, "error", "timeout", "refused", "limit", GOLD_ERROR, SKIPPED)
 
 
 def _unorder_row(row: tuple) -> tuple:
@@ -94,6 +96,7 @@ class Verdict:
     kind: str  # one of KINDS
     empty_gold: bool = False
     error: str | None = None
+    bound: str | None = None  # the executor's hard bound that stopped the prediction (ExecResult.bound)
 
 
 @lru_cache(maxsize=65536)
@@ -113,6 +116,8 @@ def database_files(db_dir: str | Path) -> tuple[Path, ...]:
 def score_sql(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...],
               budget: ExecBudget = DEFAULT_BUDGET, keep_distinct: bool = False) -> Verdict:
     """Score one prediction on every database of its schema."""
+    if len(pred_sql) > budget.max_sql_bytes:  # before any rewriting, which would cost its size again
+        return Verdict(False, LIMIT, error=f"statement longer than {budget.max_sql_bytes} bytes", bound="sql_length")
     gold_sql, pred_sql = prepare(gold_sql, keep_distinct), prepare(pred_sql, keep_distinct)
     if not db_paths:
         return Verdict(False, SKIPPED, error="no database file")
@@ -125,7 +130,7 @@ def score_sql(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...],
             empty_gold = len(gold.rows) == 0
         pred = execute(db, pred_sql, budget)
         if pred.kind != OK:
-            return Verdict(False, pred.kind, empty_gold, pred.error)
+            return Verdict(False, pred.kind, empty_gold, pred.error, pred.bound)
         if not results_match(gold.rows, pred.rows, order_matters(gold_sql)):
             return Verdict(False, WRONG, empty_gold)
     return Verdict(True, CORRECT, empty_gold)

@@ -1,22 +1,36 @@
-"""Run untrusted SQL against SQLite: read-only, whitelisted, and bounded in time and steps.
+"""Run untrusted SQL against SQLite: read-only, whitelisted, and bounded in time and memory.
 
-Three independent locks, because `mode=ro` alone still lets `VACUUM INTO` and `ATTACH` create
-files (measured on SQLite 3.40): the connection is opened read-only by URI; an authorizer
-allows only reads (SELECT, column reads, functions, recursive CTEs) and denies every other
-action; attaching is limited to zero databases. Python's sqlite3 refuses multi-statement
-strings. A progress handler stops a query past its wall-clock limit or VM-step budget.
+Three independent locks against writes, because `mode=ro` alone still lets `VACUUM INTO` and
+`ATTACH` create files (measured on SQLite 3.40): the connection is opened read-only by URI; an
+authorizer allows only reads (SELECT, column reads, functions, recursive CTEs) and denies every
+other action; attaching is limited to zero databases. Python's sqlite3 refuses multi-statement
+strings.
+
+Hard bounds, each named in the result when it stops a query (`ExecResult.bound`):
+- `wall_clock`: a timer thread calls `interrupt()` at the deadline. The progress handler alone
+  is not enough: it runs between VM instructions, and one instruction (a `randomblob` of 200 MB)
+  can take seconds.
+- `steps`: the progress handler counts VM instructions.
+- `value_length`, `sql_length`: SQLite's own length limits, so that no single value or
+  statement can be large, which also keeps each instruction short.
+- `memory`: SQLite's hard heap limit (process-wide, set through the C API) with temporary
+  tables and sorters in memory, so a runaway sort or DISTINCT fails with "out of memory" instead
+  of filling the disk.
+- `rows`, `result_bytes`: what Python materialises of the result.
 """
 
 from __future__ import annotations
 
+import ctypes
 import sqlite3
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
 # Kinds of outcome; everything but "ok" scores as wrong.
-OK, ERROR, TIMEOUT, REFUSED = "ok", "error", "timeout", "refused"
+OK, ERROR, TIMEOUT, REFUSED, LIMIT = "ok", "error", "timeout", "refused", "limit"
 
 _ALLOWED_ACTIONS = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
@@ -30,11 +44,15 @@ class ExecBudget:
     timeout_s: float = 2.0
     max_steps: int = 50_000_000
     max_rows: int = 100_000
+    max_value_bytes: int = 1_000_000  # any one string or blob, inside SQLite too
+    max_sql_bytes: int = 100_000  # the statement's text
+    max_result_bytes: int = 64 * 2**20  # the rows Python holds
+    max_heap_bytes: int = 256 * 2**20  # SQLite's heap, for the whole process
 
     @classmethod
     def from_config(cls, exec_cfg) -> ExecBudget:
         """The budget of the `exec` config group."""
-        return cls(exec_cfg.timeout_s, exec_cfg.max_steps, exec_cfg.max_rows)
+        return cls(**{k: exec_cfg[k] for k in cls.__dataclass_fields__ if k in exec_cfg})
 
 
 DEFAULT_BUDGET = ExecBudget()
@@ -46,6 +64,7 @@ class ExecResult:
     rows: tuple[tuple, ...] | None = None
     error: str | None = None
     seconds: float = 0.0
+    bound: str | None = None  # the hard bound that stopped the query, if one did
 
     @property
     def ok(self) -> bool:
@@ -60,7 +79,36 @@ def normalize_sql(sql: str) -> str:
     return sql.rstrip("; \t\n")
 
 
-def _connect_read_only(db_path: Path) -> sqlite3.Connection:
+def _sqlite_library() -> ctypes.CDLL | None:
+    try:
+        import _sqlite3
+
+        lib = ctypes.CDLL(_sqlite3.__file__)
+        lib.sqlite3_hard_heap_limit64.restype = ctypes.c_int64
+        lib.sqlite3_hard_heap_limit64.argtypes = [ctypes.c_int64]
+        return lib
+    except (ImportError, OSError, AttributeError):  # a build without the symbol: the other bounds still hold
+        return None
+
+
+_LIB = _sqlite_library()
+_heap_lock = threading.Lock()
+
+
+def heap_limit_available() -> bool:
+    return _LIB is not None
+
+
+def _set_heap_limit(n_bytes: int) -> None:
+    if _LIB is None:
+        return
+    with _heap_lock:
+        current = _LIB.sqlite3_hard_heap_limit64(-1)
+        if current == 0 or current != n_bytes:
+            _LIB.sqlite3_hard_heap_limit64(n_bytes)
+
+
+def _connect_read_only(db_path: Path, budget: ExecBudget) -> sqlite3.Connection:
     if not db_path.is_file():
         raise FileNotFoundError(f"database file not found: {db_path}")
     uri = "file:" + urllib.parse.quote(str(db_path.resolve())) + "?mode=ro"
@@ -68,15 +116,26 @@ def _connect_read_only(db_path: Path) -> sqlite3.Connection:
     # Spider's databases hold some bytes that are not UTF-8; the official evaluator ignores them.
     conn.text_factory = lambda b: b.decode(errors="ignore")
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, budget.max_value_bytes)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, budget.max_sql_bytes)
+    conn.execute("PRAGMA temp_store = MEMORY")  # before the authorizer: a sort never spills to disk
     return conn
+
+
+def _size(value: object) -> int:
+    return len(value) if isinstance(value, str | bytes) else 8
 
 
 def execute(db_path: str | Path, sql: str, budget: ExecBudget = DEFAULT_BUDGET) -> ExecResult:
     """Run one SELECT on a database file. Never writes; returns instead of raising on bad SQL."""
-    conn = _connect_read_only(Path(db_path))
+    start = time.monotonic()
+    sql = normalize_sql(sql)
+    if len(sql.encode(errors="replace")) > budget.max_sql_bytes:
+        return ExecResult(LIMIT, error=f"statement longer than {budget.max_sql_bytes} bytes", bound="sql_length")
+    _set_heap_limit(budget.max_heap_bytes)
+    conn = _connect_read_only(Path(db_path), budget)
     denied: list[int] = []
     stopped: list[str] = []
-    start = time.monotonic()
     steps = 0
 
     def authorizer(action: int, *_: object) -> int:
@@ -89,33 +148,64 @@ def execute(db_path: str | Path, sql: str, budget: ExecBudget = DEFAULT_BUDGET) 
         nonlocal steps
         steps += _PROGRESS_EVERY
         if time.monotonic() - start > budget.timeout_s:
-            stopped.append(f"wall-clock limit {budget.timeout_s}s")
+            stopped.append("wall_clock")
             return 1
         if steps > budget.max_steps:
-            stopped.append(f"step budget {budget.max_steps}")
+            stopped.append("steps")
             return 1
         return 0
 
+    def at_deadline() -> None:
+        stopped.append("wall_clock")
+        conn.interrupt()
+
+    def elapsed() -> float:
+        return time.monotonic() - start
+
     conn.set_authorizer(authorizer)
     conn.set_progress_handler(progress, _PROGRESS_EVERY)
+    timer = threading.Timer(max(0.0, budget.timeout_s - elapsed()), at_deadline)
+    timer.daemon = True
+    timer.start()
     try:
-        cursor = conn.execute(normalize_sql(sql))
-        rows = cursor.fetchmany(budget.max_rows + 1)
-        if len(rows) > budget.max_rows:
-            return ExecResult(ERROR, error=f"more than {budget.max_rows} rows", seconds=time.monotonic() - start)
-        return ExecResult(OK, rows=tuple(tuple(r) for r in rows), seconds=time.monotonic() - start)
+        cursor = conn.execute(sql)
+        rows, n_bytes = [], 0
+        for row in cursor:
+            rows.append(tuple(row))
+            n_bytes += sum(_size(v) for v in row)
+            if len(rows) > budget.max_rows:
+                return ExecResult(LIMIT, error=f"more than {budget.max_rows} rows", seconds=elapsed(), bound="rows")
+            if n_bytes > budget.max_result_bytes:
+                return ExecResult(LIMIT, error=f"result larger than {budget.max_result_bytes} bytes",
+                                  seconds=elapsed(), bound="result_bytes")
+        return ExecResult(OK, rows=tuple(rows), seconds=elapsed())
     except sqlite3.ProgrammingError as err:  # multi-statement strings among others
         kind = REFUSED if "one statement" in str(err) else ERROR
-        return ExecResult(kind, error=str(err), seconds=time.monotonic() - start)
+        return ExecResult(kind, error=str(err), seconds=elapsed())
     except sqlite3.Error as err:
-        if stopped:
-            kind, msg = TIMEOUT, f"stopped at {stopped[0]}"
-        elif denied or "readonly" in str(err) or "not authorized" in str(err):
-            kind, msg = REFUSED, str(err)
-        else:
-            kind, msg = ERROR, str(err)
-        return ExecResult(kind, error=msg, seconds=time.monotonic() - start)
-    except (OverflowError, MemoryError, ValueError) as err:
-        return ExecResult(ERROR, error=f"{type(err).__name__}: {err}", seconds=time.monotonic() - start)
+        return _classify(err, stopped, denied, budget, elapsed())
+    except MemoryError:
+        return ExecResult(LIMIT, error="out of memory", seconds=elapsed(), bound="memory")
+    except (OverflowError, ValueError) as err:
+        return ExecResult(ERROR, error=f"{type(err).__name__}: {err}", seconds=elapsed())
     finally:
+        timer.cancel()
         conn.close()
+
+
+def _classify(err: sqlite3.Error, stopped: list[str], denied: list[int], budget: ExecBudget,
+              seconds: float) -> ExecResult:
+    msg = str(err)
+    if stopped:
+        bound = stopped[0]
+        limit = f"wall-clock limit {budget.timeout_s}s" if bound == "wall_clock" else f"step budget {budget.max_steps}"
+        return ExecResult(TIMEOUT, error=f"stopped at {limit}", seconds=seconds, bound=bound)
+    if "too big" in msg:
+        return ExecResult(LIMIT, error=f"{msg} (a value over {budget.max_value_bytes} bytes)", seconds=seconds,
+                          bound="value_length")
+    if "out of memory" in msg:
+        return ExecResult(LIMIT, error=f"{msg} (SQLite's heap limit is {budget.max_heap_bytes} bytes)",
+                          seconds=seconds, bound="memory")
+    if denied or "readonly" in msg or "not authorized" in msg:
+        return ExecResult(REFUSED, error=msg, seconds=seconds)
+    return ExecResult(ERROR, error=msg, seconds=seconds)

@@ -19,8 +19,8 @@ from tqdm.auto import tqdm
 from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
 from causalgear.harvest.hooks import run_to_layer
-from causalgear.harvest.store import CLAUSES, ROLES, ActivationStore, CorruptStore, StoreWriter, sha256_file
-from causalgear.io import build_dir_atomically
+from causalgear.harvest.store import CLAUSES, ROLES, ActivationStore, CorruptStore, StoreWriter
+from causalgear.io import build_dir_atomically, sha256_file
 from causalgear.models.loading import WEIGHT_FILES, model_source
 
 _CLAUSE_RE = re.compile(r"\b(SELECT|FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT)\b", re.IGNORECASE)

@@ -12,7 +12,6 @@ checked against the manifest on open, so a half-written or corrupt store is neve
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from causalgear.errors import CorruptStore
+from causalgear.io import sha256_file
 
 STORE_VERSION = 1
 ROLES = ("instruction", "context", "response")
@@ -28,14 +28,6 @@ CLAUSES = ("none", "select", "from", "where", "group_by", "having", "order_by", 
 META = ("example", "position", "token_id", "role", "clause")
 _META_DTYPES = {"example": torch.int32, "position": torch.int32, "token_id": torch.int32,
                 "role": torch.int8, "clause": torch.int8}
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class StoreWriter:

@@ -36,6 +36,8 @@ def read_records(run_dir: str | Path) -> Iterator:
             continue
         _crc, length, kind = _CHUNK.unpack_from(data, pos)
         pos += _CHUNK.size
+        if pos + length > len(data):  # the tail of a chunk wandb's service is still writing
+            return
         if kind == 0 and length == 0:
             pos += _BLOCK - pos % _BLOCK if pos % _BLOCK else 0
             continue

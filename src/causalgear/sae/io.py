@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from causalgear.errors import CausalgearError
-from causalgear.io import write_json
+from causalgear.io import sha256_file, write_json
 from causalgear.sae.base import SparseAutoencoder
 from causalgear.sae.deep_relu import DeepReLUSAE
 from causalgear.sae.deep_topk import DeepTopKSAE
@@ -61,11 +61,18 @@ def save_sae(sae: SparseAutoencoder, path: str | Path, *, layer: int, site: str,
     }
     if sae.arch in ("topk", "deep_topk"):
         cfg["k"] = sae.k
-    tmp = path / f".{WEIGHTS}.tmp"
-    save_file(tensors, tmp)
-    tmp.replace(path / WEIGHTS)
-    write_json(path / CFG, cfg)
+    write_weights(tensors, path, WEIGHTS, cfg)
     return path
+
+
+def write_weights(tensors: dict[str, torch.Tensor], path: Path, name: str, cfg: dict) -> None:
+    """Write the weights file `name` atomically, then cfg.json with its sha256 (under "causalgear",
+    where SAELens' loader does not look), so a changed or corrupt byte is caught on load."""
+    tmp = path / f".{name}.tmp"
+    save_file(tensors, tmp)
+    tmp.replace(path / name)
+    cfg.setdefault("causalgear", {})["weights_sha256"] = sha256_file(path / name)
+    write_json(path / CFG, cfg)
 
 
 def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
@@ -80,6 +87,13 @@ def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
         raise SAELoadError(f"no SAE at {path}: expected {CFG} and {WEIGHTS} (or the 4-bit {Q4_WEIGHTS})")
     try:
         cfg = json.loads((path / CFG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SAELoadError(f"corrupt SAE checkpoint at {path}: {CFG} is not valid JSON ({err})") from err
+    digest = cfg.get("causalgear", {}).get("weights_sha256") if isinstance(cfg, dict) else None
+    if digest is not None and sha256_file(path / weights) != digest:
+        raise SAELoadError(f"corrupt SAE checkpoint: {path / weights} does not match the sha256 in its {CFG} "
+                           f"(changed or damaged since it was saved; retrain it or restore the file)")
+    try:
         tensors = load_file(path / weights)
         if weights == Q4_WEIGHTS:
             tensors = dequantized_state(tensors, cfg["causalgear"]["quantization"])

@@ -16,10 +16,9 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
-from causalgear.io import write_json
-from causalgear.sae.paths import CFG, Q4_WEIGHTS
+from causalgear.sae.io import write_weights
+from causalgear.sae.paths import Q4_WEIGHTS
 
 FORMAT, GROUP = "int4-absmax-g32", 32
 
@@ -54,10 +53,7 @@ def save_quantized(sae, sae_cfg: dict, path: str | Path) -> Path:
     cfg = json.loads(json.dumps(sae_cfg))
     cfg["dtype"] = "float32"  # what it dequantizes to
     cfg.setdefault("causalgear", {})["quantization"] = {"format": FORMAT, "group_size": GROUP, "shapes": shapes}
-    tmp = path / f".{Q4_WEIGHTS}.tmp"
-    save_file(tensors, tmp)
-    tmp.replace(path / Q4_WEIGHTS)
-    write_json(path / CFG, cfg)
+    write_weights(tensors, path, Q4_WEIGHTS, cfg)
     return path
 
 
