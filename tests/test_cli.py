@@ -33,6 +33,24 @@ BAD = [
     (["data=spider", "data.spider_dir=/nonexistent/spider"], "/nonexistent/spider", "existing directory"),
     (["model.dtype=float8"], "model.dtype='float8'", "float32, bfloat16, float16"),
     (["harvest.site=logits"], "harvest.site='logits'", "resid, mlp_out, attn_out"),
+    # a typo with `+` would compose (Hydra adds the key) and be ignored: λ would stay 1e-3
+    (["+sae.l1_coef=1e-2"], "sae.l1_coef=0.01", "a key of sae: one of"),
+    (["+nonsense=1"], "nonsense=1", "a key of the root config"),
+    (["sae.l1_coeff=nan"], "sae.l1_coeff=nan", "a finite number"),
+    (["exec.timeout_s=nan"], "exec.timeout_s=nan", "a finite number"),
+    (["steering.scale=nan"], "steering.scale=nan", "a finite number"),
+    (["steering.alphas=[1.0,inf]"], "steering.alphas[1]=inf", "a finite number"),
+    (["exec.max_rows=-1"], "exec.max_rows=-1", "> 0"),
+    (["harvest.max_examples=0"], "harvest.max_examples=0", "> 0"),
+    (["harvest.batch_size=0"], "harvest.batch_size=0", "> 0"),
+    (["harvest.split=nope"], "harvest.split='nope'", "train, validation, test, test_ood"),
+    (["sae.hidden_sizes=[0]"], "sae.hidden_sizes[0]=0", "> 0"),
+    # Hydra's composition errors: one line and exit 2 too
+    (["sae.l1_coef=1e-2"], "sae.l1_coef is not a config key", "l1_coeff"),
+    (["sae.k=abc"], "sae.k", "could not be converted to Integer"),
+    (["sae=nope"], "sae/nope", "deep_relu, deep_topk, relu, topk"),
+    (["model.layer=[1"], "config error", "[1"),
+    (["-m", "sae.l1_coeff=1e-3,nan"], "sae.l1_coeff=nan", "a finite number"),
 ]
 
 

@@ -27,6 +27,75 @@ def _fail(stage: str, message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+# Hydra flags that print something instead of running: the preflight leaves them to Hydra.
+_INFO_FLAGS = ("--cfg", "-c", "--info", "-i", "--help", "-h", "--hydra-help", "--resolve", "--package", "-p",
+               "--shell-completion", "-sc")
+
+
+def composition_message(err: Exception) -> str:
+    """One line for a Hydra composition error, naming the key and what is allowed. Hydra's own
+    text spans several lines and, for a mistyped key, suggests `+`, which would add the typo."""
+    import dataclasses
+
+    cause = err
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    key, schema = getattr(cause, "full_key", None), getattr(cause, "object_type", None)
+    if type(cause).__name__ == "ConfigAttributeError" and key and dataclasses.is_dataclass(schema):
+        fields = ", ".join(sorted(f.name for f in dataclasses.fields(schema)))
+        return f"{key} is not a config key: {key.rsplit('.', 1)[0] if '.' in key else 'the root'} has {fields}"
+    if type(cause).__name__ == "ValidationError" and key:
+        return f"{key}: {str(cause).splitlines()[0]}"
+    text = str(err)
+    if "Available options in" in text:  # a group option that does not exist: name the options
+        first, _, rest = text.partition("Available options in")
+        group, _, options = rest.partition(":")
+        names = [o.strip() for o in options.split("Config search path")[0].split() if not o.endswith("_schema")]
+        return f"{first.strip()}; options in {group.strip()}: {', '.join(names)}"
+    return " ".join(line.strip() for line in text.splitlines() if line.strip() and "hydra.cc" not in line)
+
+
+def job_overrides(args: list[str]) -> list[list[str]]:
+    """The overrides of every job the command line asks for (one without -m, the sweep's product
+    with it), leaving out Hydra's own keys."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = [a for a in args if "=" in a and not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
+    choices = []
+    for o in OverridesParser.create().parse_overrides(overrides):
+        key = o.get_key_element()
+        if o.is_sweep_override() and o.is_discrete_sweep():
+            choices.append([f"{key}={v}" for v in o.sweep_string_iterator()])
+        else:
+            choices.append([o.input_line])
+    return [list(job) for job in itertools.islice(itertools.product(*choices), 1000)]
+
+
+def preflight(name: str, args: list[str]) -> None:
+    """Compose and validate every job's config before Hydra starts, so that a composition error
+    (an unknown key, a wrong type, a missing group option) is one line with exit 2, as
+    validate()'s errors are, and no job of a sweep starts when one of them cannot."""
+    from causalgear.config import ConfigError, compose, validate
+
+    if any(a in _INFO_FLAGS for a in args):
+        return
+    try:
+        jobs = job_overrides(args)
+    except Exception as err:  # noqa: BLE001 - Hydra's grammar errors: their message is the story
+        _fail(name, f"config error: {composition_message(err)}")
+    for overrides in jobs:
+        try:
+            cfg = compose(overrides, stage=name)
+        except Exception as err:  # noqa: BLE001 - any composition failure
+            _fail(name, f"config error: {composition_message(err)}")
+        try:
+            validate(cfg)
+        except ConfigError as err:
+            _fail(name, f"config error: {err}")
+
+
 def run_hydra_stage(name: str, args: list[str]) -> None:
     import hydra
     from hydra.core.hydra_config import HydraConfig
@@ -63,6 +132,7 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
             return
         print(f"outputs: {out_dir}")
 
+    preflight(name, args)
     # Hydra reads sys.argv; the stage name rides along as a config value and the job name.
     # argparse takes overrides as one contiguous run, and a bare `--info` would swallow a word
     # after it: so ours go right after the user's last override (or first, if there is none).

@@ -8,14 +8,16 @@ turns into one line on stderr before any heavy work starts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
 CONF_DIR = Path(os.environ.get("CAUSALGEAR_CONF", Path(__file__).resolve().parents[2] / "conf"))
 
@@ -314,8 +316,40 @@ def model_num_layers(model: DictConfig) -> int:
     return int(model.num_layers)
 
 
+def _unknown_keys(node: Any, key: str) -> None:
+    """Refuse keys a schema does not declare. Hydra's `+key=value` adds a key even to a structured
+    node, so a typo such as `+sae.l1_coef=1e-2` would compose and be silently ignored."""
+    if not isinstance(node, DictConfig):
+        return
+    schema = OmegaConf.get_type(node)
+    fields = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    for name in node.keys():
+        where = f"{key}.{name}" if key else str(name)
+        if fields is not None and name not in fields:
+            raise ConfigError(where, node._get_node(name)._value(),
+                              f"a key of {key or 'the root config'}: one of {', '.join(sorted(fields))}")
+        if fields is not None or key.startswith("transfer"):
+            _unknown_keys(node._get_node(name), where)
+
+
+def _finite_numbers(node: Any, key: str) -> None:
+    """NaN and infinities pass every `<` check and are never a meaningful setting."""
+    if isinstance(node, DictConfig):
+        for name in node.keys():
+            _finite_numbers(node._get_node(name), f"{key}.{name}" if key else str(name))
+    elif isinstance(node, ListConfig):
+        for i in range(len(node)):
+            _finite_numbers(node._get_node(i), f"{key}[{i}]")
+    else:
+        value = node._value() if hasattr(node, "_value") else node
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(key, value, "a finite number")
+
+
 def validate(cfg: DictConfig) -> None:
     """Check every value whose type alone does not say it is allowed. Cheap: no model loading."""
+    _unknown_keys(cfg, "")
+    _finite_numbers(cfg, "")
     m = cfg.model
     _one_of("model.dtype", m.dtype, DTYPES)
     _one_of("model.device", m.device, DEVICES)
@@ -341,14 +375,21 @@ def validate(cfg: DictConfig) -> None:
 
     if cfg.exec.timeout_s <= 0:
         raise ConfigError("exec.timeout_s", cfg.exec.timeout_s, "a number of seconds > 0")
-    _positive("exec.max_steps", cfg.exec.max_steps)
+    for key in ("max_steps", "max_rows", "max_value_bytes", "max_sql_bytes", "max_result_bytes", "max_heap_bytes"):
+        _positive(f"exec.{key}", cfg.exec[key])
     _positive("generation.max_new_tokens", cfg.generation.max_new_tokens)
     _positive("generation.batch_size", cfg.generation.batch_size)
 
     _one_of("harvest.site", cfg.harvest.site, SITES)
     if cfg.harvest.layer is not None and not 0 <= cfg.harvest.layer < n_layers:
         raise ConfigError("harvest.layer", cfg.harvest.layer, f"0..{n_layers - 1} or null")
-    _positive("harvest.shard_tokens", cfg.harvest.shard_tokens)
+    for key in ("shard_tokens", "max_examples", "batch_size"):
+        _positive(f"harvest.{key}", cfg.harvest[key])
+    _validate_split("harvest.split", cfg.harvest.split, cfg.data)
+    if cfg.harvest.max_norm_ratio is not None and cfg.harvest.max_norm_ratio <= 0:
+        raise ConfigError("harvest.max_norm_ratio", cfg.harvest.max_norm_ratio, "a number > 0, or null")
+    for i, width in enumerate(cfg.sae.hidden_sizes):
+        _positive(f"sae.hidden_sizes[{i}]", width)
     _one_of("sae.arch", cfg.sae.arch, SAE_ARCHS)
     _positive("sae.k", cfg.sae.k)
     if cfg.sae.d_sae is not None:
@@ -405,7 +446,7 @@ def _validate_data(d: DictConfig, key: str) -> None:
         for field_ in ("n_train_per_set", "n_validation_per_set", "n_test_per_set", "n_test_ood_per_set",
                        "n_schemas", "n_databases", "rows_per_table"):
             _positive(f"{key}.{field_}", d[field_])
-        _one_of(f"{key}.eval_split", d.eval_split, ("train", "validation", "test", "test_ood"))
+        _one_of(f"{key}.eval_split", d.eval_split, TINYSQL_SPLITS)
     elif d.name == "spider":
         _one_of(f"{key}.source", d.source, SPIDER_SOURCES)
         _positive(f"{key}.max_examples", d.max_examples)
@@ -422,6 +463,19 @@ def _validate_data(d: DictConfig, key: str) -> None:
                                   f"a split whose file exists in {spider_dir} ({_spider_file(d.split)} is missing)")
     else:
         raise ConfigError(f"{key}.name", d.name, "one of tinysql, spider")
+
+
+TINYSQL_SPLITS = ("train", "validation", "test", "test_ood")
+
+
+def _validate_split(key: str, split: str, d: DictConfig) -> None:
+    if d.name == "tinysql":
+        _one_of(key, split, TINYSQL_SPLITS)
+    elif d.source == "local" and d.spider_dir:
+        spider_dir = Path(os.path.expanduser(str(d.spider_dir)))
+        if not (spider_dir / _spider_file(split)).is_file():
+            raise ConfigError(key, split,
+                              f"a split whose file exists in {spider_dir} ({_spider_file(split)} is missing)")
 
 
 def _validate_steering(s: DictConfig) -> None:

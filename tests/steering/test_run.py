@@ -84,3 +84,17 @@ def test_steer_names_a_bad_feature_before_loading_the_model(steer_cfg):
     missing = compose([f"sae.path={cfg.sae.path}", f"steering.causal_path={root / 'nowhere'}"])
     with pytest.raises(CausalgearError, match="no causal.json"):
         steer(missing, root)
+
+
+@pytest.mark.parametrize(("text", "named"), [('{"chosen": 3, "coordin', "is not a whole causal.json"),
+                                              ('{"verdict": "none"}', "names no chosen coordinate"),
+                                              ('{"chosen": null}', "names no chosen coordinate"),
+                                              ('[1, 2]', "is not a whole causal.json")])
+def test_a_truncated_or_chosenless_causal_json_is_one_line_before_loading_the_model(steer_cfg, tmp_path, text,
+                                                                                    named):
+    cfg, root = steer_cfg
+    (tmp_path / "causal.json").write_text(text)
+    bad = compose([f"sae.path={cfg.sae.path}", f"steering.causal_path={tmp_path}"])
+    with pytest.raises(CausalgearError, match=named) as err:
+        steer(bad, root)
+    assert "\n" not in str(err.value)

@@ -43,13 +43,26 @@ def resolve_feature(cfg: DictConfig, d_sae: int) -> tuple[int, str]:
         if not path.is_file():
             raise CausalgearError(f"steering.causal_path={s.causal_path!r}: no causal.json there "
                                   f"(run `causalgear evaluate` first, or set steering.feature)")
-        j, source = int(json.loads(path.read_text())["chosen"]), str(path)
+        j, source = chosen_coordinate(path), str(path)
     else:
         raise CausalgearError("no feature to steer: set steering.feature=J, or steering.causal_path to an "
                               "evaluate run dir whose causal.json names the chosen coordinate")
     if not 0 <= j < d_sae:
         raise CausalgearError(f"steering.feature={j} is out of range: the SAE has {d_sae} coordinates (0..{d_sae - 1})")
     return j, source
+
+
+def chosen_coordinate(path: Path) -> int:
+    """The coordinate an evaluate run chose, from its causal.json; one line when the file is not one."""
+    try:
+        chosen = json.loads(path.read_text(encoding="utf-8")).get("chosen")
+    except (ValueError, UnicodeDecodeError, AttributeError) as err:
+        raise CausalgearError(f"steering.causal_path: {path} is not a whole causal.json ({err}); rerun "
+                              f"`causalgear evaluate`, or set steering.feature") from None
+    if isinstance(chosen, bool) or not isinstance(chosen, int):
+        raise CausalgearError(f"steering.causal_path: {path} names no chosen coordinate (chosen={chosen!r}); rerun "
+                              f"`causalgear evaluate`, or set steering.feature")
+    return chosen
 
 
 def baseline_embedding(kind: str, embedding: torch.nn.Embedding, pad_id: int | None) -> torch.Tensor:
