@@ -233,6 +233,9 @@ class ServeConfig:
     scale: float = 2.0
     max_new_tokens: int = 64  # a request's default
     max_new_tokens_limit: int = 256
+    # a prompt's tokens, the bound on one request's time and memory (IG included); characters are
+    # not: one CJK character is three tokens of a byte-level BPE
+    max_prompt_tokens: int = 1024
     max_body_bytes: int = 65536
     max_queue: int = 32  # requests waiting or running; one more gets 503
     request_timeout_s: float = 30.0
@@ -421,8 +424,8 @@ def _validate_serve(s: DictConfig) -> None:
     _one_of("serve.mode", s.mode, SERVE_MODES)
     if not 0 < s.port < 65536:
         raise ConfigError("serve.port", s.port, "1..65535")
-    for key in ("max_new_tokens", "max_new_tokens_limit", "max_body_bytes", "max_queue", "grains_ig_steps",
-                "top_tokens"):
+    for key in ("max_new_tokens", "max_new_tokens_limit", "max_prompt_tokens", "max_body_bytes", "max_queue",
+                "grains_ig_steps", "top_tokens"):
         _positive(f"serve.{key}", s[key])
     if s.max_new_tokens > s.max_new_tokens_limit:
         raise ConfigError("serve.max_new_tokens", s.max_new_tokens, f"at most serve.max_new_tokens_limit="

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -19,29 +18,23 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from causalgear.config import SERVE_MODES
-from causalgear.serve.engine import Engine, RequestError
+from causalgear.serve.engine import Deadline, Engine, RequestError
 
 
 class GenerateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    prompt: str | None = Field(None, max_length=20_000)
-    question: str | None = Field(None, max_length=5_000)
-    db_schema: str | None = Field(None, alias="schema", max_length=20_000)
+    # strict: `"feature": true` is not feature 1, and `"scale": "2"` is not a number
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+    prompt: str | None = Field(None, min_length=1, max_length=20_000)
+    question: str | None = Field(None, min_length=1, max_length=5_000)
+    db_schema: str | None = Field(None, alias="schema", min_length=1, max_length=20_000)
     feature: int | None = Field(None, ge=0)
     mode: Literal[SERVE_MODES] | None = None
-    scale: float | None = Field(None, ge=-100, le=100)
+    scale: float | None = Field(None, ge=-100, le=100, allow_inf_nan=False)
     max_new_tokens: int | None = Field(None, ge=1)
-
-    @field_validator("scale")
-    @classmethod
-    def _finite(cls, v: float | None) -> float | None:
-        if v is not None and not math.isfinite(v):
-            raise ValueError("scale must be a finite number")
-        return v
 
     @model_validator(mode="after")
     def _one_prompt(self):
@@ -51,8 +44,8 @@ class GenerateRequest(BaseModel):
 
 
 class ScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    sql: str = Field(max_length=20_000)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    sql: str = Field(min_length=1, max_length=20_000)
     db_id: str = Field(max_length=200)
     gold_sql: str | None = Field(None, max_length=20_000)
 
@@ -113,27 +106,34 @@ def create_app(engine: Engine, serve_cfg) -> FastAPI:
             raise HTTPException(422, _errors(err)) from None
 
     async def on_model(fn, *args):
-        """Run `fn` on the model worker: 503 when the queue is full, 504 past the time limit."""
+        """Run `fn` on the model worker: 503 when the queue is full, 504 past the request's deadline.
+
+        One deadline covers the whole request, its wait in the queue included; the worker checks it
+        between phases and generation stops at it, so no work goes on behind a 504.
+        """
         if state["pending"] >= serve_cfg.max_queue:
             raise HTTPException(503, f"the service is busy: {state['pending']} requests queued "
                                      f"(limit {serve_cfg.max_queue}); retry later")
         state["pending"] += 1
         queued.set(state["pending"])
         enqueued = time.perf_counter()
+        deadline = Deadline(time.monotonic() + serve_cfg.request_timeout_s)
         try:
             loop = asyncio.get_running_loop()
             started: dict = {}
 
             def timed():
                 started["t"] = time.perf_counter()
-                return fn(*args)
+                return fn(*args, deadline=deadline)
 
+            # the grace covers the one forward pass that may be under way at the deadline
             result = await asyncio.wait_for(loop.run_in_executor(worker, timed),
-                                            timeout=serve_cfg.request_timeout_s + 5)
+                                            timeout=serve_cfg.request_timeout_s + 1)
             return result, 1000 * (started["t"] - enqueued)
         except RequestError as err:
-            raise HTTPException(422, str(err)) from None
+            raise HTTPException(err.status, str(err)) from None
         except TimeoutError:
+            deadline.at = time.monotonic()  # the worker stops at its next check
             raise HTTPException(504, f"the request took longer than {serve_cfg.request_timeout_s} s") from None
         finally:
             state["pending"] -= 1

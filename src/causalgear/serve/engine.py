@@ -5,6 +5,7 @@ forward passes (the edit is a context manager around that request's generation).
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from pathlib import Path
 
@@ -23,6 +24,38 @@ from causalgear.steering.grains import additive_direction
 
 class RequestError(ValueError):
     """A request that is well-formed JSON but asks for something this service does not have (-> 422)."""
+
+    status = 422
+
+
+class RequestTooLarge(RequestError):
+    """A request whose work would exceed what one request may use (-> 413)."""
+
+    status = 413
+
+
+class DeadlineExceeded(RequestError):
+    """The request's deadline passed before its work was done (-> 504); its work stops there."""
+
+    status = 504
+
+
+class Deadline:
+    """One deadline for the whole request: the wait in the queue, attribution and generation."""
+
+    def __init__(self, at: float | None = None):
+        self.at = at
+
+    def remaining(self) -> float | None:
+        return None if self.at is None else self.at - time.monotonic()
+
+    def check(self, stage: str) -> None:
+        left = self.remaining()
+        if left is not None and left <= 0:
+            raise DeadlineExceeded(f"the request's deadline passed before {stage}; its work was stopped")
+
+
+NO_DEADLINE = Deadline()
 
 
 class Engine:
@@ -114,9 +147,20 @@ class Engine:
         finally:
             handle.remove()
 
+    def prompt_tokens(self, prompt: str) -> int:
+        """The prompt's length in tokens, refused over `serve.max_prompt_tokens`: the bound on a
+        request's time and memory is in tokens (a character can be three of them)."""
+        n = len(self.tokenizer(prompt).input_ids)
+        if n > self.s.max_prompt_tokens:
+            raise RequestTooLarge(f"the prompt is {n} tokens, over this service's limit of {self.s.max_prompt_tokens} "
+                                  f"(serve.max_prompt_tokens)")
+        return n
+
     def generate(self, prompt: str | None, question: str | None, schema: str | None, feature: int | None,
-                 mode: str | None, scale: float | None, max_new_tokens: int | None) -> dict:
+                 mode: str | None, scale: float | None, max_new_tokens: int | None,
+                 deadline: Deadline = NO_DEADLINE) -> dict:
         start = time.perf_counter()
+        deadline.check("the request started")
         prompt = prompt if prompt is not None else format_prompt(question, schema)
         mode = mode or self.s.mode
         j = self._feature(feature) if mode != "none" else None
@@ -125,6 +169,7 @@ class Engine:
         if max_new > self.s.max_new_tokens_limit:
             raise RequestError(f"max_new_tokens={max_new} is over this service's limit of "
                                f"{self.s.max_new_tokens_limit}")
+        self.prompt_tokens(prompt)
         edit = embeds = fn = None
         before = after = None
         record: dict = {}
@@ -136,13 +181,14 @@ class Engine:
             embeds = steerer.embeds_fn([attributed], scale)
             ids = torch.tensor([attributed.prompt_ids], device=self.device)
             before = self._code(run_to_layer(self.model, ids, torch.ones_like(ids), self.layer, self.site), j)
+            deadline.check("generation (after attribution)")
         elif j is not None:
             fn = self._edit(j, mode, scale, record)
             edit = lambda _batch: edit_site(self.model, self.layer, fn, self.site)  # noqa: E731
         prepared = time.perf_counter()
         with self._capture_prompt() as seen:
             (sql,) = generate_sql(self.model, self.tokenizer, [prompt], max_new_tokens=max_new, batch_size=1,
-                                  edit=edit, embeds=embeds, max_time=self.s.request_timeout_s)
+                                  edit=edit, embeds=embeds, max_time=deadline.remaining())
         done = time.perf_counter()
         if record:  # zero / inject: the value the patch read, and the value it set
             before, after = float(record["before"].mean()), float(record["after"].mean())
@@ -157,9 +203,10 @@ class Engine:
                                "generate": round(1000 * (done - prepared), 2),
                                "measure": round(1000 * (time.perf_counter() - done), 2)}}
 
-    def score(self, sql: str, db_id: str, gold_sql: str | None) -> dict:
+    def score(self, sql: str, db_id: str, gold_sql: str | None, deadline: Deadline = NO_DEADLINE) -> dict:
         from causalgear.data.scoring import database_files, score_sql
 
+        deadline.check("the request started")
         if db_id not in self.databases:
             raise RequestError(f"db_id {db_id!r} is not a database of data={self.cfg.data.name} "
                                f"({len(self.databases)} known, e.g. {', '.join(sorted(self.databases)[:3])})")
@@ -167,13 +214,15 @@ class Engine:
         result = execute(paths[0], sql, self.budget)
         rows = list(result.rows or ())
         out = {"db_id": db_id, "database": paths[0].name, "kind": result.kind, "error": result.error,
-               "row_count": len(rows), "rows": [list(r) for r in rows[:50]], "seconds": round(result.seconds, 4)}
+               "bound": result.bound, "row_count": len(rows),
+               "rows": [[json_value(v) for v in r] for r in rows[:50]], "seconds": round(result.seconds, 4)}
         if gold_sql is not None:
             verdict = score_sql(gold_sql, sql, paths, self.budget)
             out["correct"] = bool(verdict.correct)
         return out
 
-    def feature_info(self, j: int) -> dict:
+    def feature_info(self, j: int, deadline: Deadline = NO_DEADLINE) -> dict:
+        deadline.check("the request started")
         j = self._feature(j)
         if j not in self._top_tokens:
             from causalgear.interventions.causal import top_activating_tokens
@@ -182,6 +231,17 @@ class Engine:
         return {"feature": j, "firing_rate": float(self.stats["firing_rate"][j]),
                 "mean_activation": float(self.stats["mean"][j]),
                 "mean_active_value": float(self.stats["mean_active"][j]), "top_tokens": self._top_tokens[j]}
+
+
+def json_value(v: object, limit: int = 1000) -> object:
+    """A SQLite value as JSON: a blob as X'hex', a non-finite float as its name, long text cut."""
+    if isinstance(v, bytes):
+        return f"X'{v[:limit // 2].hex().upper()}'" + ("…" if len(v) > limit // 2 else "")
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, str) and len(v) > limit:
+        return v[:limit] + "…"
+    return v
 
 
 def _splits(cfg: DictConfig) -> tuple[str, ...]:
