@@ -165,6 +165,9 @@ class SAEConfig:
     # optimizer steps per Lightning batch: Lightning's per-batch overhead, about one small-SAE
     # step on a CPU, is paid once per chunk (bench/sae_train.py)
     steps_per_chunk: int = 16
+    # optimizer steps between the checkpoints an interrupted run resumes from (and one at each
+    # epoch's end); counted across epochs, written at the first chunk end past each multiple
+    checkpoint_every_steps: int = 48
     # validation examples whose gold SQL scores the model's loss with the SAE spliced in
     ce_examples: int = 128
     # an SAE to use instead of training one: a train run dir or a dir with cfg.json
@@ -399,7 +402,7 @@ def validate(cfg: DictConfig) -> None:
         _positive("sae.d_sae", cfg.sae.d_sae)
     if cfg.sae.l1_coeff < 0:
         raise ConfigError("sae.l1_coeff", cfg.sae.l1_coeff, "a number >= 0")
-    for key in ("batch_size", "epochs", "steps_per_chunk", "buffer_rows"):
+    for key in ("batch_size", "epochs", "steps_per_chunk", "buffer_rows", "checkpoint_every_steps"):
         _positive(f"sae.{key}", cfg.sae[key])
     if cfg.sae.lr <= 0:
         raise ConfigError("sae.lr", cfg.sae.lr, "a number > 0")

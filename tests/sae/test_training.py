@@ -45,48 +45,89 @@ def test_train_writes_metrics_checkpoint_and_plots(tiny_qwen2_dir, tmp_path):
 
 
 class Interrupt(L.Callback):
-    def __init__(self, at_step):
-        self.at_step = at_step
+    """Raises, as a kill would stop the run, after the optimizer step `at_step` or at epoch `at_epoch`'s start."""
+
+    def __init__(self, at_step=None, at_epoch=None):
+        self.at_step, self.at_epoch = at_step, at_epoch
 
     def on_train_batch_end(self, trainer, *_):
-        if trainer.global_step >= self.at_step:
+        if self.at_step is not None and trainer.global_step >= self.at_step:
+            raise RuntimeError("interrupted")
+
+    def on_train_epoch_start(self, trainer, *_):
+        if trainer.current_epoch == self.at_epoch:
             raise RuntimeError("interrupted")
 
 
-class Record(L.Callback):
-    def __init__(self, seen):
-        self.seen = seen
-
-    def on_train_batch_start(self, trainer, *_):
-        self.seen.append(trainer.global_step)
+@pytest.fixture(scope="module")
+def tiny_store(tiny_qwen2_dir, tmp_path_factory):
+    cfg = tiny_cfg(tiny_qwen2_dir, tmp_path_factory.mktemp("cache"))
+    return cfg, ensure_store(cfg, progress=False)[0]
 
 
-# (steps per chunk, checkpoint every, interrupted at, step of the last checkpoint)
-@pytest.mark.parametrize("chunk,every,stop,saved", [(1, 5, 12, 10), (4, 8, 12, 8)], ids=["step", "chunk"])
-def test_resume_continues_from_the_checkpoint_step(tiny_qwen2_dir, tmp_path, chunk, every, stop, saved):
-    from lightning.pytorch.callbacks import ModelCheckpoint
+def fit(cfg, store, ckpt, callbacks=(), ckpt_path=None, chunk=4):
+    from causalgear.sae.checkpoint import ResumeCheckpoint
 
-    cfg = tiny_cfg(tiny_qwen2_dir, tmp_path / "cache")
-    store, _ = ensure_store(cfg, progress=False)
-    ckpt_dir = tmp_path / "ckpt"
+    torch.manual_seed(0)
+    module = SAEModule(build_sae(cfg.sae, store.d_in), 1e-3, 1e-3)
+    trainer = L.Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        enable_checkpointing=False, callbacks=[ResumeCheckpoint(ckpt, every_n_steps=10), *callbacks])
+    trainer.fit(module, datamodule=ActivationDataModule(store, 128, steps_per_chunk=chunk), ckpt_path=ckpt_path)
+    return trainer, module
 
-    def fit(callbacks, ckpt_path=None):
-        torch.manual_seed(0)
-        module = SAEModule(build_sae(cfg.sae, store.d_in), 1e-3, 1e-3)
-        trainer = L.Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
-                            callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=every),
-                                       *callbacks])
-        trainer.fit(module, datamodule=ActivationDataModule(store, 64, steps_per_chunk=chunk), ckpt_path=ckpt_path)
-        return trainer, module
 
+# where the run is stopped: inside the first epoch, inside a later one (the step cadence no longer
+# lines up with chunks there), and right at an epoch's start (the epoch-end checkpoint)
+@pytest.mark.parametrize("stop", [{"at_step": 25}, {"at_step": 350}, {"at_epoch": 1}],
+                         ids=["first-epoch", "later-epoch", "epoch-end"])
+def test_an_interrupted_run_resumes_to_exactly_the_uninterrupted_sae(tiny_store, tmp_path, stop):
+    cfg, store = tiny_store
+    trainer, module = fit(cfg, store, tmp_path / "full.ckpt")
     with pytest.raises(RuntimeError, match="interrupted"):
-        fit([Interrupt(stop)])
-    saved_step = torch.load(ckpt_dir / "last.ckpt", weights_only=False)["global_step"]
-    assert saved_step == saved  # global_step counts optimizer steps, chunked or not
-    seen: list[int] = []
-    trainer, module = fit([Record(seen)], ckpt_path=str(ckpt_dir / "last.ckpt"))
-    assert seen[0] == saved_step  # continues where the checkpoint stopped, not from 0
-    assert int(module.rows_seen) > saved_step * 64 - 64  # the rows counter came back too
+        fit(cfg, store, tmp_path / "last.ckpt", [Interrupt(**stop)])
+    saved = torch.load(tmp_path / "last.ckpt", weights_only=False)["global_step"]
+    assert 0 < saved < trainer.global_step
+    resumed_trainer, resumed = fit(cfg, store, tmp_path / "last.ckpt", ckpt_path=str(tmp_path / "last.ckpt"))
+    # the same batches in the same order, none twice: the same steps, rows and weights
+    assert resumed_trainer.global_step == trainer.global_step
+    assert int(resumed.rows_seen) == int(module.rows_seen)
+    for name, value in module.sae.state_dict().items():
+        assert torch.equal(resumed.sae.state_dict()[name], value), name
+
+
+def test_checkpoints_keep_coming_after_the_first_epoch(tiny_store, tmp_path):
+    """Every 10 steps across epochs, though an epoch's 146 steps end on a partial chunk of 4."""
+    cfg, store = tiny_store
+
+    class Saved(L.Callback):
+        steps: list[int] = []
+
+        def on_save_checkpoint(self, trainer, *_):
+            self.steps.append(trainer.global_step)
+
+    saved = Saved()
+    trainer, _ = fit(cfg, store, tmp_path / "last.ckpt", [saved])
+    per_epoch = trainer.global_step // 3
+    assert per_epoch % 4 != 0  # otherwise the cadence would line up by luck
+    assert saved.steps[-1] >= trainer.global_step - 14
+    assert max(b - a for a, b in zip(saved.steps, saved.steps[1:], strict=False)) <= 10 + 3
+    assert per_epoch in saved.steps and 2 * per_epoch in saved.steps  # each epoch's end
+
+
+def test_a_resumed_run_keeps_the_loss_history_up_to_its_checkpoint(tmp_path):
+    from causalgear.sae.checkpoint import ResumableCSVLogger
+
+    first = ResumableCSVLogger(tmp_path, name="", version="csv")
+    for step in range(0, 100, 4):
+        first.log_metrics({"train/loss": 1.0 / (step + 1), "train/step": float(step)}, step=step // 4)
+    first.save()
+    resumed = ResumableCSVLogger(tmp_path, name="", version="csv", resume_step=48)
+    resumed.log_metrics({"train/loss": 0.5, "train/step": 52.0}, step=13)
+    resumed.save()
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    assert [float(r["train/step"]) for r in rows] == [*range(0, 49, 4), 52.0]
 
 
 def test_an_offline_wandb_run_holds_the_final_metrics(tiny_qwen2_dir, tmp_path, monkeypatch):
@@ -132,3 +173,45 @@ def test_a_lambda_by_k_sweep_harvests_once_and_every_job_writes_metrics(tiny_qwe
     assert len(jobs) == 4
     got = {(m["l1_coeff"], m["k"]) for m in (json.loads((j / "metrics.json").read_text()) for j in jobs)}
     assert got == {(1e-4, 8), (1e-4, 16), (1e-2, 8), (1e-2, 16)}
+
+
+@pytest.mark.slow
+def test_kill_9_at_90_percent_then_rerun_gives_the_uninterrupted_metrics(tiny_qwen2_dir, tmp_path):
+    """As a user would: `causalgear train` killed with SIGKILL late in its run, then the same command
+    again in the same run dir."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "causalgear", "train",
+            *tiny_overrides(tiny_qwen2_dir, tmp_path / "cache", "logger=none", "sae.epochs=6",
+                            "sae.checkpoint_every_steps=10")]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    full = subprocess.run([*args, "hydra.run.dir=full"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr[-2000:]
+    expected = json.loads((tmp_path / "full" / "metrics.json").read_text())
+
+    proc = subprocess.Popen([*args, "hydra.run.dir=killed"], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpt, step = tmp_path / "killed" / "checkpoints" / "last.ckpt", 0
+    while proc.poll() is None and step < 0.9 * expected["steps"]:
+        time.sleep(0.05)
+        if ckpt.is_file():
+            step = torch.load(ckpt, weights_only=False)["global_step"]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert step >= 0.9 * expected["steps"] and not (tmp_path / "killed" / "metrics.json").exists()
+
+    again = subprocess.run([*args, "hydra.run.dir=killed"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    got = json.loads((tmp_path / "killed" / "metrics.json").read_text())
+    assert got["resumed"] is True and got["rows_seen"] == expected["rows_seen"] and got["steps"] == expected["steps"]
+    for key in ("mse", "explained_variance", "l0", "density", "dead_fraction", "ce_loss_spliced", "ce_loss_recovered"):
+        assert got[key] == pytest.approx(expected[key], abs=5e-5), key
+    history = (tmp_path / "killed" / "csv" / "metrics.csv").read_text().splitlines()
+    import csv
+
+    steps = [float(r["train/step"]) for r in csv.DictReader(history) if r.get("train/step")]
+    assert steps[0] < 0.1 * expected["steps"] and steps == sorted(steps)  # the history from before the kill

@@ -12,6 +12,7 @@ checked against the manifest on open, so a half-written or corrupt store is neve
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -178,10 +179,13 @@ class ShuffledBatches(torch.utils.data.IterableDataset):
         self.seed, self.select, self.normalize, self.shuffle = seed, select, normalize, shuffle
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
+        self._skip = 0
         self._rows: torch.Tensor | None = None
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """The next pass is epoch `epoch` (its seeded order), starting after its first `skip_batches`
+        batches of this rank (a run resumed mid-epoch)."""
+        self.epoch, self._skip = epoch, skip_batches
 
     def _shard_rows(self, i: int) -> torch.Tensor:
         shard = self.store.shard(i)
@@ -195,10 +199,12 @@ class ShuffledBatches(torch.utils.data.IterableDataset):
         # never on an iterable dataset, which would otherwise replay one order every epoch
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         self.epoch += 1
+        skip, self._skip = self._skip, 0
         if self.store.n_rows <= self.buffer_rows:
-            yield from self._in_memory(gen)
+            batches = self._in_memory(gen, skip)
         else:
-            yield from self._this_rank(self._streamed(gen))
+            batches = itertools.islice(self._this_rank(self._streamed(gen)), skip, None)
+        yield from batches
 
     def _this_rank(self, batches: Iterator[torch.Tensor]) -> Iterator[torch.Tensor]:
         """This rank's share of a batch sequence that every rank draws alike."""
@@ -214,17 +220,17 @@ class ShuffledBatches(torch.utils.data.IterableDataset):
                 yield round_[self.rank]
                 round_ = []
 
-    def _in_memory(self, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    def _in_memory(self, gen: torch.Generator, skip: int = 0) -> Iterator[torch.Tensor]:
         if self._rows is None:
             self._rows = torch.cat([self._shard_rows(i) for i in range(self.store.n_shards)])
         rows = self._rows
         if not self.shuffle:
-            yield from self._this_rank(iter(rows.split(self.batch_size)))
+            yield from itertools.islice(self._this_rank(iter(rows.split(self.batch_size))), skip, None)
             return
         # the rank's share is taken from the order's pieces, so only this rank's rows are gathered;
         # index_select: about a third of advanced indexing's time for a 512-row gather on a CPU
         order = torch.randperm(len(rows), generator=gen)
-        for piece in self._this_rank(iter(order.split(self.batch_size))):
+        for piece in itertools.islice(self._this_rank(iter(order.split(self.batch_size))), skip, None):
             yield torch.index_select(rows, 0, piece)
 
     def _streamed(self, gen: torch.Generator) -> Iterator[torch.Tensor]:

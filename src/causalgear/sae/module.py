@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import lightning as L
 import torch
 
 from causalgear.harvest.store import ActivationStore, ShuffledBatches
 from causalgear.sae.base import SparseAutoencoder
 from causalgear.sae.metrics import ReconstructionStats
-
-# A step checkpoint holds the state after its step, as global_step says; Lightning's manual-
-# optimization warning is about wanting the state before it, which resume must not get.
-warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization", category=UserWarning)
 
 VAL_EVERY = 10  # every 10th example (by index) is validation: rows split by example, not token
 
@@ -62,12 +56,26 @@ class ActivationDataModule(L.LightningDataModule):
         super().__init__()
         self.store, self.batch_size, self.buffer_rows, self.seed = store, batch_size, buffer_rows, seed
         self.steps_per_chunk = steps_per_chunk
+        self.train_batches: ShuffledBatches | None = None
 
     def train_dataloader(self):
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        ds = ShuffledBatches(self.store, self.batch_size, self.buffer_rows, self.seed, select=is_train,
-                             rank=rank, world_size=world_size)
-        return torch.utils.data.DataLoader(Chunks(ds, 1 if world_size > 1 else self.steps_per_chunk), batch_size=None)
+        self.train_batches = ShuffledBatches(self.store, self.batch_size, self.buffer_rows, self.seed,
+                                             select=is_train, rank=rank, world_size=world_size)
+        progress = getattr(self.trainer.lightning_module, "epoch_progress", None) if self.trainer else None
+        if progress is not None:
+            # built after a checkpoint is restored: a run resumed mid-epoch (where Lightning calls no
+            # on_train_epoch_start) goes on with that epoch's order, after the batches it trained
+            epoch, done = (int(v) for v in progress)
+            current = self.trainer.current_epoch
+            self.start_epoch(current, done if epoch == current else 0)
+        return torch.utils.data.DataLoader(Chunks(self.train_batches, 1 if world_size > 1 else self.steps_per_chunk),
+                                           batch_size=None)
+
+    def start_epoch(self, epoch: int, skip_batches: int = 0) -> None:
+        """The next pass over the training batches is epoch `epoch`, its first `skip_batches` already trained."""
+        if self.train_batches is not None:
+            self.train_batches.set_epoch(epoch, skip_batches)
 
     def val_dataloader(self):
         ds = ShuffledBatches(self.store, 4096, self.buffer_rows, self.seed, select=is_validation, shuffle=False)
@@ -88,6 +96,8 @@ class SAEModule(L.LightningModule):
         self.sae, self.l1_coeff, self.lr, self.l1_warmup_steps = sae, l1_coeff, lr, l1_warmup_steps
         self.automatic_optimization = False
         self.register_buffer("rows_seen", torch.zeros((), dtype=torch.long))  # restored on resume
+        # (epoch, batches of it trained): a resumed run skips those batches of the epoch's order
+        self.register_buffer("epoch_progress", torch.zeros(2, dtype=torch.long))
         self._val: ReconstructionStats | None = None
 
     def current_l1(self) -> float:
@@ -105,12 +115,23 @@ class SAEModule(L.LightningModule):
             self.sae.post_step()
         # every rank trains on as many rows as this one (ShuffledBatches): the count is global
         self.rows_seen += sum(len(batch) for batch in chunk) * self.trainer.world_size
+        self.epoch_progress[1] += len(chunk)
         if self._writes_logs():  # the chunk's last step stands for it
             logged = {f"train/{k}": v.detach() for k, v in terms.items() if v.ndim == 0}
             logged["train/l0"] = (terms["z"] > 0).float().sum(-1).mean()
             logged["train/step"] = float(self.global_step)
             self.log_dict(logged, prog_bar=False, on_step=True, on_epoch=False)
             self.log("loss", terms["loss"].detach(), prog_bar=True, logger=False)
+
+    def on_train_epoch_start(self) -> None:
+        """Tell this epoch's batches which epoch it is (Lightning never calls set_epoch on an iterable
+        dataset) and, in an epoch resumed from a checkpoint, how many of its batches were trained."""
+        epoch, done = (int(v) for v in self.epoch_progress)
+        skip = done if epoch == self.current_epoch else 0
+        self.epoch_progress.copy_(torch.tensor([self.current_epoch, skip]))
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if isinstance(datamodule, ActivationDataModule):
+            datamodule.start_epoch(self.current_epoch, skip)
 
     def _writes_logs(self) -> bool:
         """Whether Lightning writes this batch's logs (every log_every_n_steps batches): a

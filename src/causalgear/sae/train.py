@@ -15,6 +15,7 @@ from causalgear.harvest.run import ensure_store, harvest_layer
 from causalgear.io import write_json
 from causalgear.report.plots import density_histogram, loss_curves
 from causalgear.sae.base import build_sae
+from causalgear.sae.checkpoint import ResumableCSVLogger, ResumeCheckpoint
 from causalgear.sae.io import save_sae
 from causalgear.sae.metrics import ReconstructionStats, ce_losses
 from causalgear.sae.module import VAL_EVERY, ActivationDataModule, SAEModule, is_validation
@@ -43,10 +44,8 @@ def wandb_mode(cfg: DictConfig) -> str:
     return cfg.logger.mode
 
 
-def make_loggers(cfg: DictConfig, out_dir: Path):
-    from lightning.pytorch.loggers import CSVLogger
-
-    loggers = [CSVLogger(out_dir, name="", version="csv")]
+def make_loggers(cfg: DictConfig, out_dir: Path, resume_step: int | None = None):
+    loggers = [ResumableCSVLogger(out_dir, name="", version="csv", resume_step=resume_step)]
     mode = wandb_mode(cfg)
     if mode != "disabled":
         from lightning.pytorch.loggers import WandbLogger
@@ -87,9 +86,14 @@ def refuse_relaunching_strategy_in_a_sweep(cfg: DictConfig) -> None:
                           "at a time, or give each job its own machine through a Hydra launcher")
 
 
-def train(cfg: DictConfig, out_dir: Path) -> dict:
-    from lightning.pytorch.callbacks import ModelCheckpoint
+def checkpoint_step(path: Path) -> int | None:
+    """The optimizer step a checkpoint was saved at, or None where there is none to resume."""
+    if not path.is_file():
+        return None
+    return int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
 
+
+def train(cfg: DictConfig, out_dir: Path) -> dict:
     refuse_relaunching_strategy_in_a_sweep(cfg)
     torch.manual_seed(cfg.seed)
     store, hit = ensure_store(cfg)
@@ -98,14 +102,13 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     sae = build_sae(cfg.sae, store.d_in)
     module = SAEModule(sae, cfg.sae.l1_coeff, cfg.sae.lr, cfg.sae.l1_warmup_steps)
     data = ActivationDataModule(store, cfg.sae.batch_size, cfg.sae.buffer_rows, cfg.seed, cfg.sae.steps_per_chunk)
-    ckpt_dir = out_dir / "checkpoints"
-    resume = ckpt_dir / "last.ckpt"
-    loggers = make_loggers(cfg, out_dir)
-    # a checkpoint is written at a chunk's end, so its step must be a multiple of the chunk
-    every = cfg.sae.steps_per_chunk * max(1, 50 // cfg.sae.steps_per_chunk)
+    resume = out_dir / "checkpoints" / "last.ckpt"
+    resume_step = checkpoint_step(resume)  # decided before fit, which writes its own last.ckpt
+    resumed = resume_step is not None
+    loggers = make_loggers(cfg, out_dir, resume_step)
     trainer = instantiate(cfg.trainer, max_epochs=cfg.sae.epochs, logger=loggers, default_root_dir=str(out_dir),
-                          callbacks=[ModelCheckpoint(dirpath=ckpt_dir, save_last=True, every_n_train_steps=every)])
-    resumed = resume.is_file()  # decided before fit, which writes its own last.ckpt
+                          enable_checkpointing=False,
+                          callbacks=[ResumeCheckpoint(resume, every_n_steps=cfg.sae.checkpoint_every_steps)])
     start = time.monotonic()
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resumed else None)
     train_seconds = time.monotonic() - start
