@@ -11,6 +11,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from filelock import FileLock
+
+
+def follow_umask(path: str | Path) -> None:
+    """Give a file the permissions a plain open() would (safetensors and mkstemp write 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
 
 def write_text(path: str | Path, text: str) -> None:
     path = Path(path)
@@ -19,10 +28,7 @@ def write_text(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
-        # mkstemp makes the file private (0600); outputs get the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        follow_umask(tmp)  # mkstemp makes the file private (0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -52,25 +58,39 @@ def write_json(path: str | Path, obj) -> None:
     write_text(path, json.dumps(_finite(obj), indent=2, allow_nan=False) + "\n")
 
 
-def build_dir_atomically(final: Path, build: Callable[[Path], object], complete: Callable[[Path], bool]) -> Path:
+def remove_stale_builds(parent: Path) -> None:
+    """Remove `*.tmp-<pid>` build dirs in `parent` whose process is gone (killed runs' leftovers)."""
+    if not parent.is_dir():
+        return
+    for stale in parent.glob("*.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def cache_lock(final: Path) -> FileLock:
+    """The lock that one build (or rebuild) of the cache entry `final` holds: a second process
+    waits, then finds the entry built."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(final.with_name(f"{final.name}.lock"))
+
+
+def build_dir_atomically(final: Path, build: Callable[[Path], object], complete: Callable[[Path], bool],
+                         locked: bool = False) -> Path:
     """Build a cache directory in `<final>.tmp-<pid>` and rename it to `final` when complete.
 
-    A reader sees no directory or a whole one. Leftovers of killed runs (their pid is gone) are
-    removed first; if another process finished first, its directory is kept and ours dropped.
-    `build(tmp)` creates `tmp` itself.
+    A reader sees no directory or a whole one. Builds of one entry are serialised by its lock
+    (`locked=True`: the caller holds it already); one that finds the entry complete keeps it.
+    Leftovers of killed runs (their pid is gone) are removed first. `build(tmp)` creates `tmp`.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f"{final.name}.tmp-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            shutil.rmtree(stale, ignore_errors=True)
+    if not locked:
+        with cache_lock(final):
+            return build_dir_atomically(final, build, complete, locked=True)
+    if final.exists() and complete(final):
+        return final
+    remove_stale_builds(final.parent)
     tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     build(tmp)
-    try:
-        os.rename(tmp, final)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not complete(final):
-            raise
+    os.rename(tmp, final)
     return final

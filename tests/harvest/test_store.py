@@ -142,3 +142,65 @@ def test_data_parallel_ranks_take_disjoint_equal_shares_of_one_order(tiny_qwen2_
     assert len(seen) == rounds * 3 * 64 and len(seen) > len(torch.cat(full)) - 3 * 64  # only one round dropped
     with pytest.raises(ValueError, match="rank=3, world_size=3"):
         ShuffledBatches(store, batch_size=64, rank=3, world_size=3)
+
+
+def test_a_moved_cache_keeps_its_stores(smoke_model, tmp_path):
+    """The key names the model by its content, not by where the cache (holding the embedded model) is."""
+    import shutil
+
+    base, _, _ = smoke_model
+    small = ["model=tinysql_smoke", "harvest.max_examples=20", *SMALL_DATA]
+    first = tmp_path / "first"
+    shutil.copytree(base.paths.cache_dir, first)
+    store, _ = ensure_store(compose([*small, f"paths.cache_dir={first}"]), progress=False)
+    moved = tmp_path / "moved"
+    first.rename(moved)
+    again, hit = ensure_store(compose([*small, f"paths.cache_dir={moved}"]), progress=False)
+    assert hit and again.path.name == store.path.name
+
+
+def test_stale_build_dirs_of_dead_processes_go_on_the_next_open(tiny_qwen2_dir, tmp_path):
+    cfg = cfg_for(tiny_qwen2_dir, tmp_path)
+    store, _ = ensure_store(cfg, progress=False)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = store.path.parent / f"0123abcd.tmp-{int(dead.stdout)}"
+    (stale / "sub").mkdir(parents=True)
+    ours = store.path.parent / f"4567.tmp-{os.getpid()}"  # a live process's build stays
+    ours.mkdir()
+    _, hit = ensure_store(cfg, progress=False)
+    assert hit and not stale.exists() and ours.exists()
+
+
+def test_store_files_follow_the_umask(tiny_qwen2_dir, tmp_path):
+    old = os.umask(0o022)
+    try:
+        store, _ = ensure_store(cfg_for(tiny_qwen2_dir, tmp_path), progress=False)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in store.path.iterdir()}
+    assert set(modes.values()) == {0o644}, modes
+
+
+RACE = """
+import sys
+from causalgear.config import compose
+from causalgear.harvest.run import ensure_store
+store, hit = ensure_store(compose(sys.argv[1:]), progress=False)
+print("hit" if hit else "built", store.n_rows)
+"""
+
+
+def test_two_processes_rebuilding_one_corrupt_store_both_get_it_whole(tiny_qwen2_dir, tmp_path):
+    overrides = ["model=hf", f"model.name_or_path={tiny_qwen2_dir}", "model.layer=1", f"paths.cache_dir={tmp_path}",
+                 "harvest.shard_tokens=1000", "harvest.max_examples=120", *SMALL_DATA]
+    store, _ = ensure_store(compose(overrides), progress=False)
+    shard = store.path / store.manifest["shards"][0]["file"]
+    shard.write_bytes(b"\0" + shard.read_bytes()[1:])
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, *overrides], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    results = sorted(out.split()[-2] for out, _ in outs)
+    assert results == ["built", "hit"], outs  # one rebuilt it; the other waited and opened it
+    assert {out.split()[-1] for out, _ in outs} == {str(store.n_rows)}
+    ActivationStore(store.path).verify()

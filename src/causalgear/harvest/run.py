@@ -20,8 +20,8 @@ from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
 from causalgear.harvest.hooks import run_to_layer
 from causalgear.harvest.store import CLAUSES, ROLES, ActivationStore, CorruptStore, StoreWriter
-from causalgear.io import build_dir_atomically, sha256_file
-from causalgear.models.loading import WEIGHT_FILES, model_source
+from causalgear.io import build_dir_atomically, cache_lock, remove_stale_builds, sha256_file
+from causalgear.models.loading import MODEL_FILES, WEIGHT_FILES, model_source
 
 _CLAUSE_RE = re.compile(r"\b(SELECT|FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT)\b", re.IGNORECASE)
 
@@ -36,8 +36,11 @@ def model_identity(cfg: DictConfig) -> dict:
     ident = {"source": source, "revision": cfg.model.revision, "dtype": cfg.model.dtype,
              "quantization": cfg.model.quantization}
     if os.path.isdir(source):
-        ident["weights_sha256"] = {f: sha256_file(Path(source) / f) for f in WEIGHT_FILES
-                                   if (Path(source) / f).is_file()}
+        # a local model is known by its content, not its path: a moved or copied cache (which holds
+        # the embedded model) keeps its stores
+        del ident["source"]
+        ident["sha256"] = {f: sha256_file(Path(source) / f) for f in (*WEIGHT_FILES, *MODEL_FILES)
+                           if (Path(source) / f).is_file()}
     return ident
 
 
@@ -141,22 +144,37 @@ def ensure_store(cfg: DictConfig, model=None, tokenizer=None, progress: bool = T
     """The store for this config: opened and verified if cached, else harvested. (store, cache_hit)"""
     key, inputs = harvest_key(cfg)  # hashes the weights: once per call
     final = store_dir(cfg, key)
-    if final.exists():
-        try:
-            return ActivationStore(final), True
-        except CorruptStore as err:
-            if not cfg.harvest.rebuild:
-                raise CorruptStore(f"{err}; rerun with harvest.rebuild=true to rebuild it") from err
+    remove_stale_builds(final.parent)
+    store = _open_store(final, cfg.harvest.rebuild)
+    if store is not None:
+        return store, True
+    with cache_lock(final):  # one process rebuilds; another waits, then opens what it built
+        store = _open_store(final, cfg.harvest.rebuild, discard_corrupt=True)
+        if store is not None:
+            return store, True
+        if model is None:
+            from causalgear.models.loading import load_model
+
+            model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
+        build_dir_atomically(final, lambda tmp: harvest_into(tmp, cfg, model, tokenizer, select_examples(cfg), key,
+                                                             inputs, progress=progress),
+                             lambda d: (d / "manifest.json").is_file(), locked=True)
+    return ActivationStore(final), False
+
+
+def _open_store(final: Path, rebuild: bool, discard_corrupt: bool = False) -> ActivationStore | None:
+    """The verified store at `final`; None where there is none or (rebuild allowed) it is corrupt."""
+    if not final.exists():
+        return None
+    try:
+        return ActivationStore(final)
+    except CorruptStore as err:
+        if not rebuild:
+            raise CorruptStore(f"{err}; rerun with harvest.rebuild=true to rebuild it") from err
+        if discard_corrupt:
             print(f"rebuilding: {err}")
             shutil.rmtree(final)
-    if model is None:
-        from causalgear.models.loading import load_model
-
-        model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
-    build_dir_atomically(final, lambda tmp: harvest_into(tmp, cfg, model, tokenizer, select_examples(cfg), key,
-                                                         inputs, progress=progress),
-                         lambda d: (d / "manifest.json").is_file())
-    return ActivationStore(final), False
+        return None
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict:

@@ -21,7 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from causalgear.errors import CorruptStore
-from causalgear.io import sha256_file
+from causalgear.io import follow_umask, sha256_file
 
 STORE_VERSION = 1
 ROLES = ("instruction", "context", "response")
@@ -63,6 +63,7 @@ class StoreWriter:
         name = f"shard_{len(self.shards):05d}.safetensors"
         save_file({"acts": acts[:n].contiguous(), **{k: v[:n].contiguous() for k, v in meta.items()}},
                   self.path / name)
+        follow_umask(self.path / name)
         self.shards.append({"file": name, "rows": n, "sha256": sha256_file(self.path / name)})
         self._acts = [acts[n:]] if len(acts) > n else []
         self._meta = {k: [v[n:]] if len(v) > n else [] for k, v in meta.items()}
@@ -76,6 +77,7 @@ class StoreWriter:
         mean = (self._sum / self.n_rows).float()
         scale = torch.tensor((self.d_in / (self._sq_norm / self.n_rows)) ** 0.5, dtype=torch.float32)
         save_file({"mean": mean, "scale": scale}, self.path / "stats.safetensors")
+        follow_umask(self.path / "stats.safetensors")
         with open(self.path / "examples.jsonl", "w") as fh:
             fh.writelines(json.dumps(e, sort_keys=True) + "\n" for e in examples)
         dtype = str(self.dtype).removeprefix("torch.")

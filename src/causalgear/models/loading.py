@@ -13,6 +13,8 @@ from causalgear.errors import ModelLoadError
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
+# besides the weights, what decides a local model's activations
+MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json")
 
 
 def resolve_device(device: str) -> torch.device:

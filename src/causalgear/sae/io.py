@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from causalgear.errors import CausalgearError
-from causalgear.io import sha256_file, write_json
+from causalgear.io import follow_umask, sha256_file, write_json
 from causalgear.sae.base import SparseAutoencoder
 from causalgear.sae.deep_relu import DeepReLUSAE
 from causalgear.sae.deep_topk import DeepTopKSAE
@@ -70,6 +70,7 @@ def write_weights(tensors: dict[str, torch.Tensor], path: Path, name: str, cfg: 
     where SAELens' loader does not look), so a changed or corrupt byte is caught on load."""
     tmp = path / f".{name}.tmp"
     save_file(tensors, tmp)
+    follow_umask(tmp)
     tmp.replace(path / name)
     cfg.setdefault("causalgear", {})["weights_sha256"] = sha256_file(path / name)
     write_json(path / CFG, cfg)
