@@ -147,3 +147,16 @@ def test_a_default_feature_out_of_range_stops_the_service_at_start(smoke_sae, tm
     overrides, _ = smoke_sae
     with pytest.raises(CausalgearError, match="serve.feature=8 is out of range"):
         Engine(compose([*overrides, "serve.feature=8"]), tmp_path)
+
+
+def test_a_truncated_causal_json_stops_the_service_in_one_line_before_the_model_loads(smoke_sae, tmp_path,
+                                                                                        monkeypatch):
+    from causalgear.errors import CausalgearError
+    from causalgear.serve import engine as engine_module
+
+    (tmp_path / "causal.json").write_text('{"chosen": 1, "coord')
+    monkeypatch.setattr("causalgear.models.loading.load_model", lambda *a, **k: pytest.fail("model loaded"))
+    overrides, _ = smoke_sae
+    with pytest.raises(CausalgearError, match="is not a whole causal.json") as err:
+        engine_module.Engine(compose([*overrides, f"steering.causal_path={tmp_path}"]), tmp_path)
+    assert "\n" not in str(err.value)

@@ -72,6 +72,7 @@ class Engine:
         path = sae_dir(cfg.sae.path)
         sae, sae_cfg = load_sae(path)
         self.layer, self.site = sae_site(cfg, sae_cfg)
+        self.default_feature = self._default_feature(cfg, sae.d_sae)  # before the model loads
         self.model, self.tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
         self.device = next(self.model.parameters()).device
         store, _ = ensure_store(cfg)
@@ -88,14 +89,6 @@ class Engine:
         self.sae_path = str(path)
         self.store = store
         self.stats = coordinate_stats(self.sae, store)
-        self.default_feature = self.s.feature
-        if self.default_feature is not None and self.default_feature >= self.sae.d_sae:
-            raise CausalgearError(f"serve.feature={self.default_feature} is out of range: the SAE has "
-                                  f"{self.sae.d_sae} coordinates (0..{self.sae.d_sae - 1})")
-        if self.default_feature is None and (cfg.steering.feature is not None or cfg.steering.causal_path):
-            from causalgear.steering.run import resolve_feature
-
-            self.default_feature, _ = resolve_feature(cfg, self.sae.d_sae)
         self.budget = ExecBudget.from_config(cfg.exec)
         self.databases = {e.db_id: e.db_dir for split in _splits(cfg) for e in load_split(cfg, split)}
         self._top_tokens: dict[int, list[dict]] = {}
@@ -105,6 +98,19 @@ class Engine:
             grains_cfg.steering.n_steps = self.s.grains_ig_steps
             grains_cfg.steering.internal_batch_size = self.s.grains_ig_steps
         self._grains_cfg = grains_cfg
+
+    @staticmethod
+    def _default_feature(cfg: DictConfig, d_sae: int) -> int | None:
+        """serve.feature, else steering.feature or evaluate's choice in steering.causal_path, else None."""
+        j = cfg.serve.feature
+        if j is not None and j >= d_sae:
+            raise CausalgearError(f"serve.feature={j} is out of range: the SAE has {d_sae} coordinates "
+                                  f"(0..{d_sae - 1})")
+        if j is None and (cfg.steering.feature is not None or cfg.steering.causal_path):
+            from causalgear.steering.run import resolve_feature
+
+            j, _ = resolve_feature(cfg, d_sae)
+        return j
 
     @property
     def d_sae(self) -> int:
