@@ -87,3 +87,25 @@ def test_kinds_and_empty_gold_are_counted(two_dbs):
     assert s["n_scored"] == 4 and s["n_correct"] == 2 and s["execution_accuracy"] == 0.5
     assert s["empty_gold"] == 1 and s["execution_accuracy_nonempty_gold"] == pytest.approx(1 / 3)
     assert s["counts"]["skipped"] == 1 and s["counts"]["refused"] == 1
+
+
+@pytest.mark.parametrize(("pred", "correct", "dropped"), [
+    ("SELECT name FROM t ORDER BY n; LIMIT 1", True, "LIMIT 1"),
+    ("SELECT name FROM t ORDER BY n ; DROP TABLE t", True, "DROP TABLE t"),
+    ("SELECT name FROM t WHERE name = 'a;b' ORDER BY n", False, None),  # a ';' in a string ends nothing
+    ("SELECT name FROM t ORDER BY n;", True, None),
+    ("DROP TABLE t; SELECT name FROM t ORDER BY n", False, "SELECT name FROM t ORDER BY n"),
+])
+def test_a_prediction_is_its_first_statement_as_in_the_official_evaluator(two_dbs, pred, correct, dropped):
+    import hashlib
+
+    before = [hashlib.sha256(p.read_bytes()).hexdigest() for p in two_dbs]
+    v = score_sql("SELECT name FROM t ORDER BY n", pred, two_dbs)
+    assert v.correct is correct and v.dropped == dropped
+    assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in two_dbs] == before
+
+
+def test_with_distinct_kept_the_text_runs_whole_and_a_second_statement_is_refused(two_dbs):
+    """The official tool splits statements only inside its DISTINCT removal."""
+    v = score_sql("SELECT name FROM t", "SELECT name FROM t; LIMIT 1", two_dbs, keep_distinct=True)
+    assert v.kind == "refused" and v.dropped is None

@@ -57,3 +57,38 @@ def test_score_deliberate_errors_by_kind(spider_dir, tmp_path):
                  "--out", str(out)]) == 0
     kinds = [e["kind"] for e in json.loads(out.read_text())["examples"]]
     assert kinds == ["correct", "wrong", "refused", "wrong"]
+
+
+def test_gold_with_trailing_text_is_scored_as_its_first_statement_and_changes_no_database(spider_dir, tmp_path):
+    """The official evaluator scores `gold ; anything` as gold: so must we, never running the rest."""
+    import hashlib
+
+    databases = sorted((spider_dir / "database").rglob("*.sqlite"))
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in databases}
+    gold = spider_dir / "dev_gold.sql"
+    tails = ["; LIMIT 1", " ; DROP TABLE {t}", "; VACUUM INTO 'x.sqlite'", "; ATTACH 'evil.sqlite' AS e",
+             "; DELETE FROM {t}", ";; SELECT 1"]
+    lines = gold.read_text().splitlines()
+    preds = []
+    for i, line in enumerate(lines):
+        query = line.split("\t")[0]
+        table = query.split(" FROM ")[1].split()[0] if " FROM " in query else "x"
+        preds.append(query + tails[i % len(tails)].format(t=table))
+    (tmp_path / "pred.sql").write_text("\n".join(preds) + "\n")
+    out = tmp_path / "score.json"
+    assert main(["score", "--gold", str(gold), "--pred", str(tmp_path / "pred.sql"), "--db",
+                 str(spider_dir / "database"), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["execution_accuracy"] == 1.0 and report["n_scored"] == 972
+    assert all(e["dropped"] for e in report["examples"] if e["kind"] != "skipped")
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in databases} == before
+
+
+def test_the_readme_example_scores_its_select(spider_dir, tmp_path):
+    (tmp_path / "gold.sql").write_text("SELECT count(*) FROM singer\tconcert_singer\n")
+    (tmp_path / "pred.sql").write_text("SELECT count(*) FROM singer; DROP TABLE singer\n")
+    out = tmp_path / "s.json"
+    assert main(["score", "--gold", str(tmp_path / "gold.sql"), "--pred", str(tmp_path / "pred.sql"), "--db",
+                 str(spider_dir / "database"), "--out", str(out)]) == 0
+    (example,) = json.loads(out.read_text())["examples"]
+    assert example["correct"] and example["dropped"] == "DROP TABLE singer"

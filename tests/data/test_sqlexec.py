@@ -48,7 +48,10 @@ def test_a_write_is_refused_and_the_database_is_unchanged(db, sql, monkeypatch):
     assert sha256(db) == before
     assert sorted(p.name for p in db.parent.iterdir()) == files_before
     verdict = score_sql("SELECT name FROM items", sql, (db,))
-    assert not verdict.correct and verdict.kind == "refused"
+    if ";" in sql:  # scored as its first statement, as the official evaluator does; the rest never runs
+        assert not verdict.correct and verdict.kind == "wrong" and verdict.dropped == "DROP TABLE items"
+    else:
+        assert not verdict.correct and verdict.kind == "refused"
     assert sha256(db) == before
 
 

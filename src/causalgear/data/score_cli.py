@@ -112,7 +112,8 @@ def main(argv: list[str]) -> int:
                       keep_distinct=args.keep_distinct)
         verdicts.append(v)
         examples.append({"index": i, "db_id": db_id, "correct": v.correct, "kind": v.kind,
-                         "empty_gold": v.empty_gold, "error": v.error, "bound": v.bound})
+                         "empty_gold": v.empty_gold, "error": v.error, "bound": v.bound,
+                         "dropped": v.dropped})
     summary = summarize(verdicts).as_dict()
     c = summary["counts"]
     print(f"execution accuracy: {summary['execution_accuracy']:.4f} ({summary['n_correct']}/{summary['n_scored']})")

@@ -3,13 +3,16 @@
 A prediction is right when, on every database of its schema, its result equals the gold
 result as a multiset of rows, up to a permutation of columns; row order counts only when the
 gold query has ORDER BY. Values compare with Python equality, so 1 and 1.0 are equal, as in
-the official evaluator. The one deliberate difference: candidate column permutations are
-pruned with every row instead of 20 random ones, which removes only permutations that cannot
-match, so verdicts are the same and never depend on a random draw.
+the official evaluator. Like it, a prediction is read as its first statement (sqlparse's split,
+through its DISTINCT removal): `SELECT ... ; LIMIT 1` is scored as `SELECT ...`, and the rest is
+never run; the verdict names what was dropped. The one deliberate difference: candidate column
+permutations are pruned with every row instead of 20 random ones, which removes only
+permutations that cannot match, so verdicts are the same and never depend on a random draw.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from collections import Counter
@@ -17,23 +20,37 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import sqlparse
+
 from causalgear.data.sqlexec import DEFAULT_BUDGET, LIMIT, OK, ExecBudget, ExecResult, execute
 
-# unrolled loops (no alternation inside a repeat): linear in the text, with no backtracking stack,
-# so a prediction holding a huge literal costs its own size and no more
-_QUOTED = re.compile(r"""('[^']*+(?:''[^']*+)*+'|"[^"]*+(?:""[^"]*+)*+"|`[^`]*+`)""")
-_DISTINCT = re.compile(r"\bdistinct\b", re.IGNORECASE)
 _CUR_YEAR = re.compile(r"YEAR\s*\(\s*CURDATE\s*\(\s*\)\s*\)\s*", re.IGNORECASE)
 
 
+def first_statement(sql: str) -> tuple[str, str | None]:
+    """The official evaluator's reading of a prediction: its first statement as sqlparse splits it
+    (a `;` inside a quoted string does not end it), and the text after it, which is never run."""
+    statements = sqlparse.parse(sql)
+    if not statements:
+        return sql, None
+    first = str(statements[0])
+    return first, sql[len(first):].strip() or None
+
+
 def remove_distinct(sql: str) -> str:
-    """Drop the DISTINCT keyword outside quotes, as the official evaluator does by default."""
-    parts = _QUOTED.split(sql)
-    return "".join(p if i % 2 else _DISTINCT.sub("", p) for i, p in enumerate(parts))
+    """The official evaluator's `remove_distinct`: the first statement's tokens without the
+    keyword DISTINCT (a quoted 'distinct' is one token with its quotes, and stays)."""
+    statements = sqlparse.parse(sql)
+    if not statements:
+        return sql
+    return "".join(t.value for t in statements[0].flatten() if t.value.lower() != "distinct")
 
 
+@lru_cache(maxsize=65536)
 def prepare(sql: str, keep_distinct: bool = False) -> str:
-    """The official evaluator's rewriting of both queries before execution."""
+    """The official evaluator's rewriting of both queries before execution. Dropping DISTINCT
+    keeps only the first statement, as there; with `keep_distinct` the text is run whole, and a
+    second statement is refused, as the official tool's sqlite3 call refuses it."""
     sql = _CUR_YEAR.sub("2020", sql)
     return sql if keep_distinct else remove_distinct(sql)
 
@@ -97,6 +114,7 @@ class Verdict:
     empty_gold: bool = False
     error: str | None = None
     bound: str | None = None  # the executor's hard bound that stopped the prediction (ExecResult.bound)
+    dropped: str | None = None  # text after the prediction's first statement: scored without it, never run
 
 
 @lru_cache(maxsize=65536)
@@ -118,7 +136,13 @@ def score_sql(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...],
     """Score one prediction on every database of its schema."""
     if len(pred_sql) > budget.max_sql_bytes:  # before any rewriting, which would cost its size again
         return Verdict(False, LIMIT, error=f"statement longer than {budget.max_sql_bytes} bytes", bound="sql_length")
+    dropped = None if keep_distinct else first_statement(pred_sql)[1]
     gold_sql, pred_sql = prepare(gold_sql, keep_distinct), prepare(pred_sql, keep_distinct)
+    verdict = _score_prepared(gold_sql, pred_sql, db_paths, budget)
+    return dataclasses.replace(verdict, dropped=dropped) if dropped else verdict
+
+
+def _score_prepared(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...], budget: ExecBudget) -> Verdict:
     if not db_paths:
         return Verdict(False, SKIPPED, error="no database file")
     empty_gold = False

@@ -24,7 +24,7 @@ def accuracy_report(examples: Sequence[Example], predictions: Sequence[str], ver
     }
     report["examples"] = [
         {"id": e.id, "group": e.group, "db_id": e.db_id, "gold": e.sql, "pred": p, "correct": v.correct,
-         "kind": v.kind, "empty_gold": v.empty_gold}
+         "kind": v.kind, "empty_gold": v.empty_gold, "bound": v.bound, "dropped": v.dropped}
         for e, p, v in zip(examples, predictions, verdicts, strict=True)
     ]
     return report
