@@ -82,10 +82,9 @@ def test_the_embedded_model_is_built_once_then_loaded_from_the_cache(smoke_model
         assert torch.equal(a, b)
 
 
-def test_quantization_without_bitsandbytes_is_refused_clearly(tiny_qwen2_dir, tmp_path):
-    import importlib.util
+def test_quantization_without_bitsandbytes_is_refused_clearly(tiny_qwen2_dir, tmp_path, monkeypatch):
+    import sys
 
-    if importlib.util.find_spec("bitsandbytes") is not None:
-        pytest.skip("bitsandbytes is installed here: the refusal path is not reachable")
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # as where it is not installed: import fails
     with pytest.raises(ModelLoadError, match="needs bitsandbytes"):
         load_model(hf_cfg(tiny_qwen2_dir, quantization="4bit"), tmp_path)

@@ -32,3 +32,22 @@ def test_quantized_sae_loads_through_the_one_loader_and_is_four_times_smaller(tm
             rel = (q_sae(x) - loaded(x)).norm() / loaded(x).norm()
         assert 0 < rel < 0.2, (arch, rel)
         assert (q_dir / Q4_WEIGHTS).stat().st_size < 0.35 * (full / WEIGHTS).stat().st_size
+
+
+def test_nf4_is_bitsandbytes_own_and_loads_through_the_one_loader(tmp_path):
+    from bitsandbytes.functional import dequantize_4bit, quantize_4bit
+
+    torch.manual_seed(0)
+    for arch, sae in (("relu", ReLUSAE(64, 256)), ("deep_relu", DeepReLUSAE(64, 16, [128, 32]))):
+        full = save_sae(sae, tmp_path / arch / "full", layer=1, site="resid", model_name="tiny")
+        loaded, cfg = load_sae(full)
+        q_sae, q_cfg = load_sae(save_quantized(loaded, cfg, tmp_path / arch / "nf4", "nf4"))
+        assert q_cfg["causalgear"]["quantization"]["format"] == "bnb-nf4"
+        for name, w in loaded.weights().items():
+            if w.dim() == 2:  # exactly what bitsandbytes' own round trip gives
+                packed, state = quantize_4bit(w.float().contiguous(), quant_type="nf4", blocksize=64)
+                assert torch.equal(q_sae.weights()[name], dequantize_4bit(packed, state)), name
+        x = torch.randn(50, 64)
+        with torch.no_grad():
+            rel = (q_sae(x) - loaded(x)).norm() / loaded(x).norm()
+        assert 0 < rel < 0.2, (arch, rel)

@@ -77,11 +77,11 @@ class Engine:
         self.device = next(self.model.parameters()).device
         store, _ = ensure_store(cfg)
         self.quantization = None
-        if self.s.sae_quantization == "int4":
+        if self.s.sae_quantization != "none":
             from causalgear.sae.paths import Q4_WEIGHTS
             from causalgear.sae.quantize import save_quantized
 
-            q_dir = save_quantized(sae, sae_cfg, out_dir / "sae_q4")
+            q_dir = save_quantized(sae, sae_cfg, out_dir / "sae_q4", self.s.sae_quantization)
             sae, sae_cfg = load_sae(q_dir)
             self.quantization = {"format": sae_cfg["causalgear"]["quantization"]["format"],
                                  "bytes": (q_dir / Q4_WEIGHTS).stat().st_size}
