@@ -27,38 +27,51 @@ import time
 import torch
 
 
-def bare_loop(sae, batches, l1_coeff: float, lr: float) -> float:
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def bare_loop(sae, batches, l1_coeff: float, lr: float, device: str = "cpu") -> float:
+    """Rows per second of the plain loop; batches come from host memory, as Lightning's do."""
     from causalgear.sae.module import make_adam
 
+    sae = sae.to(device)
     opt = make_adam(sae.parameters(), lr)  # the optimizer the Lightning module uses
     rows = 0
+    synchronize(device)
     start = time.perf_counter()
     for x in batches:
+        x = x.to(device, non_blocking=True)
         loss = sae.loss_terms(x, l1_coeff)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sae.post_step()
         rows += len(x)
+    synchronize(device)
     return rows / (time.perf_counter() - start)
 
 
-def lightning_loop(sae, store, cfg, epochs: int) -> float:
+def lightning_loop(sae, store, cfg, epochs: int, device: str = "cpu") -> float:
     import lightning as L
 
+    from causalgear.logs import quiet_lightning
+
+    quiet_lightning()
     from causalgear.sae.module import ActivationDataModule, SAEModule
 
     module = SAEModule(sae, cfg.sae.l1_coeff, cfg.sae.lr)
     trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                        accelerator="cpu", devices=1)
+                        accelerator="gpu" if device == "cuda" else "cpu", devices=1)
     start = time.perf_counter()
     data = ActivationDataModule(store, cfg.sae.batch_size, cfg.sae.buffer_rows, cfg.seed, cfg.sae.steps_per_chunk)
     trainer.fit(module, datamodule=data)
     return int(module.rows_seen) / (time.perf_counter() - start)
 
 
-def saelens_loop(d_in: int, d_sae: int, batches, l1_coeff: float, lr: float) -> float | None:
+def saelens_loop(d_in: int, d_sae: int, batches, l1_coeff: float, lr: float, device: str = "cpu") -> float | None:
     """SAELens' own trainer (SAETrainer + StandardTrainingSAE) fed the same batches."""
     try:
         from sae_lens import StandardTrainingSAE, StandardTrainingSAEConfig
@@ -69,13 +82,15 @@ def saelens_loop(d_in: int, d_sae: int, batches, l1_coeff: float, lr: float) -> 
     import itertools
 
     sae = StandardTrainingSAE(StandardTrainingSAEConfig(d_in=d_in, d_sae=d_sae, l1_coefficient=l1_coeff,
-                                                        dtype="float32", device="cpu"))
+                                                        dtype="float32", device=device))
     n_rows = sum(len(b) for b in batches)
     cfg = SAETrainerConfig(total_training_samples=n_rows, train_batch_size_samples=len(batches[0]), lr=lr, lr_end=lr,
-                           device="cpu", logger=LoggingConfig(log_to_wandb=False))
-    trainer = SAETrainer(cfg=cfg, sae=sae, data_provider=itertools.cycle(batches))
+                           device=device, logger=LoggingConfig(log_to_wandb=False))
+    trainer = SAETrainer(cfg=cfg, sae=sae, data_provider=(b.to(device) for b in itertools.cycle(batches)))
+    synchronize(device)
     start = time.perf_counter()
     trainer.fit()
+    synchronize(device)
     return trainer.n_training_samples / (time.perf_counter() - start)
 
 

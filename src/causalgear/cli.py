@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0
     name, rest = argv[0], argv[1:]
+    from causalgear.logs import quiet_libraries
+
+    quiet_libraries()
     relaunched = [a.removeprefix("stage=") for a in argv if a.startswith("stage=")]
     if name not in STAGES and relaunched and relaunched[0] in STAGES:
         # a further DDP rank, started by Lightning with our own sys.argv (run_hydra_stage)

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from tqdm.auto import tqdm
 
 from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
 from causalgear.harvest.hooks import run_to_layer
 from causalgear.harvest.store import CLAUSES, ROLES, ActivationStore, CorruptStore, StoreWriter
 from causalgear.io import build_dir_atomically, cache_lock, remove_stale_builds, sha256_file
+from causalgear.logs import bar as progress_bar
 from causalgear.models.loading import MODEL_FILES, WEIGHT_FILES, model_source
 
 _CLAUSE_RE = re.compile(r"\b(SELECT|FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT)\b", re.IGNORECASE)
@@ -99,9 +99,9 @@ def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[E
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     d_in = model.config.get_text_config().hidden_size
     writer = StoreWriter(path, d_in, h.shard_tokens)
-    dropped_norm, masked, start = 0, 0, time.monotonic()
+    dropped_norm, masked, tokens_seen, start = 0, 0, 0, time.monotonic()
     labelled = [label_tokens(tokenizer, e) for e in examples]
-    bar = tqdm(total=sum(len(ids) for ids, _, _ in labelled), desc="harvest", unit="tok", disable=not progress)
+    bar = progress_bar(total=sum(len(ids) for ids, _, _ in labelled), desc="harvest", unit="tok", progress=progress)
     for b in range(0, len(examples), h.batch_size):
         chunk = labelled[b:b + h.batch_size]
         width = max(len(ids) for ids, _, _ in chunk)
@@ -126,10 +126,11 @@ def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[E
         writer.add(acts[keep], {"example": example[keep], "position": position[keep], "token_id": ids[keep],
                                 "role": role[keep], "clause": clause[keep]})
         bar.update(int(mask.sum()))
+        tokens_seen += int(mask.sum())
     bar.close()
     seconds = time.monotonic() - start
     info = {"key": key, "inputs": inputs, "layer": layer, "site": h.site, "seconds": round(seconds, 2),
-            "tokens_seen": bar.n, "tokens_per_second": round(bar.n / max(seconds, 1e-9)),
+            "tokens_seen": tokens_seen, "tokens_per_second": round(tokens_seen / max(seconds, 1e-9)),
             "masked_special": masked, "dropped_norm": dropped_norm}
     ex_rows = [{"index": i, "id": e.id, "split": e.split, "group": e.group, "db_id": e.db_id}
                for i, e in enumerate(examples)]

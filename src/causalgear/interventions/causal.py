@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from tqdm.auto import tqdm
 
 from causalgear.data.loading import load_split
 from causalgear.data.sqlexec import ExecBudget
@@ -29,6 +28,7 @@ from causalgear.interventions.edit import edit_site
 from causalgear.interventions.sae_patch import patch_coordinate
 from causalgear.interventions.statistics import Interval, paired_bootstrap
 from causalgear.io import write_json
+from causalgear.logs import bar as progress_bar
 from causalgear.models.accuracy import score_predictions
 from causalgear.models.generate import generate_sql
 from causalgear.models.loading import load_model
@@ -285,7 +285,7 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
         for j in range(sae.d_sae):
             per_coord[j]["attribution"] = float(scores[j])
         to_patch = scores.abs().argsort(descending=True)[:c.confirm_top].tolist()
-    for j in tqdm(to_patch, desc=f"patch ({c.mode})", unit="coord"):
+    for j in progress_bar(to_patch, desc=f"patch ({c.mode})", unit="coord"):
         if stats["firing_rate"][j] == 0 and c.mode == "zero":
             # a code that never fires: ablating it is the identity, nothing to measure
             iv = paired_bootstrap(base_sel, base_sel, c.n_boot, cfg.seed)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
-from tqdm.auto import tqdm
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from causalgear.config import TinySQLDataConfig
 from causalgear.data import tinysql
 from causalgear.io import build_dir_atomically
+from causalgear.logs import bar as progress_bar
+from causalgear.logs import plain
 from causalgear.models.accuracy import evaluate_model
 from causalgear.models.tokenizer import train_tokenizer
 
@@ -147,7 +148,7 @@ def build_embedded(model_cfg, cache_dir: str | Path, out_dir: Path, progress: bo
     val_subset = validation[:: max(1, len(validation) // build.eval_examples)][: build.eval_examples]
 
     history, tokens_seen, start = [], 0, time.monotonic()
-    bar = tqdm(range(build.steps), desc=f"build {model_cfg.name}", unit="step", disable=not progress)
+    bar = progress_bar(range(build.steps), desc=f"build {model_cfg.name}", unit="step", progress=progress)
     for step in bar:
         model.train()
         first = int(torch.randint(max(1, len(rows) - build.batch_size), (1,), generator=gen))
@@ -166,6 +167,9 @@ def build_embedded(model_cfg, cache_dir: str | Path, out_dir: Path, progress: bo
             val = evaluate_model(model, tokenizer, val_subset, max_new_tokens=48)
             history.append({"step": step + 1, "loss": loss.item(), "val_accuracy": val["execution_accuracy"]})
             postfix["val_acc"] = f"{val['execution_accuracy']:.3f}"
+            if progress:
+                plain(f"build {model_cfg.name}: step {step + 1}/{build.steps}, "
+                      + ", ".join(f"{k} {v}" for k, v in postfix.items()))
         bar.set_postfix(postfix)
     train_seconds = time.monotonic() - start
 

@@ -6,8 +6,9 @@ import contextlib
 from collections.abc import Callable, Sequence
 
 import torch
-from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from causalgear.logs import bar as progress_bar
 
 # A statement ends at ';', at a new line, or where the model starts a new prompt section.
 _STOPS = (";", "\n", "###")
@@ -45,7 +46,7 @@ def generate_sql(
     device = next(model.parameters()).device
     out: list[str] = []
     starts = range(0, len(prompts), batch_size)
-    for start in tqdm(starts, desc="generate", unit="batch", disable=not progress, leave=False):
+    for start in progress_bar(starts, progress=progress, desc="generate", unit="batch", leave=False):
         batch = tokenizer(list(prompts[start:start + batch_size]), return_tensors="pt", padding=True,
                           padding_side="left").to(device)
         example_index = torch.arange(start, start + len(batch["input_ids"]))

@@ -6,6 +6,7 @@ import lightning as L
 import torch
 
 from causalgear.harvest.store import ActivationStore, ShuffledBatches
+from causalgear.logs import plain
 from causalgear.sae.base import SparseAutoencoder
 from causalgear.sae.metrics import ReconstructionStats
 
@@ -153,6 +154,9 @@ class SAEModule(L.LightningModule):
             self.log_dict({f"val/{k}": v for k, v in stats.items() if k != "val_rows"}, prog_bar=False,
                           sync_dist=True)
             self.log("val_ev", stats["explained_variance"], prog_bar=True, logger=False, sync_dist=True)
+            if not self.trainer.sanity_checking and self.trainer.is_global_zero:
+                plain(f"train: epoch {self.current_epoch + 1}/{self.trainer.max_epochs}, step {self.global_step}, "
+                      f"validation explained variance {stats['explained_variance']:.4f}, L0 {stats['l0']:.2f}")
 
     def configure_optimizers(self):
         return make_adam(self.sae.parameters(), self.lr)

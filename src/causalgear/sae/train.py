@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from causalgear.data.loading import load_split
 from causalgear.harvest.run import ensure_store, harvest_layer
 from causalgear.io import write_json
+from causalgear.logs import is_terminal, quiet_lightning
 from causalgear.report.plots import density_histogram, loss_curves
 from causalgear.sae.base import build_sae
 from causalgear.sae.checkpoint import ResumableCSVLogger, ResumeCheckpoint
@@ -48,13 +49,20 @@ def make_loggers(cfg: DictConfig, out_dir: Path, resume_step: int | None = None)
     loggers = [ResumableCSVLogger(out_dir, name="", version="csv", resume_step=resume_step)]
     mode = wandb_mode(cfg)
     if mode != "disabled":
+        from lightning.fabric.utilities.rank_zero import rank_zero_only
         from lightning.pytorch.loggers import WandbLogger
 
         group, name = run_names(cfg)
         os.environ.setdefault("WANDB_SILENT", "true")
-        loggers.append(WandbLogger(project=cfg.logger.project, entity=cfg.logger.entity, group=group, name=name,
-                                   save_dir=str(out_dir), mode=mode,
-                                   config=OmegaConf.to_container(cfg, resolve=True)))
+        experiment = None
+        if rank_zero_only.rank == 0:
+            # the run is started here rather than by WandbLogger, which passes wandb an `anonymous`
+            # setting that wandb warns it ignores
+            import wandb
+
+            experiment = wandb.init(project=cfg.logger.project, entity=cfg.logger.entity, group=group, name=name,
+                                    dir=str(out_dir), mode=mode, config=OmegaConf.to_container(cfg, resolve=True))
+        loggers.append(WandbLogger(experiment=experiment, save_dir=str(out_dir), mode=mode))
     return loggers
 
 
@@ -95,6 +103,7 @@ def checkpoint_step(path: Path) -> int | None:
 
 def train(cfg: DictConfig, out_dir: Path) -> dict:
     refuse_relaunching_strategy_in_a_sweep(cfg)
+    quiet_lightning()
     torch.manual_seed(cfg.seed)
     store, hit = ensure_store(cfg)
     print(f"activations: {'cache hit' if hit else 'harvested'} {store.path} ({store.n_rows} rows, d_in {store.d_in})")
@@ -107,7 +116,7 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     resumed = resume_step is not None
     loggers = make_loggers(cfg, out_dir, resume_step)
     trainer = instantiate(cfg.trainer, max_epochs=cfg.sae.epochs, logger=loggers, default_root_dir=str(out_dir),
-                          enable_checkpointing=False,
+                          enable_checkpointing=False, enable_progress_bar=is_terminal(),
                           callbacks=[ResumeCheckpoint(resume, every_n_steps=cfg.sae.checkpoint_every_steps)])
     start = time.monotonic()
     trainer.fit(module, datamodule=data, ckpt_path=str(resume) if resumed else None)

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import DictConfig
-from tqdm.auto import tqdm
 
 from causalgear.errors import CausalgearError
 from causalgear.harvest.run import ensure_store
@@ -24,6 +23,7 @@ from causalgear.interventions.causal import Runner, coordinate_stats, held_out_s
 from causalgear.interventions.sae_patch import add_direction
 from causalgear.interventions.statistics import paired_bootstrap
 from causalgear.io import write_json
+from causalgear.logs import bar as progress_bar
 from causalgear.models.loading import load_model
 from causalgear.sae.io import load_sae
 from causalgear.sae.paths import sae_dir
@@ -185,9 +185,9 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
 
     steerer = Steerer(cfg, model, tokenizer, sae, layer, site, feature)
     att_sel = [steerer.attribute(e.prompt, p) for e, p in
-               tqdm(list(zip(select, preds_sel, strict=True)), desc="attribute (selection)", unit="prompt")]
+               progress_bar(list(zip(select, preds_sel, strict=True)), desc="attribute (selection)", unit="prompt")]
     att_test = [steerer.attribute(e.prompt, p) for e, p in
-                tqdm(list(zip(test, preds_test, strict=True)), desc="attribute (test)", unit="prompt")]
+                progress_bar(list(zip(test, preds_test, strict=True)), desc="attribute (test)", unit="prompt")]
 
     direction = additive_direction(sae, feature, mean_active)
     methods = {
@@ -199,7 +199,7 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
     results: dict[str, dict] = {}
     for name, (grid, run) in methods.items():
         curve = [{"scale": 0.0, "accuracy": float(base_sel.mean())}]
-        for v in tqdm(grid, desc=f"{name} scales (selection)", unit="scale"):
+        for v in progress_bar(grid, desc=f"{name} scales (selection)", unit="scale"):
             correct, _ = run(sel_run, att_sel, v)
             curve.append({"scale": float(v), "accuracy": float(correct.mean())})
         best = _choose(curve[1:])
