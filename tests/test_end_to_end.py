@@ -29,6 +29,13 @@ def test_pipeline_compare_and_serve_from_the_command_line(tmp_path):
     report = Path(next(line for line in proc.stdout.splitlines() if line.startswith("report: "))[8:])
     run_dir = report.parent
     assert report.is_file() and "<h2>Steering</h2>" in report.read_text()
+    # written to a pipe, as in CI or `make run > log`: our lines only, no bar frames, no library chatter
+    output = proc.stdout + proc.stderr
+    assert len(output.encode()) < 50_000 and "\r" not in output
+    for noise in ("Tip:", "litlogger", "anonymous setting", "deprecated", "GPU available"):
+        assert noise not in output, noise
+    log = (run_dir / "pipeline.log").read_text()  # the run's own log keeps the stage lines
+    assert "== train" in log and "explained variance" in log and "report: " in log
     # the default logger left an offline W&B run holding the SAE's metrics
     from causalgear.report.wandb_runs import read_offline_summary
 

@@ -104,6 +104,7 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
 
     from causalgear.config import CONF_DIR, ConfigError, register_configs, validate
     from causalgear.errors import CausalgearError
+    from causalgear.logs import copy_stdout_to
 
     register_configs()
     stage = STAGES[name]
@@ -115,7 +116,8 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
         out_dir = Path(hc.runtime.output_dir)
         try:
             validate(cfg)
-            resolve(stage)(cfg, out_dir)
+            with copy_stdout_to(out_dir / f"{hc.job.name}.log"):
+                resolve(stage)(cfg, out_dir)
         except Exception as err:
             known = isinstance(err, ConfigError | CausalgearError | FileNotFoundError | NotADirectoryError)
             message = f"config error: {err}" if isinstance(err, ConfigError) else str(err)

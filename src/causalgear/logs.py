@@ -7,10 +7,14 @@ long step prints a plain line instead where there is no terminal (`plain`).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
@@ -30,6 +34,45 @@ def plain(message: str) -> None:
         print(message, flush=True)
 
 
+class _Tee(io.TextIOBase):
+    """stdout that also appends its plain lines to a log file (no bar frames: nothing with \r or escapes)."""
+
+    def __init__(self, stream, path: Path):
+        self.stream, self.log = stream, open(path, "a")  # noqa: SIM115 - closed by copy_stdout_to
+        self._line = ""
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        self._line += text
+        *lines, self._line = self._line.split("\n")
+        for line in lines:
+            if "\r" not in line and "\x1b" not in line:
+                self.log.write(line + "\n")
+        self.log.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+
+@contextlib.contextmanager
+def copy_stdout_to(path: Path) -> Iterator[None]:
+    """What a stage prints goes to the terminal and to its run's log file."""
+    tee = _Tee(sys.stdout, path)
+    sys.stdout = tee
+    try:
+        yield
+    finally:
+        sys.stdout = tee.stream
+        tee.log.close()
+
+
 def quiet_lightning() -> None:
     """Lightning's INFO lines ("GPU available", the LitLogger tip, checkpoint loading notes) off. Call
     it after importing Lightning, which sets its own logger's level when imported."""
@@ -43,6 +86,8 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(lightning|torch|wandb|transformers)\b")
     os.environ.setdefault("WANDB_SILENT", "true")
+    # bitsandbytes on a CPU says it could not fetch an optional kernel from the hub: it runs without
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     if not is_terminal():
         from huggingface_hub.utils import disable_progress_bars
         from transformers.utils import logging as hf_logging

@@ -1,6 +1,7 @@
 """Training through Lightning: the stage's outputs, resume from a checkpoint, offline W&B."""
 
 import json
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -215,3 +216,41 @@ def test_kill_9_at_90_percent_then_rerun_gives_the_uninterrupted_metrics(tiny_qw
 
     steps = [float(r["train/step"]) for r in csv.DictReader(history) if r.get("train/step")]
     assert steps[0] < 0.1 * expected["steps"] and steps == sorted(steps)  # the history from before the kill
+
+
+@pytest.mark.slow
+def test_a_lambda_sweep_runs_through_the_submitit_local_launcher(tiny_qwen2_dir, tmp_path):
+    """A real Hydra launcher: each job is a submitit job (a process of its own), as on SLURM."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    base = tiny_overrides(tiny_qwen2_dir, tmp_path / "cache", "sae.epochs=1", "logger=none")
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    subprocess.run([sys.executable, "-m", "causalgear", "harvest", *base], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)  # the jobs then share the cached store
+    proc = subprocess.run([sys.executable, "-m", "causalgear", "train", "-m", "hydra/launcher=submitit_local",
+                           "hydra.launcher.timeout_min=10", "sae.l1_coeff=1e-4,1e-2", *base, "hydra.sweep.dir=sweep"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.name.isdigit())
+    assert len(jobs) == 2
+    assert {json.loads((j / "metrics.json").read_text())["l1_coeff"] for j in jobs} == {1e-4, 1e-2}
+    assert list((tmp_path / "sweep" / ".submitit").iterdir())  # submitit ran them
+
+
+def test_the_readme_slurm_launcher_overrides_compose(tmp_path):
+    """The README's SLURM line names keys the submitit launcher really has."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from causalgear.config import CONF_DIR, register_configs
+
+    register_configs()
+    with initialize_config_dir(version_base=None, config_dir=str(CONF_DIR)):
+        cfg = hydra_compose("config", overrides=["experiment=lambda_sweep", "hydra/launcher=submitit_slurm",
+                                                 "hydra.launcher.partition=gpu", "hydra.launcher.gpus_per_node=1",
+                                                 "stage=pipeline"], return_hydra_config=True)
+    assert cfg.hydra.launcher.partition == "gpu" and cfg.hydra.launcher.gpus_per_node == 1
+    assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
