@@ -1,11 +1,10 @@
-"""The 4-bit SAEs (bitsandbytes nf4, the project's int4) against full precision: size, reconstruction, steering.
+"""The 4-bit SAE (bitsandbytes' nf4) against full precision: file size, reconstruction, and steered accuracy.
 
     python bench/sae_quant.py sae.path=outputs/pipeline/DATE/TIME/train [--feature J] [--prompts 300]
         [--mode inject --scale 2.0] [other overrides]
 
-Writes the SAE in both 4-bit formats (bitsandbytes' `bnb-nf4` and the project's `int4-absmax-g32`,
-see causalgear.sae.quantize) to a temporary dir, then measures the three SAEs on the same data:
-explained variance on the
+Writes the SAE with nf4 weights (`bnb-nf4`, see causalgear.sae.quantize) to a temporary dir, then
+measures both SAEs on the same data: explained variance on the
 validation rows of the activation store, and execution accuracy of the model on the first
 `--prompts` prompts of the held-out test split with the feature patched through each SAE. Ends with one JSON line.
 """
@@ -45,11 +44,8 @@ def main() -> None:
         run = Path(cfg.sae.path)
         causal = run.parent / "evaluate" / "causal.json"
         feature = cfg.steering.feature if cfg.steering.feature is not None else json.loads(causal.read_text())["chosen"]
-    tmp = Path(tempfile.mkdtemp())
-    saes = [("full", full, full_dir / WEIGHTS)]
-    for fmt in ("nf4", "int4"):
-        q_dir = save_quantized(full, full_cfg, tmp / fmt, fmt)
-        saes.append((fmt, load_sae(q_dir)[0], q_dir / Q4_WEIGHTS))
+    q_dir = save_quantized(full, full_cfg, Path(tempfile.mkdtemp()) / "nf4")
+    saes = [("full", full, full_dir / WEIGHTS), ("nf4", load_sae(q_dir)[0], q_dir / Q4_WEIGHTS)]
     model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
     store, _ = ensure_store(cfg)
     examples = held_out_splits(cfg)[1][:args.prompts]  # the test split every causal stage reports on
@@ -63,10 +59,9 @@ def main() -> None:
         ev = validation_stats(sae, store, normalize=False).compute()["explained_variance"]
         out[name] = {"bytes": path.stat().st_size, "explained_variance": round(ev, 5),
                      "steered_accuracy": float(steered.mean())}
-    for fmt in ("nf4", "int4"):
-        out[f"{fmt}_size_ratio"] = round(out[fmt]["bytes"] / out["full"]["bytes"], 4)
-        out[f"{fmt}_ev_change"] = round(out[fmt]["explained_variance"] - out["full"]["explained_variance"], 5)
-        out[f"{fmt}_steered_accuracy_change"] = out[fmt]["steered_accuracy"] - out["full"]["steered_accuracy"]
+    out["size_ratio"] = round(out["nf4"]["bytes"] / out["full"]["bytes"], 4)
+    out["ev_change"] = round(out["nf4"]["explained_variance"] - out["full"]["explained_variance"], 5)
+    out["steered_accuracy_change"] = out["nf4"]["steered_accuracy"] - out["full"]["steered_accuracy"]
     print(json.dumps(out))
 
 

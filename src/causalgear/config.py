@@ -227,8 +227,7 @@ class ReportConfig:
 class ServeConfig:
     host: str = "127.0.0.1"  # loopback: expose it on purpose (host=0.0.0.0), never by default
     port: int = 8765
-    # none | nf4 (bitsandbytes' 4-bit NormalFloat) | int4 (the project's own 4-bit format); dequantized on load
-    sae_quantization: str = "none"
+    sae_quantization: str = "none"  # none | nf4 (bitsandbytes' 4-bit NormalFloat, dequantized on load)
     # the coordinate a request steers when it names none (None: steering.feature, or the choice in
     # steering.causal_path's causal.json; none of them: requests without a feature are not steered)
     feature: int | None = None
@@ -424,7 +423,7 @@ def validate(cfg: DictConfig) -> None:
 
 
 def _validate_serve(s: DictConfig) -> None:
-    _one_of("serve.sae_quantization", s.sae_quantization, ("none", "nf4", "int4"))
+    _one_of("serve.sae_quantization", s.sae_quantization, ("none", "nf4"))
     _one_of("serve.mode", s.mode, SERVE_MODES)
     if not 0 < s.port < 65536:
         raise ConfigError("serve.port", s.port, "1..65535")

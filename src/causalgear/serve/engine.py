@@ -81,7 +81,7 @@ class Engine:
             from causalgear.sae.paths import Q4_WEIGHTS
             from causalgear.sae.quantize import save_quantized
 
-            q_dir = save_quantized(sae, sae_cfg, out_dir / "sae_q4", self.s.sae_quantization)
+            q_dir = save_quantized(sae, sae_cfg, out_dir / "sae_q4")
             sae, sae_cfg = load_sae(q_dir)
             self.quantization = {"format": sae_cfg["causalgear"]["quantization"]["format"],
                                  "bytes": (q_dir / Q4_WEIGHTS).stat().st_size}
