@@ -35,20 +35,22 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="session")
-def tiny_qwen2_dir(tmp_path_factory):
-    """A Qwen2 of tiny random config with its own tokenizer, saved like a hub download."""
+def save_tiny_qwen2(path, hidden_size: int = 32):
+    """A Qwen2 of tiny random config with its own tokenizer, saved at `path` like a hub download."""
     torch.manual_seed(0)
     tokenizer = train_tokenizer(TEXTS * 5, vocab_size=300)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
+    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
+                         num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=128, tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
-    model = Qwen2ForCausalLM(config).eval()
-    path = tmp_path_factory.mktemp("tiny-qwen2")
-    model.save_pretrained(path)
+    Qwen2ForCausalLM(config).eval().save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory):
+    return save_tiny_qwen2(tmp_path_factory.mktemp("tiny-qwen2"))
 
 
 @pytest.fixture(scope="session")

@@ -78,12 +78,12 @@ def quiet_lightning() -> None:
     it after importing Lightning, which sets its own logger's level when imported."""
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates, on every batch
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
 
 
 def quiet_libraries() -> None:
     """Keep tips, deprecation notices and download bars of the libraries we drive out of a run's output."""
-    # Lightning 2.6 calls a torch pytree API that torch 2.13 deprecates, on every batch
-    warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(lightning|torch|wandb|transformers)\b")
     os.environ.setdefault("WANDB_SILENT", "true")
     # bitsandbytes on a CPU says it could not fetch an optional kernel from the hub: it runs without

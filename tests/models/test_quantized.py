@@ -11,7 +11,7 @@ from causalgear.interventions.sae_patch import patch_coordinate
 from causalgear.models.generate import generate_sql
 from causalgear.models.loading import load_model
 from causalgear.sae.relu import ReLUSAE
-from tests.conftest import TEXTS
+from tests.conftest import TEXTS, save_tiny_qwen2
 
 LINEAR = {"4bit": "Linear4bit", "8bit": "Linear8bitLt"}
 
@@ -24,20 +24,7 @@ def overrides(path, cache, quantization):
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A tiny Qwen2 wide enough for bitsandbytes' 4-bit blocks (its key/value projections are 32 wide)."""
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    from causalgear.models.tokenizer import train_tokenizer
-
-    torch.manual_seed(0)
-    tokenizer = train_tokenizer(TEXTS * 5, vocab_size=300)
-    config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
-    path = tmp_path_factory.mktemp("qwen2-64")
-    Qwen2ForCausalLM(config).eval().save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny_qwen2(tmp_path_factory.mktemp("qwen2-64"), hidden_size=64)
 
 
 @pytest.fixture(scope="module")
