@@ -88,9 +88,5 @@ def quiet_libraries() -> None:
     os.environ.setdefault("WANDB_SILENT", "true")
     # bitsandbytes on a CPU says it could not fetch an optional kernel from the hub: it runs without
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
-    if not is_terminal():
-        from huggingface_hub.utils import disable_progress_bars
-        from transformers.utils import logging as hf_logging
-
-        disable_progress_bars()
-        hf_logging.disable_progress_bar()
+    if not is_terminal():  # read by huggingface_hub and transformers when they are imported
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
