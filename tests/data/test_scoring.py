@@ -109,3 +109,9 @@ def test_with_distinct_kept_the_text_runs_whole_and_a_second_statement_is_refuse
     """The official tool splits statements only inside its DISTINCT removal."""
     v = score_sql("SELECT name FROM t", "SELECT name FROM t; LIMIT 1", two_dbs, keep_distinct=True)
     assert v.kind == "refused" and v.dropped is None
+
+
+def test_a_prediction_too_long_for_the_parser_is_a_named_limit_not_a_crash(two_dbs):
+    """sqlparse refuses more than 10,000 tokens; the official tool would crash on it."""
+    v = score_sql("SELECT name FROM t", "SELECT " + "1," * 20_000 + "1", two_dbs)
+    assert v.kind == "limit" and v.bound == "sql_tokens" and "Maximum number of tokens" in v.error

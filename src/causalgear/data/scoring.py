@@ -21,6 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import sqlparse
+import sqlparse.exceptions
 
 from causalgear.data.sqlexec import DEFAULT_BUDGET, LIMIT, OK, ExecBudget, ExecResult, execute
 
@@ -136,8 +137,15 @@ def score_sql(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...],
     """Score one prediction on every database of its schema."""
     if len(pred_sql) > budget.max_sql_bytes:  # before any rewriting, which would cost its size again
         return Verdict(False, LIMIT, error=f"statement longer than {budget.max_sql_bytes} bytes", bound="sql_length")
-    dropped = None if keep_distinct else first_statement(pred_sql)[1]
-    gold_sql, pred_sql = prepare(gold_sql, keep_distinct), prepare(pred_sql, keep_distinct)
+    try:
+        gold_sql = prepare(gold_sql, keep_distinct)
+    except sqlparse.exceptions.SQLParseError as err:
+        return Verdict(False, GOLD_ERROR, error=f"the gold query could not be parsed: {err}")
+    try:
+        dropped = None if keep_distinct else first_statement(pred_sql)[1]
+        pred_sql = prepare(pred_sql, keep_distinct)
+    except sqlparse.exceptions.SQLParseError as err:  # sqlparse's own bound: 10,000 tokens
+        return Verdict(False, LIMIT, error=f"the prediction could not be parsed: {err}", bound="sql_tokens")
     verdict = _score_prepared(gold_sql, pred_sql, db_paths, budget)
     return dataclasses.replace(verdict, dropped=dropped) if dropped else verdict
 
