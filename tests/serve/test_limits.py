@@ -129,3 +129,11 @@ def test_score_of_a_hostile_query_names_its_bound(engine, serve):
     r, seconds = timed_post(serve(), "/score", {"sql": "SELECT length(randomblob(200000000))", "db_id": db_id})
     assert r.status_code == 200 and r.json()["kind"] == "limit" and r.json()["bound"] == "value_length"
     assert seconds < 2
+
+
+def test_score_runs_the_first_statement_as_scoring_does_and_never_the_rest(engine, serve):
+    e = load_split(engine.cfg)[0]
+    r, _ = timed_post(serve(), "/score", {"sql": f"{e.sql}; DROP TABLE x", "db_id": e.db_id, "gold_sql": e.sql})
+    body = r.json()
+    assert r.status_code == 200 and body["kind"] == "ok" and body["correct"] is True
+    assert body["dropped"] == "DROP TABLE x" and body["row_count"] > 0

@@ -210,17 +210,23 @@ class Engine:
                                "measure": round(1000 * (time.perf_counter() - done), 2)}}
 
     def score(self, sql: str, db_id: str, gold_sql: str | None, deadline: Deadline = NO_DEADLINE) -> dict:
-        from causalgear.data.scoring import database_files, score_sql
+        import sqlparse.exceptions
+
+        from causalgear.data.scoring import database_files, first_statement, score_sql
 
         deadline.check("the request started")
         if db_id not in self.databases:
             raise RequestError(f"db_id {db_id!r} is not a database of data={self.cfg.data.name} "
                                f"({len(self.databases)} known, e.g. {', '.join(sorted(self.databases)[:3])})")
         paths = database_files(self.databases[db_id])
-        result = execute(paths[0], sql, self.budget)
+        try:  # as it is scored: the first statement, the rest never run
+            first, dropped = first_statement(sql)
+        except sqlparse.exceptions.SQLParseError:
+            first, dropped = sql, None
+        result = execute(paths[0], first, self.budget)
         rows = list(result.rows or ())
         out = {"db_id": db_id, "database": paths[0].name, "kind": result.kind, "error": result.error,
-               "bound": result.bound, "row_count": len(rows),
+               "bound": result.bound, "dropped": dropped, "row_count": len(rows),
                "rows": [[json_value(v) for v in r] for r in rows[:50]], "seconds": round(result.seconds, 4)}
         if gold_sql is not None:
             verdict = score_sql(gold_sql, sql, paths, self.budget)
