@@ -110,6 +110,9 @@ class SpiderDataConfig:
     hub_id: str = "xlangai/spider"
     split: str = "dev"
     max_examples: int = 500
+    # all | tinysql: the single-table questions (one SELECT, one table, no join, nesting, GROUP BY,
+    # set operation or LIMIT), grouped by TinySQL command set instead of difficulty
+    subset: str = "all"
     difficulty: list[str] = field(default_factory=lambda: list(SPIDER_DIFFICULTIES))
     seed: int = 0
     eval_split: str = "dev"
@@ -391,7 +394,8 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError("harvest.layer", cfg.harvest.layer, f"0..{n_layers - 1} or null")
     for key in ("shard_tokens", "max_examples", "batch_size"):
         _positive(f"harvest.{key}", cfg.harvest[key])
-    _validate_split("harvest.split", cfg.harvest.split, cfg.data)
+    if cfg.stage in HARVESTING_STAGES:  # `data` or `accuracy` on a Spider copy without its train file is fine
+        _validate_split("harvest.split", cfg.harvest.split, cfg.data)
     if cfg.harvest.max_norm_ratio is not None and cfg.harvest.max_norm_ratio <= 0:
         raise ConfigError("harvest.max_norm_ratio", cfg.harvest.max_norm_ratio, "a number > 0, or null")
     for i, width in enumerate(cfg.sae.hidden_sizes):
@@ -455,6 +459,7 @@ def _validate_data(d: DictConfig, key: str) -> None:
         _one_of(f"{key}.eval_split", d.eval_split, TINYSQL_SPLITS)
     elif d.name == "spider":
         _one_of(f"{key}.source", d.source, SPIDER_SOURCES)
+        _one_of(f"{key}.subset", d.subset, ("all", "tinysql"))
         _positive(f"{key}.max_examples", d.max_examples)
         for diff in d.difficulty:
             _one_of(f"{key}.difficulty", diff, SPIDER_DIFFICULTIES)
@@ -472,6 +477,8 @@ def _validate_data(d: DictConfig, key: str) -> None:
 
 
 TINYSQL_SPLITS = ("train", "validation", "test", "test_ood")
+# the stages that read or build the activation store (and so harvest.split)
+HARVESTING_STAGES = ("harvest", "train", "evaluate", "steer", "serve", "pipeline", "none")
 
 
 def _validate_split(key: str, split: str, d: DictConfig) -> None:

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from omegaconf import OmegaConf
 
 from causalgear.cli import main
@@ -92,3 +93,29 @@ def test_the_readme_example_scores_its_select(spider_dir, tmp_path):
                  str(spider_dir / "database"), "--out", str(out)]) == 0
     (example,) = json.loads(out.read_text())["examples"]
     assert example["correct"] and example["dropped"] == "DROP TABLE singer"
+
+
+@pytest.mark.parametrize(("sql", "group"), [
+    ("SELECT count(*) FROM singer", "CS3"),
+    ("SELECT name ,  country ,  age FROM singer ORDER BY age DESC", "CS2"),
+    ("SELECT DISTINCT country FROM singer", "CS1"),
+    ("SELECT avg(age) FROM singer WHERE country = 'France' AND age > 20", "CS4"),
+    ("SELECT T2.name FROM concert AS T1 JOIN stadium AS T2 ON T1.stadium_id = T2.stadium_id", None),
+    ("SELECT name FROM singer WHERE age > (SELECT avg(age) FROM singer)", None),
+    ("SELECT name FROM singer UNION SELECT name FROM stadium", None),
+    ("SELECT country, count(*) FROM singer GROUP BY country", None),
+    ("SELECT name FROM singer ORDER BY age LIMIT 1", None),
+    ("SELECT name FROM singer, stadium", None),
+])
+def test_single_table_queries_get_their_tinysql_command_set(sql, group):
+    assert spider.command_set(sql) == group
+
+
+def test_the_tinysql_subset_is_the_single_table_questions_with_every_table_in_context(spider_dir):
+    cfg = OmegaConf.structured(SpiderDataConfig(spider_dir=str(spider_dir), subset="tinysql", max_examples=5000))
+    examples, counts = spider.load_examples(cfg)
+    assert counts["selected"] == len(examples) == sum(counts["by_database"].values()) == 347
+    assert {e.group for e in examples} == {"CS1", "CS2", "CS3", "CS4"}
+    tables = {s["db_id"]: len(s["table_names_original"]) for s in json.loads((spider_dir / "tables.json").read_text())}
+    assert all(e.context.count("CREATE TABLE ") == tables[e.db_id] for e in examples)  # the model must pick one
+    assert all(spider.command_set(e.sql) == e.group for e in examples)

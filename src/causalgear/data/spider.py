@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+from collections import Counter
 from pathlib import Path
 
 from causalgear.data.examples import Example
@@ -35,6 +36,33 @@ def create_statements(schema: dict) -> str:
         if t >= 0:
             cols[t].append(f"{_quote(name)} {typ.upper()}")
     return " ".join(f"CREATE TABLE {_quote(t)} ({', '.join(c)})" for t, c in zip(tables, cols, strict=True))
+
+
+def command_set(sql: str) -> str | None:
+    """The TinySQL command set a gold query belongs to, or None when it is not a single-table query.
+
+    Single-table (parsed with sqlglot): one SELECT over one table, with no join, subquery, set
+    operation, GROUP BY, HAVING or LIMIT. Its group follows TinySQL's progression: CS4 when it
+    filters (WHERE), else CS3 when it aggregates, else CS2 when it orders, else CS1.
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return None
+    if not isinstance(tree, exp.Select) or len(list(tree.find_all(exp.Select))) != 1:
+        return None
+    if len(list(tree.find_all(exp.Table))) != 1 or tree.find(exp.Join):
+        return None
+    if any(tree.args.get(k) for k in ("group", "having", "limit")):
+        return None
+    if tree.args.get("where"):
+        return "CS4"
+    if tree.find(exp.AggFunc):
+        return "CS3"
+    return "CS2" if tree.args.get("order") else "CS1"
 
 
 _KW = re.compile(r"\b(where|group by|order by|limit|join|or|like|intersect|union|except|"
@@ -84,14 +112,21 @@ def load_examples(cfg) -> tuple[list[Example], dict]:
         if not (db_dir / f"{r['db_id']}.sqlite").is_file() or r["db_id"] not in schemas:
             missing[r["db_id"]] = missing.get(r["db_id"], 0) + 1
             continue
+        if cfg.subset == "tinysql":  # the single-table questions, grouped by TinySQL command set
+            group = command_set(r["query"])
+            if group is None:
+                continue
+        else:
+            group = difficulty(r["query"])
         usable.append(Example(
-            id=f"{cfg.split}-{i:05d}", split=cfg.split, group=difficulty(r["query"]), db_id=r["db_id"],
+            id=f"{cfg.split}-{i:05d}", split=cfg.split, group=group, db_id=r["db_id"],
             question=" ".join(r["question"].split()), context=create_statements(schemas[r["db_id"]]),
             sql=r["query"], db_dir=str(db_dir)))
-    wanted = [e for e in usable if e.group in set(cfg.difficulty)]
+    wanted = usable if cfg.subset == "tinysql" else [e for e in usable if e.group in set(cfg.difficulty)]
     if len(wanted) > cfg.max_examples:
         keep = set(random.Random(cfg.seed).sample(range(len(wanted)), cfg.max_examples))
         wanted = [e for i, e in enumerate(wanted) if i in keep]
     counts = {"total": len(raw), "skipped_missing_database": sum(missing.values()),
-              "missing_databases": missing, "usable": len(usable), "selected": len(wanted)}
+              "missing_databases": missing, "subset": cfg.subset, "usable": len(usable), "selected": len(wanted),
+              "by_database": dict(sorted(Counter(e.db_id for e in wanted).items()))}
     return wanted, counts
