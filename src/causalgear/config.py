@@ -22,6 +22,8 @@ from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 CONF_DIR = Path(os.environ.get("CAUSALGEAR_CONF", Path(__file__).resolve().parents[2] / "conf"))
 
 COMMAND_SETS = ("CS1", "CS2", "CS3", "CS4")
+# TinySQL's phrasing elements: `test_shift.<element>` shifts exactly that one to its held-out phrasing
+SHIFT_ELEMENTS = ("verb", "select", "order", "aggregate", "where", "operator")
 DTYPES = ("float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
 QUANTIZATIONS = ("none", "8bit", "4bit")
@@ -476,7 +478,7 @@ def _validate_data(d: DictConfig, key: str) -> None:
         raise ConfigError(f"{key}.name", d.name, "one of tinysql, spider")
 
 
-TINYSQL_SPLITS = ("train", "validation", "test", "test_ood")
+TINYSQL_SPLITS = ("train", "validation", "test", "test_ood", *(f"test_shift.{e}" for e in SHIFT_ELEMENTS))
 # the stages that read or build the activation store (and so harvest.split)
 HARVESTING_STAGES = ("harvest", "train", "evaluate", "steer", "serve", "pipeline", "none")
 

@@ -95,3 +95,39 @@ def test_an_interrupted_generation_leaves_no_dataset(tmp_path, monkeypatch):
     monkeypatch.undo()
     root = tinysql.ensure_dataset(small_cfg(), tmp_path)  # rebuilt, not half-read
     assert (root / "info.json").is_file() and len(tinysql.load_split(small_cfg(), tmp_path, "train")) == 480
+
+
+def _ood_patterns(element: str) -> list[re.Pattern]:
+    """Regexes of an element's held-out phrasings (their {slots} match anything)."""
+    table = {"verb": V.VERBS, "select": {s: V.SELECT_TEMPLATES[s] + V.AGG_TEMPLATES[s] for s in ("train", "ood")},
+             "order": V.ORDER_PHRASES, "aggregate": V.AGG_PHRASES, "where": V.WHERE_TEMPLATES,
+             "operator": V.OP_PHRASES}[element]["ood"]
+    phrases = [p for v in table.values() for p in v] if isinstance(table, dict) else list(table)
+    return [re.compile(r"\b" + ".*".join(map(re.escape, re.split(r"\{\w+\}", p))).strip() + r"\b") for p in phrases]
+
+
+def test_each_graded_shift_split_shifts_exactly_its_one_element(tmp_path):
+    cfg = small_cfg()
+    test = tinysql.load_split(cfg, tmp_path, "test")
+    base = {(e.db_id, e.question) for s in tinysql.SPLITS for e in tinysql.load_split(cfg, tmp_path, s)}
+    for element in tinysql.SHIFT_ELEMENTS:
+        shifted = tinysql.load_split(cfg, tmp_path, f"test_shift.{element}")
+        groups = [c for c in cfg.command_sets if c in tinysql.SHIFT_SETS[element]]
+        assert [e.group for e in shifted] == [c for c in groups for _ in range(cfg.n_test_per_set)]
+        assert {e.db_id for e in shifted} <= {e.db_id for e in test}  # the schemas of test
+        assert not {(e.db_id, e.question) for e in shifted} & base
+        ood = _ood_patterns(element)
+        others = [p for other in tinysql.SHIFT_ELEMENTS if other not in (element, "verb") for p in _ood_patterns(other)]
+        for e in shifted:
+            assert any(p.search(e.question) for p in ood), (element, e.question)  # its element is held out
+            assert not any(p.search(e.question) for p in others), (element, e.question)  # the others are not
+    # the base data set is unchanged by them
+    assert tree_digest(tinysql.ensure_dataset(cfg, tmp_path / "fresh")) == tree_digest(
+        tinysql.ensure_dataset(cfg, tmp_path))
+
+
+def test_every_graded_shift_gold_query_executes(tmp_path):
+    cfg = small_cfg()
+    for split in tinysql.SHIFT_SPLITS:
+        for e in tinysql.load_split(cfg, tmp_path, split):
+            assert execute(Path(e.db_dir) / f"{e.db_id}.sqlite", e.sql).ok, e.sql

@@ -5,8 +5,11 @@ CS1 `SELECT fields FROM table`; CS2 adds `ORDER BY`; CS3 adds aggregates with al
 seeded random rows, so execution accuracy follows the test-suite rule (right on all of them).
 
 Splits never share a (schema, question) pair. `test_ood` uses phrasing templates and synonyms
-that no other split uses. Everything is a pure function of the config: the same seed gives
-byte-identical files.
+that no other split uses, for every element at once. `test_shift.<element>` (graded shift)
+shifts exactly one phrasing element (SHIFT_ELEMENTS) to its held-out form, on the schemas of
+`test` and as many examples per command set, in the command sets where that element occurs;
+they are generated on first use beside the data set, which they leave unchanged. Everything is
+a pure function of the config: the same seed gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -19,12 +22,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from causalgear.config import SHIFT_ELEMENTS
 from causalgear.data import vocab as V
 from causalgear.data.examples import Example
 from causalgear.io import build_dir_atomically
 
 GENERATOR_VERSION = 1
+SHIFT_VERSION = 1
 SPLITS = ("train", "validation", "test", "test_ood")
+SHIFT_SPLITS = tuple(f"test_shift.{e}" for e in SHIFT_ELEMENTS)
+# the command sets whose questions can hold each element (CS4 may add an ORDER BY or aggregates)
+SHIFT_SETS = {"verb": ("CS1", "CS2", "CS3", "CS4"), "select": ("CS1", "CS2", "CS3", "CS4"),
+              "order": ("CS2", "CS4"), "aggregate": ("CS3", "CS4"), "where": ("CS4",), "operator": ("CS4",)}
 TYPES = {"TEXT": V.TEXT_FIELDS, "INTEGER": V.INT_FIELDS, "REAL": V.REAL_FIELDS}
 
 
@@ -133,7 +142,21 @@ def _literal(rng: random.Random, schema: Schema, field: Field, seed: int) -> tup
 
 def make_example(rng: random.Random, schema: Schema, command_set: str, style: str, seed: int):
     """One (question, SQL) pair of a command set; `style` picks train or ood phrasings."""
-    verb = rng.choice(V.VERBS[style])
+    question, sql, _ = _example(rng, schema, command_set, style, seed)
+    return question, sql
+
+
+def _example(rng: random.Random, schema: Schema, command_set: str, style: str, seed: int,
+             shifted: str | None = None) -> tuple[str, str, set[str]]:
+    """(question, SQL, the phrasing elements the question uses). The element `shifted` takes its
+    ood phrasing and every other element `style`'s; with none shifted the draws are the same as
+    ever, so the splits stay byte-identical."""
+
+    def phrasing(element: str) -> str:
+        return "ood" if element == shifted else style
+
+    used: set[str] = set()
+    verb = rng.choice(V.VERBS[phrasing("verb")])
     table_words = _mention(rng, schema.table)
     fields = list(schema.fields)
 
@@ -148,16 +171,19 @@ def make_example(rng: random.Random, schema: Schema, command_set: str, style: st
                 continue
             chosen.append((func, f))
             aggs_sql.append(f"{func}({f.name}) AS {func.lower()}_{f.name}")
-            aggs_q.append(rng.choice(V.AGG_PHRASES[style][func]).format(field=_mention(rng, f.name)))
+            aggs_q.append(rng.choice(V.AGG_PHRASES[phrasing("aggregate")][func]).format(field=_mention(rng, f.name)))
         sql = f"SELECT {', '.join(aggs_sql)} FROM {schema.table}"
-        question = rng.choice(V.AGG_TEMPLATES[style]).format(
-            verb=verb, aggs=" and ".join(aggs_q), table=table_words)
+        template = rng.choice(V.AGG_TEMPLATES[phrasing("select")])
+        question = template.format(verb=verb, aggs=" and ".join(aggs_q), table=table_words)
+        used |= {"select", "aggregate"}
         order = None
     else:
         picked = rng.sample(fields, rng.randint(1, min(3, len(fields))))
         sql = f"SELECT {', '.join(f.name for f in picked)} FROM {schema.table}"
-        question = rng.choice(V.SELECT_TEMPLATES[style]).format(
-            verb=verb, fields=_join(rng, [_mention(rng, f.name) for f in picked]), table=table_words)
+        template = rng.choice(V.SELECT_TEMPLATES[phrasing("select")])
+        question = template.format(verb=verb, fields=_join(rng, [_mention(rng, f.name) for f in picked]),
+                                   table=table_words)
+        used.add("select")
         wants_order = command_set == "CS2" or (command_set == "CS4" and rng.random() < 0.4)
         order = (rng.choice(fields), rng.choice(("ASC", "DESC"))) if wants_order else None
 
@@ -166,13 +192,17 @@ def make_example(rng: random.Random, schema: Schema, command_set: str, style: st
         op = rng.choice(("=", "!=", ">", "<", ">=", "<=") if f.numeric else ("=", "!="))
         lit_sql, lit_q = _literal(rng, schema, f, seed)
         sql += f" WHERE {f.name} {op} {lit_sql}"
-        question += " " + rng.choice(V.WHERE_TEMPLATES[style]).format(
-            field=_mention(rng, f.name), op=rng.choice(V.OP_PHRASES[style][op]), value=lit_q)
+        question += " " + rng.choice(V.WHERE_TEMPLATES[phrasing("where")]).format(
+            field=_mention(rng, f.name), op=rng.choice(V.OP_PHRASES[phrasing("operator")][op]), value=lit_q)
+        used |= {"where", "operator"}
     if order is not None:
         f, direction = order
         sql += f" ORDER BY {f.name} {direction}"
-        question += " " + rng.choice(V.ORDER_PHRASES[style][direction]).format(field=_mention(rng, f.name))
-    return question, sql
+        question += " " + rng.choice(V.ORDER_PHRASES[phrasing("order")][direction]).format(field=_mention(rng, f.name))
+        used.add("order")
+    if "{verb}" in template:
+        used.add("verb")
+    return question, sql, used
 
 
 # --- the data set on disk -----------------------------------------------------------------
@@ -246,12 +276,66 @@ def ensure_dataset(cfg, cache_dir: str | Path) -> Path:
     return build_dir_atomically(final, lambda tmp: generate(cfg, tmp), complete)
 
 
-def load_split(cfg, cache_dir: str | Path, split: str) -> list[Example]:
-    if split not in SPLITS:
-        raise ValueError(f"unknown TinySQL split {split!r}: one of {', '.join(SPLITS)}")
+def generate_shifts(cfg, root: Path, out_dir: Path) -> None:
+    """Write `test_shift.<element>.jsonl` for every element into out_dir, for the data set at `root`."""
+    seed = cfg.seed
+    schemas = {s.db_id: s for s in make_schemas(seed, cfg.n_schemas)}
+    test_schemas = []
+    seen: set[tuple[str, str]] = set()
+    for split in SPLITS:
+        with open(root / f"{split}.jsonl") as fh:
+            for line in fh:
+                r = json.loads(line)
+                seen.add((r["db_id"], r["question"]))
+                if split == "test" and r["db_id"] not in test_schemas:
+                    test_schemas.append(r["db_id"])
+    out_dir.mkdir(parents=True)
+    for element in SHIFT_ELEMENTS:
+        rows = []
+        for cs in [c for c in cfg.command_sets if c in SHIFT_SETS[element]]:
+            rng = _rng(seed, f"test_shift.{element}", cs)
+            made, tries = 0, 0
+            while made < cfg.n_test_per_set:
+                tries += 1
+                if tries > 100 * cfg.n_test_per_set + 1000:
+                    raise RuntimeError(f"TinySQL: could not make {cfg.n_test_per_set} test_shift.{element}/{cs} "
+                                       "examples")
+                schema = schemas[rng.choice(test_schemas)]
+                question, sql, used = _example(rng, schema, cs, "train", seed, shifted=element)
+                if element not in used or (schema.db_id, question) in seen:
+                    continue
+                seen.add((schema.db_id, question))
+                rows.append({"id": f"test_shift.{element}-{cs}-{made:05d}", "split": f"test_shift.{element}",
+                             "group": cs, "db_id": schema.db_id, "question": question,
+                             "context": schema.create_table, "sql": sql})
+                made += 1
+        with open(out_dir / f"test_shift.{element}.jsonl", "w") as fh:
+            fh.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+    (out_dir / "info.json").write_text(json.dumps({"shift_version": SHIFT_VERSION, "data_key": data_key(cfg)}))
+
+
+def ensure_shifts(cfg, cache_dir: str | Path) -> tuple[Path, Path]:
+    """(the data set's directory, its graded-shift splits' directory), each generated on first use."""
     root = ensure_dataset(cfg, cache_dir)
+    final = root.with_name(f"{root.name}-shift{SHIFT_VERSION}")
+
+    def complete(d: Path) -> bool:
+        return (d / "info.json").is_file()
+
+    if not complete(final):
+        build_dir_atomically(final, lambda tmp: generate_shifts(cfg, root, tmp), complete)
+    return root, final
+
+
+def load_split(cfg, cache_dir: str | Path, split: str) -> list[Example]:
+    if split not in SPLITS + SHIFT_SPLITS:
+        raise ValueError(f"unknown TinySQL split {split!r}: one of {', '.join(SPLITS + SHIFT_SPLITS)}")
+    if split in SHIFT_SPLITS:
+        root, where = ensure_shifts(cfg, cache_dir)
+    else:
+        root = where = ensure_dataset(cfg, cache_dir)
     examples = []
-    with open(root / f"{split}.jsonl") as fh:
+    with open(where / f"{split}.jsonl") as fh:
         for line in fh:
             r = json.loads(line)
             examples.append(Example(db_dir=str(root / "databases" / r["db_id"]), **r))
