@@ -220,6 +220,10 @@ class SteeringConfig:
     alpha: float = 1.0  # additive steering: x + alpha * (the decoder's contribution of the mean active z_j)
     alphas: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
     html_examples: int = 24
+    # the data split steering is chosen and reported on (its own selection / test halves), e.g. a
+    # graded shift split `test_shift.order` where the model fails; null: data.eval_split. The
+    # in-distribution test split is measured too, with the same scale (the regression check)
+    split: str | None = None
 
 
 @dataclass
@@ -421,7 +425,7 @@ def validate(cfg: DictConfig) -> None:
     _one_of("causal.mode", cfg.causal.mode, ("zero", "mean", "inject", "interchange"))
     for key in ("n_select", "n_test", "exhaustive_max", "confirm_top", "n_boot", "kl_examples"):
         _positive(f"causal.{key}", cfg.causal[key])
-    _validate_steering(cfg.steering)
+    _validate_steering(cfg.steering, cfg.data)
     for key in ("features", "tokens_per_coordinate"):
         if not isinstance(cfg.report[key], int) or cfg.report[key] < 0:
             raise ConfigError(f"report.{key}", cfg.report[key], "an integer >= 0")
@@ -493,7 +497,9 @@ def _validate_split(key: str, split: str, d: DictConfig) -> None:
                               f"a split whose file exists in {spider_dir} ({_spider_file(split)} is missing)")
 
 
-def _validate_steering(s: DictConfig) -> None:
+def _validate_steering(s: DictConfig, data: DictConfig) -> None:
+    if s.split is not None:
+        _validate_split("steering.split", s.split, data)
     if s.feature is not None and (not isinstance(s.feature, int) or s.feature < 0):
         raise ConfigError("steering.feature", s.feature, "a coordinate index >= 0, or null (evaluate's choice)")
     _one_of("steering.direction", s.direction, ("raise", "lower"))

@@ -98,3 +98,26 @@ def test_a_truncated_or_chosenless_causal_json_is_one_line_before_loading_the_mo
     with pytest.raises(CausalgearError, match=named) as err:
         steer(bad, root)
     assert "\n" not in str(err.value)
+
+
+def test_steering_on_a_shift_split_reports_fixes_breaks_and_the_in_distribution_check(smoke_sae, tmp_path):
+    overrides, _ = smoke_sae
+    cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[4.0]",
+                   "steering.html_examples=2", "steering.split=test_shift.order", "causal.n_select=3",
+                   "causal.n_test=4"])
+    result = steer(cfg, tmp_path)
+    assert result["data_split"] == "test_shift.order" and result["in_distribution_split"] == "test"
+    for m in result["methods"].values():
+        t, d = m["test"], m["in_distribution"]
+        assert t["n"] == 4 and {e for e in t["per_group"]} <= {"CS2", "CS4"}  # the shift split's own test half
+        assert d["n"] == 4 and d["per_group"].keys() <= {"CS1", "CS2", "CS3", "CS4"}
+        for s in (t, d):
+            assert s["fixed"] - s["broken"] == round(s["delta"] * s["n"])
+            assert 0 <= s["mcnemar_p"] <= 1
+
+
+def test_a_steering_split_that_does_not_exist_is_refused():
+    from causalgear.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match="steering.split='test_shift.colour'"):
+        validate(compose(["steering.split=test_shift.colour"]))

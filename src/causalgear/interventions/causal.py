@@ -93,17 +93,19 @@ class Runner:
         return np.array([v.correct for v in verdicts], dtype=np.float64), preds
 
 
-def held_out_splits(cfg: DictConfig) -> tuple[list, list, list]:
-    """(selection, test, all held-out examples): the seeded split every causal stage shares, so a
-    feature chosen on the selection split is always reported on prompts it was not chosen on."""
-    held_out = load_split(cfg)
+def held_out_splits(cfg: DictConfig, split: str | None = None) -> tuple[list, list, list]:
+    """(selection, test, all held-out examples) of `split` (default: data.eval_split): the seeded split
+    every causal stage shares, so a feature chosen on the selection split is always reported on
+    prompts it was not chosen on."""
+    split = split or cfg.data.eval_split
+    held_out = load_split(cfg, split)
     order = list(range(len(held_out)))
     random.Random(cfg.seed).shuffle(order)
     n_select, n_test = cfg.causal.n_select, cfg.causal.n_test
     select = [held_out[i] for i in order[:n_select]]
     test = [held_out[i] for i in order[n_select:n_select + n_test]]
     if not test:
-        raise CausalgearError(f"data.eval_split={cfg.data.eval_split!r} has {len(held_out)} examples: too few for "
+        raise CausalgearError(f"split {split!r} has {len(held_out)} examples: too few for "
                               f"causal.n_select={n_select} plus a test split")
     return select, test, held_out
 

@@ -21,6 +21,21 @@ class Interval:
         return {"delta": self.delta, "ci_low": self.low, "ci_high": self.high, "n": self.n}
 
 
+def flips(baseline, treated) -> dict:
+    """What an intervention did prompt by prompt (1 = right): how many it fixed and broke, the fix rate
+    P(right after | wrong before), the break rate P(wrong after | right before), and McNemar's exact
+    p-value (a two-sided binomial test on the discordant pairs; 1.0 when there are none)."""
+    from scipy.stats import binomtest
+
+    a = np.asarray(baseline, dtype=bool)
+    b = np.asarray(treated, dtype=bool)
+    fixed, broken = int((~a & b).sum()), int((a & ~b).sum())
+    wrong, right = int((~a).sum()), int(a.sum())
+    p = binomtest(fixed, fixed + broken, 0.5).pvalue if fixed + broken else 1.0
+    return {"fixed": fixed, "broken": broken, "fix_rate": fixed / wrong if wrong else None,
+            "break_rate": broken / right if right else None, "mcnemar_p": float(p)}
+
+
 def paired_bootstrap(baseline, treated, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Interval:
     """Percentile interval of the mean paired difference, resampling prompts with replacement."""
     a = np.asarray(baseline, dtype=np.float64)

@@ -21,7 +21,7 @@ from causalgear.errors import CausalgearError
 from causalgear.harvest.run import ensure_store
 from causalgear.interventions.causal import Runner, coordinate_stats, held_out_splits, require_sae_path, sae_site
 from causalgear.interventions.sae_patch import add_direction
-from causalgear.interventions.statistics import paired_bootstrap
+from causalgear.interventions.statistics import flips, paired_bootstrap
 from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
 from causalgear.models.loading import load_model
@@ -157,7 +157,7 @@ def _summary(examples, base: np.ndarray, treated: np.ndarray, base_preds, preds,
         groups[g] = {"n": len(idx), "baseline_accuracy": float(base[idx].mean()),
                      "steered_accuracy": float(treated[idx].mean())}
     return {"baseline_accuracy": float(base.mean()), "steered_accuracy": float(treated.mean()), **iv.as_dict(),
-            "per_group": groups,
+            **flips(base, treated), "per_group": groups,
             "changed_share": float(np.mean([a != b for a, b in zip(base_preds, preds, strict=True)]))}
 
 
@@ -177,17 +177,26 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
     sae = sae.to(next(model.parameters()).device).requires_grad_(False)  # gradients flow to embeddings only
     store, _ = ensure_store(cfg)
     mean_active = float(coordinate_stats(sae, store)["mean_active"][feature])
-    select, test, _ = held_out_splits(cfg)
+    select, test, _ = held_out_splits(cfg, s.split)
     sel_run = Runner(cfg, model, tokenizer, select, layer, site)
     test_run = Runner(cfg, model, tokenizer, test, layer, site)
     base_sel, preds_sel = sel_run.correct()
     base_test, preds_test = test_run.correct()
 
     steerer = Steerer(cfg, model, tokenizer, sae, layer, site, feature)
-    att_sel = [steerer.attribute(e.prompt, p) for e, p in
-               progress_bar(list(zip(select, preds_sel, strict=True)), desc="attribute (selection)", unit="prompt")]
-    att_test = [steerer.attribute(e.prompt, p) for e, p in
-                progress_bar(list(zip(test, preds_test, strict=True)), desc="attribute (test)", unit="prompt")]
+
+    def attribute(examples, preds, name):
+        return [steerer.attribute(e.prompt, p) for e, p in
+                progress_bar(list(zip(examples, preds, strict=True)), desc=f"attribute ({name})", unit="prompt")]
+
+    att_sel, att_test = attribute(select, preds_sel, "selection"), attribute(test, preds_test, "test")
+    # steering chosen on another split is also measured where the model already works
+    in_dist = None
+    if s.split is not None and s.split != cfg.data.eval_split:
+        in_test = held_out_splits(cfg)[1]
+        in_run = Runner(cfg, model, tokenizer, in_test, layer, site)
+        in_base, in_preds = in_run.correct()
+        in_dist = (in_test, in_run, in_base, in_preds, attribute(in_test, in_preds, "in-distribution test"))
 
     direction = additive_direction(sae, feature, mean_active)
     methods = {
@@ -209,6 +218,11 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
                          "unsteered_best_on_selection": curve[0]["accuracy"] > best["accuracy"],
                          "test": _summary(test, base_test, treated, preds_test, preds, cfg.causal.n_boot, cfg.seed),
                          "test_predictions": preds, "test_correct": treated}
+        if in_dist is not None:
+            in_test, in_run, in_base, in_preds, in_att = in_dist
+            in_treated, in_steered = run(in_run, in_att, best["scale"])
+            results[name]["in_distribution"] = _summary(in_test, in_base, in_treated, in_preds, in_steered,
+                                                        cfg.causal.n_boot, cfg.seed)
     errors = [a.completeness_error for a in att_test if a.completeness_error is not None]
     results["grains"]["mean_completeness_error"] = float(np.mean(errors)) if errors else None
     results["additive"]["mean_completeness_error"] = None  # additive steering uses no attributions
@@ -218,7 +232,8 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
         "direction": s.direction, "position": s.position, "baseline_embedding": s.baseline, "n_steps": s.n_steps,
         "ig_method": s.ig_method, "top_tokens": s.top_tokens, "grad_steps": s.grad_steps,
         "mean_active_value": mean_active, "n_select": len(select), "n_test": len(test),
-        "data_split": cfg.data.eval_split,
+        "data_split": s.split or cfg.data.eval_split,
+        "in_distribution_split": cfg.data.eval_split if in_dist is not None else None,
         "methods": {name: {"method": name, "feature": feature, **{k: v for k, v in r.items()
                                                                    if not k.startswith("test_")}}
                     for name, r in results.items()},
@@ -238,7 +253,12 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
         t = r["test"]
         print(f"{name}: scale {r['scale']:g} (chosen on selection); test accuracy {t['baseline_accuracy']:.3f} -> "
               f"{t['steered_accuracy']:.3f}, delta {t['delta']:+.3f} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}], "
-              f"{t['changed_share']:.0%} of outputs changed")
+              f"{t['changed_share']:.0%} of outputs changed; fixed {t['fixed']}, broke {t['broken']} "
+              f"(McNemar p {t['mcnemar_p']:.3g})")
+        if "in_distribution" in r:
+            d = r["in_distribution"]
+            print(f"  {name} on {result['in_distribution_split']} (same scale): {d['baseline_accuracy']:.3f} -> "
+                  f"{d['steered_accuracy']:.3f}, delta {d['delta']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
         if r["unsteered_best_on_selection"]:
             print(f"  {name}: no steering scored higher on selection ({r['selection_curve'][0]['accuracy']:.3f}) "
                   f"than any scale tried")
