@@ -224,6 +224,9 @@ class SteeringConfig:
     # graded shift split `test_shift.order` where the model fails; null: data.eval_split. The
     # in-distribution test split is measured too, with the same scale (the regression check)
     split: str | None = None
+    # also steer along the simple baselines, at the additive direction's norm and alphas: DiffMean
+    # (selection prompts answered right minus wrong) and an equal-norm random direction
+    baselines: bool = False
 
 
 @dataclass

@@ -121,3 +121,30 @@ def test_a_steering_split_that_does_not_exist_is_refused():
 
     with pytest.raises(ConfigError, match="steering.split='test_shift.colour'"):
         validate(compose(["steering.split=test_shift.colour"]))
+
+
+def test_the_simple_baselines_steer_beside_the_feature_at_its_norm(smoke_sae, tmp_path):
+    overrides, _ = smoke_sae
+    cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[1.0,4.0]",
+                   "steering.html_examples=2", "steering.baselines=true"])
+    result = steer(cfg, tmp_path)
+    methods = set(result["methods"])
+    assert {"grains", "additive", "random_direction"} <= methods
+    # DiffMean needs right and wrong answers on selection; when there are none it says so
+    assert ("diffmean" in methods) != ("diffmean" in result["skipped_methods"])
+    for name in methods - {"grains"}:
+        assert [c["scale"] for c in result["methods"][name]["selection_curve"]] == [0.0, 1.0, 4.0]
+
+
+def test_diffmean_points_from_wrong_to_right_at_the_given_norm():
+    import numpy as np
+    import torch
+
+    from causalgear.steering.baselines import diffmean_direction, random_direction
+
+    acts = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [0.0, 4.0]])
+    d = diffmean_direction(acts, np.array([1, 1, 0, 0]), norm=5.0)
+    assert torch.allclose(d, torch.tensor([2.0, -3.0]) * 5.0 / 13 ** 0.5)
+    assert diffmean_direction(acts, np.array([1, 1, 1, 1]), norm=5.0) is None
+    r = random_direction(8, 5.0, seed=0)
+    assert torch.isclose(r.norm(), torch.tensor(5.0)) and torch.equal(r, random_direction(8, 5.0, seed=0))

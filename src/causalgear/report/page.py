@@ -111,8 +111,12 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
     rows = []
     for name, m in s["methods"].items():
         t = m["test"]
+        d = m.get("in_distribution")
         rows.append({"method": name, "scale (chosen on selection)": m["scale"],
                      "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": _interval(t),
+                     "fixed / broken": f"{t['fixed']} / {t['broken']}" if "fixed" in t else "",
+                     "McNemar p": t.get("mcnemar_p"),
+                     "in-distribution Δ [95% CI]": _interval(d) if d else "",
                      "outputs changed": t["changed_share"], "mean completeness error": m["mean_completeness_error"]})
     link = (steer / "attributions.html").relative_to(base) if (steer / "attributions.html").is_file() else None
     # steering.json of an older run has no such field: say nothing rather than guess

@@ -115,7 +115,9 @@ def steering_plot(result: dict, path: Path) -> Path:
     methods = result["methods"]
     fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 3.6), squeeze=False)
     units = {"grains": "scale (share of each perturbed token's embedding norm)",
-             "additive": "alpha (multiples of the mean active decoder contribution)"}
+             "additive": "alpha (multiples of the mean active decoder contribution)",
+             "diffmean": "alpha (at the additive direction's norm)",
+             "random_direction": "alpha (at the additive direction's norm)"}
     for ax, (name, r) in zip(axes[0], methods.items(), strict=True):
         curve = r["selection_curve"]
         ax.plot([c["scale"] for c in curve], [c["accuracy"] for c in curve], "o-", color="#3b6ea5",

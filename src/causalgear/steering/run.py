@@ -27,6 +27,7 @@ from causalgear.logs import bar as progress_bar
 from causalgear.models.loading import load_model
 from causalgear.sae.io import load_sae
 from causalgear.sae.paths import sae_dir
+from causalgear.steering.baselines import diffmean_direction, mean_prompt_activation, random_direction
 from causalgear.steering.feature import FeatureReadout, readout_mask
 from causalgear.steering.grains import additive_direction, chosen_tokens, perturbation
 from causalgear.steering.integrated_gradients import integrated_gradients
@@ -199,12 +200,26 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
         in_dist = (in_test, in_run, in_base, in_preds, attribute(in_test, in_preds, "in-distribution test"))
 
     direction = additive_direction(sae, feature, mean_active)
+    alphas = list(s.alphas) or [s.alpha]
+
+    def along(d: torch.Tensor, sign: float):
+        return lambda runner, _att, v: runner.correct(add_direction(d.to(direction.device), sign * v))
+
     methods = {
         "grains": (list(s.scales) or [s.scale],
                    lambda runner, att, v: runner.correct(embeds=steerer.embeds_fn(att, v))),
-        "additive": (list(s.alphas) or [s.alpha],
-                     lambda runner, att, v: runner.correct(add_direction(direction, steerer.sign * v))),
+        "additive": (alphas, along(direction, steerer.sign)),
     }
+    skipped: dict[str, str] = {}
+    if s.baselines:  # the feature's methods must beat these, at the same norm and alphas
+        norm = float(direction.norm())
+        acts = mean_prompt_activation(model, tokenizer, [e.prompt for e in select], layer, site)
+        diffmean = diffmean_direction(acts, base_sel, norm)
+        if diffmean is None:
+            skipped["diffmean"] = "the selection split has no right (or no wrong) answer to take a difference of"
+        else:
+            methods["diffmean"] = (alphas, along(diffmean, 1.0))  # towards the right answers
+        methods["random_direction"] = (alphas, along(random_direction(len(direction), norm, cfg.seed), 1.0))
     results: dict[str, dict] = {}
     for name, (grid, run) in methods.items():
         curve = [{"scale": 0.0, "accuracy": float(base_sel.mean())}]
@@ -225,7 +240,8 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
                                                         cfg.causal.n_boot, cfg.seed)
     errors = [a.completeness_error for a in att_test if a.completeness_error is not None]
     results["grains"]["mean_completeness_error"] = float(np.mean(errors)) if errors else None
-    results["additive"]["mean_completeness_error"] = None  # additive steering uses no attributions
+    for name in results.keys() - {"grains"}:
+        results[name]["mean_completeness_error"] = None  # no attributions
 
     result = {
         "feature": feature, "feature_source": source, "layer": layer, "site": site, "sae": str(sae_dir(cfg.sae.path)),
@@ -237,6 +253,7 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
         "methods": {name: {"method": name, "feature": feature, **{k: v for k, v in r.items()
                                                                    if not k.startswith("test_")}}
                     for name, r in results.items()},
+        "skipped_methods": skipped,
     }
     _write_attributions(out_dir, steerer, select, att_sel, test, att_test, result)
     from causalgear.report.attributions import attributions_page
