@@ -30,6 +30,7 @@ QUANTIZATIONS = ("none", "8bit", "4bit")
 SITES = ("resid", "mlp_out", "attn_out")
 SAE_ARCHS = ("deep_relu", "relu", "topk", "deep_topk")
 STEERING_POSITIONS = ("response", "last_prompt")
+STEERING_EXTRA_METHODS = ("clamp", "diffmean", "random_direction")
 IG_METHODS = ("gausslegendre", "riemann_trapezoid")
 SERVE_MODES = ("inject", "zero", "additive", "grains", "none")  # none: no steering, whatever the feature
 SPIDER_SOURCES = ("local", "hub")
@@ -224,9 +225,12 @@ class SteeringConfig:
     # graded shift split `test_shift.order` where the model fails; null: data.eval_split. The
     # in-distribution test split is measured too, with the same scale (the regression check)
     split: str | None = None
-    # also steer along the simple baselines, at the additive direction's norm and alphas: DiffMean
-    # (selection prompts answered right minus wrong) and an equal-norm random direction
-    baselines: bool = False
+    # methods steered beside grains and additive, each choosing its scale on selection: `clamp`
+    # (z_j set to `clamps` x its mean active value, through the SAE), and the baselines at the
+    # additive direction's norm and alphas: `diffmean` (selection prompts answered right minus
+    # wrong) and `random_direction` (seeded, equal norm)
+    extra_methods: list[str] = field(default_factory=list)
+    clamps: list[float] = field(default_factory=lambda: [0.5, 2.0, 5.0, 10.0])
 
 
 @dataclass
@@ -506,6 +510,8 @@ def _validate_steering(s: DictConfig, data: DictConfig) -> None:
     if s.feature is not None and (not isinstance(s.feature, int) or s.feature < 0):
         raise ConfigError("steering.feature", s.feature, "a coordinate index >= 0, or null (evaluate's choice)")
     _one_of("steering.direction", s.direction, ("raise", "lower"))
+    for method in s.extra_methods:
+        _one_of("steering.extra_methods", method, STEERING_EXTRA_METHODS)
     _one_of("steering.position", s.position, STEERING_POSITIONS)
     _one_of("steering.baseline", s.baseline, ("zero", "pad", "mean"))
     _one_of("steering.ig_method", s.ig_method, IG_METHODS)
@@ -518,7 +524,7 @@ def _validate_steering(s: DictConfig, data: DictConfig) -> None:
     for key in ("scale", "alpha"):
         if s[key] < 0:
             raise ConfigError(f"steering.{key}", s[key], "a number >= 0")
-    for key in ("scales", "alphas"):
+    for key in ("scales", "alphas", "clamps"):
         if any(v <= 0 for v in s[key]):
             raise ConfigError(f"steering.{key}", list(s[key]), "numbers > 0 (0 is the unsteered baseline)")
 

@@ -116,20 +116,25 @@ def test_steering_on_a_shift_split_reports_fixes_breaks_and_the_in_distribution_
             assert 0 <= s["mcnemar_p"] <= 1
 
 
-def test_a_steering_split_that_does_not_exist_is_refused():
+def test_a_steering_split_or_method_that_does_not_exist_is_refused():
     from causalgear.config import ConfigError, validate
 
     with pytest.raises(ConfigError, match="steering.split='test_shift.colour'"):
         validate(compose(["steering.split=test_shift.colour"]))
+    with pytest.raises(ConfigError, match="steering.extra_methods='prompting'.*clamp, diffmean, random_direction"):
+        validate(compose(["steering.extra_methods=[prompting]"]))
 
 
-def test_the_simple_baselines_steer_beside_the_feature_at_its_norm(smoke_sae, tmp_path):
+def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path):
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[1.0,4.0]",
-                   "steering.html_examples=2", "steering.baselines=true"])
+                   "steering.html_examples=2", "steering.extra_methods=[clamp,diffmean,random_direction]",
+                   "steering.clamps=[3.0]"])
     result = steer(cfg, tmp_path)
     methods = set(result["methods"])
-    assert {"grains", "additive", "random_direction"} <= methods
+    assert {"grains", "additive", "clamp", "random_direction"} <= methods
+    assert [c["scale"] for c in result["methods"]["clamp"]["selection_curve"]] == [0.0, 3.0]
+    methods -= {"clamp"}
     # DiffMean needs right and wrong answers on selection; when there are none it says so
     assert ("diffmean" in methods) != ("diffmean" in result["skipped_methods"])
     for name in methods - {"grains"}:

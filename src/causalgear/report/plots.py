@@ -116,6 +116,7 @@ def steering_plot(result: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 3.6), squeeze=False)
     units = {"grains": "scale (share of each perturbed token's embedding norm)",
              "additive": "alpha (multiples of the mean active decoder contribution)",
+             "clamp": "z_j set to this multiple of its mean active value",
              "diffmean": "alpha (at the additive direction's norm)",
              "random_direction": "alpha (at the additive direction's norm)"}
     for ax, (name, r) in zip(axes[0], methods.items(), strict=True):

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from causalgear.errors import CausalgearError
 from causalgear.harvest.run import ensure_store
 from causalgear.interventions.causal import Runner, coordinate_stats, held_out_splits, require_sae_path, sae_site
-from causalgear.interventions.sae_patch import add_direction
+from causalgear.interventions.sae_patch import add_direction, patch_coordinate
 from causalgear.interventions.statistics import flips, paired_bootstrap
 from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
@@ -211,14 +211,19 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
         "additive": (alphas, along(direction, steerer.sign)),
     }
     skipped: dict[str, str] = {}
-    if s.baselines:  # the feature's methods must beat these, at the same norm and alphas
-        norm = float(direction.norm())
+    if "clamp" in s.extra_methods:  # the SAE code itself set to a multiple of its mean active value
+        methods["clamp"] = (list(s.clamps), lambda runner, _att, v: runner.correct(
+            patch_coordinate(sae, feature, "inject", v * mean_active)))
+    # the baselines the feature's methods must beat, at the additive direction's norm and alphas
+    norm = float(direction.norm())
+    if "diffmean" in s.extra_methods:
         acts = mean_prompt_activation(model, tokenizer, [e.prompt for e in select], layer, site)
         diffmean = diffmean_direction(acts, base_sel, norm)
         if diffmean is None:
             skipped["diffmean"] = "the selection split has no right (or no wrong) answer to take a difference of"
         else:
             methods["diffmean"] = (alphas, along(diffmean, 1.0))  # towards the right answers
+    if "random_direction" in s.extra_methods:
         methods["random_direction"] = (alphas, along(random_direction(len(direction), norm, cfg.seed), 1.0))
     results: dict[str, dict] = {}
     for name, (grid, run) in methods.items():
