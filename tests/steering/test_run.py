@@ -153,3 +153,31 @@ def test_diffmean_points_from_wrong_to_right_at_the_given_norm():
     assert diffmean_direction(acts, np.array([1, 1, 1, 1]), norm=5.0) is None
     r = random_direction(8, 5.0, seed=0)
     assert torch.isclose(r.norm(), torch.tensor(5.0)) and torch.equal(r, random_direction(8, 5.0, seed=0))
+
+
+def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_sae, tmp_path, monkeypatch):
+    """Scales are chosen on the selection half only: with every test example's gold replaced by a
+    query no output matches, the chosen configuration is the same and only the test figures move."""
+    import dataclasses
+
+    from causalgear.steering import run as steer_module
+
+    overrides, _ = smoke_sae
+    cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.05,0.5]", "steering.alphas=[1.0,4.0]",
+                   "steering.html_examples=2", "steering.extra_methods=[clamp,random_direction]",
+                   "steering.clamps=[2.0,8.0]"])
+    honest = steer(cfg, tmp_path / "a")
+    real = steer_module.held_out_splits
+
+    def corrupted(c, split=None):
+        select, test, held_out = real(c, split)
+        bad = [dataclasses.replace(e, sql="SELECT 'no output is this' FROM " + e.sql.split(" FROM ")[1].split()[0])
+               for e in test]
+        return select, bad, held_out
+
+    monkeypatch.setattr(steer_module, "held_out_splits", corrupted)
+    peeked = steer(cfg, tmp_path / "b")
+    for name, m in honest["methods"].items():
+        assert peeked["methods"][name]["scale"] == m["scale"], name
+        assert peeked["methods"][name]["selection_curve"] == m["selection_curve"], name
+        assert peeked["methods"][name]["test"]["steered_accuracy"] == 0.0  # the test figures did see the change
