@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check, one command on a GPU machine (under 8 minutes on one H200): Qwen2.5-0.5B's
+# The GPU check, one command on a GPU machine (sized for 8 minutes; not yet run on one): Qwen2.5-0.5B's
 # shape at bf16 -- harvest vs full forward, SAE training (Lightning vs bare loop vs SAELens),
 # service p50 with feature patching -- ending in one JSON line. `--tiny` runs it anywhere in seconds.
 #   bash bench/device.sh [--tiny] [--device cpu|cuda]

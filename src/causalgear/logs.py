@@ -1,7 +1,7 @@
 """What a run prints: our own lines, progress bars only on a terminal, no third-party chatter.
 
-Progress bars written to a file or a pipe are carriage-return noise (hundreds of kB for one
-run), so every bar is `bar(...)`: tqdm with `disable=None`, which draws only on a terminal. A
+Progress bars written to a file or a pipe are carriage-return noise that buries the run's own
+lines, so every bar is `bar(...)`: tqdm with `disable=None`, which draws only on a terminal. A
 long step prints a plain line instead where there is no terminal (`plain`).
 """
 
