@@ -114,6 +114,13 @@ def test_steering_on_a_shift_split_reports_fixes_breaks_and_the_in_distribution_
         for s in (t, d):
             assert s["fixed"] - s["broken"] == round(s["delta"] * s["n"])
             assert 0 <= s["mcnemar_p"] <= 1
+    from causalgear.report.page import write_report
+
+    (tmp_path / "run" / "steer").mkdir(parents=True)
+    for f in ("steering.json", "steering.png"):
+        (tmp_path / "run" / "steer" / f).write_bytes((tmp_path / f).read_bytes())
+    page = write_report(tmp_path / "run", cfg).read_text()
+    assert "of test_shift.order" in page and "Δ on test [95% CI]" in page and "fixed / broken" in page
 
 
 def test_a_steering_split_or_method_that_does_not_exist_is_refused():

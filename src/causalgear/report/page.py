@@ -111,13 +111,14 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
     rows = []
     for name, m in s["methods"].items():
         t = m["test"]
-        d = m.get("in_distribution")
-        rows.append({"method": name, "scale (chosen on selection)": m["scale"],
-                     "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": _interval(t),
-                     "fixed / broken": f"{t['fixed']} / {t['broken']}" if "fixed" in t else "",
-                     "McNemar p": t.get("mcnemar_p"),
-                     "in-distribution Δ [95% CI]": _interval(d) if d else "",
-                     "outputs changed": t["changed_share"], "mean completeness error": m["mean_completeness_error"]})
+        row = {"method": name, "scale (chosen on selection)": m["scale"],
+               "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": _interval(t),
+               "fixed / broken": f"{t['fixed']} / {t['broken']}" if "fixed" in t else "",
+               "McNemar p": t.get("mcnemar_p")}
+        if s.get("in_distribution_split"):  # steered on another split: the regression check beside it
+            row[f"Δ on {s['in_distribution_split']} [95% CI]"] = _interval(m["in_distribution"])
+        rows.append({**row, "outputs changed": t["changed_share"],
+                     "mean completeness error": m["mean_completeness_error"]})
     link = (steer / "attributions.html").relative_to(base) if (steer / "attributions.html").is_file() else None
     # steering.json of an older run has no such field: say nothing rather than guess
     unbeaten = [name for name, m in s["methods"].items() if m.get("unsteered_best_on_selection")]
@@ -125,7 +126,7 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
             f"the table reports the best scale all the same.</p>") if unbeaten else ""
     return ["<h2>Steering</h2>",
             f"<p class='meta'>Feature {s['feature']} ({html.escape(s['feature_source'])}), {s['direction']}d; "
-            f"{s['n_test']} test prompts.</p>",
+            f"{s['n_test']} test prompts of {html.escape(str(s.get('data_split')))}.</p>",
             table(rows, list(rows[0])), note, _img(steer / "steering.png", "steering plot"),
             f"<p><a href='{link}'>Token attributions and steered SQL (attributions.html)</a></p>" if link else ""]
 
