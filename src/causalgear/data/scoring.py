@@ -23,31 +23,36 @@ from pathlib import Path
 import sqlparse
 import sqlparse.exceptions
 
-from causalgear.data.sqlexec import DEFAULT_BUDGET, LIMIT, OK, ExecBudget, ExecResult, execute
+from causalgear.data.sqlexec import DEFAULT_BUDGET, LIMIT, OK, ExecBudget, ExecResult, execute, too_long
 
 _CUR_YEAR = re.compile(r"YEAR\s*\(\s*CURDATE\s*\(\s*\)\s*\)\s*", re.IGNORECASE)
+
+
+@lru_cache(maxsize=65536)
+def _read_statement(sql: str) -> tuple[str, str | None, str]:
+    """One sqlparse pass over a query, as the official evaluator reads it: (its first statement,
+    the text after it or None, that statement without the keyword DISTINCT). Parsing is the
+    costly part of scoring and the same predictions recur across interventions: done once each."""
+    statements = sqlparse.parse(sql)
+    if not statements:
+        return sql, None, sql
+    first = str(statements[0])
+    without = "".join(t.value for t in statements[0].flatten() if t.value.lower() != "distinct")
+    return first, sql[len(first):].strip() or None, without
 
 
 def first_statement(sql: str) -> tuple[str, str | None]:
     """The official evaluator's reading of a prediction: its first statement as sqlparse splits it
     (a `;` inside a quoted string does not end it), and the text after it, which is never run."""
-    statements = sqlparse.parse(sql)
-    if not statements:
-        return sql, None
-    first = str(statements[0])
-    return first, sql[len(first):].strip() or None
+    return _read_statement(sql)[:2]
 
 
 def remove_distinct(sql: str) -> str:
     """The official evaluator's `remove_distinct`: the first statement's tokens without the
     keyword DISTINCT (a quoted 'distinct' is one token with its quotes, and stays)."""
-    statements = sqlparse.parse(sql)
-    if not statements:
-        return sql
-    return "".join(t.value for t in statements[0].flatten() if t.value.lower() != "distinct")
+    return _read_statement(sql)[2]
 
 
-@lru_cache(maxsize=65536)
 def prepare(sql: str, keep_distinct: bool = False) -> str:
     """The official evaluator's rewriting of both queries before execution. Dropping DISTINCT
     keeps only the first statement, as there; with `keep_distinct` the text is run whole, and a
@@ -135,8 +140,8 @@ def database_files(db_dir: str | Path) -> tuple[Path, ...]:
 def score_sql(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...],
               budget: ExecBudget = DEFAULT_BUDGET, keep_distinct: bool = False) -> Verdict:
     """Score one prediction on every database of its schema."""
-    if len(pred_sql) > budget.max_sql_bytes:  # before any rewriting, which would cost its size again
-        return Verdict(False, LIMIT, error=f"statement longer than {budget.max_sql_bytes} bytes", bound="sql_length")
+    if (over := too_long(pred_sql, budget)) is not None:
+        return Verdict(False, over.kind, error=over.error, bound=over.bound)
     try:
         gold_sql = prepare(gold_sql, keep_distinct)
     except sqlparse.exceptions.SQLParseError as err:

@@ -95,16 +95,11 @@ _LIB = _sqlite_library()
 _heap_lock = threading.Lock()
 
 
-def heap_limit_available() -> bool:
-    return _LIB is not None
-
-
 def _set_heap_limit(n_bytes: int) -> None:
     if _LIB is None:
         return
     with _heap_lock:
-        current = _LIB.sqlite3_hard_heap_limit64(-1)
-        if current == 0 or current != n_bytes:
+        if _LIB.sqlite3_hard_heap_limit64(-1) != n_bytes:  # -1 reads the limit without setting it
             _LIB.sqlite3_hard_heap_limit64(n_bytes)
 
 
@@ -126,12 +121,20 @@ def _size(value: object) -> int:
     return len(value) if isinstance(value, str | bytes) else 8
 
 
+def too_long(sql: str, budget: ExecBudget) -> ExecResult | None:
+    """The `sql_length` verdict for a statement over the budget, or None: checked before any work
+    on the text (parsing it would cost its size again)."""
+    if len(sql.encode(errors="replace")) > budget.max_sql_bytes:
+        return ExecResult(LIMIT, error=f"statement longer than {budget.max_sql_bytes} bytes", bound="sql_length")
+    return None
+
+
 def execute(db_path: str | Path, sql: str, budget: ExecBudget = DEFAULT_BUDGET) -> ExecResult:
     """Run one SELECT on a database file. Never writes; returns instead of raising on bad SQL."""
     start = time.monotonic()
     sql = normalize_sql(sql)
-    if len(sql.encode(errors="replace")) > budget.max_sql_bytes:
-        return ExecResult(LIMIT, error=f"statement longer than {budget.max_sql_bytes} bytes", bound="sql_length")
+    if (over := too_long(sql, budget)) is not None:
+        return over
     _set_heap_limit(budget.max_heap_bytes)
     conn = _connect_read_only(Path(db_path), budget)
     denied: list[int] = []
