@@ -63,13 +63,12 @@ class ActivationDataModule(L.LightningDataModule):
         rank, world_size = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
         self.train_batches = ShuffledBatches(self.store, self.batch_size, self.buffer_rows, self.seed,
                                              select=is_train, rank=rank, world_size=world_size)
-        progress = getattr(self.trainer.lightning_module, "epoch_progress", None) if self.trainer else None
-        if progress is not None:
+        module = self.trainer.lightning_module if self.trainer else None
+        if isinstance(module, SAEModule):
             # built after a checkpoint is restored: a run resumed mid-epoch (where Lightning calls no
             # on_train_epoch_start) goes on with that epoch's order, after the batches it trained
-            epoch, done = (int(v) for v in progress)
             current = self.trainer.current_epoch
-            self.start_epoch(current, done if epoch == current else 0)
+            self.start_epoch(current, module.batches_trained(current))
         return torch.utils.data.DataLoader(Chunks(self.train_batches, 1 if world_size > 1 else self.steps_per_chunk),
                                            batch_size=None)
 
@@ -124,11 +123,15 @@ class SAEModule(L.LightningModule):
             self.log_dict(logged, prog_bar=False, on_step=True, on_epoch=False)
             self.log("loss", terms["loss"].detach(), prog_bar=True, logger=False)
 
+    def batches_trained(self, epoch: int) -> int:
+        """How many batches of `epoch` this module has trained (restored with a checkpoint)."""
+        counted, done = (int(v) for v in self.epoch_progress)
+        return done if counted == epoch else 0
+
     def on_train_epoch_start(self) -> None:
         """Tell this epoch's batches which epoch it is (Lightning never calls set_epoch on an iterable
         dataset) and, in an epoch resumed from a checkpoint, how many of its batches were trained."""
-        epoch, done = (int(v) for v in self.epoch_progress)
-        skip = done if epoch == self.current_epoch else 0
+        skip = self.batches_trained(self.current_epoch)
         self.epoch_progress.copy_(torch.tensor([self.current_epoch, skip]))
         datamodule = getattr(self.trainer, "datamodule", None)
         if isinstance(datamodule, ActivationDataModule):
