@@ -207,6 +207,28 @@ def _example(rng: random.Random, schema: Schema, command_set: str, style: str, s
 
 # --- the data set on disk -----------------------------------------------------------------
 
+def _draw(rng: random.Random, schemas: Sequence[Schema], n: int, split: str, command_set: str,
+          seen: set[tuple[str, str]], patience: int, make) -> list[dict]:
+    """`n` rows of `split` for one command set, each a (schema, question) pair not in `seen` (which
+    grows). `make(schema)` draws (question, SQL) with `rng`, or None to draw again; at most
+    `patience` × n + 1000 draws."""
+    rows: list[dict] = []
+    for _ in range(patience * n + 1000):
+        if len(rows) == n:
+            return rows
+        schema = rng.choice(schemas)
+        drawn = make(schema)
+        if drawn is None or (schema.db_id, drawn[0]) in seen:
+            continue
+        question, sql = drawn
+        seen.add((schema.db_id, question))
+        rows.append({"id": f"{split}-{command_set}-{len(rows):05d}", "split": split, "group": command_set,
+                     "db_id": schema.db_id, "question": question, "context": schema.create_table, "sql": sql})
+    if len(rows) == n:
+        return rows
+    raise RuntimeError(f"TinySQL: could not make {n} distinct {split}/{command_set} examples")
+
+
 def data_key(cfg) -> str:
     fields = {k: cfg[k] for k in ("seed", "command_sets", "n_train_per_set", "n_validation_per_set",
                                   "n_test_per_set", "n_test_ood_per_set", "n_schemas",
@@ -242,20 +264,8 @@ def generate(cfg, out_dir: Path) -> None:
         rows = []
         for cs in cfg.command_sets:
             rng = _rng(seed, split, cs)
-            made, tries = 0, 0
-            while made < sizes[split]:
-                tries += 1
-                if tries > 50 * sizes[split] + 1000:
-                    raise RuntimeError(f"TinySQL: could not make {sizes[split]} distinct {split}/{cs} examples")
-                schema = rng.choice(schemas)
-                question, sql = make_example(rng, schema, cs, style, seed)
-                if (schema.db_id, question) in seen:
-                    continue
-                seen.add((schema.db_id, question))
-                rows.append({"id": f"{split}-{cs}-{made:05d}", "split": split, "group": cs,
-                             "db_id": schema.db_id, "question": question,
-                             "context": schema.create_table, "sql": sql})
-                made += 1
+            rows += _draw(rng, schemas, sizes[split], split, cs, seen, 50,
+                          lambda schema, cs=cs, rng=rng, style=style: make_example(rng, schema, cs, style, seed))
         with open(out_dir / f"{split}.jsonl", "w") as fh:
             for row in rows:
                 fh.write(json.dumps(row, sort_keys=True) + "\n")
@@ -280,7 +290,7 @@ def generate_shifts(cfg, root: Path, out_dir: Path) -> None:
     """Write `test_shift.<element>.jsonl` for every element into out_dir, for the data set at `root`."""
     seed = cfg.seed
     schemas = {s.db_id: s for s in make_schemas(seed, cfg.n_schemas)}
-    test_schemas = []
+    test_schemas: list[str] = []
     seen: set[tuple[str, str]] = set()
     for split in SPLITS:
         with open(root / f"{split}.jsonl") as fh:
@@ -294,21 +304,13 @@ def generate_shifts(cfg, root: Path, out_dir: Path) -> None:
         rows = []
         for cs in [c for c in cfg.command_sets if c in SHIFT_SETS[element]]:
             rng = _rng(seed, f"test_shift.{element}", cs)
-            made, tries = 0, 0
-            while made < cfg.n_test_per_set:
-                tries += 1
-                if tries > 100 * cfg.n_test_per_set + 1000:
-                    raise RuntimeError(f"TinySQL: could not make {cfg.n_test_per_set} test_shift.{element}/{cs} "
-                                       "examples")
-                schema = schemas[rng.choice(test_schemas)]
+
+            def shifted(schema: Schema, cs=cs, rng=rng, element=element) -> tuple[str, str] | None:
                 question, sql, used = _example(rng, schema, cs, "train", seed, shifted=element)
-                if element not in used or (schema.db_id, question) in seen:
-                    continue
-                seen.add((schema.db_id, question))
-                rows.append({"id": f"test_shift.{element}-{cs}-{made:05d}", "split": f"test_shift.{element}",
-                             "group": cs, "db_id": schema.db_id, "question": question,
-                             "context": schema.create_table, "sql": sql})
-                made += 1
+                return (question, sql) if element in used else None  # the element must be in the question
+
+            rows += _draw(rng, [schemas[d] for d in test_schemas], cfg.n_test_per_set, f"test_shift.{element}", cs,
+                          seen, 100, shifted)
         with open(out_dir / f"test_shift.{element}.jsonl", "w") as fh:
             fh.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)
     (out_dir / "info.json").write_text(json.dumps({"shift_version": SHIFT_VERSION, "data_key": data_key(cfg)}))
