@@ -469,7 +469,7 @@ def _validate_data(d: DictConfig, key: str) -> None:
         for field_ in ("n_train_per_set", "n_validation_per_set", "n_test_per_set", "n_test_ood_per_set",
                        "n_schemas", "n_databases", "rows_per_table"):
             _positive(f"{key}.{field_}", d[field_])
-        _one_of(f"{key}.eval_split", d.eval_split, TINYSQL_SPLITS)
+        _validate_split(f"{key}.eval_split", d.eval_split, d)
     elif d.name == "spider":
         _one_of(f"{key}.source", d.source, SPIDER_SOURCES)
         _one_of(f"{key}.subset", d.subset, ("all", "tinysql"))
@@ -482,9 +482,7 @@ def _validate_data(d: DictConfig, key: str) -> None:
                 raise ConfigError(f"{key}.spider_dir", d.spider_dir, "an existing directory in Spider's layout")
             if not (spider_dir / "tables.json").is_file():
                 raise ConfigError(f"{key}.spider_dir", d.spider_dir, "a directory that holds tables.json")
-            if d.source == "local" and not (spider_dir / _spider_file(d.split)).is_file():
-                raise ConfigError(f"{key}.split", d.split,
-                                  f"a split whose file exists in {spider_dir} ({_spider_file(d.split)} is missing)")
+            _validate_split(f"{key}.split", d.split, d)
     else:
         raise ConfigError(f"{key}.name", d.name, "one of tinysql, spider")
 
