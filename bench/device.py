@@ -43,9 +43,9 @@ SHAPES = {
 }
 
 
-def sae_train_bench():
-    """bench/sae_train.py's loops, which this script shares."""
-    spec = importlib.util.spec_from_file_location("sae_train_bench", Path(__file__).with_name("sae_train.py"))
+def bench_script(name: str):
+    """Another bench script's functions (bench/NAME.py), which this one shares."""
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", Path(__file__).with_name(f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -76,30 +76,10 @@ def build_model(shape: dict, dtype: str, path: Path, cache: Path) -> list[str]:
 
 
 def harvest_vs_forward(model, tokenizer, cfg, layer: int, batch: int, device: str) -> dict:
-    from causalgear.data.loading import load_split
-    from causalgear.harvest.hooks import position_ids, run_to_layer
-
-    sync = sae_train_bench().synchronize
-    texts = [e.prompt + e.sql for e in load_split(cfg, "train")][: 8 * batch]
-    data = [tokenizer(texts[i:i + batch], return_tensors="pt", padding=True, padding_side="right").to(device)
-            for i in range(0, len(texts), batch)]
-    tokens = sum(int(b["attention_mask"].sum()) for b in data)
-    times = {"harvest": 0.0, "forward": 0.0}
-    with torch.no_grad():
-        model(**data[0])  # warm-up
-        for b in data:  # interleaved: drift hits both alike
-            for name in ("harvest", "forward"):
-                sync(device)
-                t = time.perf_counter()
-                if name == "harvest":
-                    run_to_layer(model, b["input_ids"], b["attention_mask"], layer)
-                else:
-                    model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
-                          position_ids=position_ids(b["attention_mask"]))
-                sync(device)
-                times[name] += time.perf_counter() - t
-    return {"harvest_tokens_per_s": tokens / times["harvest"], "forward_tokens_per_s": tokens / times["forward"],
-            "harvest_vs_forward": times["forward"] / times["harvest"]}
+    """bench/harvest.py's interleaved comparison, on this device."""
+    r = bench_script("harvest").throughput(model, tokenizer, cfg, layer, 8 * batch, batch, 1, device)
+    return {"harvest_tokens_per_s": r["harvest_tokens_per_s"], "forward_tokens_per_s": r["forward_tokens_per_s"],
+            "harvest_vs_forward": r["harvest_tokens_per_s"] / r["forward_tokens_per_s"]}
 
 
 def sae_training(cfg, store, shape: dict, device: str) -> tuple[dict, object]:
@@ -110,7 +90,7 @@ def sae_training(cfg, store, shape: dict, device: str) -> tuple[dict, object]:
     from causalgear.sae.base import build_sae
     from causalgear.sae.module import is_train
 
-    bench = sae_train_bench()
+    bench = bench_script("sae_train")
     out, trained = {}, None
     for arch in ("relu", "topk"):
         arch_cfg = OmegaConf.merge(cfg, {"sae": {"arch": arch, "d_sae": shape["d_sae"], "k": shape["k"],

@@ -20,6 +20,7 @@ import tempfile
 import time
 
 import torch
+from bench_common import synchronize
 
 
 def embedded(cache: str):
@@ -45,33 +46,38 @@ def qwen_size(cache: str):
     return cfg, model, tokenizer
 
 
-def batches(cfg, tokenizer, n_examples: int, batch_size: int):
+def batches(cfg, tokenizer, n_examples: int, batch_size: int, device: str = "cpu"):
     from causalgear.data.loading import load_split
 
     examples = load_split(cfg, "train")[:n_examples]
     texts = [e.prompt + e.sql for e in examples]
     for i in range(0, len(texts), batch_size):
-        yield tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, padding_side="right")
+        yield tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, padding_side="right").to(device)
 
 
-def throughput(model, tokenizer, cfg, layer: int, n_examples: int, batch_size: int, repeats: int) -> dict:
+def throughput(model, tokenizer, cfg, layer: int, n_examples: int, batch_size: int, repeats: int,
+               device: str = "cpu") -> dict:
     from causalgear.harvest.hooks import position_ids, run_to_layer
 
-    data = list(batches(cfg, tokenizer, n_examples, batch_size))
+    data = list(batches(cfg, tokenizer, n_examples, batch_size, device))
     tokens = sum(int(b["attention_mask"].sum()) for b in data)
     times = {"harvest": 0.0, "forward": 0.0}
+
+    def timed(name: str, fn) -> None:
+        synchronize(device)
+        t = time.perf_counter()
+        fn()
+        synchronize(device)
+        times[name] += time.perf_counter() - t
+
     with torch.no_grad():
         for b in data[:1]:  # warm-up
             model(**b)
         for _ in range(repeats):
             for b in data:
-                t = time.perf_counter()
-                run_to_layer(model, b["input_ids"], b["attention_mask"], layer)
-                times["harvest"] += time.perf_counter() - t
-                t = time.perf_counter()
-                model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
-                      position_ids=position_ids(b["attention_mask"]))
-                times["forward"] += time.perf_counter() - t
+                timed("harvest", lambda b=b: run_to_layer(model, b["input_ids"], b["attention_mask"], layer))
+                timed("forward", lambda b=b: model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
+                                                   position_ids=position_ids(b["attention_mask"])))
     return {"harvest_tokens_per_s": tokens * repeats / times["harvest"],
             "forward_tokens_per_s": tokens * repeats / times["forward"], "tokens": tokens}
 

@@ -25,11 +25,7 @@ import sys
 import time
 
 import torch
-
-
-def synchronize(device: str) -> None:
-    if device == "cuda":
-        torch.cuda.synchronize()
+from bench_common import synchronize
 
 
 def bare_loop(sae, batches, l1_coeff: float, lr: float, device: str = "cpu") -> float:
