@@ -138,3 +138,26 @@ def test_a_result_too_large_to_hold_is_a_named_limit(db):
 def test_a_bounded_query_leaves_the_executor_usable(db):
     execute(db, HOSTILE[4][0], ExecBudget(timeout_s=1.0, max_heap_bytes=64 * 2**20))
     assert execute(db, "SELECT count(*) FROM items").rows == ((2,),)
+
+
+def test_queries_in_several_threads_each_stop_at_their_own_deadline(db):
+    """One watchdog serves every query: each is interrupted at its own deadline, no sooner."""
+    import threading
+
+    sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+    out: dict[float, tuple] = {}
+
+    def run(timeout: float) -> None:
+        start = time.monotonic()
+        result = execute(db, sql, ExecBudget(timeout_s=timeout, max_steps=10**12))
+        out[timeout] = (result, time.monotonic() - start)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in (0.3, 1.0)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for timeout, (result, seconds) in out.items():
+        assert result.kind == "timeout" and result.bound == "wall_clock"
+        assert timeout <= seconds < timeout + 0.5, (timeout, seconds)
+    assert execute(db, "SELECT count(*) FROM items").rows == ((2,),)  # nothing left armed

@@ -7,9 +7,10 @@ other action; attaching is limited to zero databases. Python's sqlite3 refuses m
 strings.
 
 Hard bounds, each named in the result when it stops a query (`ExecResult.bound`):
-- `wall_clock`: a timer thread calls `interrupt()` at the deadline. The progress handler alone
+- `wall_clock`: a watchdog thread calls `interrupt()` at the deadline. The progress handler alone
   is not enough: it runs between VM instructions, and one instruction (a `randomblob` of 200 MB)
-  can take seconds.
+  can take seconds. One watchdog serves every query: starting a thread per query costs more than
+  a small query does.
 - `steps`: the progress handler counts VM instructions.
 - `value_length`, `sql_length`: SQLite's own length limits, so that no single value or
   statement can be large, which also keeps each instruction short.
@@ -26,6 +27,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +105,43 @@ def _set_heap_limit(n_bytes: int) -> None:
             _LIB.sqlite3_hard_heap_limit64(n_bytes)
 
 
+class _Watchdog:
+    """One daemon thread that calls each registered callback at its deadline, unless cancelled first.
+    A callback runs under the lock, so once `cancel` returns it can no longer run."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._due: dict[int, tuple[float, Callable[[], None]]] = {}
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, deadline: float, callback: Callable[[], None]) -> int:
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():  # first use, or a forked process
+                self._thread = threading.Thread(target=self._run, name="causalgear-sql-watchdog", daemon=True)
+                self._thread.start()
+            self._next += 1
+            self._due[self._next] = (deadline, callback)
+            self._cond.notify()
+            return self._next
+
+    def cancel(self, token: int) -> None:
+        with self._cond:
+            self._due.pop(token, None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                for token in [t for t, (at, _) in self._due.items() if at <= now]:
+                    self._due.pop(token)[1]()
+                nearest = min((at for at, _ in self._due.values()), default=None)
+                self._cond.wait(None if nearest is None else nearest - now)
+
+
+_WATCHDOG = _Watchdog()
+
+
 def _connect_read_only(db_path: Path, budget: ExecBudget) -> sqlite3.Connection:
     if not db_path.is_file():
         raise FileNotFoundError(f"database file not found: {db_path}")
@@ -167,9 +206,7 @@ def execute(db_path: str | Path, sql: str, budget: ExecBudget = DEFAULT_BUDGET) 
 
     conn.set_authorizer(authorizer)
     conn.set_progress_handler(progress, _PROGRESS_EVERY)
-    timer = threading.Timer(max(0.0, budget.timeout_s - elapsed()), at_deadline)
-    timer.daemon = True
-    timer.start()
+    watch = _WATCHDOG.watch(start + budget.timeout_s, at_deadline)
     try:
         cursor = conn.execute(sql)
         rows, n_bytes = [], 0
@@ -192,7 +229,7 @@ def execute(db_path: str | Path, sql: str, budget: ExecBudget = DEFAULT_BUDGET) 
     except (OverflowError, ValueError) as err:
         return ExecResult(ERROR, error=f"{type(err).__name__}: {err}", seconds=elapsed())
     finally:
-        timer.cancel()
+        _WATCHDOG.cancel(watch)
         conn.close()
 
 
