@@ -55,9 +55,9 @@ def build_model(shape: dict, dtype: str, path: Path, cache: Path) -> list[str]:
     """A random Qwen2 of `shape` and a TinySQL tokenizer saved at `path`; the overrides that use it."""
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from causalgear.config import compose
     from causalgear.data.loading import load_split
     from causalgear.models.tokenizer import train_tokenizer
+    from causalgear.preflight import compose
 
     data = ["data.n_train_per_set=" + str(max(shape["examples"] // 4, 20)), "data.n_schemas=40",
             "data.n_validation_per_set=5", "data.n_test_per_set=10", "data.n_test_ood_per_set=5"]
@@ -87,20 +87,21 @@ def sae_training(cfg, store, shape: dict, device: str) -> tuple[dict, object]:
     from omegaconf import OmegaConf
 
     from causalgear.harvest.store import ShuffledBatches
-    from causalgear.sae.base import build_sae
+    from causalgear.sae import registry
     from causalgear.sae.module import is_train
 
     bench = bench_script("sae_train")
     out, trained = {}, None
     for arch in ("relu", "topk"):
-        arch_cfg = OmegaConf.merge(cfg, {"sae": {"arch": arch, "d_sae": shape["d_sae"], "k": shape["k"],
+        arch_cfg = OmegaConf.merge(cfg, {"sae": {"arch": arch, "d_sae": shape["d_sae"],
+                                                 "k": shape["k"] if arch == "topk" else None,
                                                  "batch_size": shape["sae_batch"]}})
         batches = list(ShuffledBatches(store, shape["sae_batch"], seed=0, select=is_train))
-        bench.bare_loop(build_sae(arch_cfg.sae, store.d_in), batches[:2], 1e-3, 1e-3, device)  # warm-up
+        bench.bare_loop(registry.build(arch_cfg.sae, store.d_in), batches[:2], arch_cfg.sae, device)  # warm-up
         torch.manual_seed(0)
-        light = bench.lightning_loop(build_sae(arch_cfg.sae, store.d_in), store, arch_cfg, 1, device)
-        sae = build_sae(arch_cfg.sae, store.d_in)
-        bare = bench.bare_loop(sae, batches, arch_cfg.sae.l1_coeff, arch_cfg.sae.lr, device)
+        light = bench.lightning_loop(registry.build(arch_cfg.sae, store.d_in), store, arch_cfg, 1, device)
+        sae = registry.build(arch_cfg.sae, store.d_in)
+        bare = bench.bare_loop(sae, batches, arch_cfg.sae, device)
         out.update({f"{arch}_lightning_rows_per_s": light, f"{arch}_bare_rows_per_s": bare,
                     f"{arch}_lightning_vs_bare": light / bare})
         if arch == "relu":
@@ -116,9 +117,9 @@ def serving(overrides: list[str], sae, store, shape: dict, out_dir: Path, device
     """p50 of POST /generate, steered (inject on the most frequent code) and unsteered, in one app."""
     import httpx
 
-    from causalgear.config import compose
     from causalgear.data.loading import load_split
-    from causalgear.interventions.causal import coordinate_stats
+    from causalgear.preflight import compose
+    from causalgear.sae.code_stats import coordinate_stats
     from causalgear.sae.io import save_sae
     from causalgear.serve.app import create_app
     from causalgear.serve.engine import Engine
@@ -161,10 +162,10 @@ def main(argv: list[str]) -> None:
     shape = SHAPES[name]
     dtype = "bfloat16" if device == "cuda" else "float32"  # CPU bf16 only pays off at larger widths
     start = time.perf_counter()
-    from causalgear.config import compose
     from causalgear.harvest.run import ensure_store
     from causalgear.logs import quiet_libraries
     from causalgear.models.loading import load_model
+    from causalgear.preflight import compose
 
     quiet_libraries()
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,8 +24,8 @@ from bench_common import synchronize
 
 
 def embedded(cache: str):
-    from causalgear.config import compose
     from causalgear.models.loading import load_model
+    from causalgear.preflight import compose
 
     cfg = compose([f"paths.cache_dir={cache}"] if cache else [])
     model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
@@ -57,7 +57,7 @@ def batches(cfg, tokenizer, n_examples: int, batch_size: int, device: str = "cpu
 
 def throughput(model, tokenizer, cfg, layer: int, n_examples: int, batch_size: int, repeats: int,
                device: str = "cpu") -> dict:
-    from causalgear.harvest.hooks import position_ids, run_to_layer
+    from causalgear.models.site import Site, position_ids
 
     data = list(batches(cfg, tokenizer, n_examples, batch_size, device))
     tokens = sum(int(b["attention_mask"].sum()) for b in data)
@@ -70,12 +70,13 @@ def throughput(model, tokenizer, cfg, layer: int, n_examples: int, batch_size: i
         synchronize(device)
         times[name] += time.perf_counter() - t
 
+    site = Site(model, layer)
     with torch.no_grad():
         for b in data[:1]:  # warm-up
             model(**b)
         for _ in range(repeats):
             for b in data:
-                timed("harvest", lambda b=b: run_to_layer(model, b["input_ids"], b["attention_mask"], layer))
+                timed("harvest", lambda b=b: site.run(b["input_ids"], b["attention_mask"]))
                 timed("forward", lambda b=b: model(input_ids=b["input_ids"], attention_mask=b["attention_mask"],
                                                    position_ids=position_ids(b["attention_mask"])))
     return {"harvest_tokens_per_s": tokens * repeats / times["harvest"],
@@ -84,8 +85,8 @@ def throughput(model, tokenizer, cfg, layer: int, n_examples: int, batch_size: i
 
 def rss_child(n_examples: int, model_dir: str, layer: int) -> None:
     """Harvest n examples into a fresh store in a private cache; print peak RSS in MB."""
-    from causalgear.config import compose
     from causalgear.harvest.run import ensure_store
+    from causalgear.preflight import compose
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose(["model=hf", f"model.name_or_path={model_dir}", f"model.layer={layer}",

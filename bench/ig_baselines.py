@@ -22,29 +22,23 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=20)
     args, overrides = p.parse_known_args()
 
-    from causalgear.config import compose
-    from causalgear.interventions.causal import held_out_splits, sae_site
     from causalgear.models.generate import generate_sql
-    from causalgear.models.loading import load_model
-    from causalgear.sae.io import load_sae
-    from causalgear.sae.paths import sae_dir
+    from causalgear.preflight import compose
     from causalgear.steering.run import Steerer
+    from causalgear.workbench import Workbench
 
     cfg = compose(overrides)
-    sae, sae_cfg = load_sae(sae_dir(cfg.sae.path))
-    sae.requires_grad_(False)
-    layer, site = sae_site(cfg, sae_cfg)
+    bench = Workbench.load(cfg, "bench")
     feature = args.feature
     if feature is None:
         feature = json.loads((Path(cfg.sae.path).parent / "evaluate" / "causal.json").read_text())["chosen"]
-    model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
-    examples = held_out_splits(cfg)[1][:args.prompts]
-    responses = generate_sql(model, tokenizer, [e.prompt for e in examples])
+    examples = bench.splits().test[:args.prompts]
+    responses = generate_sql(bench.model, bench.tokenizer, [e.prompt for e in examples])
     out: dict = {"feature": feature, "prompts": len(examples)}
     for baseline in ("zero", "pad", "mean"):
         for steps in (16, 64):
             run_cfg = compose([*overrides, f"steering.baseline={baseline}", f"steering.n_steps={steps}"])
-            steerer = Steerer(run_cfg, model, tokenizer, sae, layer, site, feature)
+            steerer = Steerer(run_cfg.steering, bench.tokenizer, bench.sae, bench.site, feature)
             atts = [steerer.attribute(e.prompt, r) for e, r in zip(examples, responses, strict=True)]
             errors = [a.completeness_error for a in atts if a.completeness_error is not None]
             out[f"{baseline}_{steps}"] = {"mean": round(float(np.mean(errors)), 4),

@@ -19,6 +19,7 @@ import random
 import time
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 
@@ -28,50 +29,42 @@ def main() -> None:
     p.add_argument("--coords", type=int, default=0, help="rank only the first N coordinates (0: all)")
     args, overrides = p.parse_known_args()
 
-    from causalgear.config import compose
     from causalgear.data.loading import load_split
     from causalgear.interventions.attribution import attribution_scores, spearman
-    from causalgear.interventions.causal import Runner
-    from causalgear.interventions.sae_patch import patch_coordinate
-    from causalgear.models.loading import load_model
-    from causalgear.sae.io import load_sae
-    from causalgear.sae.paths import sae_dir
+    from causalgear.interventions.factory import Interventions
+    from causalgear.models.teacher_forcing import prompt_sql_batch, sql_loss_sum
+    from causalgear.preflight import compose
+    from causalgear.workbench import Workbench
 
-    cfg = compose(overrides)
-    sae, sae_cfg = load_sae(sae_dir(cfg.sae.path))
-    layer, site = sae_cfg["causalgear"]["layer"], sae_cfg["causalgear"]["site"]
-    model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
+    bench = Workbench.load(compose(overrides), "bench")
+    cfg, model, tokenizer, sae = bench.cfg, bench.model, bench.tokenizer, bench.sae
     examples = load_split(cfg)
     examples = [examples[i] for i in sorted(random.Random(cfg.seed).sample(range(len(examples)), args.prompts))]
     coords = list(range(args.coords or sae.d_sae))
+    made = Interventions(bench.site, sae, bench.stats)
 
     start = time.perf_counter()
-    scores = attribution_scores(model, tokenizer, sae, examples, layer, site)
+    scores = attribution_scores(tokenizer, sae, examples, bench.site, made.code_delta("zero"))
     attribution_s = time.perf_counter() - start
 
-    runner = Runner(cfg, model, tokenizer, examples, layer, site)
+    runner = bench.runner(examples)
     base, _ = runner.correct()
     deltas = []
     start = time.perf_counter()
     for j in tqdm(coords, desc="exhaustive patching", unit="coord"):
-        treated, _ = runner.correct(patch_coordinate(sae, j, "zero"))
+        treated, _ = runner.correct(made.make("zero", j))
         deltas.append(float(np.mean(treated - base)))
     exhaustive_s = time.perf_counter() - start
     rho = spearman([float(scores[j]) for j in coords], deltas)
 
-    from causalgear.interventions.edit import edit_site
-    from causalgear.models.teacher_forcing import prompt_sql_batch
-    from causalgear.sae.metrics import _loss_sum
-
     ids, mask, labels = prompt_sql_batch(tokenizer, examples, next(model.parameters()).device)
-    target = labels[:, 1:]
-    keep = target != -100
-    base_ll = -_loss_sum(model, ids, mask, target, keep) / len(examples)
+    rows = {"example_index": torch.arange(len(examples))}
+    base_ll = -sql_loss_sum(model, ids, mask, labels) / len(examples)
     ll_deltas = []
     start = time.perf_counter()
     for j in tqdm(coords, desc="log-likelihood patching", unit="coord"):
-        with edit_site(model, layer, patch_coordinate(sae, j, "zero"), site):
-            ll_deltas.append(-_loss_sum(model, ids, mask, target, keep) / len(examples) - base_ll)
+        with made.make("zero", j).applied(rows):
+            ll_deltas.append(-sql_loss_sum(model, ids, mask, labels) / len(examples) - base_ll)
     loglik_s = time.perf_counter() - start
     rho_ll = spearman([float(scores[j]) for j in coords], ll_deltas)
     result = {"d_sae": sae.d_sae, "coords": len(coords), "prompts": len(examples), "attribution_s": attribution_s,

@@ -25,38 +25,36 @@ def main() -> None:
     p.add_argument("--scale", type=float, default=2.0, help="inject: multiples of the mean active value")
     args, overrides = p.parse_known_args()
 
-    from causalgear.config import compose
-    from causalgear.harvest.run import ensure_store
-    from causalgear.interventions.causal import Runner, coordinate_stats, held_out_splits, patch_value, sae_site
-    from causalgear.interventions.sae_patch import patch_coordinate
-    from causalgear.models.loading import load_model
+    from causalgear.interventions.factory import Interventions
+    from causalgear.preflight import compose
+    from causalgear.sae.code_stats import coordinate_stats
     from causalgear.sae.io import load_sae
-    from causalgear.sae.paths import Q4_WEIGHTS, WEIGHTS, sae_dir
+    from causalgear.sae.paths import Q4_WEIGHTS, WEIGHTS
     from causalgear.sae.quantize import save_quantized
     from causalgear.sae.train import validation_stats
+    from causalgear.workbench import Workbench
 
     cfg = compose(overrides)
-    full_dir = sae_dir(cfg.sae.path)
-    full, full_cfg = load_sae(full_dir)
-    layer, site = sae_site(cfg, full_cfg)
+    bench = Workbench.load(cfg, "bench")
+    full_dir = Path(bench.sae_path)
     feature = args.feature
     if feature is None:
         run = Path(cfg.sae.path)
         causal = run.parent / "evaluate" / "causal.json"
         feature = cfg.steering.feature if cfg.steering.feature is not None else json.loads(causal.read_text())["chosen"]
-    q_dir = save_quantized(full, full_cfg, Path(tempfile.mkdtemp()) / "nf4")
-    saes = [("full", full, full_dir / WEIGHTS), ("nf4", load_sae(q_dir)[0], q_dir / Q4_WEIGHTS)]
-    model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
-    store, _ = ensure_store(cfg)
-    examples = held_out_splits(cfg)[1][:args.prompts]  # the test split every causal stage reports on
-    runner = Runner(cfg, model, tokenizer, examples, layer, site)
+    q_dir = save_quantized(bench.sae.cpu(), bench.sae_cfg, Path(tempfile.mkdtemp()) / "nf4")
+    device = next(bench.model.parameters()).device
+    saes = [("full", bench.sae.to(device), full_dir / WEIGHTS),
+            ("nf4", load_sae(q_dir)[0].to(device), q_dir / Q4_WEIGHTS)]
+    examples = bench.splits().test[:args.prompts]  # the test split every causal stage reports on
+    runner = bench.runner(examples)
     base, _ = runner.correct()
     out = {"feature": feature, "mode": args.mode, "scale": args.scale, "prompts": len(examples),
            "unsteered_accuracy": float(base.mean())}
     for name, sae, path in saes:
-        value = patch_value(args.mode, feature, coordinate_stats(sae, store), args.scale)
-        steered, _ = runner.correct(patch_coordinate(sae, feature, args.mode, value))
-        ev = validation_stats(sae, store, normalize=False).compute()["explained_variance"]
+        made = Interventions(bench.site, sae, coordinate_stats(sae, bench.store))
+        steered, _ = runner.correct(made.make(args.mode, feature, args.scale))
+        ev = validation_stats(sae, bench.store, normalize=False).compute()["explained_variance"]
         out[name] = {"bytes": path.stat().st_size, "explained_variance": round(ev, 5),
                      "steered_accuracy": float(steered.mean())}
     out["size_ratio"] = round(out["nf4"]["bytes"] / out["full"]["bytes"], 4)

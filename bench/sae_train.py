@@ -28,18 +28,20 @@ import torch
 from bench_common import synchronize
 
 
-def bare_loop(sae, batches, l1_coeff: float, lr: float, device: str = "cpu") -> float:
-    """Rows per second of the plain loop; batches come from host memory, as Lightning's do."""
-    from causalgear.sae.module import make_adam
+def bare_loop(sae, batches, sae_cfg, device: str = "cpu") -> float:
+    """Rows per second of the plain loop: the trainer's own step (SAEModule.losses) with no trainer
+    around it; batches come from host memory, as Lightning's do."""
+    from causalgear.sae.module import SAEModule, make_adam
 
     sae = sae.to(device)
-    opt = make_adam(sae.parameters(), lr)  # the optimizer the Lightning module uses
+    step = SAEModule(sae, sae.coefficients(sae_cfg), sae_cfg.lr).to(device)
+    opt = make_adam(sae.parameters(), sae_cfg.lr)  # the optimizer the Lightning module uses
     rows = 0
     synchronize(device)
     start = time.perf_counter()
     for x in batches:
         x = x.to(device, non_blocking=True)
-        loss = sae.loss_terms(x, l1_coeff)["loss"]
+        loss = step.losses(x)["loss"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -57,7 +59,7 @@ def lightning_loop(sae, store, cfg, epochs: int, device: str = "cpu") -> float:
     quiet_lightning()
     from causalgear.sae.module import ActivationDataModule, SAEModule
 
-    module = SAEModule(sae, cfg.sae.l1_coeff, cfg.sae.lr)
+    module = SAEModule(sae, sae.coefficients(cfg.sae), cfg.sae.lr)
     trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
                         accelerator="gpu" if device == "cuda" else "cpu", devices=1)
@@ -113,10 +115,10 @@ def ratio_of(a: list[float], b: list[float]) -> tuple[float, float, float]:
 def main(argv: list[str]) -> None:
     from omegaconf import OmegaConf
 
-    from causalgear.config import compose
     from causalgear.harvest.run import ensure_store
     from causalgear.harvest.store import ShuffledBatches
-    from causalgear.sae.base import build_sae
+    from causalgear.preflight import compose
+    from causalgear.sae import registry
     from causalgear.sae.module import is_train
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -130,24 +132,24 @@ def main(argv: list[str]) -> None:
     batches = [b for _ in range(epochs)
                for b in ShuffledBatches(store, cfg.sae.batch_size, seed=cfg.seed, select=is_train)]
     torch.manual_seed(0)
-    light, bare = paired(args.runs, lambda: lightning_loop(build_sae(cfg.sae, store.d_in), store, cfg, epochs),
-                         lambda: bare_loop(build_sae(cfg.sae, store.d_in), batches, cfg.sae.l1_coeff, cfg.sae.lr))
+    light, bare = paired(args.runs, lambda: lightning_loop(registry.build(cfg.sae, store.d_in), store, cfg, epochs),
+                         lambda: bare_loop(registry.build(cfg.sae, store.d_in), batches, cfg.sae))
     result = {"arch": cfg.sae.arch, "d_in": store.d_in, "rows": len(batches) * cfg.sae.batch_size, "runs": args.runs,
               "lightning_rows_per_s": statistics.median(light), "bare_rows_per_s": statistics.median(bare)}
     result["lightning_vs_bare"], result["lightning_vs_bare_min"], result["lightning_vs_bare_max"] = ratio_of(light,
                                                                                                            bare)
-    d_sae = cfg.sae.d_sae or cfg.sae.k
-    relu_cfg = OmegaConf.merge(cfg, {"sae": {"arch": "relu", "d_sae": d_sae}})
+    d_sae = cfg.sae.d_sae
+    relu_cfg = OmegaConf.merge(cfg, {"sae": {"arch": "relu", "d_sae": d_sae, "k": None}})
     result.update(d_sae=d_sae, saelens_rows_per_s=None, ours_relu_rows_per_s=None, bare_relu_rows_per_s=None,
                   ours_vs_saelens=None)
     # a short untimed SAELens run first: its first call pays one-time set-up, which ours paid above
     if saelens_loop(store.d_in, d_sae, batches[:8], cfg.sae.l1_coeff, cfg.sae.lr) is not None:  # installed
         # the same architecture and size as SAELens' standard SAE, through our Lightning path
         ours, theirs = paired(args.runs,
-                              lambda: lightning_loop(build_sae(relu_cfg.sae, store.d_in), store, relu_cfg, epochs),
+                              lambda: lightning_loop(registry.build(relu_cfg.sae, store.d_in), store, relu_cfg, epochs),
                               lambda: saelens_loop(store.d_in, d_sae, batches, cfg.sae.l1_coeff, cfg.sae.lr))
         # the ceiling of any trainer for this step: our relu step with no trainer around it
-        bare_relu = [bare_loop(build_sae(relu_cfg.sae, store.d_in), batches, cfg.sae.l1_coeff, cfg.sae.lr)
+        bare_relu = [bare_loop(registry.build(relu_cfg.sae, store.d_in), batches, relu_cfg.sae)
                      for _ in range(args.runs)]
         result.update(saelens_rows_per_s=statistics.median(theirs), ours_relu_rows_per_s=statistics.median(ours),
                       bare_relu_rows_per_s=statistics.median(bare_relu))

@@ -93,8 +93,8 @@ def main() -> None:
     p.add_argument("--max-new-tokens", type=int, default=64)
     args, overrides = p.parse_known_args()
 
-    from causalgear.config import compose
     from causalgear.data.loading import load_split
+    from causalgear.preflight import compose
 
     cfg = compose(overrides)
     prompts = [e.prompt for e in load_split(cfg)[:64]]

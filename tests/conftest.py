@@ -5,8 +5,8 @@ import pytest
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from causalgear.config import compose
 from causalgear.models.tokenizer import train_tokenizer
+from causalgear.preflight import compose
 
 REPO = Path(__file__).resolve().parents[1]
 SPIDER_DIR = Path(os.environ.get("CAUSALGEAR_SPIDER", REPO.parent / "shared" / "spider"))

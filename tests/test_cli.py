@@ -29,10 +29,12 @@ BAD = [
     (["model.layer=-1"], "model.layer=-1", "0..3"),
     (["sae.k=0"], "sae.k=0", "> 0"),
     (["sae.l1_coeff=-0.1"], "sae.l1_coeff=-0.1", ">= 0"),
-    (["data.command_sets=[CS1,CS9]"], "data.command_sets='CS9'", "CS1, CS2, CS3, CS4"),
+    (["data.command_sets=[CS1,CS9]"], "data.command_sets[1]: Invalid value 'CS9'", "CS1, CS2, CS3, CS4"),
     (["data=spider", "data.spider_dir=/nonexistent/spider"], "/nonexistent/spider", "existing directory"),
-    (["model.dtype=float8"], "model.dtype='float8'", "float32, bfloat16, float16"),
-    (["harvest.site=logits"], "harvest.site='logits'", "resid, mlp_out, attn_out"),
+    (["model.dtype=float8"], "model.dtype: Invalid value 'float8'", "float32, bfloat16, float16"),
+    (["harvest.site=logits"], "harvest.site: Invalid value 'logits'", "resid, mlp_out, attn_out"),
+    (["sae.arch=mystery"], "sae.arch='mystery'", "one of relu, topk, deep_relu, deep_topk"),
+    (["sae.k=64"], "sae.k=64", "deep_relu has no k (its width is sae.d_sae)"),
     # a typo with `+` would compose (Hydra adds the key) and be ignored: λ would stay 1e-3
     (["+sae.l1_coef=1e-2"], "sae.l1_coef=0.01", "a key of sae: one of"),
     (["+nonsense=1"], "nonsense=1", "a key of the root config"),
@@ -44,7 +46,7 @@ BAD = [
     (["harvest.max_examples=0"], "harvest.max_examples=0", "> 0"),
     (["harvest.batch_size=0"], "harvest.batch_size=0", "> 0"),
     (["harvest.split=nope"], "harvest.split='nope'", "train, validation, test, test_ood"),
-    (["sae.hidden_sizes=[0]"], "sae.hidden_sizes[0]=0", "> 0"),
+    (["sae.hidden_sizes=[0]"], "sae.hidden_sizes=[0]", "integers > 0"),
     # Hydra's composition errors: one line and exit 2 too
     (["sae.l1_coef=1e-2"], "sae.l1_coef is not a config key", "l1_coeff"),
     (["sae.k=abc"], "sae.k", "could not be converted to Integer"),
@@ -81,9 +83,9 @@ def test_unknown_stage_and_unknown_key_are_refused(tmp_path):
 
 
 def test_hydra_flags_work_after_the_stage(tmp_path):
-    proc, _ = run_cli("data", "--cfg", "job", "sae.k=7", cwd=tmp_path, env_cache=tmp_path / "c")
-    assert proc.returncode == 0 and "k: 7" in proc.stdout
-    for args in (["--info"], ["sae.k=3", "--info"], ["--info", "defaults", "sae.k=3"]):  # bare --info last too
+    proc, _ = run_cli("data", "--cfg", "job", "sae.d_sae=7", cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode == 0 and "d_sae: 7" in proc.stdout
+    for args in (["--info"], ["sae.d_sae=3", "--info"], ["--info", "defaults", "sae.d_sae=3"]):  # bare --info last too
         proc, _ = run_cli("data", *args, cwd=tmp_path, env_cache=tmp_path / "c")
         assert proc.returncode == 0 and "Defaults List" in proc.stdout, (args, proc.stderr)
 
@@ -109,7 +111,7 @@ def test_a_stage_that_needs_an_sae_says_what_to_set_before_loading_anything(tmp_
 @pytest.mark.parametrize("stage", ["train", "pipeline"])
 def test_ddp_in_a_sweep_is_refused_before_any_work(tmp_path, stage):
     # Lightning's DDP launcher re-runs the command line per rank; under -m that line is the whole sweep
-    proc, _ = run_cli(stage, "-m", "trainer=ddp", "trainer.accelerator=cpu", "sae.k=32,64",
+    proc, _ = run_cli(stage, "-m", "trainer=ddp", "trainer.accelerator=cpu", "sae.d_sae=32,64",
                       cwd=tmp_path, env_cache=tmp_path / "c")
     assert proc.returncode == 1 and "2 job(s) failed" in proc.stderr
     assert "trainer.strategy='ddp'" in proc.stderr and "one process per job" in proc.stderr

@@ -3,13 +3,13 @@
 import json
 import re
 
-from causalgear.config import compose
 from causalgear.pipeline import run
+from causalgear.preflight import compose
 
 
 def test_pipeline_runs_every_stage_into_one_run_dir_and_reports(tiny_qwen2_dir, tmp_path):
     cfg = compose(["model=hf", f"model.name_or_path={tiny_qwen2_dir}", "model.layer=1",
-                   f"paths.cache_dir={tmp_path / 'cache'}", "logger=none", "sae=relu", "sae.k=4", "sae.epochs=1",
+                   f"paths.cache_dir={tmp_path / 'cache'}", "logger=none", "sae=relu", "sae.d_sae=4", "sae.epochs=1",
                    "sae.ce_examples=4", "data.n_train_per_set=20", "data.n_test_per_set=3",
                    "data.n_validation_per_set=2", "data.n_test_ood_per_set=2", "data.n_schemas=10",
                    "harvest.max_examples=40", "causal.n_select=4", "causal.n_test=4", "causal.n_boot=100",
@@ -23,11 +23,12 @@ def test_pipeline_runs_every_stage_into_one_run_dir_and_reports(tiny_qwen2_dir, 
               "steer/attributions.html", "features.json", "pipeline.json", "report.html"):
         assert (out / f).is_file(), f
     saved = json.loads((out / "pipeline.json").read_text())
-    assert set(saved["seconds"]) == {"harvest", "train", "evaluate", "steer", "features"}
+    assert set(saved["seconds"]) == {"harvest", "train", "load", "evaluate", "steer", "features"}
     causal = json.loads((out / "evaluate/causal.json").read_text())
     assert summary["causal"]["verdict"] == causal["verdict"]
-    # steer took the coordinate evaluate chose
-    assert json.loads((out / "steer/steering.json").read_text())["feature"] == causal["chosen"]
+    # steer took the coordinate evaluate chose, handed over in memory
+    steered = json.loads((out / "steer/steering.json").read_text())
+    assert steered["feature"] == causal["chosen"] and steered["feature_source"] == "evaluate"
     assert len(json.loads((out / "features.json").read_text())["coordinates"]) == 3
 
     page = (out / "report.html").read_text()

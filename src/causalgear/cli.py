@@ -17,7 +17,7 @@ def usage() -> str:
         *(f"  {s.name:<{width}}  {s.summary}" for s in STAGES.values()),
         "",
         "Hydra's flags work after the stage: --cfg job, --info, --help, -m (multirun).",
-        "Example: causalgear train sae.l1_coeff=1e-3 sae.k=64",
+        "Example: causalgear train sae.l1_coeff=1e-3 sae.d_sae=64",
     ]
     return "\n".join(lines)
 
@@ -77,7 +77,8 @@ def preflight(name: str, args: list[str]) -> None:
     """Compose and validate every job's config before Hydra starts, so that a composition error
     (an unknown key, a wrong type, a missing group option) is one line with exit 2, as
     validate()'s errors are, and no job of a sweep starts when one of them cannot."""
-    from causalgear.config import ConfigError, compose, validate
+    from causalgear.config import ConfigError
+    from causalgear.preflight import compose, validate
 
     if any(a in _INFO_FLAGS for a in args):
         return
@@ -102,9 +103,10 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
     from hydra.types import RunMode
     from omegaconf import DictConfig
 
-    from causalgear.config import CONF_DIR, ConfigError, register_configs, validate
+    from causalgear.config import CONF_DIR, ConfigError, register_configs
     from causalgear.errors import CausalgearError
     from causalgear.logs import copy_stdout_to
+    from causalgear.preflight import validate
 
     register_configs()
     stage = STAGES[name]

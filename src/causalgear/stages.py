@@ -28,7 +28,7 @@ STAGES: dict[str, Stage] = {
               "causalgear.harvest.run:run"),
         Stage("train", "train a sparse autoencoder on the harvested activations", "causalgear.sae.train:train"),
         Stage("evaluate", "rank SAE coordinates by their causal effect on execution accuracy",
-              "causalgear.interventions.causal:evaluate"),
+              "causalgear.interventions.evaluate:evaluate"),
         Stage("steer", "integrated-gradient (GrAInS) and additive steering of the chosen feature",
               "causalgear.steering.run:steer"),
         Stage("pipeline", "build-model -> harvest -> train -> evaluate -> steer in one run dir, then report.html",

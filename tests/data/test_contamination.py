@@ -3,8 +3,8 @@
 import json
 import re
 
-from causalgear.config import compose
 from causalgear.data import tinysql
+from causalgear.preflight import compose
 
 SPAN = 8  # words
 NAME = "_"  # what a schema name becomes: a copied template still matches, a shared table name does not

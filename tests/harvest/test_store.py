@@ -9,10 +9,10 @@ import time
 import pytest
 import torch
 
-from causalgear.config import compose
 from causalgear.errors import CorruptStore
 from causalgear.harvest.run import ensure_store, harvest_key, label_tokens, select_examples, store_dir
 from causalgear.harvest.store import CLAUSES, ROLES, ActivationStore, ShuffledBatches
+from causalgear.preflight import compose
 
 SMALL_DATA = ["data.n_train_per_set=60", "data.n_validation_per_set=5", "data.n_test_per_set=5",
               "data.n_test_ood_per_set=5", "data.n_schemas=20"]
@@ -183,7 +183,7 @@ def test_store_files_follow_the_umask(tiny_qwen2_dir, tmp_path):
 
 RACE = """
 import sys
-from causalgear.config import compose
+from causalgear.preflight import compose
 from causalgear.harvest.run import ensure_store
 store, hit = ensure_store(compose(sys.argv[1:]), progress=False)
 print("hit" if hit else "built", store.n_rows)

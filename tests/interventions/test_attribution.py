@@ -2,14 +2,24 @@
 
 import torch
 
-from causalgear.config import compose
 from causalgear.data.loading import load_split
 from causalgear.interventions.attribution import attribution_scores, spearman
-from causalgear.interventions.edit import edit_site
-from causalgear.interventions.sae_patch import patch_coordinate
-from causalgear.models.teacher_forcing import prompt_sql_batch
+from causalgear.interventions.types import CodePatch, ZeroCode
+from causalgear.models.site import Site
+from causalgear.models.teacher_forcing import prompt_sql_batch, sql_loss_sum
+from causalgear.preflight import compose
 from causalgear.sae.deep_relu import DeepReLUSAE
-from causalgear.sae.metrics import _loss_sum
+
+
+class Shrink(CodePatch):
+    """z_j scaled by (1 - eps): a small real patch in the zero-ablation direction."""
+
+    def __init__(self, site, sae, j, eps):
+        super().__init__(site, sae, j)
+        self.eps = eps
+
+    def value(self, z_j, example_index):
+        return (1 - self.eps) * z_j
 
 
 def test_scores_match_a_finite_difference_of_the_gold_log_likelihood(tiny_qwen2, tmp_path):
@@ -21,20 +31,16 @@ def test_scores_match_a_finite_difference_of_the_gold_log_likelihood(tiny_qwen2,
     sae = DeepReLUSAE(32, 8, [16, 12]).eval()
     with torch.no_grad():
         sae.encoder[-1].bias.fill_(0.3)
-    scores = attribution_scores(model, tokenizer, sae, examples, 1, "resid")
+    site = Site(model, 1)
+    scores = attribution_scores(tokenizer, sae, examples, site, ZeroCode.code_delta)
     assert scores.shape == (8,) and scores.abs().sum() > 0
     ids, mask, labels = prompt_sql_batch(tokenizer, examples, "cpu")
-    target = labels[:, 1:]
-    keep = target != -100
-    base = -_loss_sum(model, ids, mask, target, keep) / len(examples)
+    base = -sql_loss_sum(model, ids, mask, labels) / len(examples)
     eps = 1e-3
     for j in scores.abs().argsort(descending=True)[:3].tolist():
         # shrink z_j by eps: the real change is eps x the zero-ablation estimate, to first order
-        def shrink(h, j=j):
-            return patch_coordinate(sae, j, "interchange", (1 - eps) * sae.encode(h.float())[..., j])(h)
-
-        with edit_site(model, 1, shrink):
-            real = -_loss_sum(model, ids, mask, target, keep) / len(examples) - base
+        with Shrink(site, sae, j, eps).applied({"example_index": torch.arange(len(ids))}):
+            real = -sql_loss_sum(model, ids, mask, labels) / len(examples) - base
         assert abs(real - eps * float(scores[j])) <= 0.05 * abs(eps * float(scores[j])) + 1e-6, (j, real)
 
 

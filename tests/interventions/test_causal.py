@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from causalgear.config import compose
-from causalgear.interventions.causal import evaluate
+from causalgear.interventions.evaluate import evaluate
+from causalgear.preflight import compose
 from causalgear.sae.io import save_sae
 from causalgear.sae.relu import ReLUSAE
 
@@ -36,14 +36,20 @@ def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
     result, saved = run_evaluate(tiny_qwen2_dir, tmp_path, 4, f"causal.mode={mode}")
     assert result["mode"] == mode and saved["chosen"] == result["chosen"]
     assert len(saved["coordinates"]) == 4 and saved["n_select"] == 6 and saved["n_test"] == 6
-    for key in ("baseline", "chosen_test", "controls", "kl_prompt_positions", "verdict", "top_tokens", "checks"):
-        assert key in saved, key
+    base = saved["baseline"]
+    assert base["test_accuracy"] * 6 == base["test_correct"]
+    assert base["selection_accuracy"] * 6 == base["selection_correct"]
+    assert saved["chosen_test"]["n"] == 6 and saved["controls"]["random_direction"]["n"] == 6
+    assert 0 < len(saved["top_tokens"]) <= 20 and all(t["value"] > 0 for t in saved["top_tokens"])
+    assert set(saved["checks"]) == {"excludes_zero", "beats_random_coordinate", "beats_random_direction"}
     assert saved["controls"]["random_coordinate"]["coordinate"] != saved["chosen"]
     for r in saved["coordinates"]:
         assert r["ci_low"] <= r["delta"] <= r["ci_high"]
     # a random tiny model writes no valid SQL: nothing can beat its controls, and it says so
     assert not saved["beats_controls"] and saved["verdict"].startswith("no coordinate beats its controls")
-    assert saved["kl_prompt_positions"] >= 0
+    # the chosen code fires (b_enc > 0): removing it or setting it to 5x its mean moves the next-token
+    # distribution; interchange sets it to another prompt's similar mean code
+    assert saved["kl_prompt_positions"] > (1e-6 if mode != "interchange" else 0)
 
 
 def test_a_large_dictionary_is_ranked_by_attribution_and_confirmed(tiny_qwen2_dir, tmp_path):
@@ -78,8 +84,14 @@ def test_transfer_measures_the_chosen_coordinate_on_another_data_set(tiny_qwen2_
 
 
 def test_a_bad_transfer_data_config_is_refused_before_any_work():
-    from causalgear.config import ConfigError, validate
+    from causalgear.cli import composition_message
+    from causalgear.config import ConfigError
+    from causalgear.preflight import validate
 
-    with pytest.raises(ConfigError, match=r"transfer.cs4.command_sets='CS9' is not allowed: one of CS1"):
-        validate(compose(["experiment=transfer", "transfer.cs4.command_sets=[CS9]"]))
+    with pytest.raises(Exception) as err:  # a closed vocabulary: refused while composing
+        compose(["experiment=transfer", "transfer.cs4.command_sets=[CS9]"])
+    assert composition_message(err.value) == ("transfer.cs4.command_sets[0]: Invalid value 'CS9', expected one of "
+                                               "[CS1, CS2, CS3, CS4]")
+    with pytest.raises(ConfigError, match=r"transfer.cs4.n_test_per_set=0 is not allowed: an integer > 0"):
+        validate(compose(["experiment=transfer", "transfer.cs4.n_test_per_set=0"]))
     validate(compose(["experiment=transfer"]))  # Spider missing here: skipped later with its reason, not refused

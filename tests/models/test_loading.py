@@ -4,9 +4,9 @@ import pytest
 import torch
 from transformers import AutoTokenizer, Qwen2ForCausalLM
 
-from causalgear.config import compose
 from causalgear.models.embedded import CARD, embedded_dir
 from causalgear.models.loading import ModelLoadError, load_model
+from causalgear.preflight import compose
 from tests.conftest import TEXTS
 
 

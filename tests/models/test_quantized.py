@@ -4,12 +4,12 @@ loads, generates, harvests and is patched like the full-precision one."""
 import pytest
 import torch
 
-from causalgear.config import compose
 from causalgear.harvest.run import ensure_store
-from causalgear.interventions.edit import edit_site
-from causalgear.interventions.sae_patch import patch_coordinate
+from causalgear.interventions.types import ZeroCode
 from causalgear.models.generate import generate_sql
 from causalgear.models.loading import load_model
+from causalgear.models.site import Site
+from causalgear.preflight import compose
 from causalgear.sae.relu import ReLUSAE
 from tests.conftest import TEXTS, save_tiny_qwen2
 
@@ -56,8 +56,9 @@ def test_a_quantized_model_loads_generates_harvests_and_patches(model_dir, tmp_p
     with torch.no_grad():
         sae.b_enc.fill_(0.5)  # every code fires, so zeroing one changes the stream
         plain = model(**batch).logits
-        with edit_site(model, 1, patch_coordinate(sae, 3, "zero")):
+        site = Site(model, 1)
+        with ZeroCode(site, sae, 3).applied({"example_index": torch.arange(len(batch["input_ids"]))}):
             patched = model(**batch).logits
-        with edit_site(model, 1, lambda h: h):
+        with site.edit(lambda h: h):
             same = model(**batch).logits
     assert not torch.equal(plain, patched) and torch.equal(plain, same)

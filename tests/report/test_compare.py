@@ -3,7 +3,7 @@
 import csv
 
 from causalgear.cli import main
-from causalgear.config import compose
+from causalgear.preflight import compose
 from causalgear.sae.train import train
 
 
@@ -11,7 +11,8 @@ def test_compare_writes_one_row_per_run(tiny_qwen2_dir, tmp_path):
     sweep = tmp_path / "multirun"
     for i, l1 in enumerate(("1e-4", "1e-2")):
         cfg = compose(["model=hf", f"model.name_or_path={tiny_qwen2_dir}", "model.layer=1",
-                       f"paths.cache_dir={tmp_path / 'cache'}", "logger=none", "sae=relu", "sae.k=16", "sae.epochs=1",
+                       f"paths.cache_dir={tmp_path / 'cache'}", "logger=none", "sae=relu", "sae.d_sae=16",
+                       "sae.epochs=1",
                        f"sae.l1_coeff={l1}", "sae.ce_examples=4", "data.n_train_per_set=20", "data.n_schemas=8",
                        "harvest.max_examples=60"])
         (sweep / str(i)).mkdir(parents=True)
@@ -40,14 +41,3 @@ def test_compare_refuses_a_dir_without_runs(tmp_path, capsys):
     assert main(["compare", str(tmp_path)]) == 2
     assert "no train runs" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "nope")]) == 2
-
-
-def test_outputs_are_readable_by_others_like_a_plain_write(tmp_path):
-    import os
-
-    from causalgear.io import write_text
-
-    write_text(tmp_path / "a.txt", "x")
-    umask = os.umask(0)
-    os.umask(umask)
-    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -1,14 +1,17 @@
 """Every architecture honours the interface; losses are what they say; checkpoints round-trip."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from causalgear.sae.base import Coefficient
 from causalgear.sae.deep_relu import DeepReLUSAE
 from causalgear.sae.deep_topk import DeepTopKSAE
 from causalgear.sae.io import load_sae, save_sae
+from causalgear.sae.module import SAEModule
 from causalgear.sae.relu import ReLUSAE
 from causalgear.sae.topk import TopKSAE
 
@@ -21,6 +24,11 @@ def make(arch, d_in=12, seed=0):
 
 
 ARCHS = ["deep_relu", "relu", "topk", "deep_topk"]
+
+
+def trainer_step(sae, l1_coeff: float) -> SAEModule:
+    """The training step every architecture shares, with the SAE's declared coefficients."""
+    return SAEModule(sae, sae.coefficients(SimpleNamespace(l1_coeff=l1_coeff, l1_warmup_steps=0)), lr=1e-3)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -40,14 +48,16 @@ def test_topk_keeps_at_most_k_codes(arch, k):
 
 def test_deep_topk_loss_is_mse_until_codes_die_then_adds_auxk_by_hand():
     sae = make("deep_topk").train()
+    step = trainer_step(sae, 0.0)
     x = torch.randn(6, 12)
-    terms = sae.loss_terms(x, l1_coeff=0.0)
+    terms = step.losses(x)
     z = sae.encode(x)
     mse = ((sae.decode(z) - x) ** 2).sum() / x.numel()
     torch.testing.assert_close(terms["loss"], mse)  # 6 rows seen: none dead yet (dead after 8 rows without firing)
     dead = (z > 0).sum(0) == 0
     assert dead.any(), "3 of 8 codes per row over 6 rows leave some code silent"
-    terms = sae.loss_terms(x, l1_coeff=0.0)  # now 12 rows: the silent codes are dead
+    terms = step.losses(x)  # now 12 rows: the silent codes are dead (the trainer counts the rows)
+    assert step.rows_since_fired[dead].tolist() == [12] * int(dead.sum())
     pre = sae.encode_pre(x)
     z_aux = z.clone()
     z_aux[:, dead] = torch.nn.functional.softplus(pre[:, dead])
@@ -59,7 +69,7 @@ def test_deep_topk_loss_is_mse_until_codes_die_then_adds_auxk_by_hand():
 def test_deep_relu_loss_is_mse_plus_lambda_l1_by_hand():
     sae = make("deep_relu")
     x = torch.tensor([[0.5] * 12, [-1.0] * 6 + [2.0] * 6])
-    terms = sae.loss_terms(x, l1_coeff=0.01)
+    terms = trainer_step(sae, 0.01).losses(x)
     z = sae.encode(x)
     mse = ((sae.decode(z) - x) ** 2).sum() / x.numel()
     l1 = z.abs().sum() / len(x)
@@ -75,7 +85,19 @@ def test_relu_l1_is_weighted_by_decoder_row_norms():
     x = torch.randn(4, 12)
     z = sae.encode(x)
     expected = (z * sae.W_dec.norm(dim=1)).sum() / len(x)
-    torch.testing.assert_close(sae.loss_terms(x, 1.0)["l1"], expected)
+    torch.testing.assert_close(trainer_step(sae, 1.0).losses(x)["l1"], expected)
+
+
+def test_a_coefficient_warms_up_linearly_over_its_steps():
+    c = Coefficient(0.5, warmup_steps=4)
+    assert [c.at(step) for step in range(6)] == [0.125, 0.25, 0.375, 0.5, 0.5, 0.5]
+    assert Coefficient(0.5).at(0) == 0.5
+
+
+def test_topk_declares_its_auxk_term_and_the_l1():
+    sae = make("topk")
+    coefficients = sae.coefficients(SimpleNamespace(l1_coeff=0.0, l1_warmup_steps=0))
+    assert coefficients == {"aux": Coefficient(1 / 32), "l1": Coefficient(0.0)}
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -7,9 +7,9 @@ import lightning as L
 import pytest
 import torch
 
-from causalgear.config import compose
 from causalgear.harvest.run import ensure_store
-from causalgear.sae.base import build_sae
+from causalgear.preflight import compose
+from causalgear.sae import registry
 from causalgear.sae.module import ActivationDataModule, SAEModule
 from causalgear.sae.train import train
 
@@ -19,7 +19,7 @@ SMALL = ["data.n_train_per_set=80", "data.n_validation_per_set=5", "data.n_test_
 
 def tiny_overrides(model_dir, cache, *extra) -> list[str]:
     return ["model=hf", f"model.name_or_path={model_dir}", "model.layer=1", f"paths.cache_dir={cache}", "sae=relu",
-            "sae.k=64", "sae.batch_size=128", "sae.epochs=2", "sae.ce_examples=16", *SMALL, *extra]
+            "sae.d_sae=64", "sae.batch_size=128", "sae.epochs=2", "sae.ce_examples=16", *SMALL, *extra]
 
 
 def tiny_cfg(model_dir, cache, *extra):
@@ -33,10 +33,10 @@ def test_train_writes_metrics_checkpoint_and_plots(tiny_qwen2_dir, tmp_path):
     metrics = train(cfg, out)
     saved = json.loads((out / "metrics.json").read_text())
     assert saved == json.loads(json.dumps(metrics))
-    for key in ("mse", "fvu", "explained_variance", "l0", "density", "dead_fraction", "ce_loss_clean",
-                "ce_loss_spliced", "ce_loss_zero", "ce_loss_recovered", "arch", "d_in", "d_sae", "l1_coeff", "k",
-                "train_seconds", "rows_seen"):
-        assert key in saved, key
+    assert (saved["arch"], saved["d_in"], saved["d_sae"], saved["k"], saved["l1_coeff"]) == ("relu", 32, 64, None, 1e-3)
+    clean, spliced, zero = saved["ce_loss_clean"], saved["ce_loss_spliced"], saved["ce_loss_zero"]
+    assert saved["ce_loss_recovered"] == pytest.approx((zero - spliced) / (zero - clean))
+    assert saved["mse"] > 0 and 0 <= saved["dead_fraction"] <= 1 and saved["train_seconds"] > 0
     assert saved["explained_variance"] == pytest.approx(1 - saved["fvu"])
     assert 0 <= saved["density"] <= 1 and saved["rows_seen"] > 0
     assert saved["resumed"] is False  # a first run is not a resume, though it leaves last.ckpt behind
@@ -70,7 +70,8 @@ def fit(cfg, store, ckpt, callbacks=(), ckpt_path=None, chunk=4):
     from causalgear.sae.checkpoint import ResumeCheckpoint
 
     torch.manual_seed(0)
-    module = SAEModule(build_sae(cfg.sae, store.d_in), 1e-3, 1e-3)
+    sae = registry.build(cfg.sae, store.d_in)
+    module = SAEModule(sae, sae.coefficients(cfg.sae), 1e-3)
     trainer = L.Trainer(max_epochs=3, logger=False, enable_progress_bar=False, enable_model_summary=False,
                         enable_checkpointing=False, callbacks=[ResumeCheckpoint(ckpt, every_n_steps=10), *callbacks])
     trainer.fit(module, datamodule=ActivationDataModule(store, 128, steps_per_chunk=chunk), ckpt_path=ckpt_path)
@@ -159,20 +160,20 @@ def test_under_ddp_a_chunk_is_one_step_and_a_rank_takes_half_the_batches(tiny_qw
     assert len(chunks) == sum(len(b) == 64 for b in alone) // 2  # rank 0's share; rank 1 takes the other
 
 
-def test_a_lambda_by_k_sweep_harvests_once_and_every_job_writes_metrics(tiny_qwen2_dir, tmp_path):
+def test_a_lambda_by_width_sweep_harvests_once_and_every_job_writes_metrics(tiny_qwen2_dir, tmp_path):
     import subprocess
     import sys
 
-    base = [o for o in tiny_overrides(tiny_qwen2_dir, tmp_path / "cache", "sae.epochs=1") if o != "sae.k=64"]
-    proc = subprocess.run([sys.executable, "-m", "causalgear", "train", "-m", "sae.l1_coeff=1e-4,1e-2", "sae.k=8,16",
-                           *base, "logger=none", "hydra.sweep.dir=sweep"],
+    base = [o for o in tiny_overrides(tiny_qwen2_dir, tmp_path / "cache", "sae.epochs=1") if o != "sae.d_sae=64"]
+    proc = subprocess.run([sys.executable, "-m", "causalgear", "train", "-m", "sae.l1_coeff=1e-4,1e-2",
+                           "sae.d_sae=8,16", *base, "logger=none", "hydra.sweep.dir=sweep"],
                           cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("activations: harvested") == 1 and proc.stdout.count("activations: cache hit") == 3
     jobs = sorted((tmp_path / "sweep").glob("[0-9]*"))
     assert len(jobs) == 4
-    got = {(m["l1_coeff"], m["k"]) for m in (json.loads((j / "metrics.json").read_text()) for j in jobs)}
+    got = {(m["l1_coeff"], m["d_sae"]) for m in (json.loads((j / "metrics.json").read_text()) for j in jobs)}
     assert got == {(1e-4, 8), (1e-4, 16), (1e-2, 8), (1e-2, 16)}
 
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from causalgear.config import compose
 from causalgear.data.loading import load_split
+from causalgear.preflight import compose
 from causalgear.serve.app import create_app
 from causalgear.serve.engine import Engine
 

@@ -8,8 +8,8 @@ import httpx
 import pytest
 import uvicorn
 
-from causalgear.config import compose
 from causalgear.data.loading import load_split
+from causalgear.preflight import compose
 from causalgear.serve.app import create_app
 from causalgear.serve.engine import Engine
 

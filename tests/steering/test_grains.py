@@ -2,10 +2,11 @@
 
 import torch
 
-from causalgear.harvest.hooks import run_to_layer
+from causalgear.interventions.factory import decoder_direction
+from causalgear.models.site import Site
 from causalgear.sae.relu import ReLUSAE
 from causalgear.steering.feature import FeatureReadout, readout_mask
-from causalgear.steering.grains import additive_direction, chosen_tokens, perturbation
+from causalgear.steering.grains import chosen_tokens, perturbation
 
 
 def _readout(tiny_qwen2):
@@ -13,13 +14,13 @@ def _readout(tiny_qwen2):
     torch.manual_seed(0)
     sae = ReLUSAE(32, 8)
     ids = tokenizer("### Instruction: show the name ### Response: SELECT name").input_ids
-    return model, tokenizer, sae, ids, FeatureReadout(model, sae, 1, "resid", 3)
+    return model, tokenizer, sae, ids, FeatureReadout(Site(model, 1), sae, 3)
 
 
 def test_readout_from_embeddings_equals_the_token_forward(tiny_qwen2):
     model, _, sae, ids, readout = _readout(tiny_qwen2)
     ids_t = torch.tensor([ids])
-    h = run_to_layer(model, ids_t, torch.ones_like(ids_t), 1, "resid")
+    h = Site(model, 1).run(ids_t)
     expected = sae.encode_pre(h)[..., 3]
     got = readout.pre_activations(model.get_input_embeddings()(ids_t))
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
@@ -58,4 +59,4 @@ def test_chosen_tokens_are_the_largest_absolute_prompt_attributions():
 def test_additive_direction_of_a_one_layer_sae_is_its_decoder_row():
     torch.manual_seed(0)
     sae = ReLUSAE(6, 4)
-    torch.testing.assert_close(additive_direction(sae, 2, 3.0), 3.0 * sae.W_dec[2].detach())
+    torch.testing.assert_close(decoder_direction(sae, 2, 3.0), 3.0 * sae.W_dec[2].detach())

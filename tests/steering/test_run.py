@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from causalgear.config import compose
 from causalgear.errors import CausalgearError
-from causalgear.interventions.causal import held_out_splits
+from causalgear.interventions.factory import Interventions
 from causalgear.models.generate import generate_sql
+from causalgear.models.site import Site
+from causalgear.preflight import compose
 from causalgear.steering.run import Steerer, steer
 
 
@@ -33,9 +34,8 @@ def test_steer_writes_every_file_and_field(steer_cfg):
         unsteered, *steered = [c["accuracy"] for c in m["selection_curve"]]
         assert m["unsteered_best_on_selection"] == (unsteered > max(steered))
         t = m["test"]
-        for key in ("baseline_accuracy", "steered_accuracy", "delta", "ci_low", "ci_high", "per_group",
-                    "changed_share"):
-            assert key in t, key
+        assert t["steered_accuracy"] - t["baseline_accuracy"] == pytest.approx(t["delta"])
+        assert 0 <= t["changed_share"] <= 1 and t["fixed"] - t["broken"] == round(t["delta"] * t["n"])
         assert t["ci_low"] <= t["delta"] <= t["ci_high"] and t["n"] == 8
         assert sum(g["n"] for g in t["per_group"].values()) == 8
     assert saved["methods"]["additive"]["mean_completeness_error"] is None
@@ -45,32 +45,37 @@ def test_steer_writes_every_file_and_field(steer_cfg):
     assert "feature_definition" in att and len(att["examples"]) == 6 + 8
     for row in att["examples"]:
         assert len(row["tokens"]) == len(row["token_ids"]) == len(row["attributions"])
-        for key in ("baseline", "n_steps", "layer", "coordinate", "F_input", "F_baseline", "completeness_error"):
-            assert key in row, key
+        assert (row["baseline"], row["n_steps"], row["layer"], row["coordinate"]) == ("pad", 64, 1, 2)
+        assert len(row["perturbed_positions"]) == min(8, row["prompt_length"])  # steering.top_tokens
     errors = [r["completeness_error"] for r in att["examples"] if r["completeness_error"] is not None]
     assert sum(errors) / len(errors) <= 0.05  # n_steps = 64 on the embedded model's architecture
     page = (out / "attributions.html").read_text()
-    assert page.count("class='ex'") == 3 and "rgba(" in page and "right" in page + "wrong"
+    assert page.count("class='ex'") == 3 and "rgba(" in page
+    # each shown example's SQL, unsteered and under each method, is marked right or wrong
+    marks = page.count('<span class="ok">right</span>') + page.count('<span class="bad">wrong</span>')
+    assert marks == 3 * (1 + len(saved["methods"]))
 
 
 def test_scale_zero_generates_the_unsteered_sql_and_the_embedding_matrix_never_moves(steer_cfg, smoke_model):
     cfg, _ = steer_cfg
     _, model, tokenizer = smoke_model
+    from causalgear.data.loading import load_split
     from causalgear.sae.io import load_sae
     from causalgear.sae.paths import sae_dir
 
     sae, _ = load_sae(sae_dir(cfg.sae.path))
-    select, _, _ = held_out_splits(cfg)
-    prompts = [e.prompt for e in select]
+    prompts = [e.prompt for e in load_split(cfg)[:6]]
     before = model.get_input_embeddings().weight.detach().numpy().tobytes()
     plain = generate_sql(model, tokenizer, prompts, max_new_tokens=24, batch_size=4)
-    steerer = Steerer(cfg, model, tokenizer, sae, 1, "resid", 2)
+    site = Site(model, 1)
+    steerer = Steerer(cfg.steering, tokenizer, sae, site, 2)
     attributed = [steerer.attribute(p, sql) for p, sql in zip(prompts, plain, strict=True)]
+    made = Interventions(site, sae, {}, perturber=steerer.perturber(attributed))
     zero = generate_sql(model, tokenizer, prompts, max_new_tokens=24, batch_size=4,
-                        embeds=steerer.embeds_fn(attributed, 0.0))
+                        intervention=made.make("grains", 2, 0.0))
     assert zero == plain
     big = generate_sql(model, tokenizer, prompts, max_new_tokens=24, batch_size=4,
-                       embeds=steerer.embeds_fn(attributed, 5.0))
+                       intervention=made.make("grains", 2, 5.0))
     assert big != plain  # and a large push does change what is generated
     # the (tied) embedding matrix is byte-identical after attribution and steering
     assert model.get_input_embeddings().weight.detach().numpy().tobytes() == before
@@ -124,12 +129,16 @@ def test_steering_on_a_shift_split_reports_fixes_breaks_and_the_in_distribution_
 
 
 def test_a_steering_split_or_method_that_does_not_exist_is_refused():
-    from causalgear.config import ConfigError, validate
+    from causalgear.cli import composition_message
+    from causalgear.config import ConfigError
+    from causalgear.preflight import validate
 
     with pytest.raises(ConfigError, match="steering.split='test_shift.colour'"):
         validate(compose(["steering.split=test_shift.colour"]))
-    with pytest.raises(ConfigError, match="steering.extra_methods='prompting'.*clamp, diffmean, random_direction"):
-        validate(compose(["steering.extra_methods=[prompting]"]))
+    with pytest.raises(Exception) as err:  # a closed vocabulary: refused while composing
+        compose(["steering.extra_methods=[prompting]"])
+    assert composition_message(err.value) == ("steering.extra_methods[0]: Invalid value 'prompting', expected one "
+                                               "of [clamp, diffmean, random_direction]")
 
 
 def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path):
@@ -167,22 +176,22 @@ def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_s
     query no output matches, the chosen configuration is the same and only the test figures move."""
     import dataclasses
 
-    from causalgear.steering import run as steer_module
+    from causalgear import workbench
 
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.05,0.5]", "steering.alphas=[1.0,4.0]",
                    "steering.html_examples=2", "steering.extra_methods=[clamp,random_direction]",
                    "steering.clamps=[2.0,8.0]"])
     honest = steer(cfg, tmp_path / "a")
-    real = steer_module.held_out_splits
+    real = workbench.held_out
 
-    def corrupted(c, split=None):
-        select, test, held_out = real(c, split)
+    def corrupted(*args):
+        held = real(*args)
         bad = [dataclasses.replace(e, sql="SELECT 'no output is this' FROM " + e.sql.split(" FROM ")[1].split()[0])
-               for e in test]
-        return select, bad, held_out
+               for e in held.test]
+        return dataclasses.replace(held, test=bad)
 
-    monkeypatch.setattr(steer_module, "held_out_splits", corrupted)
+    monkeypatch.setattr(workbench, "held_out", corrupted)
     peeked = steer(cfg, tmp_path / "b")
     for name, m in honest["methods"].items():
         assert peeked["methods"][name]["scale"] == m["scale"], name

@@ -1,7 +1,7 @@
 """Run untrusted SQL against SQLite: read-only, whitelisted, and bounded in time and memory.
 
 Three independent locks against writes, because `mode=ro` alone still lets `VACUUM INTO` and
-`ATTACH` create files (measured on SQLite 3.40): the connection is opened read-only by URI; an
+`ATTACH` create files: the connection is opened read-only by URI; an
 authorizer allows only reads (SELECT, column reads, functions, recursive CTEs) and denies every
 other action; attaching is limited to zero databases. Python's sqlite3 refuses multi-statement
 strings.
@@ -31,6 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from causalgear.config import ExecConfig
+
 # Kinds of outcome; everything but "ok" scores as wrong.
 OK, ERROR, TIMEOUT, REFUSED, LIMIT = "ok", "error", "timeout", "refused", "limit"
 
@@ -41,20 +43,13 @@ _ALLOWED_ACTIONS = frozenset(
 _PROGRESS_EVERY = 1000
 
 
-@dataclass(frozen=True)
-class ExecBudget:
-    timeout_s: float = 2.0
-    max_steps: int = 50_000_000
-    max_rows: int = 100_000
-    max_value_bytes: int = 1_000_000  # any one string or blob, inside SQLite too
-    max_sql_bytes: int = 100_000  # the statement's text
-    max_result_bytes: int = 64 * 2**20  # the rows Python holds
-    max_heap_bytes: int = 256 * 2**20  # SQLite's heap, for the whole process
+# The `exec` config group is the budget: its fields are declared once, in causalgear.config.
+ExecBudget = ExecConfig
 
-    @classmethod
-    def from_config(cls, exec_cfg) -> ExecBudget:
-        """The budget of the `exec` config group."""
-        return cls(**{k: exec_cfg[k] for k in cls.__dataclass_fields__ if k in exec_cfg})
+
+def budget_of(exec_cfg) -> ExecBudget:
+    """The budget of an `exec` config group (a DictConfig or an ExecConfig)."""
+    return exec_cfg if isinstance(exec_cfg, ExecBudget) else ExecBudget(**exec_cfg)
 
 
 DEFAULT_BUDGET = ExecBudget()

@@ -17,11 +17,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
-from causalgear.harvest.hooks import run_to_layer
 from causalgear.harvest.store import CLAUSES, ROLES, ActivationStore, CorruptStore, StoreWriter
 from causalgear.io import build_dir_atomically, cache_lock, remove_stale_builds, sha256_file
 from causalgear.logs import bar as progress_bar
 from causalgear.models.loading import MODEL_FILES, WEIGHT_FILES, model_source
+from causalgear.models.site import Site
 
 _CLAUSE_RE = re.compile(r"\b(SELECT|FROM|WHERE|GROUP BY|HAVING|ORDER BY|LIMIT)\b", re.IGNORECASE)
 
@@ -99,6 +99,7 @@ def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[E
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     d_in = model.config.get_text_config().hidden_size
     writer = StoreWriter(path, d_in, h.shard_tokens)
+    site = Site(model, layer, h.site)
     dropped_norm, masked, tokens_seen, start = 0, 0, 0, time.monotonic()
     labelled = [label_tokens(tokenizer, e) for e in examples]
     bar = progress_bar(total=sum(len(ids) for ids, _, _ in labelled), desc="harvest", unit="tok", progress=progress)
@@ -112,7 +113,7 @@ def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[E
         for i, (t, r, c) in enumerate(chunk):
             ids[i, :len(t)], mask[i, :len(t)] = torch.tensor(t), 1
             role[i, :len(t)], clause[i, :len(t)] = torch.tensor(r, dtype=torch.int8), torch.tensor(c, dtype=torch.int8)
-        acts = run_to_layer(model, ids.to(device), mask.to(device), layer, h.site).float().cpu()
+        acts = site.run(ids.to(device), mask.to(device)).float().cpu()
         keep = mask.bool() & ~torch.isin(ids, special)
         masked += int(mask.sum() - keep.sum())
         if h.max_norm_ratio is not None:

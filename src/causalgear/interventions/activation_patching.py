@@ -9,6 +9,7 @@ All positions of one layer are one batch: row i patches position i.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 from collections.abc import Sequence
@@ -17,9 +18,8 @@ import torch
 
 from causalgear.data import vocab as V
 from causalgear.data.examples import Example
-from causalgear.harvest.hooks import first_tensor, position_ids
-from causalgear.interventions.edit import edit_site
 from causalgear.models.loading import decoder_layers
+from causalgear.models.site import Site, position_ids
 
 KINDS = ("table", "field", "order", "aggregate")
 _SWAPS = {
@@ -105,24 +105,19 @@ def patch_pair(model, tokenizer, pair: dict) -> dict:
     clean = torch.tensor([clean_p + sql], device=device)
     corrupt = torch.tensor([corrupt_p + sql], device=device)
     n_prompt = len(clean_p)
-    layers = decoder_layers(model)
-    cache: dict[int, torch.Tensor] = {}
-    handles = [blk.register_forward_hook(lambda _m, _i, out, i=i: cache.__setitem__(i, first_tensor(out)))
-               for i, blk in enumerate(layers)]
-    try:
+    sites = [Site(model, layer) for layer in range(len(decoder_layers(model)))]
+    with contextlib.ExitStack() as stack:
+        reads = [stack.enter_context(site.read()) for site in sites]
         lp_clean = float(_sql_logprob(model, clean, n_prompt)[0])
-    finally:
-        for h in handles:
-            h.remove()
+    cache = [read["h"] for read in reads]
     lp_corrupt = float(_sql_logprob(model, corrupt, n_prompt)[0])
     batch = corrupt.expand(n_prompt, -1)
     where = torch.zeros(batch.shape, dtype=torch.bool, device=device)
     where[torch.arange(n_prompt), torch.arange(n_prompt)] = True
     gap = lp_clean - lp_corrupt
     recovery = []
-    for layer in range(len(layers)):
-        clean_h = cache[layer]
-        with edit_site(model, layer, lambda h, c=clean_h: c.expand_as(h), positions=where):
+    for site, clean_h in zip(sites, cache, strict=True):
+        with site.edit(lambda h, c=clean_h: c.expand_as(h), positions=where):
             lp = _sql_logprob(model, batch, n_prompt)
         recovery.append(((lp - lp_corrupt) / gap).tolist() if abs(gap) > 1e-6 else [0.0] * n_prompt)
     return {**pair, "tokens": [tokenizer.decode([t]) for t in corrupt_p],

@@ -10,57 +10,38 @@ patching.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
 from causalgear.data.examples import Example
-from causalgear.harvest.hooks import first_tensor, position_ids, site_module
-from causalgear.interventions.edit import replace_first
+from causalgear.models.site import Site, position_ids
 from causalgear.models.teacher_forcing import prompt_sql_batch
 from causalgear.sae.base import SparseAutoencoder
 
 
-def _leaf_hook(store: dict):
-    def hook(_module, _inputs, output):
-        h = first_tensor(output).detach().requires_grad_(True)
-        store["h"] = h
-        return replace_first(output, h)
-
-    return hook
-
-
-def attribution_scores(model, tokenizer, sae: SparseAutoencoder, examples: Sequence[Example], layer: int,
-                       site: str, mode: str = "zero", values: torch.Tensor | None = None,
-                       batch_size: int = 32) -> torch.Tensor:
-    """Estimated change of the mean gold-SQL log-likelihood per example, for every coordinate."""
+def attribution_scores(tokenizer, sae: SparseAutoencoder, examples: Sequence[Example], site: Site,
+                       code_delta: Callable[[torch.Tensor], torch.Tensor], batch_size: int = 32) -> torch.Tensor:
+    """Estimated change of the mean gold-SQL log-likelihood per example, for every coordinate, when
+    the code changes by `code_delta(z)` (from `Interventions.code_delta`)."""
+    model = site.model
     device = next(model.parameters()).device
     total = torch.zeros(sae.d_sae, dtype=torch.float64)
     for start in range(0, len(examples), batch_size):
         ids, mask, labels = prompt_sql_batch(tokenizer, examples[start:start + batch_size], device)
-        store: dict = {}
-        # the backbone is frozen, so the site's output has no graph: make it a leaf to differentiate
-        handle = site_module(model, layer, site).register_forward_hook(_leaf_hook(store))
-        try:
-            with torch.enable_grad():
-                logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits
-                target = labels[:, 1:]
-                valid = target != -100
-                logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, target.clamp_min(0).unsqueeze(-1))
-                (logp.squeeze(-1) * valid).sum().backward()
-        finally:
-            handle.remove()
-        h, grad = store["h"].detach().float(), store["h"].grad.float()
+        with site.leaf() as leaf, torch.enable_grad():
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits
+            target = labels[:, 1:]
+            valid = target != -100
+            logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, target.clamp_min(0).unsqueeze(-1))
+            (logp.squeeze(-1) * valid).sum().backward()
+        h, grad = leaf["h"].detach().float(), leaf["h"].grad.float()
         real = mask.bool()
         with torch.enable_grad():
             z = sae.encode(h[real]).detach().requires_grad_(True)
             (jvp,) = torch.autograd.grad((sae.decode(z) * grad[real]).sum(), z)
         z = z.detach()
-        if mode == "zero":
-            dz = -z
-        else:
-            dz = values.to(z) - z  # mean / inject: set z_j to values[j]
-        total += (dz * jvp).sum(0).double().cpu()
+        total += (code_delta(z) * jvp).sum(0).double().cpu()
         model.zero_grad(set_to_none=True)
     return total / len(examples)
 

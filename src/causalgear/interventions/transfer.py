@@ -8,21 +8,16 @@ so the effect where the coordinate was chosen and where it was not stand side by
 
 from __future__ import annotations
 
-import os
 import random
-from pathlib import Path
 
 from omegaconf import DictConfig, open_dict
 
-
-def unavailable(data: DictConfig) -> str | None:
-    """Why a transfer data set cannot be loaded here, or None."""
-    if data.name == "spider" and data.source == "local":
-        spider_dir = data.spider_dir
-        if spider_dir is None or not (Path(os.path.expanduser(str(spider_dir))) / "tables.json").is_file():
-            return (f"Spider not found (data.spider_dir={spider_dir!r}; set CAUSALGEAR_SPIDER or "
-                    f"transfer.NAME.spider_dir)")
-    return None
+from causalgear.data.loading import load_split
+from causalgear.data.preflight import unavailable
+from causalgear.interventions.controls import with_controls
+from causalgear.interventions.factory import Interventions
+from causalgear.interventions.measures import counterfactual_codes
+from causalgear.workbench import Workbench
 
 
 def describe(data: DictConfig) -> str:
@@ -31,12 +26,9 @@ def describe(data: DictConfig) -> str:
     return f"{data.name} ({data.eval_split})"
 
 
-def transfer_effects(cfg: DictConfig, model, tokenizer, sae, layer: int, site: str, chosen: int, control_j: int,
-                     make_patch, n_test: int) -> dict[str, dict]:
+def transfer_effects(bench: Workbench, chosen: int, control_j: int) -> dict[str, dict]:
     """{name: {data, n, baseline_accuracy, chosen, random_coordinate, random_direction}} (or {skipped})."""
-    from causalgear.data.loading import load_split
-    from causalgear.interventions.causal import Runner, counterfactual_codes, with_controls
-
+    cfg, c = bench.cfg, bench.cfg.causal
     out: dict[str, dict] = {}
     for name, data in (cfg.get("transfer") or {}).items():
         why = unavailable(data)
@@ -48,19 +40,20 @@ def transfer_effects(cfg: DictConfig, model, tokenizer, sae, layer: int, site: s
         with open_dict(t_cfg):
             t_cfg.data = data
         pool = load_split(t_cfg)
-        examples = [pool[i] for i in sorted(random.Random(cfg.seed).sample(range(len(pool)), min(n_test, len(pool))))]
-        cf = (counterfactual_codes(model, tokenizer, sae, examples, pool, layer, site, cfg.seed)
-              if cfg.causal.mode == "interchange" else None)
-        runner = Runner(t_cfg, model, tokenizer, examples, layer, site)
+        examples = [pool[i] for i in sorted(random.Random(cfg.seed).sample(range(len(pool)), min(c.n_test, len(pool))))]
+        cf = (counterfactual_codes(bench.tokenizer, bench.sae, bench.site, examples, pool, cfg.seed)
+              if c.mode == "interchange" else None)
+        made = Interventions(bench.site, bench.sae, bench.stats, cf)
+        runner = bench.runner(examples)
         base, _ = runner.correct()
-        intervals = with_controls(runner, base, make_patch(chosen, cf), make_patch(control_j, cf), sae.d_in,
-                                  cfg.causal.n_boot, cfg.seed)
+        intervals = with_controls(runner, base, made.make(c.mode, chosen, c.scale),
+                                  made.make(c.mode, control_j, c.scale), c.n_boot, cfg.seed)
         row = {"data": describe(data), "n": len(examples), "baseline_accuracy": float(base.mean()),
                **{key: iv.as_dict() for key, iv in zip(("chosen", "random_coordinate", "random_direction"),
                                                        intervals, strict=True)}}
         row["random_coordinate"]["coordinate"] = control_j
         out[name] = row
-        c = row["chosen"]
+        r = row["chosen"]
         print(f"transfer {name} ({row['data']}): baseline {row['baseline_accuracy']:.3f}; coordinate {chosen}: delta "
-              f"{c['delta']:+.3f} [{c['ci_low']:+.3f}, {c['ci_high']:+.3f}]")
+              f"{r['delta']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
     return out

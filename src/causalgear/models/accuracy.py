@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from causalgear.data.examples import Example
 from causalgear.data.scoring import Verdict, score_sql, summarize
 from causalgear.data.sqlexec import DEFAULT_BUDGET, ExecBudget
@@ -35,3 +37,20 @@ def evaluate_model(model, tokenizer, examples: Sequence[Example], max_new_tokens
     predictions = generate_sql(model, tokenizer, [e.prompt for e in examples], max_new_tokens=max_new_tokens,
                                batch_size=batch_size, progress=progress)
     return accuracy_report(examples, predictions, score_predictions(examples, predictions, budget))
+
+
+class Runner:
+    """Generates SQL for `examples` and scores it, each time under the intervention it is given
+    (`causalgear.interventions.types`). `generation`: the config group (max_new_tokens, batch_size)."""
+
+    def __init__(self, model, tokenizer, examples: Sequence[Example], generation, budget: ExecBudget = DEFAULT_BUDGET):
+        self.model, self.tokenizer, self.examples = model, tokenizer, list(examples)
+        self.generation, self.budget = generation, budget
+
+    def correct(self, intervention=None) -> tuple[np.ndarray, list[str]]:
+        """(1.0 / 0.0 per example, the predictions)."""
+        preds = generate_sql(self.model, self.tokenizer, [e.prompt for e in self.examples],
+                             max_new_tokens=self.generation.max_new_tokens, batch_size=self.generation.batch_size,
+                             intervention=intervention)
+        verdicts = score_predictions(self.examples, preds, self.budget)
+        return np.array([v.correct for v in verdicts], dtype=np.float64), preds

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -30,17 +30,17 @@ def generate_sql(
     prompts: Sequence[str],
     max_new_tokens: int = 64,
     batch_size: int = 32,
-    edit: Callable[[dict], contextlib.AbstractContextManager] | None = None,
-    embeds: Callable[[dict], torch.Tensor] | None = None,
+    intervention=None,
     progress: bool = False,
     max_time: float | None = None,
 ) -> list[str]:
     """Greedy SQL for each prompt, in order.
 
-    `edit(batch)` returns a context manager active during the batch's generation (a residual
-    edit); `embeds(batch)` returns `inputs_embeds` to generate from instead of the token ids
-    (steering). `batch` is the tokenizer's output, left-padded, plus `example_index`: the
-    positions of its prompts in `prompts` (for edits that differ per example). `max_time`: seconds
+    `intervention` (see `causalgear.interventions.types`): its `applied(batch)` is active during
+    the batch's generation, and its `inputs_embeds(batch)`, when not None, is generated from
+    instead of the token ids. `batch` is the tokenizer's output, left-padded, plus
+    `example_index`: the positions of its prompts in `prompts` (for edits that differ per
+    example). `max_time`: seconds
     after which a batch's generation stops where it is (a service's per-request limit).
     """
     device = next(model.parameters()).device
@@ -54,10 +54,12 @@ def generate_sql(
                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                       attention_mask=batch["attention_mask"], stop_strings=list(_STOPS), tokenizer=tokenizer,
                       max_time=max_time)
-        with edit({**batch, "example_index": example_index}) if edit is not None else contextlib.nullcontext():
+        batch = {**batch, "example_index": example_index}
+        with intervention.applied(batch) if intervention is not None else contextlib.nullcontext():
+            embeds = intervention.inputs_embeds(batch) if intervention is not None else None
             if embeds is not None:
                 # with inputs_embeds, generate returns only the new tokens
-                new = model.generate(inputs_embeds=embeds({**batch, "example_index": example_index}), **kwargs)
+                new = model.generate(inputs_embeds=embeds, **kwargs)
             else:
                 new = model.generate(input_ids=batch["input_ids"], **kwargs)[:, batch["input_ids"].shape[1]:]
         out.extend(cut_statement(t) for t in tokenizer.batch_decode(new, skip_special_tokens=True))

@@ -9,7 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from causalgear.data.loading import load_split
-from causalgear.data.sqlexec import ExecBudget
+from causalgear.data.sqlexec import budget_of
 from causalgear.io import write_json
 
 
@@ -40,7 +40,7 @@ def accuracy(cfg: DictConfig, out_dir: Path) -> dict:
     start = time.monotonic()
     report = evaluate_model(model, tokenizer, examples, max_new_tokens=cfg.generation.max_new_tokens,
                             batch_size=cfg.generation.batch_size,
-                            budget=ExecBudget.from_config(cfg.exec),
+                            budget=budget_of(cfg.exec),
                             progress=True)
     report = {"model": cfg.model.name, "source": model_source(cfg.model, cfg.paths.cache_dir),
               "data": cfg.data.name, "split": cfg.data.eval_split, "seconds": round(time.monotonic() - start, 1),

@@ -64,13 +64,13 @@ def pareto_png(rows: list[dict], path: Path) -> bytes:
     fig, axes = plt.subplots(1, 2 if has_causal else 1, figsize=(11 if has_causal else 6, 4), squeeze=False)
     ax = axes[0, 0]
     lam = np.array([max(r.get("l1_coeff", 0) or 0, 1e-12) for r in rows])
-    ks = np.array([r.get("k", 1) or 1 for r in rows], dtype=float)
+    ks = np.array([r.get("d_sae") or r.get("k") or 1 for r in rows], dtype=float)
     sc = ax.scatter([r.get("l0", np.nan) for r in rows], [r.get("explained_variance", np.nan) for r in rows],
                     c=np.log10(lam), s=30 + 200 * ks / ks.max(), cmap="viridis", edgecolors="black")
     fig.colorbar(sc, ax=ax, label="log10 λ")
     ax.set_xlabel("L0 (active codes per token)")
     ax.set_ylabel("explained variance")
-    ax.set_title("sparsity vs reconstruction (size: k)")
+    ax.set_title("sparsity vs reconstruction (size: d_sae)")
     if has_causal:
         ax2 = axes[0, 1]
         pts = [r for r in rows if "causal_delta" in r]

@@ -1,5 +1,3 @@
-"""Sparse autoencoders: architectures behind one interface, Lightning training, checkpoint io."""
-
-from causalgear.sae.base import SparseAutoencoder, build_sae
-
-__all__ = ["SparseAutoencoder", "build_sae"]
+"""Sparse autoencoders: architectures behind one registry (`causalgear.sae.registry`), Lightning
+training, checkpoint io. Importing the package costs nothing: the config preflight reads the
+registry's names without loading torch."""

@@ -1,25 +1,60 @@
-"""The interface every SAE architecture implements, and the factory from `cfg.sae`.
+"""The interface every SAE architecture implements.
 
-`encode_pre` gives the pre-activations (what steering attributes), `encode` the code z,
-`decode` the reconstruction; `loss_terms` returns named terms whose weighted sum is the loss.
-An SAE trains on normalised activations (E||x||^2 = d_in); `fold_scale` then moves that
-scale into its weights so the saved SAE reads and writes raw activations.
+`encode_pre` gives the pre-activations (what steering attributes), `activation` the code z,
+`decode` the reconstruction. Training is one step for every architecture (`SAEModule`): the
+MSE once, plus the terms an architecture declares in `auxiliary_losses`, each weighted by its
+`coefficients` (with an optional warm-up). An SAE trains on normalised activations
+(E||x||^2 = d_in); `fold_scale` then moves that scale into its weights so the saved SAE reads
+and writes raw activations. Architectures are found by name through `causalgear.sae.registry`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 
+@dataclass(frozen=True)
+class Coefficient:
+    """A loss term's weight, ramped linearly from 0 over `warmup_steps` optimizer steps."""
+
+    value: float
+    warmup_steps: int = 0
+
+    def at(self, step: int) -> float:
+        if self.warmup_steps <= 0:
+            return self.value
+        return self.value * min(1.0, (step + 1) / self.warmup_steps)
+
+
 class SparseAutoencoder(nn.Module):
-    arch: str = "base"
-    # buffers that are training state (dead-code counters), not part of a saved SAE
-    training_buffers: tuple[str, ...] = ()
+    arch: ClassVar[str] = "base"
+    # cfg.json's `architecture`, and whether SAELens loads the file as that architecture
+    saelens_architecture: ClassVar[str] = "base"
+    saelens_compatible: ClassVar[bool] = False
+    applies_b_dec_to_input: ClassVar[bool] = False
+    # whether `sae.k` (active codes per row) is a parameter of the architecture
+    uses_k: ClassVar[bool] = False
+    # codes that fired on none of this many training rows are dead (the trainer tracks it and
+    # passes the mask to `auxiliary_losses`); None: the architecture does not use it
+    dead_after_rows: int | None = None
 
     def __init__(self, d_in: int, d_sae: int):
         super().__init__()
         self.d_in, self.d_sae = d_in, d_sae
+
+    @classmethod
+    def from_config(cls, sae_cfg, d_in: int) -> SparseAutoencoder:
+        """A fresh SAE from the `sae` config group."""
+        return cls(d_in, sae_cfg.d_sae)
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> SparseAutoencoder:
+        """An SAE shaped as a saved cfg.json says (weights not loaded)."""
+        return cls(saved["d_in"], saved["d_sae"])
 
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -40,17 +75,18 @@ class SparseAutoencoder(nn.Module):
         """Per-row L1 of the code (mean over rows)."""
         return z.abs().sum(-1).mean()
 
-    def loss_terms(self, x: torch.Tensor, l1_coeff: float) -> dict[str, torch.Tensor]:
-        """Named terms; `loss` is their weighted sum. MSE is the mean over elements."""
-        z = self.encode(x)
-        x_hat = self.decode(z)
-        mse = torch.nn.functional.mse_loss(x_hat, x)
-        l1 = self.sparsity_penalty(z)
-        return {"loss": mse + l1_coeff * l1, "mse": mse, "l1": l1, "z": z, "x_hat": x_hat}
+    def coefficients(self, sae_cfg) -> dict[str, Coefficient]:
+        """The weight of each term of `auxiliary_losses`, from the `sae` config group."""
+        return {"l1": Coefficient(sae_cfg.l1_coeff, sae_cfg.l1_warmup_steps)}
+
+    def auxiliary_losses(self, x: torch.Tensor, pre: torch.Tensor, z: torch.Tensor, x_hat: torch.Tensor,
+                         dead: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The terms added to the MSE, by name (each weighted by its coefficient)."""
+        return {"l1": self.sparsity_penalty(z)}
 
     def weights(self) -> dict[str, torch.Tensor]:
-        """The state a saved SAE holds: the state dict less `training_buffers`."""
-        return {k: v for k, v in self.state_dict().items() if k not in self.training_buffers}
+        """The tensors a saved SAE holds (training state such as dead-code counters is the trainer's)."""
+        return self.state_dict()
 
     @torch.no_grad()
     def post_step(self) -> None:
@@ -61,22 +97,5 @@ class SparseAutoencoder(nn.Module):
         raise NotImplementedError
 
     def config(self) -> dict:
+        """What cfg.json records of this SAE (under "causalgear") to rebuild it."""
         return {"arch": self.arch, "d_in": self.d_in, "d_sae": self.d_sae}
-
-
-def build_sae(sae_cfg, d_in: int) -> SparseAutoencoder:
-    from causalgear.sae.deep_relu import DeepReLUSAE
-    from causalgear.sae.deep_topk import DeepTopKSAE
-    from causalgear.sae.relu import ReLUSAE
-    from causalgear.sae.topk import TopKSAE
-
-    d_sae = sae_cfg.d_sae if sae_cfg.d_sae is not None else sae_cfg.k
-    if sae_cfg.arch == "deep_relu":
-        return DeepReLUSAE(d_in, sae_cfg.k, list(sae_cfg.hidden_sizes))
-    if sae_cfg.arch == "relu":
-        return ReLUSAE(d_in, d_sae)
-    if sae_cfg.arch == "topk":
-        return TopKSAE(d_in, d_sae, sae_cfg.k)
-    if sae_cfg.arch == "deep_topk":
-        return DeepTopKSAE(d_in, d_sae, sae_cfg.k, list(sae_cfg.hidden_sizes))
-    raise ValueError(f"sae.arch={sae_cfg.arch!r}: one of deep_relu, relu, topk, deep_topk")

@@ -1,4 +1,5 @@
-"""The reference recipe's SAE: d_in -> 1024 -> 256 -> k with ReLU, mirrored decoder, L1 on the code.
+"""The reference recipe's SAE: d_in -> 1024 -> 256 -> d_sae with ReLU, mirrored decoder, L1 on the
+code (the recipe's "code of size k = 64" is d_sae = 64).
 
 An L1 on a code read by a free decoder is degenerate (shrink z, grow the weights that read
 it), so the decoder's first layer keeps unit-norm columns, as a one-layer SAE keeps unit-norm
@@ -14,12 +15,12 @@ from causalgear.sae.base import SparseAutoencoder
 
 
 class DeepReLUSAE(SparseAutoencoder):
-    arch = "deep_relu"
+    arch = saelens_architecture = "deep_relu"
 
-    def __init__(self, d_in: int, k: int, hidden_sizes: list[int] | None = None):
-        super().__init__(d_in, k)
+    def __init__(self, d_in: int, d_sae: int, hidden_sizes: list[int] | None = None):
+        super().__init__(d_in, d_sae)
         self.hidden_sizes = list(hidden_sizes or [1024, 256])
-        dims = [d_in, *self.hidden_sizes, k]
+        dims = [d_in, *self.hidden_sizes, d_sae]
         enc: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:], strict=True):
             enc += [nn.Linear(a, b), nn.ReLU()]
@@ -31,6 +32,14 @@ class DeepReLUSAE(SparseAutoencoder):
         self.decoder = nn.Sequential(*dec[:-1])
         self.post_step()
 
+    @classmethod
+    def from_config(cls, sae_cfg, d_in: int) -> DeepReLUSAE:
+        return cls(d_in, sae_cfg.d_sae, list(sae_cfg.hidden_sizes))
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> DeepReLUSAE:
+        return cls(saved["d_in"], saved["d_sae"], saved.get("causalgear", {}).get("hidden_sizes"))
+
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)
 
@@ -39,7 +48,7 @@ class DeepReLUSAE(SparseAutoencoder):
 
     @torch.no_grad()
     def post_step(self) -> None:
-        w = self.decoder[0].weight  # [hidden, k]: column j reads code j
+        w = self.decoder[0].weight  # [hidden, d_sae]: column j reads code j
         w.div_(w.norm(dim=0, keepdim=True).clamp_min(1e-8))
 
     @torch.no_grad()
@@ -49,4 +58,4 @@ class DeepReLUSAE(SparseAutoencoder):
         self.decoder[-1].bias.div_(scale)
 
     def config(self) -> dict:
-        return {**super().config(), "k": self.d_sae, "hidden_sizes": self.hidden_sizes}
+        return {**super().config(), "hidden_sizes": self.hidden_sizes}

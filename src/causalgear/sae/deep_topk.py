@@ -14,13 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from causalgear.sae.base import Coefficient
 from causalgear.sae.deep_relu import DeepReLUSAE
-from causalgear.sae.topk import dead_codes, top_k_codes
+from causalgear.sae.topk import top_k_codes
 
 
 class DeepTopKSAE(DeepReLUSAE):
-    arch = "deep_topk"
-    training_buffers = ("rows_since_fired",)
+    arch = saelens_architecture = "deep_topk"
+    uses_k = True
 
     def __init__(self, d_in: int, d_sae: int, k: int, hidden_sizes: list[int] | None = None,
                  aux_coeff: float = 1 / 32, dead_after_rows: int = 51_200):
@@ -29,25 +30,28 @@ class DeepTopKSAE(DeepReLUSAE):
         self.encoder = nn.Sequential(*layers[:-2], layers[-1])  # drop the ReLU in front of the code layer
         self.k = min(k, d_sae)
         self.aux_coeff, self.dead_after_rows = aux_coeff, dead_after_rows
-        self.register_buffer("rows_since_fired", torch.zeros(d_sae, dtype=torch.long))
+
+    @classmethod
+    def from_config(cls, sae_cfg, d_in: int) -> DeepTopKSAE:
+        return cls(d_in, sae_cfg.d_sae, sae_cfg.k, list(sae_cfg.hidden_sizes))
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> DeepTopKSAE:
+        return cls(saved["d_in"], saved["d_sae"], saved["k"], saved.get("causalgear", {}).get("hidden_sizes"))
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         return top_k_codes(pre, self.k)
 
-    def loss_terms(self, x: torch.Tensor, l1_coeff: float) -> dict[str, torch.Tensor]:
-        pre = self.encode_pre(x)
-        z = self.activation(pre)
-        x_hat = self.decode(z)
-        mse = F.mse_loss(x_hat, x)
-        dead = dead_codes(self.rows_since_fired, z, self.training, self.dead_after_rows)
+    def coefficients(self, sae_cfg) -> dict[str, Coefficient]:
+        return {"aux": Coefficient(self.aux_coeff), **super().coefficients(sae_cfg)}
+
+    def auxiliary_losses(self, x, pre, z, x_hat, dead) -> dict[str, torch.Tensor]:
         aux = x.new_zeros(())
-        if dead.any():
+        if dead is not None and dead.any():
             z_aux = z.detach().clone()
             z_aux[:, dead] = F.softplus(pre[:, dead])
             aux = F.mse_loss(self.decode(z_aux), x)
-        l1 = self.sparsity_penalty(z)
-        loss = mse + self.aux_coeff * aux + l1_coeff * l1
-        return {"loss": loss, "mse": mse, "aux": aux, "l1": l1, "z": z, "x_hat": x_hat}
+        return {"aux": aux, **super().auxiliary_losses(x, pre, z, x_hat, dead)}
 
     def config(self) -> dict:
         return {**super().config(), "k": self.k}

@@ -12,20 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from causalgear.errors import CausalgearError
-from causalgear.io import follow_umask, sha256_file, write_json
+from causalgear.io import sha256_file
+from causalgear.sae import registry
 from causalgear.sae.base import SparseAutoencoder
-from causalgear.sae.deep_relu import DeepReLUSAE
-from causalgear.sae.deep_topk import DeepTopKSAE
 from causalgear.sae.paths import CFG, Q4_WEIGHTS, WEIGHTS
-from causalgear.sae.relu import ReLUSAE
-from causalgear.sae.topk import TopKSAE
-
-_SAELENS_ARCH = {"relu": "standard", "topk": "topk", "deep_relu": "deep_relu", "deep_topk": "deep_topk"}
-_SAELENS_KEYS = ("W_enc", "W_dec", "b_enc", "b_dec")
+from causalgear.sae.weights_file import write_weights
 
 
 class SAELoadError(CausalgearError):
@@ -44,12 +38,12 @@ def save_sae(sae: SparseAutoencoder, path: str | Path, *, layer: int, site: str,
     path.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().float().contiguous() for k, v in sae.weights().items()}
     cfg = {
-        "architecture": _SAELENS_ARCH[sae.arch],
+        "architecture": sae.saelens_architecture,
         "d_in": sae.d_in,
         "d_sae": sae.d_sae,
         "dtype": "float32",
         "device": "cpu",
-        "apply_b_dec_to_input": sae.arch in ("relu", "topk"),
+        "apply_b_dec_to_input": sae.applies_b_dec_to_input,
         "normalize_activations": "none",  # folded into the weights
         "reshape_activations": "none",
         "hook_name": hook_name(layer, site),
@@ -59,21 +53,10 @@ def save_sae(sae: SparseAutoencoder, path: str | Path, *, layer: int, site: str,
                      "prepend_bos": False},
         "causalgear": {**sae.config(), "layer": layer, "site": site, **(extra or {})},
     }
-    if sae.arch in ("topk", "deep_topk"):
+    if sae.uses_k:
         cfg["k"] = sae.k
     write_weights(tensors, path, WEIGHTS, cfg)
     return path
-
-
-def write_weights(tensors: dict[str, torch.Tensor], path: Path, name: str, cfg: dict) -> None:
-    """Write the weights file `name` atomically, then cfg.json with its sha256 (under "causalgear",
-    where SAELens' loader does not look), so a changed or corrupt byte is caught on load."""
-    tmp = path / f".{name}.tmp"
-    save_file(tensors, tmp)
-    follow_umask(tmp)
-    tmp.replace(path / name)
-    cfg.setdefault("causalgear", {})["weights_sha256"] = sha256_file(path / name)
-    write_json(path / CFG, cfg)
 
 
 def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
@@ -100,30 +83,15 @@ def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
             tensors = dequantized_state(tensors, cfg["causalgear"]["quantization"])
     except Exception as err:  # noqa: BLE001 - any parse failure is a corrupt checkpoint
         raise SAELoadError(f"corrupt SAE checkpoint at {path}: {err}") from err
-    ours = cfg.get("causalgear", {})
-    arch = ours.get("arch") or {"standard": "relu", "topk": "topk"}.get(cfg.get("architecture"))
-    if arch == "deep_relu":
-        sae: SparseAutoencoder = DeepReLUSAE(cfg["d_in"], cfg["d_sae"], ours.get("hidden_sizes"))
-    elif arch == "relu":
-        sae = ReLUSAE(cfg["d_in"], cfg["d_sae"])
-    elif arch == "topk":
-        sae = TopKSAE(cfg["d_in"], cfg["d_sae"], cfg["k"])
-    elif arch == "deep_topk":
-        sae = DeepTopKSAE(cfg["d_in"], cfg["d_sae"], cfg["k"], ours.get("hidden_sizes"))
-    else:
-        raise SAELoadError(f"SAE at {path}: unknown architecture {cfg.get('architecture')!r}")
+    cls = registry.by_saved_name(cfg)
+    if cls is None:
+        raise SAELoadError(f"SAE at {path}: unknown architecture {cfg.get('architecture')!r} "
+                           f"(registered: {', '.join(registry.names())})")
+    sae = cls.from_saved(cfg)
     state = sae.state_dict()
-    missing = [k for k in sae.weights() if k not in tensors]
+    missing = [k for k in state if k not in tensors]
     if missing or any(tensors[k].shape != state[k].shape for k in state if k in tensors):
         raise SAELoadError(f"SAE at {path}: weights do not match cfg.json (missing or misshapen: "
                            f"{', '.join(missing) or 'shapes'})")
     sae.load_state_dict({**state, **{k: v for k, v in tensors.items() if k in state}})
     return sae.eval(), cfg
-
-
-def saelens_keys() -> tuple[str, ...]:
-    return _SAELENS_KEYS
-
-
-def as_device(sae: SparseAutoencoder, like: torch.Tensor) -> SparseAutoencoder:
-    return sae.to(device=like.device, dtype=like.dtype)

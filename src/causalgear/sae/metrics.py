@@ -7,9 +7,8 @@ from collections.abc import Sequence
 import torch
 
 from causalgear.data.examples import Example
-from causalgear.harvest.hooks import position_ids
-from causalgear.interventions.edit import edit_site
-from causalgear.models.teacher_forcing import prompt_sql_batch
+from causalgear.models.site import Site
+from causalgear.models.teacher_forcing import prompt_sql_batch, sql_loss_sum
 from causalgear.sae.base import SparseAutoencoder
 
 
@@ -48,11 +47,6 @@ class ReconstructionStats:
         return self.fired.double() / max(self.n, 1)
 
 
-def _loss_sum(model, ids, mask, target, keep) -> float:
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits[:, :-1]
-    return float(torch.nn.functional.cross_entropy(logits[keep].float(), target[keep], reduction="sum"))
-
-
 @torch.no_grad()
 def ce_losses(model, tokenizer, sae: SparseAutoencoder, examples: Sequence[Example], layer: int, site: str,
               batch_size: int = 32) -> dict[str, float]:
@@ -61,20 +55,18 @@ def ce_losses(model, tokenizer, sae: SparseAutoencoder, examples: Sequence[Examp
     between zero ablation and clean the SAE closes (1 = as good as clean)."""
     device = next(model.parameters()).device
     sae = sae.to(device)
+    where = Site(model, layer, site)
     totals = {"clean": 0.0, "spliced": 0.0, "zero": 0.0}
     n_tokens = 0
     for start in range(0, len(examples), batch_size):
         chunk = examples[start:start + batch_size]
         ids, mask, labels = prompt_sql_batch(tokenizer, chunk, device)
-        target = labels[:, 1:]
-        keep = target != -100
-        n_tokens += int(keep.sum())
-
-        totals["clean"] += _loss_sum(model, ids, mask, target, keep)
-        with edit_site(model, layer, lambda h: sae(h.float()).to(h.dtype), site):
-            totals["spliced"] += _loss_sum(model, ids, mask, target, keep)
-        with edit_site(model, layer, torch.zeros_like, site):
-            totals["zero"] += _loss_sum(model, ids, mask, target, keep)
+        n_tokens += int((labels[:, 1:] != -100).sum())
+        totals["clean"] += sql_loss_sum(model, ids, mask, labels)
+        with where.edit(lambda h: sae(h.float()).to(h.dtype)):
+            totals["spliced"] += sql_loss_sum(model, ids, mask, labels)
+        with where.edit(torch.zeros_like):
+            totals["zero"] += sql_loss_sum(model, ids, mask, labels)
     clean, spliced, zero = (totals[k] / n_tokens for k in ("clean", "spliced", "zero"))
     recovered = (zero - spliced) / (zero - clean) if zero != clean else float("nan")
     return {"ce_loss_clean": clean, "ce_loss_spliced": spliced, "ce_loss_zero": zero,

@@ -7,7 +7,7 @@ import torch
 
 from causalgear.harvest.store import ActivationStore, ShuffledBatches
 from causalgear.logs import plain
-from causalgear.sae.base import SparseAutoencoder
+from causalgear.sae.base import Coefficient, SparseAutoencoder
 from causalgear.sae.metrics import ReconstructionStats
 
 VAL_EVERY = 10  # every 10th example (by index) is validation: rows split by example, not token
@@ -22,8 +22,9 @@ def is_train(shard: dict) -> torch.Tensor:
 
 
 def make_adam(params, lr: float) -> torch.optim.Adam:
-    """Adam with the fused kernel (one kernel for all parameters; about 10% of a small SAE's step on a
-    CPU, bench/sae_train.py) where every parameter's device and dtype have one."""
+    """Adam with the fused kernel (one kernel for all parameters: a small SAE's step is short enough
+    for the optimizer's per-parameter launches to show, bench/sae_train.py) where every parameter's
+    device and dtype have one."""
     params = list(params)
     fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
     return torch.optim.Adam(params, lr=lr, fused=fused)
@@ -91,24 +92,42 @@ class SAEModule(L.LightningModule):
     resume work at chunk boundaries.
     """
 
-    def __init__(self, sae: SparseAutoencoder, l1_coeff: float, lr: float, l1_warmup_steps: int = 0):
+    def __init__(self, sae: SparseAutoencoder, coefficients: dict[str, Coefficient], lr: float):
         super().__init__()
-        self.sae, self.l1_coeff, self.lr, self.l1_warmup_steps = sae, l1_coeff, lr, l1_warmup_steps
+        self.sae, self.coefficients, self.lr = sae, coefficients, lr
         self.automatic_optimization = False
         self.register_buffer("rows_seen", torch.zeros((), dtype=torch.long))  # restored on resume
         # (epoch, batches of it trained): a resumed run skips those batches of the epoch's order
         self.register_buffer("epoch_progress", torch.zeros(2, dtype=torch.long))
+        # rows since each code last fired, for architectures that treat dead codes (restored on resume)
+        self.register_buffer("rows_since_fired", torch.zeros(sae.d_sae, dtype=torch.long))
         self._val: ReconstructionStats | None = None
 
-    def current_l1(self) -> float:
-        if self.l1_warmup_steps <= 0:
-            return self.l1_coeff
-        return self.l1_coeff * min(1.0, (self.global_step + 1) / self.l1_warmup_steps)
+    def dead_codes(self, z: torch.Tensor) -> torch.Tensor | None:
+        """Advance the dead-code counter by this batch; the codes that fired on none of the SAE's
+        `dead_after_rows` last rows (None where the architecture does not use them)."""
+        if self.sae.dead_after_rows is None:
+            return None
+        self.rows_since_fired += len(z)
+        self.rows_since_fired[(z > 0).any(0)] = 0
+        return self.rows_since_fired >= self.sae.dead_after_rows
+
+    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One training step's terms: the MSE once, then each declared term times its coefficient."""
+        pre = self.sae.encode_pre(x)
+        z = self.sae.activation(pre)
+        x_hat = self.sae.decode(z)
+        mse = torch.nn.functional.mse_loss(x_hat, x)
+        terms = self.sae.auxiliary_losses(x, pre, z, x_hat, self.dead_codes(z))
+        loss = mse
+        for name, term in terms.items():
+            loss = loss + self.coefficients[name].at(self.global_step) * term
+        return {"loss": loss, "mse": mse, **terms, "z": z}
 
     def training_step(self, chunk: list[torch.Tensor], _idx: int) -> None:
         opt = self.optimizers()
         for batch in chunk:
-            terms = self.sae.loss_terms(batch, self.current_l1())
+            terms = self.losses(batch)
             opt.zero_grad(set_to_none=True)
             self.manual_backward(terms["loss"])
             opt.step()

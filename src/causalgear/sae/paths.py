@@ -17,3 +17,10 @@ def sae_dir(path: str | Path) -> Path | None:
         if (candidate / CFG).is_file() and any((candidate / w).is_file() for w in (WEIGHTS, Q4_WEIGHTS)):
             return candidate
     return None
+
+
+def saved_width(path: str | Path) -> int:
+    """d_sae of the SAE at `path`, read from its cfg.json without loading the weights."""
+    import json
+
+    return int(json.loads((sae_dir(path) / CFG).read_text())["d_sae"])

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from causalgear.sae.io import write_weights
 from causalgear.sae.paths import Q4_WEIGHTS
+from causalgear.sae.weights_file import write_weights
 
 FORMAT, BLOCK = "bnb-nf4", 64
 

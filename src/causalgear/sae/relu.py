@@ -12,6 +12,7 @@ from causalgear.sae.base import SparseAutoencoder
 
 class ReLUSAE(SparseAutoencoder):
     arch = "relu"
+    saelens_architecture, saelens_compatible, applies_b_dec_to_input = "standard", True, True
 
     def __init__(self, d_in: int, d_sae: int):
         super().__init__(d_in, d_sae)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from causalgear.sae.base import Coefficient
 from causalgear.sae.relu import ReLUSAE
 
 
@@ -14,18 +15,9 @@ def top_k_codes(pre: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
 
 
-def dead_codes(rows_since_fired: torch.Tensor, z: torch.Tensor, training: bool, dead_after_rows: int) -> torch.Tensor:
-    """Which codes are dead: none of the last `dead_after_rows` rows fired them. In training, the
-    counter advances by this batch first (in place)."""
-    if training:
-        rows_since_fired += len(z)
-        rows_since_fired[(z > 0).any(0)] = 0
-    return rows_since_fired >= dead_after_rows
-
-
 class TopKSAE(ReLUSAE):
-    arch = "topk"
-    training_buffers = ("rows_since_fired",)
+    arch = saelens_architecture = "topk"
+    uses_k = True
 
     def __init__(self, d_in: int, d_sae: int, k: int, aux_k: int | None = None, aux_coeff: float = 1 / 32,
                  dead_after_rows: int = 100_000):
@@ -34,7 +26,14 @@ class TopKSAE(ReLUSAE):
         self.aux_k = aux_k or min(d_sae // 2, 2 * self.k)
         self.aux_coeff = aux_coeff
         self.dead_after_rows = dead_after_rows
-        self.register_buffer("rows_since_fired", torch.zeros(d_sae, dtype=torch.long))
+
+    @classmethod
+    def from_config(cls, sae_cfg, d_in: int) -> TopKSAE:
+        return cls(d_in, sae_cfg.d_sae, sae_cfg.k)
+
+    @classmethod
+    def from_saved(cls, saved: dict) -> TopKSAE:
+        return cls(saved["d_in"], saved["d_sae"], saved["k"])
 
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         return top_k_codes(pre, self.k)
@@ -42,23 +41,19 @@ class TopKSAE(ReLUSAE):
     def sparsity_penalty(self, z: torch.Tensor) -> torch.Tensor:
         return z.abs().sum(-1).mean()
 
-    def loss_terms(self, x: torch.Tensor, l1_coeff: float) -> dict[str, torch.Tensor]:
-        pre = self.encode_pre(x)
-        z = self.activation(pre)
-        x_hat = self.decode(z)
-        mse = (x_hat - x).pow(2).mean()
-        dead = dead_codes(self.rows_since_fired, z, self.training, self.dead_after_rows)
+    def coefficients(self, sae_cfg) -> dict[str, Coefficient]:
+        return {"aux": Coefficient(self.aux_coeff), **super().coefficients(sae_cfg)}
+
+    def auxiliary_losses(self, x, pre, z, x_hat, dead) -> dict[str, torch.Tensor]:
         aux = x.new_zeros(())
-        if dead.any():
+        if dead is not None and dead.any():
             k_aux = min(self.aux_k, int(dead.sum()))
             dead_pre = pre.masked_fill(~dead, float("-inf"))
             top = dead_pre.topk(k_aux, dim=-1)
             z_aux = torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
             residual = (x - x_hat).detach()
             aux = (z_aux @ self.W_dec - residual).pow(2).mean()
-        l1 = self.sparsity_penalty(z)
-        loss = mse + self.aux_coeff * aux + l1_coeff * l1
-        return {"loss": loss, "mse": mse, "aux": aux, "l1": l1, "z": z, "x_hat": x_hat}
+        return {"aux": aux, **super().auxiliary_losses(x, pre, z, x_hat, dead)}
 
     @torch.no_grad()
     def post_step(self) -> None:

@@ -15,7 +15,7 @@ from causalgear.harvest.run import ensure_store, harvest_layer
 from causalgear.io import write_json
 from causalgear.logs import is_terminal, quiet_lightning
 from causalgear.report.plots import density_histogram, loss_curves
-from causalgear.sae.base import build_sae
+from causalgear.sae import registry
 from causalgear.sae.checkpoint import ResumableCSVLogger, ResumeCheckpoint
 from causalgear.sae.io import save_sae
 from causalgear.sae.metrics import ReconstructionStats, ce_losses
@@ -27,7 +27,7 @@ def run_names(cfg: DictConfig) -> tuple[str, str]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    name = f"{cfg.sae.arch}-l1_{cfg.sae.l1_coeff:g}-k_{cfg.sae.k}"
+    name = f"{cfg.sae.arch}-l1_{cfg.sae.l1_coeff:g}-d_sae_{cfg.sae.d_sae}" + (f"-k_{cfg.sae.k}" if cfg.sae.k else "")
     group = "single"
     if HydraConfig.initialized():
         hc = HydraConfig.get()
@@ -108,8 +108,8 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     store, hit = ensure_store(cfg)
     print(f"activations: {'cache hit' if hit else 'harvested'} {store.path} ({store.n_rows} rows, d_in {store.d_in})")
     layer, site = harvest_layer(cfg), cfg.harvest.site
-    sae = build_sae(cfg.sae, store.d_in)
-    module = SAEModule(sae, cfg.sae.l1_coeff, cfg.sae.lr, cfg.sae.l1_warmup_steps)
+    sae = registry.build(cfg.sae, store.d_in)
+    module = SAEModule(sae, sae.coefficients(cfg.sae), cfg.sae.lr)
     data = ActivationDataModule(store, cfg.sae.batch_size, cfg.sae.buffer_rows, cfg.seed, cfg.sae.steps_per_chunk)
     resume = out_dir / "checkpoints" / "last.ckpt"
     resume_step = checkpoint_step(resume)  # decided before fit, which writes its own last.ckpt

@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from causalgear.config import SERVE_MODES
+from causalgear.config import ServeMode
 from causalgear.serve.engine import Deadline, Engine, RequestError
 
 
@@ -32,7 +32,7 @@ class GenerateRequest(BaseModel):
     question: str | None = Field(None, min_length=1, max_length=5_000)
     db_schema: str | None = Field(None, alias="schema", min_length=1, max_length=20_000)
     feature: int | None = Field(None, ge=0)
-    mode: Literal[SERVE_MODES] | None = None
+    mode: Literal[tuple(m.value for m in ServeMode)] | None = None
     scale: float | None = Field(None, ge=-100, le=100, allow_inf_nan=False)
     max_new_tokens: int | None = Field(None, ge=1)
 
@@ -165,7 +165,7 @@ def create_app(engine: Engine, serve_cfg) -> FastAPI:
     @app.get("/healthz")
     async def healthz():
         return {"status": "ok", "model": engine.cfg.model.name, "sae": engine.sae_path, "d_sae": engine.d_sae,
-                "layer": engine.layer, "site": engine.site, "sae_quantization": engine.quantization,
+                "layer": engine.site.layer, "site": engine.site.kind, "sae_quantization": engine.quantization,
                 "default_feature": engine.default_feature, "queued": state["pending"]}
 
     @app.get("/metrics")

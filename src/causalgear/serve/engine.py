@@ -4,22 +4,18 @@ forward passes (the edit is a context manager around that request's generation).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from causalgear.data.examples import format_prompt
-from causalgear.data.sqlexec import ExecBudget, execute
+from causalgear.data.sqlexec import execute
 from causalgear.errors import CausalgearError
-from causalgear.harvest.hooks import first_tensor, run_to_layer, site_module
-from causalgear.interventions.edit import edit_site
-from causalgear.interventions.sae_patch import add_direction, patch_coordinate
+from causalgear.interventions.factory import Interventions
 from causalgear.models.generate import generate_sql
-from causalgear.steering.grains import additive_direction
 
 
 class RequestError(ValueError):
@@ -61,43 +57,33 @@ NO_DEADLINE = Deadline()
 class Engine:
     def __init__(self, cfg: DictConfig, out_dir: Path):
         from causalgear.data.loading import load_split
-        from causalgear.harvest.run import ensure_store
-        from causalgear.interventions.causal import coordinate_stats, require_sae_path, sae_site
-        from causalgear.models.loading import load_model
-        from causalgear.sae.io import load_sae
-        from causalgear.sae.paths import sae_dir
+        from causalgear.sae.paths import saved_width
+        from causalgear.workbench import Workbench, require_sae_path
 
         require_sae_path(cfg, "serve")
         self.cfg, self.s = cfg, cfg.serve
-        path = sae_dir(cfg.sae.path)
-        sae, sae_cfg = load_sae(path)
-        self.layer, self.site = sae_site(cfg, sae_cfg)
-        self.default_feature = self._default_feature(cfg, sae.d_sae)  # before the model loads
-        self.model, self.tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
-        self.device = next(self.model.parameters()).device
-        store, _ = ensure_store(cfg)
+        self.default_feature = self._default_feature(cfg, saved_width(cfg.sae.path))  # before the model loads
+        bench = Workbench.load(cfg, "serve")
         self.quantization = None
         if self.s.sae_quantization != "none":
+            from causalgear.sae.io import load_sae
             from causalgear.sae.paths import Q4_WEIGHTS
             from causalgear.sae.quantize import save_quantized
 
-            q_dir = save_quantized(sae, sae_cfg, out_dir / "sae_q4")
+            q_dir = save_quantized(bench.sae.cpu(), bench.sae_cfg, out_dir / "sae_q4")
             sae, sae_cfg = load_sae(q_dir)
+            bench.sae = sae.to(next(bench.model.parameters()).device).requires_grad_(False)
             self.quantization = {"format": sae_cfg["causalgear"]["quantization"]["format"],
                                  "bytes": (q_dir / Q4_WEIGHTS).stat().st_size}
-        self.sae = sae.to(self.device).requires_grad_(False)
-        self.sae_path = str(path)
-        self.store = store
-        self.stats = coordinate_stats(self.sae, store)
-        self.budget = ExecBudget.from_config(cfg.exec)
+        self.model, self.tokenizer, self.sae, self.site = bench.model, bench.tokenizer, bench.sae, bench.site
+        self.device = next(self.model.parameters()).device
+        self.sae_path, self.store, self.stats, self.budget = bench.sae_path, bench.store, bench.stats, bench.budget
+        self.interventions = Interventions(self.site, self.sae, self.stats)
         self.databases = {e.db_id: e.db_dir for split in _splits(cfg) for e in load_split(cfg, split)}
         self._top_tokens: dict[int, list[dict]] = {}
-        grains_cfg = cfg.copy()
-        with open_dict(grains_cfg):  # a prompt has no response yet: read F at the last prompt token
-            grains_cfg.steering.position = "last_prompt"
-            grains_cfg.steering.n_steps = self.s.grains_ig_steps
-            grains_cfg.steering.internal_batch_size = self.s.grains_ig_steps
-        self._grains_cfg = grains_cfg
+        # a prompt has no response yet: read F at the last prompt token
+        self._grains_cfg = OmegaConf.merge(cfg.steering, {"position": "last_prompt", "n_steps": self.s.grains_ig_steps,
+                                                          "internal_batch_size": self.s.grains_ig_steps})
 
     @staticmethod
     def _default_feature(cfg: DictConfig, d_sae: int) -> int | None:
@@ -109,7 +95,7 @@ class Engine:
         if j is None and (cfg.steering.feature is not None or cfg.steering.causal_path):
             from causalgear.steering.run import resolve_feature
 
-            j, _ = resolve_feature(cfg, d_sae)
+            j, _ = resolve_feature(cfg.steering, d_sae)
         return j
 
     @property
@@ -123,35 +109,10 @@ class Engine:
                                f"(0..{self.d_sae - 1})")
         return j
 
-    def _edit(self, j: int, mode: str, scale: float, record: dict):
-        """The residual edit of `mode`; zero / inject write the prompt's z_j before and after into
-        `record` as they patch (no extra SAE pass)."""
-        mean_active = float(self.stats["mean_active"][j])
-        if mode == "zero":
-            return patch_coordinate(self.sae, j, "zero", record=record)
-        if mode == "inject":
-            return patch_coordinate(self.sae, j, "inject", scale * mean_active, record=record)
-        return add_direction(additive_direction(self.sae, j, mean_active), scale)
-
     def _code(self, h: torch.Tensor, j: int, fn=None) -> float:
         """Mean z_j over the prompt's positions of the site output `h` (after the edit `fn`, if any)."""
         with torch.no_grad():
             return float(self.sae.encode((fn(h) if fn is not None else h).float())[..., j].mean())
-
-    @contextlib.contextmanager
-    def _capture_prompt(self):
-        """The site's output of the prompt's forward (the first), as generation computes it: hooked
-        before any edit, so it is the unedited stream; no extra forward pass."""
-        seen: dict = {}
-
-        def grab(_module, _inputs, output):
-            seen.setdefault("h", first_tensor(output).detach())
-
-        handle = site_module(self.model, self.layer, self.site).register_forward_hook(grab)
-        try:
-            yield seen
-        finally:
-            handle.remove()
 
     def prompt_tokens(self, prompt: str) -> int:
         """The prompt's length in tokens, refused over `serve.max_prompt_tokens`: the bound on a
@@ -176,32 +137,32 @@ class Engine:
             raise RequestError(f"max_new_tokens={max_new} is over this service's limit of "
                                f"{self.s.max_new_tokens_limit}")
         self.prompt_tokens(prompt)
-        edit = embeds = fn = None
-        before = after = None
+        intervention, before, after = None, None, None
         record: dict = {}
         if j is not None and mode == "grains":
             from causalgear.steering.run import Steerer
 
-            steerer = Steerer(self._grains_cfg, self.model, self.tokenizer, self.sae, self.layer, self.site, j)
+            steerer = Steerer(self._grains_cfg, self.tokenizer, self.sae, self.site, j)
             attributed = steerer.attribute(prompt, "")
-            embeds = steerer.embeds_fn([attributed], scale)
-            ids = torch.tensor([attributed.prompt_ids], device=self.device)
-            before = self._code(run_to_layer(self.model, ids, torch.ones_like(ids), self.layer, self.site), j)
+            made = Interventions(self.site, self.sae, self.stats, perturber=steerer.perturber([attributed]))
+            intervention = made.make("grains", j, scale)
+            before = self._code(self.site.run(torch.tensor([attributed.prompt_ids], device=self.device)), j)
             deadline.check("generation (after attribution)")
-        elif j is not None:
-            fn = self._edit(j, mode, scale, record)
-            edit = lambda _batch: edit_site(self.model, self.layer, fn, self.site)  # noqa: E731
+        elif j is not None:  # zero / inject write the prompt's z_j before and after into `record` as they patch
+            intervention = self.interventions.make(mode, j, scale, record=record)
         prepared = time.perf_counter()
-        with self._capture_prompt() as seen:
+        with self.site.read() as seen:  # the prompt's unedited stream (hooked before the edit): no extra pass
             (sql,) = generate_sql(self.model, self.tokenizer, [prompt], max_new_tokens=max_new, batch_size=1,
-                                  edit=edit, embeds=embeds, max_time=deadline.remaining())
+                                  intervention=intervention, max_time=deadline.remaining())
         done = time.perf_counter()
         if record:  # zero / inject: the value the patch read, and the value it set
             before, after = float(record["before"].mean()), float(record["after"].mean())
         elif j is not None:  # additive: read back from the edited stream; grains: `seen` is the perturbed input's
+            edit = None
             if mode == "additive":
                 before = self._code(seen["h"], j)
-            after = self._code(seen["h"], j, fn)
+                edit = intervention.edit(torch.arange(1))
+            after = self._code(seen["h"], j, edit)
         return {"sql": sql, "sql_tokens": len(self.tokenizer(sql, add_special_tokens=False).input_ids),
                 "feature": j, "mode": mode if j is not None else None,
                 "scale": scale if j is not None else None, "activation_before": before, "activation_after": after,
@@ -237,7 +198,7 @@ class Engine:
         deadline.check("the request started")
         j = self._feature(j)
         if j not in self._top_tokens:
-            from causalgear.interventions.causal import top_activating_tokens
+            from causalgear.sae.code_stats import top_activating_tokens
 
             self._top_tokens[j] = top_activating_tokens(self.sae, self.store, j, self.tokenizer, self.s.top_tokens)
         return {"feature": j, "firing_rate": float(self.stats["firing_rate"][j]),

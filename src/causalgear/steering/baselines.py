@@ -1,6 +1,6 @@
 """The simple steering baselines a feature must beat: a difference of means and a random direction.
 
-Both are residual directions added at the SAE's site (`add_direction`), scaled to the norm of the
+Both are residual directions added at the SAE's site (the factory's `direction` mode), scaled to the norm of the
 feature's own additive direction so that one grid of alphas serves all three.
 """
 
@@ -9,18 +9,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from causalgear.harvest.hooks import run_to_layer
+from causalgear.models.site import Site
 
 
-def mean_prompt_activation(model, tokenizer, prompts: list[str], layer: int, site: str,
-                           batch_size: int = 32) -> torch.Tensor:
-    """Each prompt's activation at (layer, site), averaged over its tokens: [n, d]."""
-    device = next(model.parameters()).device
+def mean_prompt_activation(tokenizer, prompts: list[str], site: Site, batch_size: int = 32) -> torch.Tensor:
+    """Each prompt's activation at the site, averaged over its tokens: [n, d]."""
+    device = next(site.model.parameters()).device
     out = []
     with torch.no_grad():
         for i in range(0, len(prompts), batch_size):
             batch = tokenizer(prompts[i:i + batch_size], return_tensors="pt", padding=True).to(device)
-            h = run_to_layer(model, batch["input_ids"], batch["attention_mask"], layer, site).float()
+            h = site.run(batch["input_ids"], batch["attention_mask"]).float()
             mask = batch["attention_mask"].unsqueeze(-1).float()
             out.append(((h * mask).sum(1) / mask.sum(1)).cpu())
     return torch.cat(out)

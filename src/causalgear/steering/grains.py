@@ -36,13 +36,3 @@ def perturbation(f: Callable[[torch.Tensor], torch.Tensor], embeds: torch.Tensor
         g = grad[0, tokens]
         cur[tokens] += sign * (scale / steps) * norms * g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     return cur - base
-
-
-def additive_direction(sae, coordinate: int, value: float) -> torch.Tensor:
-    """What the decoder writes for z_j = value alone, less what it writes for z = 0: W_dec[j] * value
-    for a one-layer SAE; the deep decoder's contribution for deep_relu. Steering adds alpha times it."""
-    z = torch.zeros(2, sae.d_sae, device=next(sae.parameters()).device)
-    z[0, coordinate] = value
-    with torch.no_grad():
-        out = sae.decode(z)
-    return out[0] - out[1]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from causalgear.config import IG_METHODS
+from causalgear.config import IGMethod
 
 
 def quadrature(n_steps: int, method: str = "gausslegendre") -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,7 +28,7 @@ def quadrature(n_steps: int, method: str = "gausslegendre") -> tuple[torch.Tenso
         weights = np.full(n_steps, 1.0 / (n_steps - 1))
         weights[[0, -1]] /= 2
         return torch.linspace(0, 1, n_steps, dtype=torch.float64), torch.tensor(weights)
-    raise ValueError(f"ig_method={method!r}: one of {', '.join(IG_METHODS)}")
+    raise ValueError(f"ig_method={method!r}: one of {', '.join(IGMethod)}")
 
 
 @dataclass

@@ -18,26 +18,25 @@ import torch
 from omegaconf import DictConfig
 
 from causalgear.errors import CausalgearError
-from causalgear.harvest.run import ensure_store
-from causalgear.interventions.causal import Runner, coordinate_stats, held_out_splits, require_sae_path, sae_site
-from causalgear.interventions.sae_patch import add_direction, patch_coordinate
+from causalgear.interventions.factory import Interventions
 from causalgear.interventions.statistics import flips, paired_bootstrap
 from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
-from causalgear.models.loading import load_model
-from causalgear.sae.io import load_sae
-from causalgear.sae.paths import sae_dir
+from causalgear.models.site import Site
 from causalgear.steering.baselines import diffmean_direction, mean_prompt_activation, random_direction
 from causalgear.steering.feature import FeatureReadout, readout_mask
-from causalgear.steering.grains import additive_direction, chosen_tokens, perturbation
+from causalgear.steering.grains import chosen_tokens, perturbation
 from causalgear.steering.integrated_gradients import integrated_gradients
+from causalgear.workbench import Workbench
 
 
-def resolve_feature(cfg: DictConfig, d_sae: int) -> tuple[int, str]:
-    """The coordinate to steer and where it came from: `steering.feature`, else evaluate's choice."""
-    s = cfg.steering
+def resolve_feature(s: DictConfig, d_sae: int, chosen: int | None = None) -> tuple[int, str]:
+    """The coordinate to steer and where it came from: `steering.feature`, else evaluate's choice
+    (`chosen`, handed over in memory by the pipeline, or the causal.json in `steering.causal_path`)."""
     if s.feature is not None:
         j, source = int(s.feature), "steering.feature"
+    elif chosen is not None:
+        j, source = chosen, "evaluate"
     elif s.causal_path is not None:
         path = Path(s.causal_path)
         path = path / "causal.json" if path.is_dir() else path
@@ -93,13 +92,13 @@ class Attributed:
 
 
 class Steerer:
-    """Attributes each example once, then builds the perturbed embeddings for any scale."""
+    """Attributes each example once, then gives its GrAInS perturbation at any scale.
+    `s`: the `steering` config group."""
 
-    def __init__(self, cfg: DictConfig, model, tokenizer, sae, layer: int, site: str, coordinate: int):
-        self.cfg, self.s = cfg, cfg.steering
-        self.model, self.tokenizer = model, tokenizer
-        self.embedding = model.get_input_embeddings()
-        self.readout = FeatureReadout(model, sae, layer, site, coordinate)
+    def __init__(self, s: DictConfig, tokenizer, sae, site: Site, coordinate: int):
+        self.s, self.tokenizer = s, tokenizer
+        self.embedding = site.model.get_input_embeddings()
+        self.readout = FeatureReadout(site, sae, coordinate)
         self.baseline = baseline_embedding(self.s.baseline, self.embedding, tokenizer.pad_token_id)
         self.sign = 1.0 if self.s.direction == "raise" else -1.0
 
@@ -132,22 +131,21 @@ class Steerer:
         x, f = self._input_and_f(a.prompt_ids, a.response_ids)
         return perturbation(f, x, a.tokens, scale, self.s.grad_steps, self.sign)[:len(a.prompt_ids)]
 
-    def embeds_fn(self, attributed: list[Attributed], scale: float):
-        """`embeds(batch)` for generate_sql: the batch's embeddings (a copy), each prompt's perturbation
-        added at its real (left-padded) positions."""
+    def perturber(self, attributed: list[Attributed]) -> AttributedPrompts:
+        """What the factory's `grains` mode perturbs: these prompts, as attributed."""
+        return AttributedPrompts(self, attributed)
 
-        def embeds(batch) -> torch.Tensor:
-            with torch.no_grad():
-                e = self.embedding(batch["input_ids"]).clone()
-                for row, i in enumerate(batch["example_index"].tolist()):
-                    a = attributed[i]
-                    n = int(batch["attention_mask"][row].sum())
-                    if batch["input_ids"][row, -n:].tolist() != a.prompt_ids:
-                        raise RuntimeError("the batch's prompt tokens differ from the attributed ones")
-                    e[row, -n:] += self.delta(a, scale).to(e.dtype)
-            return e
 
-        return embeds
+class AttributedPrompts:
+    """A prompt list's attributions: each prompt's ids and its perturbation at a scale."""
+
+    def __init__(self, steerer: Steerer, attributed: list[Attributed]):
+        self.steerer, self.attributed = steerer, attributed
+        self.embedding = steerer.embedding
+        self.prompt_ids = [a.prompt_ids for a in attributed]
+
+    def delta(self, i: int, scale: float) -> torch.Tensor:
+        return self.steerer.delta(self.attributed[i], scale)
 
 
 def _summary(examples, base: np.ndarray, treated: np.ndarray, base_preds, preds, n_boot: int, seed: int) -> dict:
@@ -168,79 +166,88 @@ def _choose(curve: list[dict]) -> dict:
 
 
 def steer(cfg: DictConfig, out_dir: Path) -> dict:
+    from causalgear.sae.paths import saved_width
+    from causalgear.workbench import require_sae_path
+
     require_sae_path(cfg, "steer")
-    s = cfg.steering
-    sae, sae_cfg = load_sae(sae_dir(cfg.sae.path))
-    layer, site = sae_site(cfg, sae_cfg)
-    feature, source = resolve_feature(cfg, sae.d_sae)
+    resolve_feature(cfg.steering, saved_width(cfg.sae.path))  # a bad feature is named before the model loads
+    return steer_on(Workbench.load(cfg, "steer"), out_dir)
+
+
+def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict:
+    """Steering of `steering.feature`, else of `chosen` (evaluate's choice, from the pipeline), else
+    of the coordinate named by the causal.json in `steering.causal_path`."""
+    cfg, s, sae = bench.cfg, bench.cfg.steering, bench.sae
+    feature, source = resolve_feature(s, sae.d_sae, chosen)
     start = time.monotonic()
-    model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
-    sae = sae.to(next(model.parameters()).device).requires_grad_(False)  # gradients flow to embeddings only
-    store, _ = ensure_store(cfg)
-    mean_active = float(coordinate_stats(sae, store)["mean_active"][feature])
-    select, test, _ = held_out_splits(cfg, s.split)
-    sel_run = Runner(cfg, model, tokenizer, select, layer, site)
-    test_run = Runner(cfg, model, tokenizer, test, layer, site)
+    mean_active = float(bench.stats["mean_active"][feature])
+    held = bench.splits(s.split)
+    select, test = held.select, held.test
+    sel_run, test_run = bench.runner(select), bench.runner(test)
     base_sel, preds_sel = sel_run.correct()
     base_test, preds_test = test_run.correct()
 
-    steerer = Steerer(cfg, model, tokenizer, sae, layer, site, feature)
+    steerer = Steerer(s, bench.tokenizer, sae, bench.site, feature)
 
     def attribute(examples, preds, name):
         return [steerer.attribute(e.prompt, p) for e, p in
                 progress_bar(list(zip(examples, preds, strict=True)), desc=f"attribute ({name})", unit="prompt")]
 
     att_sel, att_test = attribute(select, preds_sel, "selection"), attribute(test, preds_test, "test")
+    # the interventions on each prompt list (grains perturbs each list's own attributions)
+    made = {id(sel_run): Interventions(bench.site, sae, bench.stats, perturber=steerer.perturber(att_sel)),
+            id(test_run): Interventions(bench.site, sae, bench.stats, perturber=steerer.perturber(att_test))}
     # steering chosen on another split is also measured where the model already works
     in_dist = None
     if s.split is not None and s.split != cfg.data.eval_split:
-        in_test = held_out_splits(cfg)[1]
-        in_run = Runner(cfg, model, tokenizer, in_test, layer, site)
+        in_test = bench.splits().test
+        in_run = bench.runner(in_test)
         in_base, in_preds = in_run.correct()
-        in_dist = (in_test, in_run, in_base, in_preds, attribute(in_test, in_preds, "in-distribution test"))
+        in_att = attribute(in_test, in_preds, "in-distribution test")
+        made[id(in_run)] = Interventions(bench.site, sae, bench.stats, perturber=steerer.perturber(in_att))
+        in_dist = (in_test, in_run, in_base, in_preds)
 
-    direction = additive_direction(sae, feature, mean_active)
+    direction = made[id(sel_run)].direction(feature)
     alphas = list(s.alphas) or [s.alpha]
 
-    def along(d: torch.Tensor, sign: float):
-        return lambda runner, _att, v: runner.correct(add_direction(d.to(direction.device), sign * v))
+    def by(mode: str, sign: float = 1.0, along: torch.Tensor | None = None):
+        """Run a prompt list under `mode` at strength sign * v."""
+        return lambda runner, v: runner.correct(made[id(runner)].make(mode, feature, sign * v, direction=along))
 
-    methods = {
-        "grains": (list(s.scales) or [s.scale],
-                   lambda runner, att, v: runner.correct(embeds=steerer.embeds_fn(att, v))),
-        "additive": (alphas, along(direction, steerer.sign)),
-    }
+    methods = {"grains": (list(s.scales) or [s.scale], by("grains")),
+               "additive": (alphas, by("additive", steerer.sign))}
     skipped: dict[str, str] = {}
     if "clamp" in s.extra_methods:  # the SAE code itself set to a multiple of its mean active value
-        methods["clamp"] = (list(s.clamps), lambda runner, _att, v: runner.correct(
-            patch_coordinate(sae, feature, "inject", v * mean_active)))
+        methods["clamp"] = (list(s.clamps), by("inject"))
     # the baselines the feature's methods must beat, at the additive direction's norm and alphas
     norm = float(direction.norm())
     if "diffmean" in s.extra_methods:
-        acts = mean_prompt_activation(model, tokenizer, [e.prompt for e in select], layer, site)
+        acts = mean_prompt_activation(bench.tokenizer, [e.prompt for e in select], bench.site)
         diffmean = diffmean_direction(acts, base_sel, norm)
         if diffmean is None:
             skipped["diffmean"] = "the selection split has no right (or no wrong) answer to take a difference of"
         else:
-            methods["diffmean"] = (alphas, along(diffmean, 1.0))  # towards the right answers
+            # towards the right answers
+            methods["diffmean"] = (alphas, by("direction", along=diffmean.to(direction.device)))
     if "random_direction" in s.extra_methods:
-        methods["random_direction"] = (alphas, along(random_direction(len(direction), norm, cfg.seed), 1.0))
+        methods["random_direction"] = (alphas, by("direction", along=random_direction(len(direction), norm, cfg.seed)
+                                                  .to(direction.device)))
     results: dict[str, dict] = {}
     for name, (grid, run) in methods.items():
         curve = [{"scale": 0.0, "accuracy": float(base_sel.mean())}]
         for v in progress_bar(grid, desc=f"{name} scales (selection)", unit="scale"):
-            correct, _ = run(sel_run, att_sel, v)
+            correct, _ = run(sel_run, v)
             curve.append({"scale": float(v), "accuracy": float(correct.mean())})
         best = _choose(curve[1:])
-        treated, preds = run(test_run, att_test, best["scale"])
+        treated, preds = run(test_run, best["scale"])
         # a steered result is reported whichever scale wins; this says when none beat no steering
         results[name] = {"scale": best["scale"], "selection_curve": curve,
                          "unsteered_best_on_selection": curve[0]["accuracy"] > best["accuracy"],
                          "test": _summary(test, base_test, treated, preds_test, preds, cfg.causal.n_boot, cfg.seed),
                          "test_predictions": preds, "test_correct": treated}
         if in_dist is not None:
-            in_test, in_run, in_base, in_preds, in_att = in_dist
-            in_treated, in_steered = run(in_run, in_att, best["scale"])
+            in_test, in_run, in_base, in_preds = in_dist
+            in_treated, in_steered = run(in_run, best["scale"])
             results[name]["in_distribution"] = _summary(in_test, in_base, in_treated, in_preds, in_steered,
                                                         cfg.causal.n_boot, cfg.seed)
     errors = [a.completeness_error for a in att_test if a.completeness_error is not None]
@@ -249,11 +256,12 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
         results[name]["mean_completeness_error"] = None  # no attributions
 
     result = {
-        "feature": feature, "feature_source": source, "layer": layer, "site": site, "sae": str(sae_dir(cfg.sae.path)),
+        "feature": feature, "feature_source": source, "layer": bench.site.layer, "site": bench.site.kind,
+        "sae": bench.sae_path,
         "direction": s.direction, "position": s.position, "baseline_embedding": s.baseline, "n_steps": s.n_steps,
         "ig_method": s.ig_method, "top_tokens": s.top_tokens, "grad_steps": s.grad_steps,
         "mean_active_value": mean_active, "n_select": len(select), "n_test": len(test),
-        "data_split": s.split or cfg.data.eval_split,
+        "data_split": held.split,
         "in_distribution_split": cfg.data.eval_split if in_dist is not None else None,
         "methods": {name: {"method": name, "feature": feature, **{k: v for k, v in r.items()
                                                                    if not k.startswith("test_")}}
@@ -267,7 +275,7 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
     generations = {"unsteered": (preds_test, base_test)} | {
         f"{name} (scale {r['scale']:g})": (r["test_predictions"], r["test_correct"]) for name, r in results.items()}
     attributions_page(out_dir / "attributions.html", result, test[:s.html_examples], att_test[:s.html_examples],
-                      tokenizer, generations)
+                      bench.tokenizer, generations)
     steering_plot(result, out_dir / "steering.png")
     result["seconds"] = round(time.monotonic() - start, 1)
     write_json(out_dir / "steering.json", result)

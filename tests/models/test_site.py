@@ -1,10 +1,15 @@
-"""Capture equals what a plain forward computes, and blocks after the layer never run."""
+"""The activation site: reading equals what a plain forward computes, blocks after the site never
+run, edits are exact and always removed, gradients reach the input embeddings."""
 
 import pytest
 import torch
 
-from causalgear.harvest.hooks import StopForward, capture, first_tensor, position_ids, run_to_layer
 from causalgear.models.loading import decoder_layers
+from causalgear.models.site import Site, StopForward, first_tensor, position_ids
+
+
+def run_to_layer(model, ids, mask, layer, kind="resid"):
+    return Site(model, layer, kind).run(ids, mask)
 
 
 def plain_hidden(model, ids, mask, layer):
@@ -83,14 +88,14 @@ def test_tuple_and_tensor_block_outputs_are_both_captured(tiny_qwen2):
     original = layers[1]
     layers[1] = TupleBlock(original)
     try:
-        with capture(model, 1) as out:
+        with Site(model, 1).read(stop=True) as out:
             try:
                 model.base_model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask),
                                  use_cache=False)
             except (StopForward, TypeError, AttributeError):
                 pass  # later layers may not accept a tuple; we stop before them anyway
-        assert out["acts"].shape == as_tensor.shape
-        torch.testing.assert_close(out["acts"], as_tensor)
+        assert out["h"].shape == as_tensor.shape
+        torch.testing.assert_close(out["h"], as_tensor)
     finally:
         layers[1] = original
     x = torch.randn(2, 3, 4)
@@ -119,3 +124,31 @@ def test_the_embedded_model_capture_matches_its_hidden_states(smoke_model):
     real = mask.bool()
     torch.testing.assert_close(run_to_layer(model, ids, mask, 0)[real], plain_hidden(model, ids, mask, 0)[real],
                                rtol=1e-5, atol=1e-5)
+
+
+def test_running_from_embeddings_keeps_the_graph_and_equals_running_from_ids(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    ids, mask = batch(tokenizer, ["SELECT a FROM t ORDER BY a"])
+    site = Site(model, 1)
+    embeds = model.get_input_embeddings()(ids).detach().requires_grad_(True)
+    h = site.run(inputs_embeds=embeds, grad=True)
+    torch.testing.assert_close(h.detach(), site.run(ids, mask), rtol=1e-5, atol=1e-6)
+    (grad,) = torch.autograd.grad(h[0, -1].sum(), embeds)
+    assert grad[0, 0].abs().sum() > 0  # the last position reads the first through attention
+    assert not site.run(ids, mask).requires_grad
+
+
+def test_a_leaf_site_gives_the_gradient_of_a_loss_at_the_site(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    ids, mask = batch(tokenizer, ["SELECT a FROM t", "SELECT b FROM u"])
+    site = Site(model, 1)
+    with site.leaf() as leaf, torch.enable_grad():
+        model(input_ids=ids, attention_mask=mask).logits[:, -1, 5].sum().backward()  # not the pad token: its row is 0
+    assert leaf["h"].grad.shape == leaf["h"].shape and leaf["h"].grad[:, -1].abs().sum() > 0
+    model.zero_grad(set_to_none=True)
+
+
+def test_an_unknown_site_names_the_allowed_ones(tiny_qwen2):
+    model, _ = tiny_qwen2
+    with pytest.raises(ValueError, match="site 'mlp': one of resid, mlp_out, attn_out"):
+        Site(model, 1, "mlp")

@@ -1,0 +1,168 @@
+"""Interventions as types: each is data (what to change, at which site) that knows how to apply
+itself to one batch of a forward pass or a generation.
+
+The protocol is two methods. `applied(batch)` is a context manager active while the batch runs
+(a residual edit hooks the site there); `inputs_embeds(batch)` is the input embeddings to run
+from instead of the token ids (None: the ids). `batch` is the tokenizer's output plus
+`example_index`, the positions of its rows in the whole prompt list, so an edit may differ per
+example (interchange). SAE code patches also give their change in code space (`code_delta`), which
+attribution patching multiplies by the gradient. `causalgear.interventions.factory` is the one
+place a mode name becomes one of these.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import torch
+
+from causalgear.models.site import Site
+from causalgear.sae.base import SparseAutoencoder
+
+Edit = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Intervention:
+    """No change: the unedited model."""
+
+    def applied(self, batch: dict) -> contextlib.AbstractContextManager:
+        return contextlib.nullcontext()
+
+    def inputs_embeds(self, batch: dict) -> torch.Tensor | None:
+        return None
+
+
+class ResidualEdit(Intervention):
+    """h -> edit(h) at `site`, at every position (generation included) or as `positions` says."""
+
+    def __init__(self, site: Site, positions: str | torch.Tensor = "all"):
+        self.site, self.positions = site, positions
+
+    def edit(self, example_index: torch.Tensor) -> Edit:
+        raise NotImplementedError
+
+    def applied(self, batch: dict) -> contextlib.AbstractContextManager:
+        return self.site.edit(self.edit(batch["example_index"]), self.positions)
+
+
+class CodePatch(ResidualEdit):
+    """x' = x + g(z') - g(z), z' = z except z'_j: only what the SAE attributes to coordinate j
+    moves the stream; what it fails to reconstruct stays. Holds for any decoder g, the deep one
+    included, because both decodes are computed. `record`: a dict that receives z[..., j] and
+    z'[..., j] of the first call (the prompt's pass), at no extra cost."""
+
+    def __init__(self, site: Site, sae: SparseAutoencoder, j: int, record: dict | None = None):
+        super().__init__(site)
+        if not 0 <= j < sae.d_sae:
+            raise ValueError(f"coordinate {j} is out of range: the SAE has {sae.d_sae} (0..{sae.d_sae - 1})")
+        self.sae, self.j, self.record = sae, j, record
+
+    def value(self, z_j: torch.Tensor, example_index: torch.Tensor) -> torch.Tensor | float:
+        """What z_j becomes."""
+        raise NotImplementedError
+
+    def edit(self, example_index: torch.Tensor) -> Edit:
+        sae, j = self.sae, self.j
+
+        def patched(h: torch.Tensor) -> torch.Tensor:
+            z = sae.encode(h.float())
+            z_new = z.clone()
+            z_new[..., j] = torch.as_tensor(self.value(z[..., j], example_index), dtype=z.dtype, device=z.device)
+            # one decoder call for both codes: in generation the per-call overhead is what a step costs
+            new, old = sae.decode(torch.stack([z_new, z]))
+            if self.record is not None and "before" not in self.record:
+                self.record["before"], self.record["after"] = z[..., j], z_new[..., j]
+            return h + (new - old).to(h.dtype)
+
+        return patched
+
+
+class ZeroCode(CodePatch):
+    """Ablate z_j."""
+
+    def value(self, z_j, example_index):
+        return 0.0
+
+    @staticmethod
+    def code_delta(z: torch.Tensor) -> torch.Tensor:
+        return -z
+
+
+class SetCode(CodePatch):
+    """Set z_j to one number (its mean, or a multiple of its typical active value)."""
+
+    def __init__(self, site: Site, sae: SparseAutoencoder, j: int, to: float, record: dict | None = None):
+        super().__init__(site, sae, j, record)
+        self.to = float(to)
+
+    def value(self, z_j, example_index):
+        return self.to
+
+    @staticmethod
+    def code_delta_to(values: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The code-space change of setting every coordinate j to values[j] (attribution)."""
+        return lambda z: values.to(z) - z
+
+
+class InterchangeCode(CodePatch):
+    """Set z_j to a counterfactual prompt's value, one per example (`values[example_index]`)."""
+
+    def __init__(self, site: Site, sae: SparseAutoencoder, j: int, values: torch.Tensor):
+        super().__init__(site, sae, j)
+        self.values = values
+
+    def value(self, z_j, example_index):
+        return self.values[example_index.cpu()].unsqueeze(-1).to(z_j.device)
+
+
+class AddDirection(ResidualEdit):
+    """h -> h + alpha * direction: additive steering, and the direction baselines."""
+
+    def __init__(self, site: Site, direction: torch.Tensor, alpha: float):
+        super().__init__(site)
+        self.direction, self.alpha = direction, alpha
+
+    def edit(self, example_index: torch.Tensor) -> Edit:
+        return lambda h: h + (self.alpha * self.direction.to(h.device)).to(h.dtype)
+
+
+class SameNormDirection(ResidualEdit):
+    """At each token, a push of the same norm as `like`'s, in one fixed random direction: does
+    *any* push of that size change the outcome? (the random-direction control)"""
+
+    def __init__(self, like: ResidualEdit, seed: int):
+        super().__init__(like.site, like.positions)
+        self.like = like
+        d_in = like.sae.d_in if isinstance(like, CodePatch) else len(like.direction)
+        direction = torch.randn(d_in, generator=torch.Generator().manual_seed(seed))
+        self.direction = direction / direction.norm()
+
+    def edit(self, example_index: torch.Tensor) -> Edit:
+        inner = self.like.edit(example_index)
+
+        def pushed(h: torch.Tensor) -> torch.Tensor:
+            size = (inner(h) - h).float().norm(dim=-1, keepdim=True)
+            return h + (size * self.direction.to(h.device)).to(h.dtype)
+
+        return pushed
+
+
+class EmbeddingPerturbation(Intervention):
+    """Run from a copy of the input embeddings with `delta(i)` [prompt_len, d] added at example
+    i's real (left-padded) prompt positions (GrAInS). The embedding matrix is never touched (Qwen
+    ties it to the output head)."""
+
+    def __init__(self, embedding: torch.nn.Embedding, prompt_ids: Sequence[list[int]],
+                 delta: Callable[[int], torch.Tensor]):
+        self.embedding, self.prompt_ids, self.delta = embedding, prompt_ids, delta
+
+    def inputs_embeds(self, batch: dict) -> torch.Tensor:
+        with torch.no_grad():
+            e = self.embedding(batch["input_ids"]).clone()
+            for row, i in enumerate(batch["example_index"].tolist()):
+                n = int(batch["attention_mask"][row].sum())
+                if batch["input_ids"][row, -n:].tolist() != list(self.prompt_ids[i]):
+                    raise RuntimeError("the batch's prompt tokens differ from the attributed ones")
+                e[row, -n:] += self.delta(i).to(e.dtype)
+        return e

@@ -1,0 +1,107 @@
+"""Every check of a composed config, before any heavy work starts.
+
+First the values (`causalgear.config`: unknown keys, non-finite numbers, each group's ranges),
+then the checks that need more than the values, each owned by the module that needs it: the
+model's depth (`models.depth`), the data's files and splits (`data.preflight`), the SAE
+architecture and path (`sae.registry`, `sae.paths`). Each raises `ConfigError`, one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from causalgear.config import CONF_DIR, ConfigError, register_configs
+
+# the stages that read or build the activation store (and so harvest.split)
+HARVESTING_STAGES = ("harvest", "train", "evaluate", "steer", "serve", "pipeline", "none")
+
+
+def compose(overrides: list[str] | tuple[str, ...] = (), stage: str = "none") -> DictConfig:
+    """The config a stage would get from `causalgear STAGE overrides...`, for tests and notebooks."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    register_configs()
+    with initialize_config_dir(version_base=None, config_dir=str(CONF_DIR)):
+        return hydra_compose("config", overrides=[*overrides, f"stage={stage}"])
+
+
+def _unknown_keys(node: Any, key: str) -> None:
+    """Refuse keys a schema does not declare. Hydra's `+key=value` adds a key even to a structured
+    node, so a typo such as `+sae.l1_coef=1e-2` would compose and be silently ignored."""
+    if not isinstance(node, DictConfig):
+        return
+    schema = OmegaConf.get_type(node)
+    fields = {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    for name in node.keys():
+        where = f"{key}.{name}" if key else str(name)
+        if fields is not None and name not in fields:
+            raise ConfigError(where, node._get_node(name)._value(),
+                              f"a key of {key or 'the root config'}: one of {', '.join(sorted(fields))}")
+        if fields is not None or key.startswith("transfer"):
+            _unknown_keys(node._get_node(name), where)
+
+
+def _finite_numbers(node: Any, key: str) -> None:
+    """NaN and infinities pass every `<` check and are never a meaningful setting."""
+    if isinstance(node, DictConfig):
+        for name in node.keys():
+            _finite_numbers(node._get_node(name), f"{key}.{name}" if key else str(name))
+    elif isinstance(node, ListConfig):
+        for i in range(len(node)):
+            _finite_numbers(node._get_node(i), f"{key}[{i}]")
+    else:
+        value = node._value() if hasattr(node, "_value") else node
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(key, value, "a finite number")
+
+
+def _groups(cfg: DictConfig) -> dict[str, Any]:
+    """Each group's node by the key its errors name: `transfer.NAME` data configs report under it."""
+    groups = {name: cfg[name] for name in cfg if name not in ("transfer", "trainer", "stage", "seed")}
+    return groups | {f"transfer.{name}": node for name, node in (cfg.get("transfer") or {}).items()}
+
+
+def check_values(cfg: DictConfig) -> None:
+    """Every value checked without the disk: unknown keys, non-finite numbers, each group's ranges."""
+    _unknown_keys(cfg, "")
+    _finite_numbers(cfg, "")
+    for where, node in _groups(cfg).items():
+        if not isinstance(node, DictConfig) or not dataclasses.is_dataclass(OmegaConf.get_type(node)):
+            continue
+        try:
+            OmegaConf.to_object(node)
+        except MissingMandatoryValue as err:
+            raise ConfigError(f"{where}.{err.full_key}".rstrip("."), "???", "a value (it has no default)") from None
+        except ConfigError as err:
+            group = err.key.split(".", 1)[0]
+            if not where.startswith("transfer."):
+                raise
+            raise ConfigError(where + err.key[len(group):], err.value, err.allowed) from None
+
+
+def validate(cfg: DictConfig) -> None:
+    """Every check, cheap: no model is loaded."""
+    from causalgear.data.preflight import check_data, check_split, unavailable
+    from causalgear.models.depth import check_layers
+    from causalgear.sae import registry
+    from causalgear.sae.paths import sae_dir
+
+    check_values(cfg)
+    check_layers(cfg.model, cfg.harvest)
+    check_data(cfg.data)
+    for name, target in (cfg.get("transfer") or {}).items():
+        if unavailable(target) is None:  # one that cannot be found is skipped, and evaluate says why
+            check_data(target, f"transfer.{name}")
+    if cfg.stage in HARVESTING_STAGES:  # `data` or `accuracy` on a Spider copy without its train file is fine
+        check_split("harvest.split", cfg.harvest.split, cfg.data)
+    if cfg.steering.split is not None:
+        check_split("steering.split", cfg.steering.split, cfg.data)
+    registry.check(cfg.sae)
+    if cfg.sae.path is not None and sae_dir(cfg.sae.path) is None:
+        raise ConfigError("sae.path", cfg.sae.path, "a train run dir (holding sae/cfg.json) or an SAE dir")

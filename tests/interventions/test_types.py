@@ -1,0 +1,152 @@
+"""Interventions as types: exact at zero strength, exactly g(z') - g(z), always removed, one factory."""
+
+import pytest
+import torch
+
+from causalgear.interventions.factory import Interventions
+from causalgear.interventions.types import AddDirection, InterchangeCode, SameNormDirection, ZeroCode
+from causalgear.models.loading import decoder_layers
+from causalgear.models.site import Site
+from causalgear.sae.deep_relu import DeepReLUSAE
+from causalgear.sae.relu import ReLUSAE
+
+
+def inputs(tokenizer):
+    enc = tokenizer(["SELECT a FROM t", "SELECT price FROM items ORDER BY price DESC"], return_tensors="pt",
+                    padding=True, padding_side="right")
+    return enc["input_ids"], enc["attention_mask"]
+
+
+def run_to_layer(model, ids, mask, layer):
+    return Site(model, layer).run(ids, mask)
+
+
+def applied(intervention, ids):
+    """The intervention's context for a batch of these rows."""
+    return intervention.applied({"input_ids": ids, "example_index": torch.arange(len(ids))})
+
+
+def logits(model, ids, mask):
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask).logits
+
+
+def firing_sae(arch, d_in=32):
+    torch.manual_seed(0)
+    sae = DeepReLUSAE(d_in, 16, [24, 12]) if arch == "deep_relu" else ReLUSAE(d_in, 48)
+    with torch.no_grad():  # make codes fire on these activations
+        (sae.encoder[-1].bias if arch == "deep_relu" else sae.b_enc).fill_(0.5)
+    return sae.eval()
+
+
+@pytest.mark.parametrize("arch", ["deep_relu", "relu"])
+def test_zero_strength_edits_leave_the_logits_bit_identical(tiny_qwen2, arch):
+    model, tokenizer = tiny_qwen2
+    ids, mask = inputs(tokenizer)
+    clean = logits(model, ids, mask)
+    sae = firing_sae(arch)
+    z = sae.encode(run_to_layer(model, ids, mask, 1))
+    j = int(z.reshape(-1, z.shape[-1]).mean(0).argmax())
+    site = Site(model, 1)
+
+    class Itself(InterchangeCode):  # set z_j to itself: z' = z, so g(z') - g(z) is exactly zero
+        def value(self, z_j, example_index):
+            return z_j
+
+    with applied(Itself(site, sae, j, torch.zeros(2)), ids):
+        assert torch.equal(logits(model, ids, mask), clean)
+    with applied(AddDirection(site, torch.randn(32), 0.0), ids):
+        assert torch.equal(logits(model, ids, mask), clean)
+
+
+@pytest.mark.parametrize("arch", ["deep_relu", "relu"])
+def test_patching_moves_the_block_output_by_exactly_the_decoder_difference(tiny_qwen2, arch):
+    model, tokenizer = tiny_qwen2
+    ids, mask = inputs(tokenizer)
+    sae = firing_sae(arch)
+    h = run_to_layer(model, ids, mask, 1)
+    z = sae.encode(h)
+    j = int((z > 0).float().reshape(-1, z.shape[-1]).mean(0).argmax())
+    assert (z[..., j] > 0).any()
+    with applied(ZeroCode(Site(model, 1), sae, j), ids):
+        patched = run_to_layer(model, ids, mask, 1)
+    z_new = z.clone()
+    z_new[..., j] = 0
+    expected_delta = sae.decode(z_new) - sae.decode(z)
+    torch.testing.assert_close(patched - h, expected_delta, rtol=1e-5, atol=1e-6)
+    # only coordinate j moved: re-encoding the patched stream is not the point, the decoder
+    # difference is; and the reconstruction error x - g(z) is carried over unchanged
+    torch.testing.assert_close(patched - sae.decode(z_new), h - sae.decode(z), rtol=1e-5, atol=1e-6)
+
+
+def test_the_hook_is_gone_after_exit_and_after_an_exception(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    block = decoder_layers(model)[1]
+    before = len(block._forward_hooks)
+    site = Site(model, 1)
+    with site.edit(lambda h: h * 2):
+        assert len(block._forward_hooks) == before + 1
+    assert len(block._forward_hooks) == before
+    with pytest.raises(RuntimeError, match="boom"), site.edit(lambda h: h * 2):
+        raise RuntimeError("boom")
+    assert len(block._forward_hooks) == before
+    ids, mask = inputs(tokenizer)
+    assert torch.equal(logits(model, ids, mask), logits(model, ids, mask))
+
+
+def test_a_mask_edits_only_the_chosen_positions(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    ids, mask = inputs(tokenizer)
+    h = run_to_layer(model, ids, mask, 0)
+    where = torch.zeros_like(mask, dtype=torch.bool)
+    where[:, 0] = True
+    with Site(model, 0).edit(lambda x: x + 1.0, positions=where):
+        edited = run_to_layer(model, ids, mask, 0)
+    torch.testing.assert_close(edited[:, 0], h[:, 0] + 1.0)
+    assert torch.equal(edited[:, 1:], h[:, 1:])
+
+
+def test_bad_patch_arguments_name_the_value(tiny_qwen2):
+    model, _ = tiny_qwen2
+    sae = firing_sae("relu")
+    made = Interventions(Site(model, 1), sae, {"mean": torch.zeros(48), "mean_active": torch.ones(48)})
+    with pytest.raises(ValueError, match="coordinate 48 is out of range"):
+        made.make("zero", 48)
+    with pytest.raises(ValueError, match="intervention mode 'swap': one of zero, mean, inject, interchange"):
+        made.make("swap", 0)
+    with pytest.raises(ValueError, match="interchange needs the counterfactual"):
+        made.make("interchange", 0)
+
+
+def test_the_factory_builds_each_mode_with_its_value(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    ids, mask = inputs(tokenizer)
+    sae = firing_sae("relu")
+    stats = {"mean": torch.arange(48.0), "mean_active": torch.arange(48.0) + 1}
+    made = Interventions(Site(model, 1), sae, stats, counterfactual=torch.arange(96.0).reshape(2, 48))
+    assert made.make("mean", 5).to == 5.0 and made.make("inject", 5, 3.0).to == 18.0
+    interchange = made.make("interchange", 5)
+    assert interchange.value(torch.zeros(2, 7), torch.tensor([1])).tolist() == [[53.0]]  # row 1's z_5
+    additive = made.make("additive", 5, 2.0)
+    torch.testing.assert_close(additive.direction, 6.0 * sae.W_dec[5].detach())  # W_dec[j] * mean active value
+    assert additive.alpha == 2.0
+    # in code space: zero is -z; inject sets every coordinate to strength x its mean active value
+    z = torch.rand(3, 48)
+    torch.testing.assert_close(made.code_delta("zero")(z), -z)
+    torch.testing.assert_close(made.code_delta("inject", 2.0)(z), 2.0 * stats["mean_active"].float() - z)
+    torch.testing.assert_close(made.code_delta("interchange")(z), torch.arange(24.0, 72.0) - z)
+
+
+def test_the_random_direction_control_pushes_as_far_as_the_patch_per_token(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    ids, mask = inputs(tokenizer)
+    sae = firing_sae("relu")
+    h = run_to_layer(model, ids, mask, 1)
+    patch = ZeroCode(Site(model, 1), sae, 3)
+    control = SameNormDirection(patch, seed=0)
+    idx = torch.arange(2)
+    pushed, moved = control.edit(idx)(h) - h, patch.edit(idx)(h) - h
+    torch.testing.assert_close(pushed.norm(dim=-1), moved.norm(dim=-1), rtol=1e-4, atol=1e-6)
+    rows = pushed.reshape(-1, 32)
+    cosine = torch.nn.functional.cosine_similarity(rows, control.direction.expand(len(rows), 32))
+    assert (cosine[rows.norm(dim=-1) > 1e-6] > 0.999).all()  # one fixed direction
