@@ -19,7 +19,7 @@ LAYERS = [
     ("sae",),
     ("workbench",),
     ("interventions",),
-    ("steering",),
+    ("steering", "features"),
     ("serve", "pipeline"),
     ("preflight", "stages", "cli", "__main__", "__init__"),
 ]

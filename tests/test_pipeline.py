@@ -23,7 +23,9 @@ def test_pipeline_runs_every_stage_into_one_run_dir_and_reports(tiny_qwen2_dir, 
               "steer/attributions.html", "features.json", "pipeline.json", "report.html"):
         assert (out / f).is_file(), f
     saved = json.loads((out / "pipeline.json").read_text())
-    assert set(saved["seconds"]) == {"harvest", "train", "load", "evaluate", "steer", "features"}
+    assert set(saved["seconds"]) == {"harvest", "train", "load", "evaluate", "steer", "features", "top-tokens"}
+    concepts = json.loads((out / "features/concepts.json").read_text())
+    assert saved["features"]["coverage"] == concepts["coverage"] and (out / "features/features.html").is_file()
     causal = json.loads((out / "evaluate/causal.json").read_text())
     assert summary["causal"]["verdict"] == causal["verdict"]
     # steer took the coordinate evaluate chose, handed over in memory

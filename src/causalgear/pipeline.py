@@ -1,7 +1,8 @@
 """`causalgear pipeline`: every stage in order, in one run dir, then report.html.
 
 build-model (cached) -> harvest (cached) -> train -> evaluate -> steer (the coordinate evaluate
-chose) -> the top tokens of the most frequent coordinates -> report.html.
+chose) -> features (latents against known concepts) -> the top tokens of the most frequent
+coordinates -> report.html.
 """
 
 from __future__ import annotations
@@ -68,8 +69,14 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     summary["steering"] = {name: {"scale": m["scale"], **{k: m["test"][k] for k in (
         "baseline_accuracy", "steered_accuracy", "delta", "ci_low", "ci_high", "changed_share")}}
         for name, m in steering["methods"].items()}
+    if bench.store.manifest.get("concepts_known"):
+        from causalgear.features.stage import features_on
+
+        keys = ("skipped", "coverage", "linear_probe_coverage", "diffmean_coverage", "dead_fraction", "dense_fraction")
+        scored = step("features", features_on, "features", bench)
+        summary["features"] = {k: v for k, v in scored.items() if k in keys}
     if cfg.report.features > 0:
-        step("features", feature_tokens, None, bench)
+        step("top-tokens", feature_tokens, None, bench)
     summary["seconds"] = timings
     write_json(out_dir / "pipeline.json", summary)
     report = write_report(out_dir, cfg, summary)

@@ -18,7 +18,7 @@ from omegaconf.errors import MissingMandatoryValue
 from causalgear.config import CONF_DIR, ConfigError, register_configs
 
 # the stages that read or build the activation store (and so harvest.split)
-HARVESTING_STAGES = ("harvest", "train", "evaluate", "steer", "serve", "pipeline", "none")
+HARVESTING_STAGES = ("harvest", "train", "evaluate", "features", "steer", "serve", "pipeline", "none")
 
 
 def compose(overrides: list[str] | tuple[str, ...] = (), stage: str = "none") -> DictConfig:

@@ -29,6 +29,8 @@ STAGES: dict[str, Stage] = {
         Stage("train", "train a sparse autoencoder on the harvested activations", "causalgear.sae.train:train"),
         Stage("evaluate", "rank SAE coordinates by their causal effect on execution accuracy",
               "causalgear.interventions.evaluate:evaluate"),
+        Stage("features", "score SAE latents against TinySQL's known concepts -> concepts.json, features.html",
+              "causalgear.features.stage:features"),
         Stage("steer", "integrated-gradient (GrAInS) and additive steering of the chosen feature",
               "causalgear.steering.run:steer"),
         Stage("pipeline", "build-model -> harvest -> train -> evaluate -> steer in one run dir, then report.html",

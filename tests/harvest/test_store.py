@@ -45,7 +45,7 @@ def test_roles_and_sql_clauses_label_each_token(tiny_qwen2):
 
     ex = Example(id="x", split="test", group="CS4", db_id="d", question="list a of t",
                  context="CREATE TABLE t (a TEXT)", sql="SELECT a FROM t WHERE a = 'x' ORDER BY a ASC", db_dir="")
-    ids, roles, clauses = label_tokens(tokenizer, ex)
+    ids, roles, clauses, _ = label_tokens(tokenizer, ex)
     pieces = [(tokenizer.decode([i]), ROLES[r], CLAUSES[c]) for i, r, c in zip(ids, roles, clauses, strict=True)]
     assert "".join(t for t, r, _ in pieces if r == "response") == ex.sql
     assert "".join(t for t, r, _ in pieces if r != "response") == ex.prompt

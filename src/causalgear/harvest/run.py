@@ -15,9 +15,10 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from causalgear.data.concepts import CONCEPTS, SQL_CONCEPTS, prompt_spans, sql_spans, token_masks
 from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
-from causalgear.harvest.store import CLAUSES, ROLES, ActivationStore, CorruptStore, StoreWriter
+from causalgear.harvest.store import CLAUSES, ROLES, STORE_VERSION, ActivationStore, CorruptStore, StoreWriter
 from causalgear.io import build_dir_atomically, cache_lock, remove_stale_builds, sha256_file
 from causalgear.logs import bar as progress_bar
 from causalgear.models.loading import MODEL_FILES, WEIGHT_FILES, model_source
@@ -54,7 +55,8 @@ def harvest_key(cfg: DictConfig) -> tuple[str, dict]:
     h = cfg.harvest
     inputs = {"model": model_identity(cfg), "data": data_identity(cfg), "layer": harvest_layer(cfg),
               "site": h.site, "split": h.split, "max_examples": h.max_examples, "max_norm_ratio": h.max_norm_ratio,
-              "shard_tokens": h.shard_tokens, "seed": cfg.seed}
+              "shard_tokens": h.shard_tokens, "seed": cfg.seed, "store_version": STORE_VERSION,
+              "concepts": hashlib.sha256(" ".join(CONCEPTS).encode()).hexdigest()[:12]}
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20], inputs
 
 
@@ -76,8 +78,9 @@ def _starts(text: str, offsets) -> list[int]:
     return out
 
 
-def label_tokens(tokenizer, example: Example) -> tuple[list[int], list[int], list[int]]:
-    """Token ids of prompt + gold SQL (tokenized apart, as in generation), with role and clause."""
+def label_tokens(tokenizer, example: Example, tinysql: bool = True) -> tuple[list[int], ...]:
+    """Token ids of prompt + gold SQL (tokenized apart, as in generation), with role, clause and the
+    concept bit mask of each (`causalgear.data.concepts`; the prompt's only for TinySQL)."""
     prompt, sql = example.prompt, example.sql
     p = tokenizer(prompt, return_offsets_mapping=True, add_special_tokens=False)
     s = tokenizer(sql, return_offsets_mapping=True, add_special_tokens=False)
@@ -89,7 +92,9 @@ def label_tokens(tokenizer, example: Example) -> tuple[list[int], list[int], lis
     for a in _starts(sql, s["offset_mapping"]):
         clauses.append(next((c for at, c in reversed(marks) if at <= a), 0))
     roles += [ROLES.index("response")] * len(s["input_ids"])
-    return p["input_ids"] + s["input_ids"], roles, clauses
+    spans = prompt_spans(example.question, example.context, sql, tinysql)
+    concepts = token_masks(prompt, p["offset_mapping"], spans) + token_masks(sql, s["offset_mapping"], sql_spans(sql))
+    return p["input_ids"] + s["input_ids"], roles, clauses, concepts
 
 
 def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[Example], key: str, inputs: dict,
@@ -101,18 +106,20 @@ def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[E
     writer = StoreWriter(path, d_in, h.shard_tokens)
     site = Site(model, layer, h.site)
     dropped_norm, masked, tokens_seen, start = 0, 0, 0, time.monotonic()
-    labelled = [label_tokens(tokenizer, e) for e in examples]
-    bar = progress_bar(total=sum(len(ids) for ids, _, _ in labelled), desc="harvest", unit="tok", progress=progress)
+    labelled = [label_tokens(tokenizer, e, cfg.data.name == "tinysql") for e in examples]
+    bar = progress_bar(total=sum(len(row[0]) for row in labelled), desc="harvest", unit="tok", progress=progress)
     for b in range(0, len(examples), h.batch_size):
         chunk = labelled[b:b + h.batch_size]
-        width = max(len(ids) for ids, _, _ in chunk)
+        width = max(len(row[0]) for row in chunk)
         ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
         role = torch.zeros_like(ids, dtype=torch.int8)
         clause = torch.zeros_like(ids, dtype=torch.int8)
-        for i, (t, r, c) in enumerate(chunk):
+        concepts = torch.zeros_like(ids)
+        for i, (t, r, c, k) in enumerate(chunk):
             ids[i, :len(t)], mask[i, :len(t)] = torch.tensor(t), 1
             role[i, :len(t)], clause[i, :len(t)] = torch.tensor(r, dtype=torch.int8), torch.tensor(c, dtype=torch.int8)
+            concepts[i, :len(t)] = torch.tensor(k, dtype=torch.long)
         acts = site.run(ids.to(device), mask.to(device)).float().cpu()
         keep = mask.bool() & ~torch.isin(ids, special)
         masked += int(mask.sum() - keep.sum())
@@ -125,14 +132,16 @@ def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[E
         example = torch.arange(b, b + len(chunk)).unsqueeze(1).expand_as(ids)
         position = torch.arange(width).unsqueeze(0).expand_as(ids)
         writer.add(acts[keep], {"example": example[keep], "position": position[keep], "token_id": ids[keep],
-                                "role": role[keep], "clause": clause[keep]})
+                                "role": role[keep], "clause": clause[keep], "concepts": concepts[keep]})
         bar.update(int(mask.sum()))
         tokens_seen += int(mask.sum())
     bar.close()
     seconds = time.monotonic() - start
     info = {"key": key, "inputs": inputs, "layer": layer, "site": h.site, "seconds": round(seconds, 2),
             "tokens_seen": tokens_seen, "tokens_per_second": round(tokens_seen / max(seconds, 1e-9)),
-            "masked_special": masked, "dropped_norm": dropped_norm}
+            "masked_special": masked, "dropped_norm": dropped_norm, "concepts": list(CONCEPTS),
+            # which concepts a row can carry: all for TinySQL; the SQL's alone where the phrasing is unknown
+            "concepts_known": list(CONCEPTS) if cfg.data.name == "tinysql" else list(SQL_CONCEPTS)}
     ex_rows = [{"index": i, "id": e.id, "split": e.split, "group": e.group, "db_id": e.db_id}
                for i, e in enumerate(examples)]
     return writer.finish(info, ex_rows)

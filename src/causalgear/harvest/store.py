@@ -23,12 +23,12 @@ from safetensors.torch import load_file, save_file
 from causalgear.errors import CorruptStore
 from causalgear.io import follow_umask, sha256_file
 
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: each row carries its concepts (causalgear.data.concepts)
 ROLES = ("instruction", "context", "response")
 CLAUSES = ("none", "select", "from", "where", "group_by", "having", "order_by", "limit")
-META = ("example", "position", "token_id", "role", "clause")
+META = ("example", "position", "token_id", "role", "clause", "concepts")
 _META_DTYPES = {"example": torch.int32, "position": torch.int32, "token_id": torch.int32,
-                "role": torch.int8, "clause": torch.int8}
+                "role": torch.int8, "clause": torch.int8, "concepts": torch.int64}
 
 
 class StoreWriter:

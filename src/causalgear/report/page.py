@@ -66,6 +66,27 @@ def _features_section(path: Path) -> list[str]:
             table(rows, ["coordinate", "firing rate", "top tokens (value)"])]
 
 
+def _concepts_section(features: Path, base: Path) -> list[str]:
+    c = _read(features / "concepts.json")
+    if c is None:
+        return []
+    if c.get("skipped"):
+        return ["<h2>Features against known concepts</h2>", f"<p class='meta'>Skipped: {html.escape(c['skipped'])}</p>"]
+    floor = c["random_model_floor"]
+    rows = [{"detector": "best SAE latent per concept", "coverage (mean F1)": c["coverage"]},
+            {"detector": "linear probe on the residual (ceiling)", "coverage (mean F1)": c["linear_probe_coverage"]},
+            {"detector": "DiffMean direction", "coverage (mean F1)": c["diffmean_coverage"]},
+            {"detector": "5-sparse probe on latents", "coverage (mean F1)": c["k_sparse_coverage"]["5"]},
+            {"detector": "same SAE recipe, random-weight model (floor)", "coverage (mean F1)": floor["coverage"]}]
+    page = features / "features.html"
+    return ["<h2>Features against known concepts</h2>",
+            f"<p class='meta'>{len(c['per_concept'])} TinySQL concepts, chosen on {c['fit_rows']} fitting rows and "
+            f"scored on {c['held_out_rows']} held-out rows; dead latents {c['dead_fraction']:.1%}, dense "
+            f"{c['dense_fraction']:.1%}.</p>", table(rows, list(rows[0])),
+            f"<p><a href='{page.relative_to(base)}'>Every latent: concept match, histogram, contexts, logit lens "
+            f"(features.html)</a></p>" if page.is_file() else ""]
+
+
 def _causal_section(evaluate: Path) -> list[str]:
     c = _read(evaluate / "causal.json")
     if c is None:
@@ -141,6 +162,7 @@ def write_report(run_dir: Path, cfg: DictConfig, summary: dict | None = None) ->
         parts.append(f"<p>Model execution accuracy on the test split: {summary['model_test_accuracy']:.3f}</p>")
     parts += _sae_section(run_dir / "train")
     parts += _features_section(run_dir / "features.json")
+    parts += _concepts_section(run_dir / "features", run_dir)
     parts += _causal_section(run_dir / "evaluate")
     parts += _steering_section(run_dir / "steer", run_dir)
     if summary and "seconds" in summary:

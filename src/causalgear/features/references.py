@@ -1,0 +1,61 @@
+"""What a dictionary's detectors are compared with, on the same rows: a linear probe on the raw
+residual (the ceiling), the DiffMean direction (AxBench's strong simple baseline), k-sparse
+probes on the top latents, and the same SAE recipe on a randomly initialised model (the floor).
+Each is fitted on the fitting rows and scored on the held-out rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from causalgear.features.scoring import auroc, best_threshold, f1_at
+
+
+def _logistic(x_fit: np.ndarray, y_fit: np.ndarray, seed: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, random_state=seed)).fit(x_fit, y_fit)
+
+
+def linear_probe(x_fit, y_fit, x_held, y_held, seed: int = 0) -> dict:
+    """Logistic regression on the activations: F1 and AUROC on the held-out rows, at the probability
+    threshold with the best F1 on the fitting rows (a rare concept's best is far from 0.5)."""
+    if y_fit.all() or not y_fit.any():
+        return {"f1": None, "auroc": None}
+    probe = _logistic(x_fit, y_fit, seed)
+    threshold = best_threshold(probe.predict_proba(x_fit)[:, 1], y_fit)
+    p = probe.predict_proba(x_held)[:, 1]
+    return {"f1": f1_at(p, y_held, threshold), "auroc": auroc(p, y_held)}
+
+
+def diffmean(x_fit, y_fit, x_held, y_held) -> dict:
+    """The mean activation with the concept minus without, as a detector: its projection's
+    threshold is chosen for F1 on the fitting rows."""
+    if y_fit.all() or not y_fit.any():
+        return {"f1": None, "auroc": None}
+    direction = x_fit[y_fit].mean(0) - x_fit[~y_fit].mean(0)
+    threshold = best_threshold(x_fit @ direction, y_fit)
+    scores = x_held @ direction
+    return {"f1": f1_at(scores, y_held, threshold), "auroc": auroc(scores, y_held)}
+
+
+def k_sparse_probe(z_fit, y_fit, z_held, y_held, k: int, seed: int = 0) -> dict:
+    """A probe on the k latents whose mean activation differs most with and without the concept
+    (k-sparse probing, Gurnee et al. 2023)."""
+    if y_fit.all() or not y_fit.any():
+        return {"f1": None, "auroc": None, "latents": []}
+    gap = np.abs(z_fit[y_fit].mean(0) - z_fit[~y_fit].mean(0))
+    top = np.argsort(-gap, kind="stable")[:k]
+    out = linear_probe(z_fit[:, top], y_fit, z_held[:, top], y_held, seed)
+    return {**out, "latents": top.tolist()}
+
+
+def random_copy(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """The same architecture with freshly initialised weights (the floor's model)."""
+    torch.manual_seed(seed)
+    config = model.config
+    copy = type(model)(config).to(next(model.parameters()).device).eval()
+    copy.requires_grad_(False)
+    return copy

@@ -1,0 +1,112 @@
+"""`causalgear features`: which SAE latents mean something, measured against TinySQL's known
+concepts, beside a linear-probe ceiling and a random-model floor -> features/concepts.json and
+features/features.html.
+
+Rows are harvested tokens with their concept labels (`causalgear.data.concepts`). Fitting rows
+come from training examples, held-out rows from validation examples (every tenth example, as in
+SAE training): every choice (a concept's latent and threshold, a probe, a DiffMean threshold) is
+made on fitting rows and reported on held-out rows.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from causalgear.data.concepts import BIT
+from causalgear.features import references as ref
+from causalgear.features.dictionary import concept_matrix, labelled_rows, score_dictionary
+from causalgear.io import write_json
+from causalgear.sae.module import is_train, is_validation
+from causalgear.workbench import Workbench
+
+MIN_POSITIVES = 10  # a concept with fewer held-out rows is not scored
+
+
+def features(cfg: DictConfig, out_dir: Path) -> dict:
+    return features_on(Workbench.load(cfg, "features"), out_dir)
+
+
+def latent_views(bench: Workbench, z_held: torch.Tensor, where_held: torch.Tensor) -> dict[int, dict]:
+    """What the feature page shows of each latent (`causalgear.features.views`)."""
+    from causalgear.features import views
+
+    effects = views.causal_effects(bench.sae_path)
+    out = {}
+    for j in range(bench.sae.d_sae):
+        value = float(bench.stats["mean_active"][j])
+        lens = views.logit_lens(bench.model, bench.sae, j, value, bench.tokenizer) if value > 0 else []
+        out[j] = {"histogram": views.histogram(z_held[:, j]),
+                  "contexts": views.top_contexts(z_held, where_held, j, bench.tokenizer), "logit_lens": lens,
+                  "causal": effects.get(j)}
+    return out
+
+
+def references(x_fit, lab_fit, x_held, lab_held, z_fit, z_held, concepts: list[str], seed: int) -> dict:
+    out: dict[str, dict] = {}
+    for c, name in enumerate(concepts):
+        y_fit, y_held = lab_fit[:, c], lab_held[:, c]
+        row = {"linear_probe": ref.linear_probe(x_fit, y_fit, x_held, y_held, seed),
+               "diffmean": ref.diffmean(x_fit, y_fit, x_held, y_held)}
+        for k in (1, 2, 5):
+            row[f"k_sparse_{k}"] = ref.k_sparse_probe(z_fit, y_fit, z_held, y_held, k, seed)
+        out[name] = row
+    return out
+
+
+def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_examples: int = 800) -> dict:
+    start = time.monotonic()
+    cfg, sae, store = bench.cfg, bench.sae, bench.store
+    known = store.manifest.get("concepts_known", [])
+    x_fit, m_fit, _ = labelled_rows(store, is_train, fit_rows, cfg.seed)
+    x_held, m_held, where_held = labelled_rows(store, is_validation, fit_rows, cfg.seed)
+    # concepts with enough rows on both sides to fit and to score
+    concepts = [c for c in known if int(((m_held & BIT[c]) != 0).sum()) >= MIN_POSITIVES
+                and int(((m_fit & BIT[c]) != 0).sum()) >= MIN_POSITIVES]
+    if not concepts:
+        result = {"concepts": [], "coverage": None, "skipped": f"no concept has {MIN_POSITIVES} labelled rows on both "
+                  f"the fitting and the held-out side ({len(x_fit)} and {len(x_held)} rows; known: {len(known)})"}
+        write_json(out_dir / "concepts.json", result)
+        print(f"features: skipped: {result['skipped']}")
+        return result
+    lab_fit, lab_held = concept_matrix(m_fit, concepts), concept_matrix(m_held, concepts)
+    device = next(sae.parameters()).device
+    with torch.no_grad():
+        z_fit, z_held = (sae.encode(x.to(device)).cpu() for x in (x_fit, x_held))
+    result = {"concepts": concepts, "fit_rows": len(x_fit), "held_out_rows": len(x_held), "d_sae": sae.d_sae,
+              "sae": bench.sae_path, **score_dictionary(z_fit, lab_fit, z_held, lab_held, concepts)}
+    refs = references(x_fit.numpy(), lab_fit.numpy(), x_held.numpy(), lab_held.numpy(), z_fit.numpy(),
+                      z_held.numpy(), concepts, cfg.seed)
+    for name, row in refs.items():
+        result["per_concept"][name]["references"] = row
+
+    def mean_f1(key: str) -> float | None:
+        vals = [r[key]["f1"] for r in refs.values() if r[key]["f1"] is not None]
+        return float(np.mean(vals)) if vals else None
+
+    result["linear_probe_coverage"] = mean_f1("linear_probe")
+    result["diffmean_coverage"] = mean_f1("diffmean")
+    result["k_sparse_coverage"] = {k: mean_f1(f"k_sparse_{k}") for k in (1, 2, 5)}
+    from causalgear.features.floor import random_model_floor
+
+    result["random_model_floor"] = random_model_floor(bench, concepts, out_dir, floor_examples, fit_rows)
+    result["seconds"] = round(time.monotonic() - start, 1)
+    write_json(out_dir / "concepts.json", result)
+    from causalgear.report.features_page import write_features_page
+
+    write_features_page(out_dir / "features.html", result, latent_views(bench, z_held, where_held))
+    families = {f: [c for c in concepts if c.startswith(f)] for f in ("question.order", "question.agg",
+                                                                       "question.where.op", "sql.direction",
+                                                                       "sql.agg")}
+    detected = {f: sorted({c for r in result["latents"] for c in r["high_precision_for"] if c in cs})
+                for f, cs in families.items()}
+    print(f"features: coverage {result['coverage']:.3f} (linear probe {result['linear_probe_coverage']:.3f}, "
+          f"DiffMean {result['diffmean_coverage']:.3f}, random-model floor "
+          f"{result['random_model_floor']['coverage']:.3f}); dead {result['dead_fraction']:.3f}, dense "
+          f"{result['dense_fraction']:.3f}; high-precision detectors by family: "
+          + "; ".join(f"{f} {len(v)}" for f, v in detected.items()) + f"; {result['seconds']}s")
+    return result

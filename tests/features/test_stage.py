@@ -1,0 +1,49 @@
+"""`causalgear features` on the embedded model's code path: every field, and a page that renders."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from causalgear.features.stage import features
+from causalgear.preflight import compose
+
+
+@pytest.fixture(scope="module")
+def scored(smoke_sae, tmp_path_factory):
+    overrides, _ = smoke_sae
+    out = tmp_path_factory.mktemp("features")
+    result = features(compose([*overrides, "harvest.max_examples=80", "data.n_train_per_set=80", "sae.epochs=1"]),
+                      out)
+    return result, out
+
+
+def test_features_writes_every_field(scored):
+    result, out = scored
+    saved = json.loads((out / "concepts.json").read_text())
+    assert saved["coverage"] == pytest.approx(result["coverage"])
+    assert saved["concepts"] and set(saved["per_concept"]) == set(saved["concepts"])
+    f1s = [c["f1"] for c in saved["per_concept"].values()]
+    assert saved["coverage"] == pytest.approx(sum(f1s) / len(f1s))
+    for c in saved["per_concept"].values():
+        assert 0 <= c["precision"] <= 1 and 0 <= c["recall"] <= 1 and 0 <= c["f1"] <= 1
+        assert set(c["references"]) == {"linear_probe", "diffmean", "k_sparse_1", "k_sparse_2", "k_sparse_5"}
+    assert len(saved["latents"]) == 8  # the smoke SAE's codes, each with its best concept
+    assert all(r["best_concept"] in saved["concepts"] for r in saved["latents"])
+    floor = saved["random_model_floor"]
+    assert 0 <= floor["coverage"] <= 1 and set(floor["per_concept_f1"]) == set(saved["concepts"])
+    assert saved["held_out_rows"] > 0 and saved["fit_rows"] > saved["held_out_rows"]
+
+
+def test_the_feature_page_renders_in_chromium(scored, tmp_path):
+    _, out = scored
+    page = (out / "features.html").read_text()
+    assert page.count("class='card'") == sum(r["firing_rate"] > 0 for r in scored[0]["latents"])
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("no headless Chromium on this machine")
+    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
+                           "--dump-dom", (out / "features.html").as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "SAE features against TinySQL's concepts" in proc.stdout and proc.stdout.count("<tr>") > 8
