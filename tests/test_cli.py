@@ -34,7 +34,7 @@ BAD = [
     (["model.dtype=float8"], "model.dtype: Invalid value 'float8'", "float32, bfloat16, float16"),
     (["harvest.site=logits"], "harvest.site: Invalid value 'logits'", "resid, mlp_out, attn_out"),
     (["sae.arch=mystery"], "sae.arch='mystery'", "one of relu, topk, deep_relu, deep_topk"),
-    (["sae.k=64"], "sae.k=64", "deep_relu has no k (its width is sae.d_sae)"),
+    (["sae=deep_relu", "sae.k=64"], "sae.k=64", "deep_relu has no k (its width is sae.d_sae)"),
     # a typo with `+` would compose (Hydra adds the key) and be ignored: λ would stay 1e-3
     (["+sae.l1_coef=1e-2"], "sae.l1_coef=0.01", "a key of sae: one of"),
     (["+nonsense=1"], "nonsense=1", "a key of the root config"),
@@ -50,7 +50,7 @@ BAD = [
     # Hydra's composition errors: one line and exit 2 too
     (["sae.l1_coef=1e-2"], "sae.l1_coef is not a config key", "l1_coeff"),
     (["sae.k=abc"], "sae.k", "could not be converted to Integer"),
-    (["sae=nope"], "sae/nope", "deep_relu, deep_topk, relu, topk"),
+    (["sae=nope"], "sae/nope", "batchtopk, deep_relu, deep_topk, jumprelu, relu, topk"),
     (["model.layer=[1"], "config error", "[1"),
     (["-m", "sae.l1_coeff=1e-3,nan"], "sae.l1_coeff=nan", "a finite number"),
 ]

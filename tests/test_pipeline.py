@@ -54,3 +54,5 @@ def test_pipeline_runs_every_stage_into_one_run_dir_and_reports(tiny_qwen2_dir, 
     (row,) = list(csv.DictReader(open(out / "comparison.csv")))
     assert float(row["causal_delta"]) == causal["chosen_test"]["delta"]
     assert {"steer_grains_delta", "steer_additive_delta", "steer_grains_scale"} <= set(row)
+    if concepts.get("coverage") is not None:  # and the concept coverage, where features scored any concept
+        assert float(row["coverage"]) == concepts["coverage"]

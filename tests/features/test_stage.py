@@ -47,3 +47,22 @@ def test_the_feature_page_renders_in_chromium(scored, tmp_path):
                            "--dump-dom", (out / "features.html").as_uri()], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "SAE features against TinySQL's concepts" in proc.stdout and proc.stdout.count("<tr>") > 8
+
+
+def test_the_notebook_runs_top_to_bottom_and_shows_the_views(scored, monkeypatch):
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    from tests.conftest import REPO
+
+    _, out = scored
+    monkeypatch.setenv("CAUSALGEAR_RUN", str(out))
+    nb = nbformat.read(REPO / "notebooks" / "features.ipynb", as_version=4)
+    where = {"metadata": {"path": str(REPO)}}
+    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources=where)
+    client.execute()
+    shown = [o["data"]["text/html"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+             if "text/html" in o.get("data", {})]
+    assert any("coverage (mean over" in h for h in shown)  # the summary
+    assert any("best latent" in h for h in shown)  # the concepts table
+    assert any("class='card'" in h and "top activating contexts" in h for h in shown)  # latent cards

@@ -8,9 +8,11 @@ import torch
 from safetensors.torch import load_file
 
 from causalgear.sae.base import Coefficient
+from causalgear.sae.batchtopk import BatchTopKSAE
 from causalgear.sae.deep_relu import DeepReLUSAE
 from causalgear.sae.deep_topk import DeepTopKSAE
 from causalgear.sae.io import load_sae, save_sae
+from causalgear.sae.jumprelu import JumpReLUSAE
 from causalgear.sae.module import SAEModule
 from causalgear.sae.relu import ReLUSAE
 from causalgear.sae.topk import TopKSAE
@@ -20,10 +22,12 @@ def make(arch, d_in=12, seed=0):
     torch.manual_seed(seed)
     return {"deep_relu": lambda: DeepReLUSAE(d_in, 8, [32, 16]), "relu": lambda: ReLUSAE(d_in, 24),
             "topk": lambda: TopKSAE(d_in, 24, k=4),
-            "deep_topk": lambda: DeepTopKSAE(d_in, 8, 3, [32, 16], dead_after_rows=8)}[arch]()
+            "deep_topk": lambda: DeepTopKSAE(d_in, 8, 3, [32, 16], dead_after_rows=8),
+            "jumprelu": lambda: JumpReLUSAE(d_in, 24, threshold=0.05),
+            "batchtopk": lambda: BatchTopKSAE(d_in, 24, k=4)}[arch]()
 
 
-ARCHS = ["deep_relu", "relu", "topk", "deep_topk"]
+ARCHS = ["deep_relu", "relu", "topk", "deep_topk", "jumprelu", "batchtopk"]
 
 
 def trainer_step(sae, l1_coeff: float) -> SAEModule:
@@ -194,3 +198,31 @@ def test_saelens_loads_the_relu_checkpoint_and_computes_the_same(tmp_path):
     x = torch.randn(9, 12) * 2
     torch.testing.assert_close(theirs.encode(x), sae.encode(x), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(theirs(x), sae(x), rtol=1e-5, atol=1e-6)
+
+
+def test_jumprelu_fires_above_its_threshold_and_its_l0_penalty_moves_the_threshold():
+    sae = make("jumprelu")
+    x = torch.randn(64, 12)
+    with torch.no_grad():
+        pre, z = sae.encode_pre(x), sae.encode(x)
+    assert torch.equal(z, pre * (pre > 0.05))
+    step = trainer_step(sae, 1.0)
+    terms = step.losses(x)
+    assert float(terms["l0_penalty"]) == pytest.approx(float((pre > 0.05).float().sum(-1).mean()))
+    terms["l0_penalty"].backward()
+    # the straight-through estimator: rows near the threshold give it a gradient, raising it lowers L0
+    assert sae.log_threshold.grad is not None and (sae.log_threshold.grad <= 0).all() and sae.log_threshold.grad.any()
+
+
+def test_batchtopk_keeps_k_per_row_on_average_in_training_and_uses_its_threshold_after():
+    sae = make("batchtopk").train()
+    x = torch.randn(32, 12)
+    with torch.no_grad():
+        z = sae.encode(x)
+    assert int((z > 0).sum()) == 4 * 32 and not ((z > 0).sum(-1) == 4).all()  # a batch budget, not a row budget
+    kept_min = float(z[z > 0].min())
+    assert float(sae.threshold) == pytest.approx(kept_min)
+    sae.eval()
+    with torch.no_grad():
+        pre = sae.encode_pre(x)
+        assert torch.equal(sae.encode(x), torch.relu(pre) * (pre > kept_min))

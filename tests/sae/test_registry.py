@@ -91,7 +91,7 @@ def test_a_registered_toy_architecture_trains_saves_loads_and_patches(toy_regist
 
 def test_an_unregistered_architecture_is_refused_naming_the_registered_ones():
     with pytest.raises(ConfigError, match=r"sae.arch='mystery' is not allowed: one of relu, topk, deep_relu, "
-                                          r"deep_topk \(causalgear.sae.registry\)"):
+                                          r"deep_topk, jumprelu, batchtopk \(causalgear.sae.registry\)"):
         validate(compose(["sae.arch=mystery"]))
 
 
@@ -99,4 +99,4 @@ def test_k_is_asked_of_topk_architectures_only():
     with pytest.raises(ConfigError, match=r"sae.k=None is not allowed: an integer > 0: topk keeps k"):
         validate(compose(["sae=topk", "sae.k=null"]))
     with pytest.raises(ConfigError, match=r"sae.k=64 is not allowed: null: deep_relu has no k \(its width is sae"):
-        validate(compose(["sae.k=64"]))
+        validate(compose(["sae=deep_relu", "sae.k=64"]))

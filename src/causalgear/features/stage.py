@@ -98,7 +98,9 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
     write_json(out_dir / "concepts.json", result)
     from causalgear.report.features_page import write_features_page
 
-    write_features_page(out_dir / "features.html", result, latent_views(bench, z_held, where_held))
+    views = latent_views(bench, z_held, where_held)
+    write_json(out_dir / "views.json", {str(j): v for j, v in views.items()})
+    write_features_page(out_dir / "features.html", result, views)
     families = {f: [c for c in concepts if c.startswith(f)] for f in ("question.order", "question.agg",
                                                                        "question.where.op", "sql.direction",
                                                                        "sql.agg")}

@@ -1,9 +1,10 @@
 """`causalgear compare DIR [DIR ...]`: the runs of a multirun (or any run dirs) side by side.
 
-Writes `comparison.csv` (one row per run: λ, k, arch, every metric, the causal figures when
-present, the steering figures of a pipeline run), `comparison.html` (a sortable table with the
-plots) and `pareto.png` (L0 against explained variance coloured by λ and sized by k; the causal
-delta against λ).
+Writes `comparison.csv` (one row per run: λ, d_sae, k, arch, every metric, the causal figures
+when present, concept coverage and dense/dead latent shares where `features` ran, the steering
+figures of a pipeline run), `comparison.html` (a sortable table with the plots) and `pareto.png`
+(L0 against explained variance coloured by λ and sized by d_sae; the causal delta against λ;
+coverage against L0).
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ def collect(run: Path, base: Path) -> dict:
         row.update({"causal_chosen": causal["chosen"], "causal_delta": test["delta"],
                     "causal_ci_low": test["ci_low"], "causal_ci_high": test["ci_high"],
                     "causal_kl": causal["kl_prompt_positions"], "causal_beats_controls": causal["beats_controls"]})
+    concepts_file = next((p for p in (run / "features" / "concepts.json", run.parent / "features" / "concepts.json")
+                          if p.is_file()), None)
+    if concepts_file is not None:
+        c = json.loads(concepts_file.read_text())
+        if c.get("coverage") is not None:
+            row.update({"coverage": c["coverage"], "coverage_linear_probe": c["linear_probe_coverage"],
+                        "coverage_random_floor": c["random_model_floor"]["coverage"],
+                        "latents_dead": c["dead_fraction"], "latents_dense": c["dense_fraction"]})
     steering_file = run.parent / "steer" / "steering.json"
     if steering_file.is_file():
         for name, m in json.loads(steering_file.read_text())["methods"].items():
@@ -61,7 +70,9 @@ def pareto_png(rows: list[dict], path: Path) -> bytes:
     import numpy as np
 
     has_causal = any("causal_delta" in r for r in rows)
-    fig, axes = plt.subplots(1, 2 if has_causal else 1, figsize=(11 if has_causal else 6, 4), squeeze=False)
+    has_coverage = any("coverage" in r for r in rows)
+    panels = 1 + has_causal + has_coverage
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
     ax = axes[0, 0]
     lam = np.array([max(r.get("l1_coeff", 0) or 0, 1e-12) for r in rows])
     ks = np.array([r.get("d_sae") or r.get("k") or 1 for r in rows], dtype=float)
@@ -84,6 +95,16 @@ def pareto_png(rows: list[dict], path: Path) -> bytes:
         ax2.set_xlabel("λ")
         ax2.set_ylabel("Δ execution accuracy (test split)")
         ax2.set_title("causal effect of the chosen coordinate")
+    if has_coverage:
+        ax3 = axes[0, panels - 1]
+        pts = [r for r in rows if "coverage" in r]
+        sc3 = ax3.scatter([r.get("l0", np.nan) for r in pts], [r["coverage"] for r in pts],
+                          c=np.log10([max(r.get("l1_coeff", 0) or 0, 1e-12) for r in pts]), cmap="viridis",
+                          edgecolors="black")
+        fig.colorbar(sc3, ax=ax3, label="log10 λ")
+        ax3.set_xlabel("L0 (active codes per token)")
+        ax3.set_ylabel("coverage of TinySQL concepts (mean F1)")
+        ax3.set_title("concept coverage vs sparsity")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -138,7 +159,7 @@ def main(argv: list[str]) -> int:
     base = args.dirs[0]
     rows = [collect(r, base) for r in runs]
     first = ["run", "overrides", "arch", "l1_coeff", "k", "d_sae", "explained_variance", "l0", "density",
-             "dead_fraction", "ce_loss_recovered"]
+             "dead_fraction", "ce_loss_recovered", "coverage", "latents_dense", "latents_dead"]
     columns = [c for c in first if any(c in r for r in rows)]
     columns += sorted({k for r in rows for k in r} - set(columns))
     out = args.out or base

@@ -49,7 +49,8 @@ def _context(c: dict) -> str:
     return f"<div class='ctx'>{''.join(spans)}</div>"
 
 
-def _card(row: dict, view: dict) -> str:
+def latent_card_html(row: dict, view: dict) -> str:
+    """One latent's card: concept match, histogram, logit lens, causal effect, top contexts."""
     j = row["latent"]
     causal = view.get("causal")
     effect = (f"{causal['mode']}: Δ accuracy {causal['delta']:+.3f} [{causal['ci_low']:+.3f}, {causal['ci_high']:+.3f}]"
@@ -65,13 +66,18 @@ def _card(row: dict, view: dict) -> str:
             f"<p>top activating contexts:</p>{''.join(_context(c) for c in view['contexts'])}</div>")
 
 
-def write_features_page(path: Path, result: dict, views: dict[int, dict]) -> Path:
+def latents_table_html(result: dict) -> str:
     rows = result["latents"]
     index = "".join(
         f"<tr><td><a href='#latent-{r['latent']}'>{r['latent']}</a></td><td>{r['firing_rate']:.4f}</td>"
         f"<td class='l'>{r['best_concept']}</td><td>{r['f1']:.3f}</td><td>{r['precision']:.3f}</td>"
         f"<td>{r['recall']:.3f}</td><td>{len(r['high_precision_for'])}</td></tr>"
         for r in rows)
+    return (f"<table><tr><th>latent</th><th>firing rate</th><th>best concept</th><th>F1</th>"
+            f"<th>precision</th><th>recall</th><th>high-precision concepts</th></tr>{index}</table>")
+
+
+def concepts_table_html(result: dict) -> str:
     concepts = "".join(
         f"<tr><td class='l'>{name}</td><td>{c['positives']}</td>"
         f"<td><a href='#latent-{c['latent']}'>{c['latent']}</a></td>"
@@ -80,6 +86,12 @@ def write_features_page(path: Path, result: dict, views: dict[int, dict]) -> Pat
         f"<td>{_num(c['references']['k_sparse_5']['f1'])}</td>"
         f"<td>{_num(result['random_model_floor']['per_concept_f1'].get(name))}</td></tr>"
         for name, c in result["per_concept"].items())
+    return (f"<table><tr><th>concept</th><th>held-out positives</th><th>best latent</th><th>F1</th>"
+            f"<th>AUROC</th><th>linear probe F1</th><th>DiffMean F1</th><th>1-sparse F1</th><th>5-sparse F1</th>"
+            f"<th>floor F1</th></tr>{concepts}</table>")
+
+
+def summary_html(result: dict) -> str:
     floor = result["random_model_floor"]
     summary = (f"<p>coverage (mean over {len(result['per_concept'])} concepts of the best latent's F1 on "
                f"held-out rows) <b>{result['coverage']:.3f}</b>; linear probe on the residual (ceiling) "
@@ -87,14 +99,14 @@ def write_features_page(path: Path, result: dict, views: dict[int, dict]) -> Pat
                f"the same SAE recipe on a randomly initialised model (floor) {floor['coverage']:.3f}. "
                f"Dead latents {result['dead_fraction']:.1%}, dense (firing on over 10% of tokens) "
                f"{result['dense_fraction']:.1%}.</p>")
-    cards = "".join(_card(r, views[r["latent"]]) for r in rows if r["firing_rate"] > 0)
+    return summary
+
+
+def write_features_page(path: Path, result: dict, views: dict[int, dict]) -> Path:
+    cards = "".join(latent_card_html(r, views[r["latent"]]) for r in result["latents"] if r["firing_rate"] > 0)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>features</title><style>{CSS}</style></head>"
-            f"<body><h1>SAE features against TinySQL's concepts</h1>{summary}"
-            f"<h2>Concepts</h2><table><tr><th>concept</th><th>held-out positives</th><th>best latent</th><th>F1</th>"
-            f"<th>AUROC</th><th>linear probe F1</th><th>DiffMean F1</th><th>1-sparse F1</th><th>5-sparse F1</th>"
-            f"<th>floor F1</th></tr>{concepts}</table>"
-            f"<h2>Latents</h2><table><tr><th>latent</th><th>firing rate</th><th>best concept</th><th>F1</th>"
-            f"<th>precision</th><th>recall</th><th>high-precision concepts</th></tr>{index}</table>"
+            f"<body><h1>SAE features against TinySQL's concepts</h1>{summary_html(result)}"
+            f"<h2>Concepts</h2>{concepts_table_html(result)}<h2>Latents</h2>{latents_table_html(result)}"
             f"{cards}<script>{SORT_JS}</script></body></html>")
     write_text(path, page)
     return path

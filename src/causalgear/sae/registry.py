@@ -16,6 +16,8 @@ _ARCHITECTURES: dict[str, object] = {
     "topk": "causalgear.sae.topk:TopKSAE",
     "deep_relu": "causalgear.sae.deep_relu:DeepReLUSAE",
     "deep_topk": "causalgear.sae.deep_topk:DeepTopKSAE",
+    "jumprelu": "causalgear.sae.jumprelu:JumpReLUSAE",
+    "batchtopk": "causalgear.sae.batchtopk:BatchTopKSAE",
 }
 
 
