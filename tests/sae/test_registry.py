@@ -60,8 +60,8 @@ def toy_registered():
 
 def test_a_registered_toy_architecture_trains_saves_loads_and_patches(toy_registered, tiny_qwen2_dir, tmp_path):
     cfg = compose(["model=hf", f"model.name_or_path={tiny_qwen2_dir}", "model.layer=1",
-                   f"paths.cache_dir={tmp_path / 'cache'}", "sae.arch=toy_shrink", "sae.d_sae=16", "sae.epochs=1",
-                   "sae.batch_size=64", "sae.ce_examples=4", "logger=none", "data.n_train_per_set=20",
+                   f"paths.cache_dir={tmp_path / 'cache'}", "sae.arch=toy_shrink", "sae.k=null", "sae.d_sae=16",
+                   "sae.epochs=1", "sae.batch_size=64", "sae.ce_examples=4", "logger=none", "data.n_train_per_set=20",
                    "data.n_validation_per_set=2", "data.n_test_per_set=2", "data.n_test_ood_per_set=2",
                    "data.n_schemas=8", "harvest.max_examples=40"])
     validate(cfg)

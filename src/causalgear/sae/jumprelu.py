@@ -51,7 +51,7 @@ class _Step(torch.autograd.Function):
 class JumpReLUSAE(ReLUSAE):
     arch = saelens_architecture = "jumprelu"
 
-    def __init__(self, d_in: int, d_sae: int, threshold: float = 0.02, bandwidth: float = 0.02):
+    def __init__(self, d_in: int, d_sae: int, threshold: float = 0.1, bandwidth: float = 0.05):
         super().__init__(d_in, d_sae)
         self.log_threshold = nn.Parameter(torch.full((d_sae,), math.log(threshold)))
         self.bandwidth = bandwidth
