@@ -46,8 +46,11 @@ def example(pieces) -> Example:
                    db_dir="")
 
 
-@pytest.mark.parametrize("pieces", [WHERE_ORDER, AGGREGATES], ids=["where-order", "aggregates"])
-def test_every_token_of_an_example_carries_the_concepts_written_by_hand(tiny_qwen2, pieces):
+@pytest.mark.parametrize(("pieces", "whole"), [(WHERE_ORDER, {"seq.cs4", "seq.desc"}),
+                                               (AGGREGATES, {"seq.cs3", "seq.agg.count", "seq.agg.max"})],
+                         ids=["where-order", "aggregates"])
+def test_every_token_of_an_example_carries_the_concepts_written_by_hand(tiny_qwen2, pieces, whole):
+    """`whole`: what the example asks for as a whole, which every one of its tokens carries."""
     _, tokenizer = tiny_qwen2
     ex = example(pieces)
     assert ex.prompt + ex.sql == "".join(t for t, _ in pieces)
@@ -57,7 +60,7 @@ def test_every_token_of_an_example_carries_the_concepts_written_by_hand(tiny_qwe
     at = 0
     for token, mask in zip(ids, masks, strict=True):
         token_text = tokenizer.decode([token])
-        expected = set().union(*per_char[at:at + len(token_text)])
+        expected = set().union(*per_char[at:at + len(token_text)]) | whole
         got = {c for c in CONCEPTS if mask & BIT[c]}
         assert got == expected, (token_text, at)
         at += len(token_text)

@@ -29,7 +29,9 @@ SCHEMA_CONCEPTS = ("schema.table", "schema.field", "schema.field.is_selected", "
 SQL_CONCEPTS = ("sql.select", "sql.from", "sql.where", "sql.order_by", "sql.table", "sql.field",
                 "sql.direction.asc", "sql.direction.desc", *(f"sql.agg.{a}" for a in AGGS), "sql.operator",
                 "sql.literal")
-CONCEPTS = (*QUESTION_CONCEPTS, *SCHEMA_CONCEPTS, *SQL_CONCEPTS)  # at most 63: one int64 bit mask per token
+# what the whole example asks for, carried by each of its tokens: the command set, a DESC order, each aggregate
+SEQUENCE_CONCEPTS = ("seq.cs1", "seq.cs2", "seq.cs3", "seq.cs4", "seq.desc", *(f"seq.agg.{a}" for a in AGGS))
+CONCEPTS = (*QUESTION_CONCEPTS, *SCHEMA_CONCEPTS, *SQL_CONCEPTS, *SEQUENCE_CONCEPTS)  # at most 63: an int64 mask
 BIT = {name: 1 << i for i, name in enumerate(CONCEPTS)}
 _TYPES = ("TEXT", "INTEGER", "REAL")
 _WORD = r"(?<![A-Za-z0-9_]){}(?![A-Za-z0-9_])"
@@ -71,6 +73,18 @@ def sql_parts(sql: str) -> SQLParts:
         key = o.expressions[0]
         order = (key.this.name, "DESC" if key.args.get("desc") else "ASC")
     return SQLParts(tree.find(exp.Table).name, tuple(fields), tuple(aggs), where, order)
+
+
+def sequence_mask(parts: SQLParts) -> int:
+    """The example-level concepts of a TinySQL query, as one bit mask: its command set (CS4 has a
+    WHERE, CS3 aggregates, CS2 an ORDER BY), whether it orders DESC, which aggregates it uses."""
+    cs = 4 if parts.where else 3 if parts.aggregates else 2 if parts.order else 1
+    names = [f"seq.cs{cs}", *(["seq.desc"] if parts.order and parts.order[1] == "DESC" else []),
+             *(f"seq.agg.{f}" for f, _ in parts.aggregates)]
+    mask = 0
+    for n in names:
+        mask |= BIT[n]
+    return mask
 
 
 def _name(name: str) -> str:

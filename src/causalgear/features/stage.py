@@ -64,9 +64,12 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
     known = store.manifest.get("concepts_known", [])
     x_fit, m_fit, _ = labelled_rows(store, is_train, fit_rows, cfg.seed)
     x_held, m_held, where_held = labelled_rows(store, is_validation, fit_rows, cfg.seed)
-    # concepts with enough rows on both sides to fit and to score
-    concepts = [c for c in known if int(((m_held & BIT[c]) != 0).sum()) >= MIN_POSITIVES
+    # token-level concepts with enough rows on both sides to fit and to score; the sequence-level ones
+    # (what the whole example asks for) are scored apart and stay out of coverage
+    scorable = [c for c in known if int(((m_held & BIT[c]) != 0).sum()) >= MIN_POSITIVES
                 and int(((m_fit & BIT[c]) != 0).sum()) >= MIN_POSITIVES]
+    concepts = [c for c in scorable if not c.startswith("seq.")]
+    sequence = [c for c in scorable if c.startswith("seq.")]
     if not concepts:
         result = {"concepts": [], "coverage": None, "skipped": f"no concept has {MIN_POSITIVES} labelled rows on both "
                   f"the fitting and the held-out side ({len(x_fit)} and {len(x_held)} rows; known: {len(known)})"}
@@ -79,6 +82,10 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
         z_fit, z_held = (sae.encode(x.to(device)).cpu() for x in (x_fit, x_held))
     result = {"concepts": concepts, "fit_rows": len(x_fit), "held_out_rows": len(x_held), "d_sae": sae.d_sae,
               "sae": bench.sae_path, **score_dictionary(z_fit, lab_fit, z_held, lab_held, concepts)}
+    if sequence:
+        seq = score_dictionary(z_fit, concept_matrix(m_fit, sequence), z_held, concept_matrix(m_held, sequence),
+                               sequence)
+        result["sequence_concepts"] = {"coverage": seq["coverage"], "per_concept": seq["per_concept"]}
     refs = references(x_fit.numpy(), lab_fit.numpy(), x_held.numpy(), lab_held.numpy(), z_fit.numpy(),
                       z_held.numpy(), concepts, cfg.seed)
     for name, row in refs.items():

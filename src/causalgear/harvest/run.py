@@ -15,7 +15,15 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from causalgear.data.concepts import CONCEPTS, SQL_CONCEPTS, prompt_spans, sql_spans, token_masks
+from causalgear.data.concepts import (
+    CONCEPTS,
+    SQL_CONCEPTS,
+    prompt_spans,
+    sequence_mask,
+    sql_parts,
+    sql_spans,
+    token_masks,
+)
 from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
 from causalgear.harvest.store import CLAUSES, ROLES, STORE_VERSION, ActivationStore, CorruptStore, StoreWriter
@@ -94,6 +102,9 @@ def label_tokens(tokenizer, example: Example, tinysql: bool = True) -> tuple[lis
     roles += [ROLES.index("response")] * len(s["input_ids"])
     spans = prompt_spans(example.question, example.context, sql, tinysql)
     concepts = token_masks(prompt, p["offset_mapping"], spans) + token_masks(sql, s["offset_mapping"], sql_spans(sql))
+    if tinysql:  # every token of the example carries what the whole example asks for
+        whole = sequence_mask(sql_parts(sql))
+        concepts = [m | whole for m in concepts]
     return p["input_ids"] + s["input_ids"], roles, clauses, concepts
 
 

@@ -99,6 +99,11 @@ def summary_html(result: dict) -> str:
                f"the same SAE recipe on a randomly initialised model (floor) {floor['coverage']:.3f}. "
                f"Dead latents {result['dead_fraction']:.1%}, dense (firing on over 10% of tokens) "
                f"{result['dense_fraction']:.1%}.</p>")
+    if "sequence_concepts" in result:
+        seq = result["sequence_concepts"]
+        best = ", ".join(f"{c} {v['f1']:.2f} (latent {v['latent']})" for c, v in seq["per_concept"].items())
+        summary += (f"<p>Sequence-level concepts (what the whole example asks for, carried by each of its "
+                    f"tokens; not in the coverage above): mean best F1 {seq['coverage']:.3f}: {best}.</p>")
     return summary
 
 
