@@ -31,6 +31,7 @@ Device = StrEnum("Device", [(v, v) for v in ("auto", "cpu", "cuda")])
 QUANTIZATIONS = ("none", "8bit", "4bit")  # a str: an Enum member cannot be named 8bit
 SiteKind = StrEnum("SiteKind", [(v, v) for v in ("resid", "mlp_out", "attn_out")])
 CausalMode = StrEnum("CausalMode", [(v, v) for v in ("zero", "mean", "inject", "interchange")])
+SelectBy = StrEnum("SelectBy", [(v, v) for v in ("precision", "accuracy_drop")])
 Direction = StrEnum("Direction", [(v, v) for v in ("raise", "lower")])
 ReadoutPosition = StrEnum("ReadoutPosition", [(v, v) for v in ("response", "last_prompt")])
 IGBaseline = StrEnum("IGBaseline", [(v, v) for v in ("pad", "zero", "mean")])
@@ -247,6 +248,9 @@ class SAEConfig:
 @dataclass
 class CausalConfig:
     mode: CausalMode = CausalMode.zero
+    # how the coordinate is chosen on the selection split: `precision` (the most causally precise:
+    # its effect on one SQL component against the others) or `accuracy_drop` (the recipe's rule)
+    select_by: SelectBy = SelectBy.precision
     # inject: z_j is set to scale x its mean active value over the harvest
     scale: float = 5.0
     n_select: int = 200  # held-out prompts the coordinate is chosen on

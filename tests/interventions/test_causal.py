@@ -45,6 +45,13 @@ def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
     assert saved["controls"]["random_coordinate"]["coordinate"] != saved["chosen"]
     for r in saved["coordinates"]:
         assert r["ci_low"] <= r["delta"] <= r["ci_high"]
+        assert set(r["profile"]) == set(saved["components"])  # every component, measured from the same generations
+        assert r["precision"] is not None
+    # chosen by causal precision on the selection split (the default), reported on the test split
+    best = max(saved["coordinates"], key=lambda r: (r["precision"], abs(r["delta"]), -r["coordinate"]))
+    assert saved["select_by"] == "precision" and saved["chosen"] == best["coordinate"]
+    t = saved["chosen_test_profile"]
+    assert set(t["profile"]) == set(saved["components"]) and {"precision_ci_low", "precision_ci_high"} <= set(t)
     # a random tiny model writes no valid SQL: nothing can beat its controls, and it says so
     assert not saved["beats_controls"] and saved["verdict"].startswith("no coordinate beats its controls")
     # the chosen code fires (b_enc > 0): removing it or setting it to 5x its mean moves the next-token
@@ -95,3 +102,50 @@ def test_a_bad_transfer_data_config_is_refused_before_any_work():
     with pytest.raises(ConfigError, match=r"transfer.cs4.n_test_per_set=0 is not allowed: an integer > 0"):
         validate(compose(["experiment=transfer", "transfer.cs4.n_test_per_set=0"]))
     validate(compose(["experiment=transfer"]))  # Spider missing here: skipped later with its reason, not refused
+
+
+def test_the_component_profile_of_a_planted_toy_case():
+    """One prompt set, two interventions: one breaks only the ORDER BY direction (precise), one breaks
+    every component (damage)."""
+    import numpy as np
+
+    from causalgear.data.components import COMPONENTS
+    from causalgear.data.examples import Example
+    from causalgear.interventions.profile import correctness, gold_has, profile
+
+    golds = [f"SELECT name FROM pets ORDER BY age {d}" for d in ("ASC", "DESC")] * 5
+    examples = [Example(id=str(i), split="test", group="CS2", db_id="d", question="q", context="c", sql=g, db_dir="")
+                for i, g in enumerate(golds)]
+    base = correctness(examples, golds)
+    assert (base == 1.0).all()
+    flipped = [g.replace("ASC", "X").replace("DESC", "ASC").replace("X", "DESC") for g in golds]
+    precise = profile(base, correctness(examples, flipped), gold_has(examples), 200, 0)
+    assert precise["target_component"] == "order_direction"
+    assert precise["profile"]["order_direction"]["delta"] == -1.0 and precise["profile"]["select"]["delta"] == 0.0
+    assert precise["precision"] == 1.0 and precise["selectivity"] == 1.0  # all of it on one component
+    assert precise["profile"]["where_field"]["n"] == 0 and precise["profile"]["where_field"]["absent_delta"] == 0.0
+    damage = profile(base, correctness(examples, ["SELECT"] * 10), gold_has(examples), 200, 0)
+    moved = [damage["profile"][c]["delta"] for c in COMPONENTS if damage["profile"][c]["delta"] is not None]
+    assert moved == [-1.0] * 4 and damage["precision"] == 0.0 and damage["selectivity"] == 0.25
+    assert np.isclose(sum(abs(d) for d in moved), 4.0)
+
+
+def test_the_recipe_rule_chooses_the_largest_accuracy_drop(tiny_qwen2_dir, tmp_path):
+    _, saved = run_evaluate(tiny_qwen2_dir, tmp_path, 4, "causal.select_by=accuracy_drop")
+    best = max(saved["coordinates"], key=lambda r: (abs(r["delta"]), -r["coordinate"]))
+    assert saved["select_by"] == "accuracy_drop" and saved["chosen"] == best["coordinate"]
+
+
+def test_the_precision_interval_of_a_precise_and_of_a_damaging_intervention():
+    import numpy as np
+
+    from causalgear.interventions.profile import precision_interval
+
+    has = np.zeros((10, 8), dtype=bool)
+    has[:, [0, 1, 3, 4]] = True  # select, table, order field and direction
+    base = np.ones((10, 8))
+    precise = base.copy()
+    precise[:, 4] = 0.0  # only the direction breaks
+    assert precision_interval(base, precise, has, 200, 0) == (1.0, 1.0)
+    damage = np.zeros((10, 8))
+    assert precision_interval(base, damage, has, 200, 0) == (0.0, 0.0)

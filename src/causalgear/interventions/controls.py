@@ -9,13 +9,16 @@ from causalgear.interventions.statistics import Interval, paired_bootstrap
 from causalgear.interventions.types import Intervention, ResidualEdit, SameNormDirection
 
 
-def with_controls(runner, base: np.ndarray, patch: ResidualEdit, control: Intervention, n_boot: int, seed: int
-                  ) -> tuple[Interval, Interval, Interval]:
+def with_controls(runner, base: np.ndarray, patch: ResidualEdit, control: Intervention, n_boot: int, seed: int,
+                  predictions: list | None = None) -> tuple[Interval, Interval, Interval]:
     """Intervals of the accuracy change on `runner`'s prompts for the patch, the control coordinate's
-    patch, and a random direction of the patch's per-token norm (in that order)."""
+    patch, and a random direction of the patch's per-token norm (in that order). `predictions`, a
+    list, receives the patch's SQL."""
     intervals = []
     for intervention in (patch, control, SameNormDirection(patch, seed)):
-        treated, _ = runner.correct(intervention)
+        treated, preds = runner.correct(intervention)
+        if intervention is patch and predictions is not None:
+            predictions.extend(preds)
         intervals.append(paired_bootstrap(base, treated, n_boot, seed))
     return tuple(intervals)
 

@@ -15,10 +15,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from causalgear.data.components import COMPONENTS
 from causalgear.interventions.attribution import attribution_scores, spearman
 from causalgear.interventions.controls import judge, with_controls
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.measures import counterfactual_codes, prompt_kl
+from causalgear.interventions.profile import correctness, gold_has, precision_interval, profile
 from causalgear.interventions.statistics import paired_bootstrap
 from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
@@ -54,8 +56,9 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
     on_select = Interventions(bench.site, sae, stats, cf_sel)
     on_test = Interventions(bench.site, sae, stats, cf_test)
     sel_run, test_run = bench.runner(select), bench.runner(test)
-    base_sel, _ = sel_run.correct()
-    base_test, _ = test_run.correct()
+    base_sel, base_preds = sel_run.correct()
+    base_parts, has = correctness(select, base_preds), gold_has(select)
+    base_test, base_test_preds = test_run.correct()
 
     per_coord = [{"coordinate": j, "delta": None, "ci_low": None, "ci_high": None, "n": None,
                   "firing_rate": float(stats["firing_rate"][j]), "mean_activation": float(stats["mean"][j]),
@@ -64,22 +67,32 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
     for j in progress_bar(to_patch, desc=f"patch ({c.mode})", unit="coord"):
         if stats["firing_rate"][j] == 0 and c.mode == "zero":
             # a code that never fires: ablating it is the identity, nothing to measure
-            iv = paired_bootstrap(base_sel, base_sel, c.n_boot, cfg.seed)
+            treated, parts = base_sel, base_parts
         else:
-            treated, _ = sel_run.correct(on_select.make(c.mode, j, c.scale))
-            iv = paired_bootstrap(base_sel, treated, c.n_boot, cfg.seed)
-        per_coord[j].update(iv.as_dict())
+            treated, preds = sel_run.correct(on_select.make(c.mode, j, c.scale))
+            parts = correctness(select, preds)
+        per_coord[j].update(paired_bootstrap(base_sel, treated, c.n_boot, cfg.seed).as_dict())
+        per_coord[j].update(profile(base_parts, parts, has, c.n_boot, cfg.seed))
     measured = [r for r in per_coord if r["delta"] is not None]
     rank_corr = spearman([r["attribution"] for r in measured], [r["delta"] for r in measured]) \
         if method == "attribution" else None
-    chosen = max(measured, key=lambda r: (abs(r["delta"]), -r["coordinate"]))["coordinate"]
+    if c.select_by == "precision":
+        chosen = max(measured, key=lambda r: (r["precision"], abs(r["delta"]), -r["coordinate"]))["coordinate"]
+    else:
+        chosen = max(measured, key=lambda r: (abs(r["delta"]), -r["coordinate"]))["coordinate"]
     rng = random.Random(cfg.seed + 1)
     alive = [j for j in range(sae.d_sae) if j != chosen and stats["firing_rate"][j] > 0] or \
         [j for j in range(sae.d_sae) if j != chosen]
     control_j = rng.choice(alive)
     patch = on_test.make(c.mode, chosen, c.scale)
+    test_preds: list = []
     chosen_iv, ctrl_iv, dir_iv = with_controls(test_run, base_test, patch, on_test.make(c.mode, control_j, c.scale),
-                                               c.n_boot, cfg.seed)
+                                               c.n_boot, cfg.seed, test_preds)
+    base_test_parts, test_has = correctness(test, base_test_preds), gold_has(test)
+    chosen_parts = correctness(test, test_preds)
+    chosen_test_profile = profile(base_test_parts, chosen_parts, test_has, c.n_boot, cfg.seed)
+    chosen_test_profile["precision_ci_low"], chosen_test_profile["precision_ci_high"] = precision_interval(
+        base_test_parts, chosen_parts, test_has, c.n_boot, cfg.seed)
     kl = prompt_kl(bench.tokenizer, test[:c.kl_examples], patch, bench.model)
     checks, beats, verdict = judge(chosen, chosen_iv, ctrl_iv, dir_iv)
     result = {
@@ -89,7 +102,8 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
         "n_select": len(select), "n_test": len(test), "data_split": held.split,
         "baseline": {"selection_accuracy": float(base_sel.mean()), "test_accuracy": float(base_test.mean()),
                      "selection_correct": int(base_sel.sum()), "test_correct": int(base_test.sum())},
-        "coordinates": per_coord, "chosen": chosen,
+        "coordinates": per_coord, "chosen": chosen, "components": list(COMPONENTS),
+        "select_by": c.select_by, "chosen_test_profile": chosen_test_profile,
         "chosen_test": chosen_iv.as_dict(),
         "controls": {"random_coordinate": {"coordinate": control_j, **ctrl_iv.as_dict()},
                      "random_direction": dir_iv.as_dict()},
@@ -101,7 +115,7 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
 
         result["source_data"] = describe(cfg.data)
         result["transfer"] = transfer_effects(bench, chosen, control_j)
-    from causalgear.report.plots import causal_plot, patching_heatmap, transfer_plot
+    from causalgear.report.plots import causal_plot, patching_heatmap, profile_heatmap, transfer_plot
 
     if cfg.data.name == "tinysql" and c.patching_pairs > 0:
         from causalgear.interventions.activation_patching import run_patching
@@ -113,8 +127,15 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
     result["seconds"] = round(time.monotonic() - start, 1)
     write_json(out_dir / "causal.json", result)
     causal_plot(result, out_dir / "causal.png")
+    profile_heatmap(result, out_dir / "profile.png")
     transfer_plot(result, out_dir / "transfer.png")
     print(f"baseline {result['baseline']['test_accuracy']:.3f}; chosen coordinate {chosen}: "
           f"delta {chosen_iv.delta:+.3f} [{chosen_iv.low:+.3f}, {chosen_iv.high:+.3f}]; random coordinate "
           f"{ctrl_iv.delta:+.3f}, random direction {dir_iv.delta:+.3f}; KL {kl:.4f}. {verdict}")
+    p = chosen_test_profile
+    if p["target_component"] is not None:
+        print(f"causal precision of coordinate {chosen} on the test split (chosen by {c.select_by}): target "
+              f"{p['target_component']}, Δ {p['profile'][p['target_component']]['delta']:+.3f}; precision "
+              f"{p['precision']:.3f} [{p['precision_ci_low']:.3f}, {p['precision_ci_high']:.3f}], selectivity "
+              f"{p['selectivity']:.3f}")
     return result

@@ -104,7 +104,21 @@ def _causal_section(evaluate: Path) -> list[str]:
             f"positions {c['kl_prompt_positions']:.4f}.</p>",
             f"<p class='{cls}'>{html.escape(c['verdict'])}</p>",
             table(rows, ["intervention", "Δ accuracy [95% CI]"]), _img(evaluate / "causal.png", "causal plot"),
+            *_precision(c), _img(evaluate / "profile.png", "latent by SQL component heatmap"),
             *_transfer(c, evaluate), _img(evaluate / "patching.png", "activation patching heatmap")]
+
+
+def _precision(c: dict) -> list[str]:
+    """The chosen coordinate's effect on each SQL component, on the test split."""
+    p = c.get("chosen_test_profile")
+    if not p or p["target_component"] is None:
+        return []
+    rows = [{"component": name, "prompts with it": r["n"], "Δ correctness [95% CI]": _interval(r)
+             if r["delta"] is not None else "n/a", "Δ where the gold lacks it": r["absent_delta"]}
+            for name, r in p["profile"].items()]
+    return [f"<p>Causal precision on the test split (chosen by {html.escape(str(c.get('select_by')))}): target "
+            f"<b>{p['target_component']}</b>, precision {p['precision']:.3f} [{p['precision_ci_low']:.3f}, "
+            f"{p['precision_ci_high']:.3f}], selectivity {p['selectivity']:.3f}.</p>", table(rows, list(rows[0]))]
 
 
 def _transfer(c: dict, evaluate: Path) -> list[str]:

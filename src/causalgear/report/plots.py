@@ -109,6 +109,29 @@ def patching_heatmap(patching: dict, path: Path) -> Path | None:
     return path
 
 
+def profile_heatmap(result: dict, path: Path) -> Path | None:
+    """Latent x SQL component: the change of each component's correctness when the latent is
+    patched (selection split), the measured latents by causal precision, the chosen one marked."""
+    rows = sorted((r for r in result["coordinates"] if r.get("profile")), key=lambda r: -r["precision"])
+    if not rows:
+        return None
+    comps = result["components"]
+    grid = [[r["profile"][c]["delta"] if r["profile"][c]["delta"] is not None else float("nan") for c in comps]
+            for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.6))
+    im = ax.imshow(grid, aspect="auto", cmap="RdBu", vmin=-1, vmax=1)
+    ax.set_xticks(range(len(comps)), comps, rotation=30, ha="right", fontsize=8)
+    labels = [f"{r['coordinate']}{' (chosen)' if r['coordinate'] == result['chosen'] else ''}  "
+              f"p={r['precision']:.2f}" for r in rows]
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.set_title("Δ correctness per SQL component when the latent is patched (selection split)", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.03)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def steering_plot(result: dict, path: Path) -> Path:
     """Selection-split accuracy against scale for each steering method (scale 0: unsteered), with the
     chosen scale's test-split accuracy and interval marked."""
