@@ -41,3 +41,17 @@ def test_compare_refuses_a_dir_without_runs(tmp_path, capsys):
     assert main(["compare", str(tmp_path)]) == 2
     assert "no train runs" in capsys.readouterr().err
     assert main(["compare", str(tmp_path / "nope")]) == 2
+
+
+def test_the_pareto_figure_gains_a_coverage_panel_where_runs_have_one(tmp_path):
+    from causalgear.report.compare import pareto_png
+
+    rows = [{"l1_coeff": lam, "l0": l0, "explained_variance": ev, "d_sae": 64} for lam, l0, ev in
+            ((1e-4, 40.0, 0.97), (1e-3, 15.0, 0.92))]
+    plain = pareto_png(rows, tmp_path / "a.png")
+    covered = [{**r, "coverage": c} for r, c in zip(rows, (0.3, 0.2), strict=True)]
+    with_coverage = pareto_png(covered, tmp_path / "b.png")
+    import struct
+
+    width = lambda png: struct.unpack(">I", png[16:20])[0]  # noqa: E731 - the PNG header's width
+    assert plain.startswith(b"\x89PNG") and width(with_coverage) > width(plain)  # one more panel
