@@ -248,8 +248,7 @@ class SAEConfig:
 @dataclass
 class CausalConfig:
     mode: CausalMode = CausalMode.zero
-    # how the coordinate is chosen on the selection split: `precision` (the most causally precise:
-    # its effect on one SQL component against the others) or `accuracy_drop` (the recipe's rule)
+    # the choice on the selection split: `precision` (one SQL component moved, not all) or `accuracy_drop`
     select_by: SelectBy = SelectBy.precision
     # inject: z_j is set to scale x its mean active value over the harvest
     scale: float = 5.0
