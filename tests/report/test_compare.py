@@ -55,3 +55,7 @@ def test_the_pareto_figure_gains_a_coverage_panel_where_runs_have_one(tmp_path):
 
     width = lambda png: struct.unpack(">I", png[16:20])[0]  # noqa: E731 - the PNG header's width
     assert plain.startswith(b"\x89PNG") and width(with_coverage) > width(plain)  # one more panel
+    causal = {"causal_delta": -0.5, "causal_ci_low": -0.6, "causal_ci_high": -0.4, "causal_kl": 0.5,
+              "causal_precision": 0.2, "causal_precision_ci_low": 0.1, "causal_precision_ci_high": 0.3}
+    with_precision = pareto_png([{**r, **causal} for r in covered], tmp_path / "c.png")
+    assert width(with_precision) > width(with_coverage)  # the causal delta and precision-against-KL panels

@@ -37,13 +37,20 @@ def collect(run: Path, base: Path) -> dict:
     if overrides.is_file():
         row["overrides"] = " ".join(line.strip("- \n") for line in overrides.read_text().splitlines()
                                     if line.strip() and not line.strip("- ").startswith(("stage=", "hydra.")))
-    causal_file = next((p for p in (run / "causal.json", run.parent / "evaluate" / "causal.json") if p.is_file()), None)
+    causal_file = next((p for p in (run / "causal.json", run / "evaluate" / "causal.json",
+                                    run.parent / "evaluate" / "causal.json") if p.is_file()), None)
     if causal_file is not None:
         causal = json.loads(causal_file.read_text())
         test = causal["chosen_test"]
         row.update({"causal_chosen": causal["chosen"], "causal_delta": test["delta"],
                     "causal_ci_low": test["ci_low"], "causal_ci_high": test["ci_high"],
                     "causal_kl": causal["kl_prompt_positions"], "causal_beats_controls": causal["beats_controls"]})
+        precise = causal.get("chosen_test_profile") or {}
+        if precise.get("target_component") is not None:
+            row.update({"causal_target": precise["target_component"], "causal_precision": precise["precision"],
+                        "causal_precision_ci_low": precise["precision_ci_low"],
+                        "causal_precision_ci_high": precise["precision_ci_high"],
+                        "causal_selectivity": precise["selectivity"]})
     concepts_file = next((p for p in (run / "features" / "concepts.json", run.parent / "features" / "concepts.json")
                           if p.is_file()), None)
     if concepts_file is not None:
@@ -71,7 +78,8 @@ def pareto_png(rows: list[dict], path: Path) -> bytes:
 
     has_causal = any("causal_delta" in r for r in rows)
     has_coverage = any("coverage" in r for r in rows)
-    panels = 1 + has_causal + has_coverage
+    has_precision = any("causal_precision" in r for r in rows)
+    panels = 1 + has_causal + has_coverage + has_precision
     fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
     ax = axes[0, 0]
     lam = np.array([max(r.get("l1_coeff", 0) or 0, 1e-12) for r in rows])
@@ -95,6 +103,17 @@ def pareto_png(rows: list[dict], path: Path) -> bytes:
         ax2.set_xlabel("λ")
         ax2.set_ylabel("Δ execution accuracy (test split)")
         ax2.set_title("causal effect of the chosen coordinate")
+    if has_precision:
+        ax4 = axes[0, panels - 1 - has_coverage]
+        pts = [r for r in rows if "causal_precision" in r]
+        ax4.errorbar([r["causal_kl"] for r in pts], [r["causal_precision"] for r in pts],
+                     yerr=[[r["causal_precision"] - r["causal_precision_ci_low"] for r in pts],
+                           [r["causal_precision_ci_high"] - r["causal_precision"] for r in pts]], fmt="o", capsize=3)
+        for r in pts:
+            ax4.annotate(f"λ={r.get('l1_coeff', 0):g}", (r["causal_kl"], r["causal_precision"]), fontsize=7)
+        ax4.set_xlabel("KL at prompt positions (the shift the edit causes)")
+        ax4.set_ylabel("causal precision of the chosen latent (test)")
+        ax4.set_title("precision against distribution shift")
     if has_coverage:
         ax3 = axes[0, panels - 1]
         pts = [r for r in rows if "coverage" in r]
