@@ -19,6 +19,7 @@ import sqlglot
 from sqlglot.tokens import TokenType
 
 from causalgear.data import vocab as V
+from causalgear.data.components import components
 
 AGGS = ("count", "sum", "avg", "min", "max")
 OPS = {"=": "eq", "!=": "ne", ">": "gt", "<": "lt", ">=": "ge", "<=": "le"}
@@ -53,26 +54,14 @@ class SQLParts:
 
 
 def sql_parts(sql: str) -> SQLParts:
-    from sqlglot import exp
-
-    tree = sqlglot.parse_one(sql, read="sqlite")
-    fields, aggs = [], []
-    for e in tree.expressions:
-        inner = e.this if isinstance(e, exp.Alias) else e
-        if isinstance(inner, exp.AggFunc):
-            aggs.append((inner.key.lower(), inner.this.name))
-        else:
-            fields.append(inner.name)
-    where = None
-    if (w := tree.args.get("where")) is not None:
-        cond = w.this
-        op = {exp.EQ: "=", exp.NEQ: "!=", exp.GT: ">", exp.LT: "<", exp.GTE: ">=", exp.LTE: "<="}[type(cond)]
-        where = (cond.this.name, op, cond.expression.sql(dialect="sqlite"))
-    order = None
-    if (o := tree.args.get("order")) is not None:
-        key = o.expressions[0]
-        order = (key.this.name, "DESC" if key.args.get("desc") else "ASC")
-    return SQLParts(tree.find(exp.Table).name, tuple(fields), tuple(aggs), where, order)
+    """The gold query's parts, as `causalgear.data.components` reads them (one parse, cached)."""
+    c = components(sql)
+    if c is None or not c["table"]:
+        raise ValueError(f"not a single-table SELECT: {sql!r}")
+    where = (c["where_field"], c["where_operator"], c["where_literal"]) if c["where_operator"] else None
+    order = (c["order_field"], c["order_direction"]) if c["order_field"] else None
+    return SQLParts(min(c["table"]), tuple(sorted(c["select"] or ())), tuple(sorted(c["aggregate"] or ())), where,
+                    order)
 
 
 def sequence_mask(parts: SQLParts) -> int:
@@ -216,8 +205,3 @@ def token_masks(text: str, offsets, spans: list[tuple[int, int, str]]) -> list[i
                 mask |= BIT[concept]
         out.append(mask)
     return out
-
-
-def has(masks, concept: str):
-    """Which rows carry `concept` (masks: an int64 tensor or array)."""
-    return (masks & BIT[concept]) != 0
