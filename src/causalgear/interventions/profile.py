@@ -28,6 +28,17 @@ def gold_has(examples) -> np.ndarray:
     return np.array([[p.get(c) is not None for c in COMPONENTS] for p in parsed])
 
 
+def _moved(base: np.ndarray, treated: np.ndarray, has: np.ndarray) -> dict[int, float]:
+    """|mean change of correctness| of each component, on the prompts whose gold has it."""
+    return {i: abs(float((treated[has[:, i], i] - base[has[:, i], i]).mean()))
+            for i in range(len(COMPONENTS)) if has[:, i].any()}
+
+
+def _precision(moved: dict, target) -> float:
+    others = [v for c, v in moved.items() if c != target]
+    return moved.get(target, 0.0) - (float(np.mean(others)) if others else 0.0)
+
+
 def profile(base: np.ndarray, treated: np.ndarray, has: np.ndarray, n_boot: int, seed: int) -> dict:
     per: dict[str, dict] = {}
     for i, c in enumerate(COMPONENTS):
@@ -36,18 +47,13 @@ def profile(base: np.ndarray, treated: np.ndarray, has: np.ndarray, n_boot: int,
                "absent_n": int(off.sum()), "absent_delta": float((treated[off, i] - base[off, i]).mean()) if off.any()
                else None}
         if on.any():
-            if n_boot:
-                row.update(paired_bootstrap(base[on, i], treated[on, i], n_boot, seed).as_dict())
-            else:
-                row.update(delta=float((treated[on, i] - base[on, i]).mean()), n=int(on.sum()))
+            row.update(paired_bootstrap(base[on, i], treated[on, i], n_boot, seed).as_dict())
         per[c] = row
     moved = {c: abs(r["delta"]) for c, r in per.items() if r["delta"] is not None}
     if not moved or max(moved.values()) == 0:
         return {"profile": per, "target_component": None, "precision": 0.0, "selectivity": None}
     target = max(moved, key=moved.get)
-    others = [v for c, v in moved.items() if c != target]
-    return {"profile": per, "target_component": target,
-            "precision": moved[target] - (float(np.mean(others)) if others else 0.0),
+    return {"profile": per, "target_component": target, "precision": _precision(moved, target),
             "selectivity": moved[target] / sum(moved.values())}
 
 
@@ -55,18 +61,14 @@ def precision_interval(base: np.ndarray, treated: np.ndarray, has: np.ndarray, n
                        level: float = 0.95) -> tuple[float, float]:
     """A percentile interval of the precision over prompts resampled with replacement (the target
     component fixed as measured), paired as the accuracy intervals are."""
-    full = profile(base, treated, has, 0, seed)
-    if full["target_component"] is None:
+    moved = _moved(base, treated, has)
+    if not moved or max(moved.values()) == 0:
         return 0.0, 0.0
-    t = COMPONENTS.index(full["target_component"])
+    target = max(moved, key=moved.get)
     rng = np.random.default_rng(seed)
-    n, stats = len(base), []
+    stats = []
     for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        b, tr, h = base[idx], treated[idx], has[idx]
-        moved = [abs(float((tr[h[:, i], i] - b[h[:, i], i]).mean())) for i in range(len(COMPONENTS)) if h[:, i].any()]
-        target = abs(float((tr[h[:, t], t] - b[h[:, t], t]).mean())) if h[:, t].any() else 0.0
-        others = [m for i, m in zip([i for i in range(len(COMPONENTS)) if h[:, i].any()], moved, strict=True) if i != t]
-        stats.append(target - (float(np.mean(others)) if others else 0.0))
+        idx = rng.integers(0, len(base), len(base))
+        stats.append(_precision(_moved(base[idx], treated[idx], has[idx]), target))
     lo, hi = np.quantile(stats, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
