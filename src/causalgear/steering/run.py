@@ -194,25 +194,25 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
                 progress_bar(list(zip(examples, preds, strict=True)), desc=f"attribute ({name})", unit="prompt")]
 
     att_sel, att_test = attribute(select, preds_sel, "selection"), attribute(test, preds_test, "test")
-    # the interventions on each prompt list (grains perturbs each list's own attributions)
-    made = {id(sel_run): Interventions(bench.site, sae, bench.stats, perturber=steerer.perturber(att_sel)),
-            id(test_run): Interventions(bench.site, sae, bench.stats, perturber=steerer.perturber(att_test))}
+    def arm(runner, attributed):
+        """A prompt list's runner with its interventions (grains perturbs the list's own attributions)."""
+        return runner, Interventions(bench.site, sae, bench.stats, perturber=steerer.perturber(attributed))
+
+    sel, tst = arm(sel_run, att_sel), arm(test_run, att_test)
     # steering chosen on another split is also measured where the model already works
     in_dist = None
     if s.split is not None and s.split != cfg.data.eval_split:
         in_test = bench.splits().test
         in_run = bench.runner(in_test)
         in_base, in_preds = in_run.correct()
-        in_att = attribute(in_test, in_preds, "in-distribution test")
-        made[id(in_run)] = Interventions(bench.site, sae, bench.stats, perturber=steerer.perturber(in_att))
-        in_dist = (in_test, in_run, in_base, in_preds)
+        in_dist = (in_test, arm(in_run, attribute(in_test, in_preds, "in-distribution test")), in_base, in_preds)
 
-    direction = made[id(sel_run)].direction(feature)
+    direction = sel[1].direction(feature)
     alphas = list(s.alphas) or [s.alpha]
 
     def by(mode: str, sign: float = 1.0, along: torch.Tensor | None = None):
-        """Run a prompt list under `mode` at strength sign * v."""
-        return lambda runner, v: runner.correct(made[id(runner)].make(mode, feature, sign * v, direction=along))
+        """Run a prompt list (an `arm`) under `mode` at strength sign * v."""
+        return lambda on, v: on[0].correct(on[1].make(mode, feature, sign * v, direction=along))
 
     methods = {"grains": (list(s.scales) or [s.scale], by("grains")),
                "additive": (alphas, by("additive", steerer.sign))}
@@ -236,18 +236,18 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
     for name, (grid, run) in methods.items():
         curve = [{"scale": 0.0, "accuracy": float(base_sel.mean())}]
         for v in progress_bar(grid, desc=f"{name} scales (selection)", unit="scale"):
-            correct, _ = run(sel_run, v)
+            correct, _ = run(sel, v)
             curve.append({"scale": float(v), "accuracy": float(correct.mean())})
         best = _choose(curve[1:])
-        treated, preds = run(test_run, best["scale"])
+        treated, preds = run(tst, best["scale"])
         # a steered result is reported whichever scale wins; this says when none beat no steering
         results[name] = {"scale": best["scale"], "selection_curve": curve,
                          "unsteered_best_on_selection": curve[0]["accuracy"] > best["accuracy"],
                          "test": _summary(test, base_test, treated, preds_test, preds, cfg.causal.n_boot, cfg.seed),
                          "test_predictions": preds, "test_correct": treated}
         if in_dist is not None:
-            in_test, in_run, in_base, in_preds = in_dist
-            in_treated, in_steered = run(in_run, best["scale"])
+            in_test, in_arm, in_base, in_preds = in_dist
+            in_treated, in_steered = run(in_arm, best["scale"])
             results[name]["in_distribution"] = _summary(in_test, in_base, in_treated, in_preds, in_steered,
                                                         cfg.causal.n_boot, cfg.seed)
     errors = [a.completeness_error for a in att_test if a.completeness_error is not None]
