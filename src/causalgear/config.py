@@ -19,7 +19,6 @@ from omegaconf import MISSING
 
 CONF_DIR = Path(os.environ.get("CAUSALGEAR_CONF", Path(__file__).resolve().parents[2] / "conf"))
 
-
 CommandSet = StrEnum("CommandSet", [(v, v) for v in ("CS1", "CS2", "CS3", "CS4")])
 COMMAND_SETS = tuple(CommandSet)
 # TinySQL's phrasing elements: `test_shift.<element>` shifts exactly that one to its held-out phrasing
@@ -248,10 +247,8 @@ class SAEConfig:
 @dataclass
 class CausalConfig:
     mode: CausalMode = CausalMode.zero
-    # the choice on the selection split: `precision` (one SQL component moved, not all) or `accuracy_drop`
-    select_by: SelectBy = SelectBy.precision
-    # inject: z_j is set to scale x its mean active value over the harvest
-    scale: float = 5.0
+    select_by: SelectBy = SelectBy.precision  # on selection: one SQL component moved (precision), or accuracy_drop
+    scale: float = 5.0  # inject: z_j = scale x its mean active value over the harvest
     n_select: int = 200  # held-out prompts the coordinate is chosen on
     n_test: int = 300  # disjoint held-out prompts it is re-measured on
     exhaustive_max: int = 64
@@ -259,11 +256,15 @@ class CausalConfig:
     n_boot: int = 2000
     kl_examples: int = 100
     top_tokens: int = 20
-    # TinySQL clean/corrupted pairs per corruption kind for activation patching (0: skip)
-    patching_pairs: int = 4
+    patching_pairs: int = 4  # activation patching: clean/corrupted TinySQL pairs per corruption kind (0: skip)
+    # cause/isolate: chosen on validation pairs, reported on at most `pairs` per attribute (0: skip)
+    pairs: int = 150
+    pair_candidates: int = 8  # latents tried one by one on each swap's selection pairs
 
     def __post_init__(self) -> None:
-        _positive("causal", self, "n_select", "n_test", "exhaustive_max", "confirm_top", "n_boot", "kl_examples")
+        _positive("causal", self, "n_select", "n_test", "exhaustive_max", "confirm_top", "n_boot", "kl_examples",
+                  "pair_candidates")
+        _at_least("causal.pairs", self.pairs, 0, "an integer >= 0 (0: no cause/isolate)")
 
 
 @dataclass

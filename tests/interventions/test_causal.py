@@ -54,6 +54,9 @@ def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
     assert set(t["profile"]) == set(saved["components"]) and {"precision_ci_low", "precision_ci_high"} <= set(t)
     # a random tiny model writes no valid SQL: nothing can beat its controls, and it says so
     assert not saved["beats_controls"] and saved["verdict"].startswith("no coordinate beats its controls")
+    # nor does it know any counterfactual pair, so cause/isolate says it measured none, per attribute
+    assert set(saved["cause_isolate"]) == {"order_direction", "aggregate", "where_operator"}
+    assert all(r["methods"] == {} and r["test_pairs"] == 0 and "skipped" in r for r in saved["cause_isolate"].values())
     # the chosen code fires (b_enc > 0): removing it or setting it to 5x its mean moves the next-token
     # distribution; interchange sets it to another prompt's similar mean code
     assert saved["kl_prompt_positions"] > (1e-6 if mode != "interchange" else 0)

@@ -150,3 +150,65 @@ def test_the_random_direction_control_pushes_as_far_as_the_patch_per_token(tiny_
     rows = pushed.reshape(-1, 32)
     cosine = torch.nn.functional.cosine_similarity(rows, control.direction.expand(len(rows), 32))
     assert (cosine[rows.norm(dim=-1) > 1e-6] > 0.999).all()  # one fixed direction
+
+
+def span_batch(tokenizer, prompts):
+    enc = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
+    return {**enc, "example_index": torch.arange(len(prompts))}
+
+
+@pytest.mark.parametrize("how", ["full_residual", "sae_codes", "along"])
+def test_a_span_interchange_from_the_base_prompt_itself_reproduces_the_base_output(tiny_qwen2, how):
+    """Interchange at zero change: the source is the base prompt, so the generated text is the
+    unedited model's, token for token, and the prompt's logits agree to float precision."""
+    from causalgear.interventions.cause_isolate import site_rows
+    from causalgear.interventions.types import SpanInterchange, along, full_residual, sae_codes
+    from causalgear.models.generate import generate_sql
+
+    model, tokenizer = tiny_qwen2
+    prompts = ["SELECT price FROM items ORDER BY price", "SELECT a FROM t"]
+    site, sae = Site(model, 1), firing_sae("relu")
+    sources = site_rows(site, tokenizer, prompts)
+    transfer = {"full_residual": full_residual, "sae_codes": sae_codes(sae, range(sae.d_sae)),
+                "along": along(torch.randn(2, 32, generator=torch.Generator().manual_seed(0)))}[how]
+    swap = SpanInterchange(site, sources, [(1, 3), (0, 1)], transfer)
+    unedited = generate_sql(model, tokenizer, prompts, max_new_tokens=8)
+    assert generate_sql(model, tokenizer, prompts, max_new_tokens=8, intervention=swap) == unedited
+    batch = span_batch(tokenizer, prompts)
+    clean = logits(model, batch["input_ids"], batch["attention_mask"])
+    with swap.applied(batch):
+        assert torch.allclose(logits(model, batch["input_ids"], batch["attention_mask"]), clean, atol=1e-5)
+
+
+def test_a_span_interchange_moves_only_its_span_and_only_along_its_direction(tiny_qwen2):
+    from causalgear.interventions.types import SpanInterchange, along
+
+    model, tokenizer = tiny_qwen2
+    prompts = ["SELECT price FROM items ORDER BY price", "SELECT a FROM t"]
+    batch = span_batch(tokenizer, prompts)
+    site = Site(model, 1)
+    h = site.run(batch["input_ids"], batch["attention_mask"])
+    sources = [torch.randn(int(n), 32) for n in batch["attention_mask"].sum(1)]
+    u = torch.randn(2, 32)
+    seen = {}
+    swap = SpanInterchange(site, sources, [(2, 3), (0, 0)], along(u))
+    with swap.applied(batch), Site(model, 1).read() as out:
+        logits(model, batch["input_ids"], batch["attention_mask"])
+        seen["h"] = out["h"]
+    moved = seen["h"] - h
+    pad = batch["input_ids"].shape[1] - len(sources[0])
+    assert moved[0, :pad + 2].abs().max() == 0 and moved[0, pad + 4:].abs().max() == 0
+    unit = u[0] / u[0].norm()
+    at = moved[0, pad + 2]
+    assert torch.allclose(at, (at @ unit) * unit, atol=1e-5)  # parallel to the direction
+    assert torch.allclose(seen["h"][0, pad + 2] @ unit, sources[0][2] @ unit, atol=1e-4)  # took the source's value
+
+
+def test_a_span_interchange_refuses_prompts_that_do_not_align(tiny_qwen2):
+    from causalgear.interventions.types import SpanInterchange, full_residual
+
+    model, tokenizer = tiny_qwen2
+    batch = span_batch(tokenizer, ["SELECT a FROM t"])
+    swap = SpanInterchange(Site(model, 1), [torch.zeros(2, 32)], [(0, 0)], full_residual)
+    with pytest.raises(RuntimeError, match="aligned"), swap.applied(batch):
+        pass

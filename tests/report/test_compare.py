@@ -59,3 +59,23 @@ def test_the_pareto_figure_gains_a_coverage_panel_where_runs_have_one(tmp_path):
               "causal_precision": 0.2, "causal_precision_ci_low": 0.1, "causal_precision_ci_high": 0.3}
     with_precision = pareto_png([{**r, **causal} for r in covered], tmp_path / "c.png")
     assert width(with_precision) > width(with_coverage)  # the causal delta and precision-against-KL panels
+
+
+def test_a_run_row_carries_cause_and_isolate_per_attribute(tmp_path):
+    import json
+
+    from causalgear.report.compare import collect
+
+    run = tmp_path / "0"
+    (run / "evaluate").mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps({"l0": 4.0, "explained_variance": 0.9}))
+    rate = lambda r: {"rate": r, "ci_low": 0.0, "ci_high": 1.0, "n": 10}  # noqa: E731
+    methods = {"top_1_latents": {"cause": rate(0.7), "isolate": rate(1.0)},
+               "diffmean": {"cause": rate(1.0), "isolate": rate(0.9)}}
+    (run / "evaluate" / "causal.json").write_text(json.dumps({
+        "chosen": 3, "chosen_test": {"delta": -0.1, "ci_low": -0.2, "ci_high": 0.0}, "kl_prompt_positions": 0.1,
+        "beats_controls": False, "cause_isolate": {"aggregate": {"methods": methods},
+                                                   "where_operator": {"methods": {}, "skipped": "no pair"}}}))
+    row = collect(run, tmp_path)
+    assert row["aggregate_top_1_latents_cause"] == 0.7 and row["aggregate_diffmean_isolate"] == 0.9
+    assert "aggregate_full_residual_cause" not in row and not any(k.startswith("where_operator") for k in row)

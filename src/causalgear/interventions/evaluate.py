@@ -110,6 +110,11 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
         "kl_prompt_positions": kl, "checks": checks, "beats_controls": beats, "verdict": verdict,
         "top_tokens": top_activating_tokens(sae, bench.store, chosen, bench.tokenizer, c.top_tokens),
     }
+    if cfg.data.name == "tinysql" and c.pairs > 0:
+        from causalgear.data.loading import load_split
+        from causalgear.interventions.cause_isolate import cause_isolate
+
+        result["cause_isolate"] = cause_isolate(bench, load_split(cfg, "validation"), held.pool)
     if cfg.get("transfer"):
         from causalgear.interventions.transfer import describe, transfer_effects
 
@@ -138,4 +143,7 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
               f"{p['target_component']}, Δ {p['profile'][p['target_component']]['delta']:+.3f}; precision "
               f"{p['precision']:.3f} [{p['precision_ci_low']:.3f}, {p['precision_ci_high']:.3f}], selectivity "
               f"{p['selectivity']:.3f}")
+    for attribute, r in result.get("cause_isolate", {}).items():
+        print(f"cause/isolate, {attribute} ({r['test_pairs']} test pairs): " + "; ".join(
+            f"{name} {m['cause']['rate']:.2f}/{m['isolate']['rate']:.2f}" for name, m in r["methods"].items()))
     return result

@@ -166,3 +166,66 @@ class EmbeddingPerturbation(Intervention):
                     raise RuntimeError("the batch's prompt tokens differ from the attributed ones")
                 e[row, -n:] += self.delta(i).to(e.dtype)
         return e
+
+
+
+Transfer = Callable[[torch.Tensor, torch.Tensor, list[int]], torch.Tensor]
+
+
+class SpanInterchange(ResidualEdit):
+    """At each example's span of prompt positions, move the stream toward an aligned source
+    prompt's: h -> transfer(h, h_source, rows) there, h elsewhere (cause and isolate).
+    `sources[i]`: what the site wrote for example i's source prompt [prompt_len, d], token for
+    token aligned with its base prompt; `spans[i]`: (first, last) prompt position; `rows`: the
+    example index of each batch row. `transfer` says which part moves: all of it
+    (`full_residual`), some SAE codes (`sae_codes`), one direction per example (`along`)."""
+
+    def __init__(self, site: Site, sources: Sequence[torch.Tensor], spans: Sequence[tuple[int, int]],
+                 transfer: Transfer):
+        super().__init__(site)
+        self.sources, self.spans, self.transfer = sources, spans, transfer
+
+    def applied(self, batch: dict) -> contextlib.AbstractContextManager:
+        mask = batch["attention_mask"]
+        rows = batch["example_index"].tolist()
+        source = torch.zeros((*mask.shape, self.sources[0].shape[-1]), device=mask.device)
+        where = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
+        for row, i in enumerate(rows):
+            n, (first, last) = self.sources[i].shape[0], self.spans[i]
+            if int(mask[row].sum()) != n:
+                raise RuntimeError(f"example {i}: the source prompt has {n} tokens, the base prompt "
+                                   f"{int(mask[row].sum())}; a span interchange needs them aligned")
+            pad = mask.shape[1] - n
+            source[row, pad:] = self.sources[i].to(source)
+            where[row, pad + first:pad + last + 1] = True
+        return self.site.edit(lambda h: self.transfer(h, source.to(h.dtype), rows), positions=where)
+
+
+def full_residual(h: torch.Tensor, source: torch.Tensor, rows: list[int]) -> torch.Tensor:
+    return source
+
+
+def sae_codes(sae: SparseAutoencoder, js: Sequence[int]) -> Transfer:
+    """z_js take the source's values; as in CodePatch, only the decoded change moves the stream."""
+    js = list(js)
+
+    def transfer(h: torch.Tensor, source: torch.Tensor, rows: list[int]) -> torch.Tensor:
+        z, z_source = sae.encode(h.float()), sae.encode(source.float())
+        z_new = z.clone()
+        z_new[..., js] = z_source[..., js]
+        new, old = sae.decode(torch.stack([z_new, z]))
+        return h + (new - old).to(h.dtype)
+
+    return transfer
+
+
+def along(directions: torch.Tensor) -> Transfer:
+    """The stream's component along example i's direction (`directions[i]`, made unit) takes
+    the source's value; the rest stays."""
+    units = directions / directions.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    def transfer(h: torch.Tensor, source: torch.Tensor, rows: list[int]) -> torch.Tensor:
+        u = units[rows].to(h).unsqueeze(1)  # [batch, 1, d]
+        return h + ((source - h) * u).sum(-1, keepdim=True) * u
+
+    return transfer

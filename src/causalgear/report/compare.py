@@ -51,6 +51,12 @@ def collect(run: Path, base: Path) -> dict:
                         "causal_precision_ci_low": precise["precision_ci_low"],
                         "causal_precision_ci_high": precise["precision_ci_high"],
                         "causal_selectivity": precise["selectivity"]})
+        for attribute, r in (causal.get("cause_isolate") or {}).items():
+            for name in ("top_1_latents", "diffmean", "full_residual"):
+                if name in r["methods"]:
+                    m = r["methods"][name]
+                    row.update({f"{attribute}_{name}_cause": m["cause"]["rate"],
+                                f"{attribute}_{name}_isolate": m["isolate"]["rate"]})
     concepts_file = next((p for p in (run / "features" / "concepts.json", run.parent / "features" / "concepts.json")
                           if p.is_file()), None)
     if concepts_file is not None:

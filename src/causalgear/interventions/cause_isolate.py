@@ -1,0 +1,218 @@
+"""Cause and isolate (RAVEL, MIB) on counterfactual prompt pairs, per attribute and method.
+
+For a pair (a base prompt, and a source prompt that differs in one attribute, `causalgear.data.
+pairs`), an interchange sets part of the stream at the attribute's tokens of the base run to the
+source's, and the model generates. `cause`: the share whose SQL executes as the counterfactual gold
+(the base SQL with the attribute swapped); `isolate`: the share whose other components are what
+the unedited model wrote. Only pairs the unedited model answers right on both prompts, and whose
+two golds the databases tell apart, count (as RAVEL keeps the entities a model knows), so a
+failure is the interchange's.
+
+A swap is a pair of values (ASC -> DESC, AVG -> MAX, ...). Methods, side by side on the same test
+pairs: no interchange; the best 1, 2 and 5 SAE latents of the pair's swap (candidates: the latents
+whose code differs most between the two prompts of the swap's selection pairs, ordered by their own
+cause there); the DiffMean direction of the swap (the selection mean at the span of prompts with
+the source's value minus that with the base's); and the full residual at the span, the ceiling of
+any interchange at this site. Every choice is made on the selection pairs; a test swap the
+selection pairs never had gets no latents and no direction (it counts as not caused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from causalgear.data.components import components
+from causalgear.data.pairs import ATTRIBUTES, Pair, make_pairs
+from causalgear.data.scoring import score_sql
+from causalgear.data.sqlexec import DEFAULT_BUDGET, ExecBudget
+from causalgear.interventions.types import SpanInterchange, Transfer, along, full_residual, sae_codes
+from causalgear.models.generate import generate_sql
+from causalgear.models.site import Site
+
+TOP_K = (1, 2, 5)
+Swap = tuple[str, str]
+
+
+def value_of(attribute: str, sql: str) -> str | None:
+    """The attribute's value in a query: ASC/DESC, the aggregate function, the operator."""
+    v = (components(sql) or {}).get(attribute)
+    if attribute == "aggregate" and v:
+        return next(iter(v))[0].upper()
+    return v
+
+
+def swap_of(pair: Pair) -> Swap:
+    return value_of(pair.attribute, pair.base.sql), value_of(pair.attribute, pair.counterfactual.sql)
+
+
+def proportion(x: np.ndarray) -> dict:
+    """Share with its Wilson 95% interval."""
+    from scipy.stats import binomtest
+
+    n, k = len(x), int(np.sum(x))
+    if n == 0:
+        return {"rate": None, "ci_low": None, "ci_high": None, "n": 0}
+    ci = binomtest(k, n).proportion_ci(method="wilson")
+    return {"rate": k / n, "ci_low": float(ci.low), "ci_high": float(ci.high), "n": n}
+
+
+def judge(pairs: Sequence[Pair], predictions: Sequence[str], unedited: Sequence[dict],
+          budget: ExecBudget = DEFAULT_BUDGET) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: cause (the prediction executes as the counterfactual gold on every database of
+    the schema) and isolate (every other component is what the unedited model wrote, `unedited`:
+    its components)."""
+    cause, isolate = [], []
+    for p, y, before in zip(pairs, predictions, unedited, strict=True):
+        after = components(y) or {}
+        cause.append(score_sql(p.counterfactual.sql, y, p.base.db_paths, budget).correct)
+        isolate.append(bool(after) and all(after.get(c) == v for c, v in before.items() if c != p.attribute))
+    return np.array(cause, dtype=float), np.array(isolate, dtype=float)
+
+
+def _generate(bench, prompts: list[str], intervention=None) -> list[str]:
+    g = bench.cfg.generation
+    return generate_sql(bench.model, bench.tokenizer, prompts, max_new_tokens=g.max_new_tokens,
+                        batch_size=g.batch_size, intervention=intervention)
+
+
+@torch.no_grad()
+def site_rows(site: Site, tokenizer, prompts: list[str], batch_size: int = 32) -> list[torch.Tensor]:
+    """What the site writes for each prompt [prompt_len, d], read as generation's prompt pass reads it."""
+    out = []
+    device = next(site.model.parameters()).device
+    for start in range(0, len(prompts), batch_size):
+        enc = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
+                        padding_side="left").to(device)
+        h = site.run(enc["input_ids"], enc["attention_mask"])
+        for row, n in enumerate(enc["attention_mask"].sum(1).tolist()):
+            out.append(h[row, h.shape[1] - n:].cpu())
+    return out
+
+
+class PairSet:
+    """Pairs of one attribute the unedited model knows, with the site's activations on both
+    prompts and the unedited predictions; runs an interchange and scores it."""
+
+    def __init__(self, bench, pairs: Sequence[Pair]):
+        self.bench, self.made = bench, len(pairs)
+        base = _generate(bench, [p.base.prompt for p in pairs])
+        source = _generate(bench, [p.source_prompt for p in pairs])
+        known = [i for i, p in enumerate(pairs) if self._correct(p.base.sql, base[i], p)
+                 and self._correct(p.counterfactual.sql, source[i], p)
+                 # a swap its databases cannot tell apart (ties, one row) would count as caused
+                 and not self._correct(p.base.sql, p.counterfactual.sql, p)]
+        self.pairs = [pairs[i] for i in known]
+        self.unedited = [components(base[i]) or {} for i in known]
+        self.base_h = site_rows(bench.site, bench.tokenizer, [p.base.prompt for p in self.pairs])
+        self.source_h = site_rows(bench.site, bench.tokenizer, [p.source_prompt for p in self.pairs])
+        self.spans = [p.span for p in self.pairs]
+        self.swaps = [swap_of(p) for p in self.pairs]
+
+    def _correct(self, gold: str, pred: str, pair: Pair) -> bool:
+        return score_sql(gold, pred, pair.base.db_paths, self.bench.budget).correct
+
+    def score(self, predictions: list[str], which: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(cause, isolate) of the pairs `which`, given their predictions."""
+        return judge([self.pairs[i] for i in which], predictions, [self.unedited[i] for i in which], self.bench.budget)
+
+    def run(self, transfer: Transfer | None, which: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Cause and isolate of an interchange (None: the unedited model) on all pairs or `which`."""
+        idx = list(range(len(self.pairs))) if which is None else list(which)
+        iv = None if transfer is None else SpanInterchange(
+            self.bench.site, [self.source_h[i] for i in idx], [self.spans[i] for i in idx],
+            lambda h, s, rows: transfer(h, s, [idx[r] for r in rows]))
+        return self.score(_generate(self.bench, [self.pairs[i].base.prompt for i in idx], iv), idx)
+
+    def span_mean(self, i: int, which: str) -> torch.Tensor:
+        h = (self.base_h if which == "base" else self.source_h)[i]
+        a, b = self.spans[i]
+        return h[a:b + 1].float().mean(0)
+
+    def by_swap(self) -> dict[Swap, list[int]]:
+        groups: dict[Swap, list[int]] = {}
+        for i, s in enumerate(self.swaps):
+            groups.setdefault(s, []).append(i)
+        return groups
+
+
+def _candidates(sae, pairs: PairSet, which: list[int], n: int) -> list[int]:
+    """Latents whose code differs most between the two prompts at the span, on average."""
+    moved = torch.zeros(sae.d_sae)
+    with torch.no_grad():
+        for i in which:
+            a, b = pairs.spans[i]
+            moved += (sae.encode(pairs.source_h[i][a:b + 1].float())
+                      - sae.encode(pairs.base_h[i][a:b + 1].float())).abs().mean(0).cpu()
+    return moved.argsort(descending=True)[:n].tolist()
+
+
+def choose_latents(sae, select: PairSet, n_candidates: int) -> dict[Swap, list[dict]]:
+    """Per swap, its candidate latents with their cause and isolate on the swap's selection pairs,
+    best first (cause, then isolate, then the code difference)."""
+    chosen = {}
+    for swap, which in select.by_swap().items():
+        rows = []
+        for j in _candidates(sae, select, which, n_candidates):
+            cause, isolate = select.run(sae_codes(sae, [j]), which)
+            rows.append({"latent": j, "cause": float(cause.mean()), "isolate": float(isolate.mean()), "n": len(which)})
+        chosen[swap] = sorted(rows, key=lambda r: (-r["cause"], -r["isolate"]))
+    return chosen
+
+
+def per_pair_latents(sae, test: PairSet, chosen: dict[Swap, list[dict]], k: int) -> Transfer:
+    """Each test pair's swap's best k latents take the source's codes (none for an unseen swap)."""
+    mask = torch.zeros(len(test.pairs), sae.d_sae, dtype=torch.bool)
+    for i, swap in enumerate(test.swaps):
+        mask[i, [r["latent"] for r in chosen.get(swap, [])[:k]]] = True
+
+    def transfer(h: torch.Tensor, source: torch.Tensor, rows: list[int]) -> torch.Tensor:
+        z, z_source = sae.encode(h.float()), sae.encode(source.float())
+        z_new = torch.where(mask[rows].to(z.device).unsqueeze(1), z_source, z)
+        new, old = sae.decode(torch.stack([z_new, z]))
+        return h + (new - old).to(h.dtype)
+
+    return transfer
+
+
+def diffmean_directions(select: PairSet, test: PairSet) -> torch.Tensor:
+    """For each test pair, the selection mean at the span of prompts with the source's value minus
+    that of prompts with the base's value (zero where the selection pairs never had one of them)."""
+    by_value: dict[str, list[torch.Tensor]] = {}
+    for i, (base_value, source_value) in enumerate(select.swaps):
+        by_value.setdefault(base_value, []).append(select.span_mean(i, "base"))
+        by_value.setdefault(source_value, []).append(select.span_mean(i, "source"))
+    mean = {v: torch.stack(ms).mean(0) for v, ms in by_value.items()}
+    zero = torch.zeros(select.base_h[0].shape[-1])
+    return torch.stack([mean[b] - mean[a] if a in mean and b in mean else zero for a, b in test.swaps])
+
+
+def _figures(cause: np.ndarray, isolate: np.ndarray, **extra) -> dict:
+    return {"cause": proportion(cause), "isolate": proportion(isolate), **extra}
+
+
+def measure_attribute(bench, attribute: str, select_examples, test_examples) -> dict:
+    c, sae, seed = bench.cfg.causal, bench.sae, bench.cfg.seed
+    select = PairSet(bench, make_pairs(bench.tokenizer, select_examples, attribute, None, seed, every_swap=True))
+    test = PairSet(bench, make_pairs(bench.tokenizer, test_examples, attribute, c.pairs, seed))
+    result = {"attribute": attribute, "select_pairs_made": select.made,
+              "select_pairs": len(select.pairs), "test_pairs_made": test.made, "test_pairs": len(test.pairs)}
+    if not select.pairs or not test.pairs:
+        return {**result, "methods": {}, "skipped": "no pair the unedited model answers right on both prompts"}
+    chosen = choose_latents(sae, select, c.pair_candidates)
+    result["selection"] = [{"swap": list(swap), "latents": rows} for swap, rows in chosen.items()]
+    result["test_swaps_unseen_in_selection"] = sum(s not in chosen for s in test.swaps)
+    methods: dict[str, Transfer | None] = {"no_interchange": None}
+    for k in TOP_K:
+        methods[f"top_{k}_latents"] = per_pair_latents(sae, test, chosen, k)
+    methods["diffmean"] = along(diffmean_directions(select, test))
+    methods["full_residual"] = full_residual
+    result["methods"] = {name: _figures(*test.run(transfer)) for name, transfer in methods.items()}
+    return result
+
+
+def cause_isolate(bench, select_examples, test_examples) -> dict:
+    """Per attribute: pairs made and kept, the latents chosen per swap, each method on the test pairs."""
+    return {a: measure_attribute(bench, a, select_examples, test_examples) for a in ATTRIBUTES}
