@@ -38,6 +38,7 @@ def test_steer_writes_every_file_and_field(steer_cfg):
         assert 0 <= t["changed_share"] <= 1 and t["fixed"] - t["broken"] == round(t["delta"] * t["n"])
         assert t["ci_low"] <= t["delta"] <= t["ci_high"] and t["n"] == 8
         assert sum(g["n"] for g in t["per_group"].values()) == 8
+        assert all(0 <= f["fixed"] + f["broken"] <= 8 for f in t["component_flips"].values())
     assert saved["methods"]["additive"]["mean_completeness_error"] is None
     assert (out / "steering.png").stat().st_size > 1000
 
@@ -197,3 +198,19 @@ def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_s
         assert peeked["methods"][name]["scale"] == m["scale"], name
         assert peeked["methods"][name]["selection_curve"] == m["selection_curve"], name
         assert peeked["methods"][name]["test"]["steered_accuracy"] == 0.0  # the test figures did see the change
+
+
+def test_component_flips_say_which_part_of_the_sql_steering_fixed_and_broke():
+    import numpy as np
+
+    from causalgear.data.examples import Example
+    from causalgear.steering.run import _summary
+
+    gold = ["SELECT name FROM pets ORDER BY age ASC", "SELECT AVG(age) AS avg_age FROM pets"]
+    examples = [Example(f"t-{i}", "test", "CS2", "db", "q", "c", sql, "/nowhere") for i, sql in enumerate(gold)]
+    before = ["SELECT name FROM pets ORDER BY age DESC", "SELECT AVG(age) AS avg_age FROM pets"]
+    after = ["SELECT name FROM pets ORDER BY age ASC", "SELECT MAX(age) AS max_age FROM pets"]
+    s = _summary(examples, np.array([0.0, 1.0]), np.array([1.0, 0.0]), before, after, 100, 0)
+    assert s["component_flips"]["order_direction"] == {"fixed": 1, "broken": 0}
+    assert s["component_flips"]["aggregate"] == {"fixed": 0, "broken": 1}
+    assert s["component_flips"]["select"] == {"fixed": 0, "broken": 0} and s["fixed"] == s["broken"] == 1

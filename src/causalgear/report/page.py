@@ -180,7 +180,9 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
                "McNemar p": t.get("mcnemar_p")}
         if s.get("in_distribution_split"):  # steered on another split: the regression check beside it
             row[f"Δ on {s['in_distribution_split']} [95% CI]"] = _interval(m["in_distribution"])
-        rows.append({**row, "outputs changed": t["changed_share"],
+        moved = [f"{c} {f['fixed']}/{f['broken']}" for c, f in t.get("component_flips", {}).items()
+                 if f["fixed"] or f["broken"]]
+        rows.append({**row, "outputs changed": t["changed_share"], "components fixed / broken": ", ".join(moved),
                      "mean completeness error": m["mean_completeness_error"]})
     link = (steer / "attributions.html").relative_to(base) if (steer / "attributions.html").is_file() else None
     # steering.json of an older run has no such field: say nothing rather than guess

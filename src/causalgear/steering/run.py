@@ -17,8 +17,10 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from causalgear.data.components import COMPONENTS
 from causalgear.errors import CausalgearError
 from causalgear.interventions.factory import Interventions
+from causalgear.interventions.profile import correctness
 from causalgear.interventions.statistics import flips, paired_bootstrap
 from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
@@ -155,8 +157,12 @@ def _summary(examples, base: np.ndarray, treated: np.ndarray, base_preds, preds,
         idx = [i for i, e in enumerate(examples) if e.group == g]
         groups[g] = {"n": len(idx), "baseline_accuracy": float(base[idx].mean()),
                      "steered_accuracy": float(treated[idx].mean())}
+    before, after = correctness(examples, base_preds), correctness(examples, preds)
+    components = {c: {"fixed": int(((before[:, i] == 0) & (after[:, i] == 1)).sum()),
+                      "broken": int(((before[:, i] == 1) & (after[:, i] == 0)).sum())}
+                  for i, c in enumerate(COMPONENTS)}
     return {"baseline_accuracy": float(base.mean()), "steered_accuracy": float(treated.mean()), **iv.as_dict(),
-            **flips(base, treated), "per_group": groups,
+            **flips(base, treated), "per_group": groups, "component_flips": components,
             "changed_share": float(np.mean([a != b for a, b in zip(base_preds, preds, strict=True)]))}
 
 
