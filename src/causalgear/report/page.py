@@ -109,31 +109,27 @@ def _causal_section(evaluate: Path) -> list[str]:
             _img(evaluate / "patching.png", "activation patching heatmap")]
 
 
-def _rate(r: dict) -> str:
-    return f"{r['rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if r["n"] else "n/a"
-
-
 def _cause_isolate(c: dict) -> list[str]:
-    """Cause and isolate per attribute, every method side by side on the same test pairs."""
+    """Cause / isolate per attribute, the methods side by side on the same test pairs."""
     ci = c.get("cause_isolate")
     if not ci:
         return []
-    rows = []
+    rows, methods = [], []
     for attribute, r in ci.items():
+        row = {"attribute": attribute, "test pairs (kept of made)": f"{r['test_pairs']} of {r['test_pairs_made']}"}
         for name, m in r["methods"].items():
-            latents = m.get("latents")
-            rows.append({"attribute": attribute, "pairs": f"{r['test_pairs']} of {r['test_pairs_made']}",
-                         "method": name + (f" {latents}" if latents else ""),
-                         "cause [95% CI]": _rate(m["cause"]), "isolate [95% CI]": _rate(m["isolate"])})
-        if not r["methods"]:
-            rows.append({"attribute": attribute, "pairs": f"0 of {r['test_pairs_made']}", "method": r["skipped"]})
+            methods += [name] if name not in methods else []
+            cause, isolate = m["cause"], m["isolate"]["rate"]
+            row[name] = f"{cause['rate']:.2f} [{cause['ci_low']:.2f}, {cause['ci_high']:.2f}] / {isolate:.2f}"
+        rows.append(row if r["methods"] else {**row, "attribute": f"{attribute}: {r['skipped']}"})
     return ["<h3>Cause and isolate on counterfactual pairs</h3>",
-            "<p class='meta'>The base prompt's stream at the attribute's tokens takes the source prompt's "
-            "(which differs in that attribute only) in part: SAE latents chosen on validation pairs, the "
-            "DiffMean direction, or the whole residual (the ceiling at this site). Cause: the SQL executes as "
-            "the counterfactual gold; isolate: every other component stays right. Pairs the unedited model "
-            "gets right on both prompts.</p>",
-            table(rows, ["attribute", "pairs", "method", "cause [95% CI]", "isolate [95% CI]"])]
+            "<p class='meta'>Each cell: cause [95% CI] / isolate. At the attribute's tokens the base prompt's "
+            "stream takes part of the source prompt's (which differs in that attribute only): the best 1, 2 or 5 "
+            "SAE latents of the pair's swap and the swap's DiffMean direction, chosen on validation pairs, or the "
+            "whole residual (the ceiling at this site). Cause: the SQL executes as the counterfactual gold; "
+            "isolate: every other component is what the unedited model wrote. Pairs the unedited model gets "
+            "right on both prompts.</p>",
+            table(rows, ["attribute", "test pairs (kept of made)", *methods])]
 
 
 def _precision(c: dict) -> list[str]:
