@@ -52,14 +52,21 @@ class Pair:
                 "counterfactual_sql": self.counterfactual.sql, "span": list(self.span)}
 
 
-def _order_swaps(ex: Example):
-    m = re.search(r" ORDER BY \w+ (ASC|DESC)$", ex.sql)
+def _word_swaps(ex: Example, slot: str, meaning: dict[str, str], partners):
+    """Swaps of a question's words whose meaning is the SQL's value in `slot` (a regex whose group 1
+    is the value) for `partners(words)` that mean another value."""
+    m = re.search(slot, ex.sql)
     if m is None:
         return
-    for words, direction in _ORDER.items():
-        if direction == m.group(1) and re.search(rf"\b{words}\b", ex.question):
-            other = _ORDER_SWAPS[words]
-            yield words, other, ex.sql[:m.start(1)] + _ORDER[other]
+    for words, value in meaning.items():
+        if value == m.group(1) and re.search(rf"\b{words}\b", ex.question):
+            for other in partners(words):
+                if meaning[other] != value:
+                    yield words, other, ex.sql[:m.start(1)] + meaning[other] + ex.sql[m.end(1):]
+
+
+def _order_swaps(ex: Example):
+    return _word_swaps(ex, r" ORDER BY \w+ (ASC|DESC)$", _ORDER, lambda words: [_ORDER_SWAPS[words]])
 
 
 def _aggregate_swaps(ex: Example):
@@ -77,14 +84,7 @@ def _aggregate_swaps(ex: Example):
 
 
 def _operator_swaps(ex: Example):
-    m = re.search(r" WHERE (\w+) (>=|<=|>|<) (\S+)", ex.sql)
-    if m is None:
-        return
-    for words, op in _OPERATORS.items():
-        if op == m.group(2) and re.search(rf"\b{words}\b", ex.question):
-            for other, new in _OPERATORS.items():
-                if new != op:
-                    yield words, other, ex.sql[:m.start(2)] + new + ex.sql[m.end(2):]
+    return _word_swaps(ex, r" WHERE \w+ (>=|<=|>|<) ", _OPERATORS, lambda words: list(_OPERATORS))
 
 
 _SWAPS = {"order_direction": _order_swaps, "aggregate": _aggregate_swaps, "where_operator": _operator_swaps}
