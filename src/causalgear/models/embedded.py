@@ -27,6 +27,8 @@ from causalgear.models.tokenizer import train_tokenizer
 
 BUILDER_VERSION = 1
 CARD = "model_card.json"
+# the splits the model card reports: the test split, all-at-once shift, and each graded shift
+CARD_SPLITS = ("test", "test_ood", *tinysql.SHIFT_SPLITS)
 
 
 def training_data_cfg(build) -> TinySQLDataConfig:
@@ -59,6 +61,20 @@ def ensure_embedded(model_cfg, cache_dir: str | Path, progress: bool = True) -> 
     if complete(final):
         return final
     return build_dir_atomically(final, build, complete)
+
+
+def measure_splits(card: dict, model, tokenizer, model_cfg, cache_dir: str | Path, progress: bool = True) -> None:
+    """Add to `card` the accuracy per command set of each of CARD_SPLITS it lacks (a card of an
+    earlier build lacks the graded shift splits)."""
+    build = model_cfg.build
+    data_cfg = training_data_cfg(build)
+    missing = [split for split in CARD_SPLITS if f"{split}_accuracy" not in card]
+    for split in missing:
+        examples = _per_set(tinysql.load_split(data_cfg, cache_dir, split), build.test_examples_per_set)
+        report = evaluate_model(model, tokenizer, examples, max_new_tokens=64, batch_size=64, progress=progress)
+        by_set = {g: r["execution_accuracy"] for g, r in report["by_group"].items()}
+        card[f"{split}_accuracy"] = by_set
+        card[f"{split}_accuracy_mean"] = sum(by_set.values()) / len(by_set)
 
 
 def _per_set(examples, n: int | None):
@@ -179,12 +195,7 @@ def build_embedded(model_cfg, cache_dir: str | Path, out_dir: Path, progress: bo
             "train_examples": len(rows), "training_seconds": round(train_seconds, 1),
             "tokens_seen": tokens_seen, "tokens_per_second": round(tokens_seen / train_seconds),
             "history": history, "data_key": tinysql.data_key(data_cfg)}
-    for split in ("test", "test_ood"):
-        examples = _per_set(tinysql.load_split(data_cfg, cache_dir, split), build.test_examples_per_set)
-        report = evaluate_model(model, tokenizer, examples, max_new_tokens=64, batch_size=64, progress=progress)
-        by_set = {g: r["execution_accuracy"] for g, r in report["by_group"].items()}
-        card[f"{split}_accuracy"] = by_set
-        card[f"{split}_accuracy_mean"] = sum(by_set.values()) / len(by_set)
+    measure_splits(card, model, tokenizer, model_cfg, cache_dir, progress)
     card["test_accuracy_mean_cs1_cs3"] = sum(card["test_accuracy"][c] for c in ("CS1", "CS2", "CS3")) / 3
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -14,7 +14,8 @@ from causalgear.io import write_json
 
 
 def build_model(cfg: DictConfig, out_dir: Path) -> dict:
-    from causalgear.models.embedded import CARD, embedded_dir, ensure_embedded
+    from causalgear.data.tinysql import SHIFT_SPLITS
+    from causalgear.models.embedded import CARD, CARD_SPLITS, embedded_dir, ensure_embedded, measure_splits
     from causalgear.models.loading import ModelLoadError
 
     if cfg.model.name_or_path != "embedded":
@@ -24,10 +25,17 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
     hit = (embedded_dir(cfg.model, cfg.paths.cache_dir) / CARD).is_file()
     path = ensure_embedded(cfg.model, cfg.paths.cache_dir)
     card = json.loads((path / CARD).read_text())
-    write_json(out_dir / "model_card.json", card)
     print(f"{'cache hit' if hit else 'built'}: {path} ({time.monotonic() - start:.1f}s)")
+    if any(f"{split}_accuracy" not in card for split in CARD_SPLITS):  # a card of an earlier build
+        from causalgear.models.loading import load_model
+
+        measure_splits(card, *load_model(cfg.model, cfg.paths.cache_dir), cfg.model, cfg.paths.cache_dir)
+        write_json(path / CARD, card)
+    write_json(out_dir / "model_card.json", card)
     print("test accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in card["test_accuracy"].items())
           + f"; mean {card['test_accuracy_mean']:.3f}; test_ood mean {card['test_ood_accuracy_mean']:.3f}")
+    print("graded shift (one phrasing element held out), mean accuracy: " + ", ".join(
+        f"{split.removeprefix('test_shift.')} {card[f'{split}_accuracy_mean']:.3f}" for split in SHIFT_SPLITS))
     return card
 
 
