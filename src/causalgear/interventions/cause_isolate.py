@@ -105,7 +105,8 @@ class PairSet:
                  # a swap its databases cannot tell apart (ties, one row) would count as caused
                  and not self._correct(p.base.sql, p.counterfactual.sql, p)]
         self.pairs = [pairs[i] for i in known]
-        self.unedited = [components(base[i]) or {} for i in known]
+        self.predictions = [base[i] for i in known]
+        self.unedited = [components(y) or {} for y in self.predictions]
         self.base_h = site_rows(bench.site, bench.tokenizer, [p.base.prompt for p in self.pairs])
         self.source_h = site_rows(bench.site, bench.tokenizer, [p.source_prompt for p in self.pairs])
         self.spans = [p.span for p in self.pairs]
@@ -121,9 +122,10 @@ class PairSet:
     def run(self, transfer: Transfer | None, which: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Cause and isolate of an interchange (None: the unedited model) on all pairs or `which`."""
         idx = list(range(len(self.pairs))) if which is None else list(which)
-        iv = None if transfer is None else SpanInterchange(
-            self.bench.site, [self.source_h[i] for i in idx], [self.spans[i] for i in idx],
-            lambda h, s, rows: transfer(h, s, [idx[r] for r in rows]))
+        if transfer is None:
+            return self.score([self.predictions[i] for i in idx], idx)
+        iv = SpanInterchange(self.bench.site, [self.source_h[i] for i in idx], [self.spans[i] for i in idx],
+                             lambda h, s, rows: transfer(h, s, [idx[r] for r in rows]))
         return self.score(_generate(self.bench, [self.pairs[i].base.prompt for i in idx], iv), idx)
 
     def span_mean(self, i: int, which: str) -> torch.Tensor:
