@@ -43,9 +43,12 @@ _OPERATORS = {"is greater than": ">", "is less than": "<", "is at least": ">=", 
 class Pair:
     attribute: str
     base: Example
-    source_prompt: str
-    counterfactual: Example  # the base example with its SQL swapped: what a full transfer yields
+    counterfactual: Example  # the source: the base example with its question and SQL swapped
     span: tuple[int, int]  # prompt token positions of the attribute's words, inclusive
+
+    @property
+    def source_prompt(self) -> str:
+        return self.counterfactual.prompt
 
     def as_dict(self) -> dict:
         return {"attribute": self.attribute, "base": self.base.id, "source_prompt": self.source_prompt,
@@ -110,7 +113,7 @@ def example_pairs(tokenizer, ex: Example, attribute: str, rng: random.Random) ->
             continue
         differ = [i for i, (a, b) in enumerate(zip(base_ids, source_ids, strict=True)) if a != b]
         if differ:
-            pairs.append(Pair(attribute, ex, cf.prompt, cf, (differ[0], differ[-1])))
+            pairs.append(Pair(attribute, ex, cf, (differ[0], differ[-1])))
     return pairs
 
 

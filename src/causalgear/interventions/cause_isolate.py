@@ -29,7 +29,6 @@ from causalgear.data.pairs import ATTRIBUTES, Pair, make_pairs
 from causalgear.data.scoring import score_sql
 from causalgear.data.sqlexec import DEFAULT_BUDGET, ExecBudget
 from causalgear.interventions.types import SpanInterchange, Transfer, along, full_residual, sae_codes
-from causalgear.models.generate import generate_sql
 from causalgear.models.site import Site
 
 TOP_K = (1, 2, 5)
@@ -72,12 +71,6 @@ def judge(pairs: Sequence[Pair], predictions: Sequence[str], unedited: Sequence[
     return np.array(cause, dtype=float), np.array(isolate, dtype=float)
 
 
-def _generate(bench, prompts: list[str], intervention=None) -> list[str]:
-    g = bench.cfg.generation
-    return generate_sql(bench.model, bench.tokenizer, prompts, max_new_tokens=g.max_new_tokens,
-                        batch_size=g.batch_size, intervention=intervention)
-
-
 @torch.no_grad()
 def site_rows(site: Site, tokenizer, prompts: list[str], batch_size: int = 32) -> list[torch.Tensor]:
     """What the site writes for each prompt [prompt_len, d], read as generation's prompt pass reads it."""
@@ -98,12 +91,11 @@ class PairSet:
 
     def __init__(self, bench, pairs: Sequence[Pair]):
         self.bench, self.made = bench, len(pairs)
-        base = _generate(bench, [p.base.prompt for p in pairs])
-        source = _generate(bench, [p.source_prompt for p in pairs])
-        known = [i for i, p in enumerate(pairs) if self._correct(p.base.sql, base[i], p)
-                 and self._correct(p.counterfactual.sql, source[i], p)
+        base_right, base = bench.runner([p.base for p in pairs]).correct()
+        source_right, _ = bench.runner([p.counterfactual for p in pairs]).correct()
+        known = [i for i, p in enumerate(pairs) if base_right[i] and source_right[i]
                  # a swap its databases cannot tell apart (ties, one row) would count as caused
-                 and not self._correct(p.base.sql, p.counterfactual.sql, p)]
+                 and not score_sql(p.base.sql, p.counterfactual.sql, p.base.db_paths, bench.budget).correct]
         self.pairs = [pairs[i] for i in known]
         self.predictions = [base[i] for i in known]
         self.unedited = [components(y) or {} for y in self.predictions]
@@ -111,9 +103,6 @@ class PairSet:
         self.source_h = site_rows(bench.site, bench.tokenizer, [p.source_prompt for p in self.pairs])
         self.spans = [p.span for p in self.pairs]
         self.swaps = [swap_of(p) for p in self.pairs]
-
-    def _correct(self, gold: str, pred: str, pair: Pair) -> bool:
-        return score_sql(gold, pred, pair.base.db_paths, self.bench.budget).correct
 
     def score(self, predictions: list[str], which: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """(cause, isolate) of the pairs `which`, given their predictions."""
@@ -126,7 +115,7 @@ class PairSet:
             return self.score([self.predictions[i] for i in idx], idx)
         iv = SpanInterchange(self.bench.site, [self.source_h[i] for i in idx], [self.spans[i] for i in idx],
                              lambda h, s, rows: transfer(h, s, [idx[r] for r in rows]))
-        return self.score(_generate(self.bench, [self.pairs[i].base.prompt for i in idx], iv), idx)
+        return self.score(self.bench.runner([self.pairs[i].base for i in idx]).predict(iv), idx)
 
     def span_mean(self, i: int, which: str) -> torch.Tensor:
         h = (self.base_h if which == "base" else self.source_h)[i]
@@ -169,14 +158,7 @@ def per_pair_latents(sae, test: PairSet, chosen: dict[Swap, list[dict]], k: int)
     mask = torch.zeros(len(test.pairs), sae.d_sae, dtype=torch.bool)
     for i, swap in enumerate(test.swaps):
         mask[i, [r["latent"] for r in chosen.get(swap, [])[:k]]] = True
-
-    def transfer(h: torch.Tensor, source: torch.Tensor, rows: list[int]) -> torch.Tensor:
-        z, z_source = sae.encode(h.float()), sae.encode(source.float())
-        z_new = torch.where(mask[rows].to(z.device).unsqueeze(1), z_source, z)
-        new, old = sae.decode(torch.stack([z_new, z]))
-        return h + (new - old).to(h.dtype)
-
-    return transfer
+    return sae_codes(sae, mask)
 
 
 def diffmean_directions(select: PairSet, test: PairSet) -> torch.Tensor:

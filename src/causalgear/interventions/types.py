@@ -205,15 +205,19 @@ def full_residual(h: torch.Tensor, source: torch.Tensor, rows: list[int]) -> tor
     return source
 
 
-def sae_codes(sae: SparseAutoencoder, js: Sequence[int]) -> Transfer:
-    """z_js take the source's values; as in CodePatch, only the decoded change moves the stream."""
-    js = list(js)
+def sae_codes(sae: SparseAutoencoder, js: Sequence[int] | torch.Tensor) -> Transfer:
+    """The codes `js` take the source's values: one list for every example, or a bool mask
+    [n_examples, d_sae] of each example's own. As in CodePatch, only the decoded change moves the
+    stream."""
+    if not isinstance(js, torch.Tensor):
+        mask = torch.zeros(sae.d_sae, dtype=torch.bool)
+        mask[list(js)] = True
+        js = mask.unsqueeze(0)
 
     def transfer(h: torch.Tensor, source: torch.Tensor, rows: list[int]) -> torch.Tensor:
         z, z_source = sae.encode(h.float()), sae.encode(source.float())
-        z_new = z.clone()
-        z_new[..., js] = z_source[..., js]
-        new, old = sae.decode(torch.stack([z_new, z]))
+        which = (js if len(js) == 1 else js[rows]).to(z.device).unsqueeze(1)  # [batch or 1, 1, d_sae]
+        new, old = sae.decode(torch.stack([torch.where(which, z_source, z), z]))
         return h + (new - old).to(h.dtype)
 
     return transfer

@@ -47,10 +47,14 @@ class Runner:
         self.model, self.tokenizer, self.examples = model, tokenizer, list(examples)
         self.generation, self.budget = generation, budget
 
+    def predict(self, intervention=None) -> list[str]:
+        """The SQL generated for each example."""
+        return generate_sql(self.model, self.tokenizer, [e.prompt for e in self.examples],
+                            max_new_tokens=self.generation.max_new_tokens, batch_size=self.generation.batch_size,
+                            intervention=intervention)
+
     def correct(self, intervention=None) -> tuple[np.ndarray, list[str]]:
         """(1.0 / 0.0 per example, the predictions)."""
-        preds = generate_sql(self.model, self.tokenizer, [e.prompt for e in self.examples],
-                             max_new_tokens=self.generation.max_new_tokens, batch_size=self.generation.batch_size,
-                             intervention=intervention)
+        preds = self.predict(intervention)
         verdicts = score_predictions(self.examples, preds, self.budget)
         return np.array([v.correct for v in verdicts], dtype=np.float64), preds
