@@ -50,10 +50,6 @@ class Pair:
     def source_prompt(self) -> str:
         return self.counterfactual.prompt
 
-    def as_dict(self) -> dict:
-        return {"attribute": self.attribute, "base": self.base.id, "source_prompt": self.source_prompt,
-                "counterfactual_sql": self.counterfactual.sql, "span": list(self.span)}
-
 
 def _word_swaps(ex: Example, slot: str, meaning: dict[str, str], partners):
     """Swaps of a question's words whose meaning is the SQL's value in `slot` (a regex whose group 1
