@@ -17,14 +17,23 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-CONF_DIR = Path(os.environ.get("CAUSALGEAR_CONF", Path(__file__).resolve().parents[2] / "conf"))
+from causalgear.config.checks import ConfigError, _at_least, _positive
+from causalgear.config.serve import SAEQuantization, ServeConfig, ServeMode
+
+__all__ = ["ConfigError", "SAEQuantization", "ServeConfig", "ServeMode"]  # re-exported: one place to import from
+
+CONF_DIR = Path(os.environ.get("CAUSALGEAR_CONF", Path(__file__).resolve().parents[3] / "conf"))
 
 CommandSet = StrEnum("CommandSet", [(v, v) for v in ("CS1", "CS2", "CS3", "CS4")])
 COMMAND_SETS = tuple(CommandSet)
-# TinySQL's phrasing elements: `test_shift.<element>` shifts exactly that one to its held-out phrasing
+# TinySQL's phrasing elements: `test_shift.<element>` (and its twin `validation_shift.<element>`)
+# shifts exactly that one to its held-out phrasing
 SHIFT_ELEMENTS = ("verb", "select", "order", "aggregate", "where", "operator")
-TINYSQL_SPLITS = ("train", "validation", "test", "test_ood", *(f"test_shift.{e}" for e in SHIFT_ELEMENTS))
+TINYSQL_SPLITS = ("train", "validation", "test", "test_ood", *(f"{s}_shift.{e}" for s in ("test", "validation")
+                                                                 for e in SHIFT_ELEMENTS))
 
+# what concept steering can force (steering.concepts)
+CONCEPT_VALUES = {"order_direction": ("ASC", "DESC"), "aggregate": ("COUNT", "SUM", "AVG", "MIN", "MAX")}
 DType = StrEnum("DType", [(v, v) for v in ("float32", "bfloat16", "float16")])
 Device = StrEnum("Device", [(v, v) for v in ("auto", "cpu", "cuda")])
 QUANTIZATIONS = ("none", "8bit", "4bit")  # a str: an Enum member cannot be named 8bit
@@ -36,32 +45,10 @@ ReadoutPosition = StrEnum("ReadoutPosition", [(v, v) for v in ("response", "last
 IGBaseline = StrEnum("IGBaseline", [(v, v) for v in ("pad", "zero", "mean")])
 IGMethod = StrEnum("IGMethod", [(v, v) for v in ("gausslegendre", "riemann_trapezoid")])
 SteeringMethod = StrEnum("SteeringMethod", [(v, v) for v in ("clamp", "diffmean", "random_direction")])
-ServeMode = StrEnum("ServeMode", [(v, v) for v in ("inject", "zero", "additive", "grains", "none")])
-SAEQuantization = StrEnum("SAEQuantization", [(v, v) for v in ("none", "nf4")])
 LoggerMode = StrEnum("LoggerMode", [(v, v) for v in ("auto", "online", "offline", "disabled")])
 SpiderSource = StrEnum("SpiderSource", [(v, v) for v in ("local", "hub")])
 SpiderSubset = StrEnum("SpiderSubset", [(v, v) for v in ("all", "tinysql")])
 Difficulty = StrEnum("Difficulty", [(v, v) for v in ("easy", "medium", "hard", "extra")])
-
-
-class ConfigError(ValueError):
-    """A config value that is not allowed. The message is one line: key, value, what is allowed."""
-
-    def __init__(self, key: str, value: Any, allowed: str):
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
-
-
-def _positive(group: str, obj: Any, *names: str) -> None:
-    for name in names:
-        v = getattr(obj, name)
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ConfigError(f"{group}.{name}", v, "an integer > 0")
-
-
-def _at_least(key: str, value: float, low: float, allowed: str, strict: bool = False) -> None:
-    if value < low or (strict and value == low):
-        raise ConfigError(key, value, allowed)
 
 
 @dataclass
@@ -290,19 +277,35 @@ class SteeringConfig:
     alpha: float = 1.0  # additive steering: x + alpha * (the decoder's contribution of the mean active z_j)
     alphas: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
     html_examples: int = 24
-    # the split steering is chosen and reported on (e.g. `test_shift.order`, where the model fails;
-    # null: data.eval_split); data.eval_split's test half is then measured too (the regression check)
-    split: str | None = None
+    # the split steering is chosen and reported on: `auto` (the shift split with the most room,
+    # judged on its validation twin), a split (e.g. `test_shift.order`), or null (data.eval_split);
+    # off data.eval_split, data.eval_split's test half is measured too (the regression check)
+    split: str | None = "auto"
     # methods beside grains and additive, each with its scale chosen on selection: `clamp` (z_j =
     # `clamps` x its mean active value), and at the additive direction's norm and alphas, `diffmean`
     # (selection prompts answered right minus wrong) and `random_direction` (seeded)
-    extra_methods: list[SteeringMethod] = field(default_factory=list)
+    extra_methods: list[SteeringMethod] = field(default_factory=lambda: list(SteeringMethod))
     clamps: list[float] = field(default_factory=lambda: [0.5, 2.0, 5.0, 10.0])
+    conditional: bool = True  # also each method gated by a misread detector fitted on selection
+    # latents beside the feature that additive and clamp try: the first of GrAInS' contrastive ranking
+    candidates: int = 3
+    # concept steering (AxBench's score): targets `component:VALUE`, prompts per side, SAE latents tried
+    concepts: list[str] = field(default_factory=lambda: ["order_direction:ASC", "order_direction:DESC",
+                                                         "aggregate:MAX"])
+    concept_prompts: int = 100
+    concept_latents: int = 2
 
     def __post_init__(self) -> None:
         if self.feature is not None:
             _at_least("steering.feature", self.feature, 0, "a coordinate index >= 0, or null (evaluate's choice)")
-        _positive("steering", self, "n_steps", "internal_batch_size", "grad_steps", "html_examples")
+        _positive("steering", self, "n_steps", "internal_batch_size", "grad_steps", "html_examples", "concept_prompts",
+                  "concept_latents")
+        _at_least("steering.candidates", self.candidates, 0, "an integer >= 0 (0: the feature alone)")
+        for target in self.concepts:
+            component, _, value = target.partition(":")
+            if value not in CONCEPT_VALUES.get(component, ()):
+                raise ConfigError("steering.concepts", target, "component:VALUE, one of " + ", ".join(
+                    f"{c}:{'|'.join(vs)}" for c, vs in CONCEPT_VALUES.items()))
         if self.ig_method == IGMethod.riemann_trapezoid and self.n_steps < 2:
             raise ConfigError("steering.n_steps", self.n_steps, "an integer >= 2 for riemann_trapezoid")
         if self.top_tokens is not None:
@@ -323,42 +326,6 @@ class ReportConfig:
     def __post_init__(self) -> None:
         for key in ("features", "tokens_per_coordinate"):
             _at_least(f"report.{key}", getattr(self, key), 0, "an integer >= 0")
-
-
-@dataclass
-class ServeConfig:
-    host: str = "127.0.0.1"  # loopback: expose it on purpose (host=0.0.0.0), never by default
-    port: int = 8765
-    sae_quantization: SAEQuantization = SAEQuantization.none  # nf4: bitsandbytes' 4-bit NormalFloat
-    # the coordinate a request steers when it names none (None: steering.feature or evaluate's choice)
-    feature: int | None = None
-    mode: ServeMode = ServeMode.inject  # none: no steering
-    # inject: z_j = scale x its mean active value; additive: alpha; grains: share of each embedding's norm
-    scale: float = 2.0
-    max_new_tokens: int = 64  # a request's default
-    max_new_tokens_limit: int = 256
-    # the bound on one request's time and memory is in tokens (a character can be three of them)
-    max_prompt_tokens: int = 1024
-    max_body_bytes: int = 65536
-    max_queue: int = 32  # requests waiting or running; one more gets 503
-    request_timeout_s: float = 30.0
-    grains_ig_steps: int = 16
-    top_tokens: int = 10  # GET /features/{j}
-    # torch threads of the model worker (0: torch's default); requests run one at a time
-    threads: int = 1
-
-    def __post_init__(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ConfigError("serve.port", self.port, "1..65535")
-        _positive("serve", self, "max_new_tokens", "max_new_tokens_limit", "max_prompt_tokens", "max_body_bytes",
-                  "max_queue", "grains_ig_steps", "top_tokens")
-        if self.max_new_tokens > self.max_new_tokens_limit:
-            raise ConfigError("serve.max_new_tokens", self.max_new_tokens,
-                              f"at most serve.max_new_tokens_limit={self.max_new_tokens_limit}")
-        _at_least("serve.threads", self.threads, 0, "an integer >= 0 (0: torch's default)")
-        _at_least("serve.request_timeout_s", self.request_timeout_s, 0, "a number of seconds > 0", strict=True)
-        if self.feature is not None:
-            _at_least("serve.feature", self.feature, 0, "a coordinate index >= 0, or null")
 
 
 @dataclass
