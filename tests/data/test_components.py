@@ -31,3 +31,8 @@ def test_a_prediction_is_right_or_wrong_component_by_component():
     assert extra["order_field"] == 0.0 and extra["where_field"] is None  # the prediction added an ORDER BY
     broken = component_correct(gold, "SELECT name FROM")
     assert broken["select"] == 0.0 and broken["order_direction"] == 0.0 and broken["aggregate"] is None
+
+
+def test_sql_nested_past_the_parsers_recursion_limit_does_not_parse():
+    # steered generations can be this degenerate; they count as not parsing instead of ending the run
+    assert components("SELECT " + "(" * 3000 + "1" + ")" * 3000 + " FROM t") is None

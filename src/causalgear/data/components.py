@@ -24,7 +24,7 @@ def components(sql: str) -> dict[str, object] | None:
 
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
-    except (sqlglot.errors.ParseError, sqlglot.errors.TokenError, ValueError):
+    except (sqlglot.errors.SqlglotError, ValueError, RecursionError):  # steered output can nest without end
         return None
     if not isinstance(tree, exp.Select):
         return None
