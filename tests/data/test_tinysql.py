@@ -108,19 +108,24 @@ def _ood_patterns(element: str) -> list[re.Pattern]:
 
 def test_each_graded_shift_split_shifts_exactly_its_one_element(tmp_path):
     cfg = small_cfg()
-    test = tinysql.load_split(cfg, tmp_path, "test")
     base = {(e.db_id, e.question) for s in tinysql.SPLITS for e in tinysql.load_split(cfg, tmp_path, s)}
-    for element in tinysql.SHIFT_ELEMENTS:
-        shifted = tinysql.load_split(cfg, tmp_path, f"test_shift.{element}")
-        groups = [c for c in cfg.command_sets if c in tinysql.SHIFT_SETS[element]]
-        assert [e.group for e in shifted] == [c for c in groups for _ in range(cfg.n_test_per_set)]
-        assert {e.db_id for e in shifted} <= {e.db_id for e in test}  # the schemas of test
-        assert not {(e.db_id, e.question) for e in shifted} & base
-        ood = _ood_patterns(element)
-        others = [p for other in tinysql.SHIFT_ELEMENTS if other not in (element, "verb") for p in _ood_patterns(other)]
-        for e in shifted:
-            assert any(p.search(e.question) for p in ood), (element, e.question)  # its element is held out
-            assert not any(p.search(e.question) for p in others), (element, e.question)  # the others are not
+    drawn: set[tuple[str, str]] = set()
+    for side, n in (("test", cfg.n_test_per_set), ("validation", cfg.n_validation_per_set)):
+        schemas = {e.db_id for e in tinysql.load_split(cfg, tmp_path, side)}
+        for element in tinysql.SHIFT_ELEMENTS:
+            shifted = tinysql.load_split(cfg, tmp_path, f"{side}_shift.{element}")
+            groups = [c for c in cfg.command_sets if c in tinysql.SHIFT_SETS[element]]
+            assert [e.group for e in shifted] == [c for c in groups for _ in range(n)]
+            assert {e.db_id for e in shifted} <= schemas  # the schemas of its twin split
+            pairs = {(e.db_id, e.question) for e in shifted}
+            assert not pairs & base and not pairs & drawn  # no question is in two splits
+            drawn |= pairs
+            ood = _ood_patterns(element)
+            others = [p for other in tinysql.SHIFT_ELEMENTS if other not in (element, "verb")
+                      for p in _ood_patterns(other)]
+            for e in shifted:
+                assert any(p.search(e.question) for p in ood), (element, e.question)  # its element is held out
+                assert not any(p.search(e.question) for p in others), (element, e.question)  # the others are not
     # the base data set is unchanged by them
     assert tree_digest(tinysql.ensure_dataset(cfg, tmp_path / "fresh")) == tree_digest(
         tinysql.ensure_dataset(cfg, tmp_path))
@@ -128,6 +133,6 @@ def test_each_graded_shift_split_shifts_exactly_its_one_element(tmp_path):
 
 def test_every_graded_shift_gold_query_executes(tmp_path):
     cfg = small_cfg()
-    for split in tinysql.SHIFT_SPLITS:
+    for split in tinysql.SHIFT_SPLITS + tinysql.VALIDATION_SHIFT_SPLITS:
         for e in tinysql.load_split(cfg, tmp_path, split):
             assert execute(Path(e.db_dir) / f"{e.db_id}.sqlite", e.sql).ok, e.sql

@@ -8,7 +8,9 @@ Splits never share a (schema, question) pair. `test_ood` uses phrasing templates
 that no other split uses, for every element at once. `test_shift.<element>` (graded shift)
 shifts exactly one phrasing element (SHIFT_ELEMENTS) to its held-out form, on the schemas of
 `test` and as many examples per command set, in the command sets where that element occurs;
-they are generated on first use beside the data set, which they leave unchanged. Everything is
+`validation_shift.<element>` is its twin on the schemas of `validation` (what choices about the
+shift, such as which split to steer on, are made from). They are generated on first use beside
+the data set, which they leave unchanged. Everything is
 a pure function of the config: the same seed gives byte-identical files.
 """
 
@@ -28,9 +30,10 @@ from causalgear.data.examples import Example
 from causalgear.io import build_dir_atomically
 
 GENERATOR_VERSION = 1
-SHIFT_VERSION = 1
+SHIFT_VERSION = 2
 SPLITS = ("train", "validation", "test", "test_ood")
 SHIFT_SPLITS = tuple(f"test_shift.{e}" for e in SHIFT_ELEMENTS)
+VALIDATION_SHIFT_SPLITS = tuple(f"validation_shift.{e}" for e in SHIFT_ELEMENTS)
 # the command sets whose questions can hold each element (CS4 may add an ORDER BY or aggregates)
 SHIFT_SETS = {"verb": ("CS1", "CS2", "CS3", "CS4"), "select": ("CS1", "CS2", "CS3", "CS4"),
               "order": ("CS2", "CS4"), "aggregate": ("CS3", "CS4"), "where": ("CS4",), "operator": ("CS4",)}
@@ -287,32 +290,34 @@ def ensure_dataset(cfg, cache_dir: str | Path) -> Path:
 
 
 def generate_shifts(cfg, root: Path, out_dir: Path) -> None:
-    """Write `test_shift.<element>.jsonl` for every element into out_dir, for the data set at `root`."""
+    """Write `test_shift.<element>.jsonl` and `validation_shift.<element>.jsonl` for every element
+    into out_dir, for the data set at `root`."""
     seed = cfg.seed
     schemas = {s.db_id: s for s in make_schemas(seed, cfg.n_schemas)}
-    test_schemas: list[str] = []
+    schemas_of: dict[str, list[str]] = {"test": [], "validation": []}
     seen: set[tuple[str, str]] = set()
     for split in SPLITS:
         with open(root / f"{split}.jsonl") as fh:
             for line in fh:
                 r = json.loads(line)
                 seen.add((r["db_id"], r["question"]))
-                if split == "test" and r["db_id"] not in test_schemas:
-                    test_schemas.append(r["db_id"])
+                if split in schemas_of and r["db_id"] not in schemas_of[split]:
+                    schemas_of[split].append(r["db_id"])
     out_dir.mkdir(parents=True)
-    for element in SHIFT_ELEMENTS:
-        rows = []
-        for cs in [c for c in cfg.command_sets if c in SHIFT_SETS[element]]:
-            rng = _rng(seed, f"test_shift.{element}", cs)
+    # test first: its draws do not depend on the validation twins drawn after it
+    for base, n_per_set in (("test", cfg.n_test_per_set), ("validation", cfg.n_validation_per_set)):
+        for element in SHIFT_ELEMENTS:
+            name, rows = f"{base}_shift.{element}", []
+            for cs in [c for c in cfg.command_sets if c in SHIFT_SETS[element]]:
+                rng = _rng(seed, name, cs)
 
-            def shifted(schema: Schema, cs=cs, rng=rng, element=element) -> tuple[str, str] | None:
-                question, sql, used = _example(rng, schema, cs, "train", seed, shifted=element)
-                return (question, sql) if element in used else None  # the element must be in the question
+                def shifted(schema: Schema, cs=cs, rng=rng, element=element) -> tuple[str, str] | None:
+                    question, sql, used = _example(rng, schema, cs, "train", seed, shifted=element)
+                    return (question, sql) if element in used else None  # the element must be in the question
 
-            rows += _draw(rng, [schemas[d] for d in test_schemas], cfg.n_test_per_set, f"test_shift.{element}", cs,
-                          seen, 100, shifted)
-        with open(out_dir / f"test_shift.{element}.jsonl", "w") as fh:
-            fh.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+                rows += _draw(rng, [schemas[d] for d in schemas_of[base]], n_per_set, name, cs, seen, 100, shifted)
+            with open(out_dir / f"{name}.jsonl", "w") as fh:
+                fh.writelines(json.dumps(row, sort_keys=True) + "\n" for row in rows)
     (out_dir / "info.json").write_text(json.dumps({"shift_version": SHIFT_VERSION, "data_key": data_key(cfg)}))
 
 
@@ -330,9 +335,10 @@ def ensure_shifts(cfg, cache_dir: str | Path) -> tuple[Path, Path]:
 
 
 def load_split(cfg, cache_dir: str | Path, split: str) -> list[Example]:
-    if split not in SPLITS + SHIFT_SPLITS:
-        raise ValueError(f"unknown TinySQL split {split!r}: one of {', '.join(SPLITS + SHIFT_SPLITS)}")
-    if split in SHIFT_SPLITS:
+    shifts = SHIFT_SPLITS + VALIDATION_SHIFT_SPLITS
+    if split not in SPLITS + shifts:
+        raise ValueError(f"unknown TinySQL split {split!r}: one of {', '.join(SPLITS + shifts)}")
+    if split in shifts:
         root, where = ensure_shifts(cfg, cache_dir)
     else:
         root = where = ensure_dataset(cfg, cache_dir)

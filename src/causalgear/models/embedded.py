@@ -28,7 +28,7 @@ from causalgear.models.tokenizer import train_tokenizer
 BUILDER_VERSION = 1
 CARD = "model_card.json"
 # the splits the model card reports: the test split, all-at-once shift, and each graded shift
-CARD_SPLITS = ("test", "test_ood", *tinysql.SHIFT_SPLITS)
+CARD_SPLITS = ("test", "test_ood", *tinysql.SHIFT_SPLITS, *tinysql.VALIDATION_SHIFT_SPLITS)
 
 
 def training_data_cfg(build) -> TinySQLDataConfig:
@@ -65,7 +65,7 @@ def ensure_embedded(model_cfg, cache_dir: str | Path, progress: bool = True) -> 
 
 def measure_splits(card: dict, model, tokenizer, model_cfg, cache_dir: str | Path, progress: bool = True) -> None:
     """Add to `card` the accuracy per command set of each of CARD_SPLITS it lacks (a card of an
-    earlier build lacks the graded shift splits)."""
+    earlier build lacks the graded shift splits, or their validation twins)."""
     build = model_cfg.build
     data_cfg = training_data_cfg(build)
     missing = [split for split in CARD_SPLITS if f"{split}_accuracy" not in card]

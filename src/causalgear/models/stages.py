@@ -14,7 +14,7 @@ from causalgear.io import write_json
 
 
 def build_model(cfg: DictConfig, out_dir: Path) -> dict:
-    from causalgear.data.tinysql import SHIFT_SPLITS
+    from causalgear.config import SHIFT_ELEMENTS
     from causalgear.models.embedded import CARD, CARD_SPLITS, embedded_dir, ensure_embedded, measure_splits
     from causalgear.models.loading import ModelLoadError
 
@@ -34,8 +34,9 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
     write_json(out_dir / "model_card.json", card)
     print("test accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in card["test_accuracy"].items())
           + f"; mean {card['test_accuracy_mean']:.3f}; test_ood mean {card['test_ood_accuracy_mean']:.3f}")
-    print("graded shift (one phrasing element held out), mean accuracy: " + ", ".join(
-        f"{split.removeprefix('test_shift.')} {card[f'{split}_accuracy_mean']:.3f}" for split in SHIFT_SPLITS))
+    for side in ("test", "validation"):
+        print(f"graded shift (one phrasing element held out), {side}, mean accuracy: " + ", ".join(
+            f"{e} {card[f'{side}_shift.{e}_accuracy_mean']:.3f}" for e in SHIFT_ELEMENTS))
     return card
 
 
