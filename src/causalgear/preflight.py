@@ -100,7 +100,7 @@ def validate(cfg: DictConfig) -> None:
             check_data(target, f"transfer.{name}")
     if cfg.stage in HARVESTING_STAGES:  # `data` or `accuracy` on a Spider copy without its train file is fine
         check_split("harvest.split", cfg.harvest.split, cfg.data)
-    if cfg.steering.split is not None:
+    if cfg.steering.split not in (None, "auto"):
         check_split("steering.split", cfg.steering.split, cfg.data)
     registry.check(cfg.sae)
     if cfg.sae.path is not None and sae_dir(cfg.sae.path) is None:

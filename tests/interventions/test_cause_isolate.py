@@ -8,7 +8,8 @@ from causalgear.data import tinysql
 from causalgear.data.components import components
 from causalgear.data.pairs import make_pairs
 from causalgear.data.scoring import score_sql
-from causalgear.interventions.cause_isolate import judge, proportion, swap_of, value_of
+from causalgear.interventions.cause_isolate import judge, swap_of, value_of
+from causalgear.interventions.statistics import proportion
 
 
 def distinguishable_pairs(smoke_model, tmp_path, attribute):

@@ -16,7 +16,12 @@ from causalgear.steering.run import Steerer, steer
 def steer_cfg(smoke_sae):
     cfg, root = smoke_sae
     return compose([*cfg, "steering.feature=2", "steering.scales=[0.05,0.5]", "steering.alphas=[1.0,4.0]",
-                    "steering.html_examples=3"]), root
+                    "steering.html_examples=3", *ONE_SPLIT]), root
+
+
+# the feature alone on the eval split: what the extra latents, splits and methods add is tested on its own
+ONE_SPLIT = ["steering.split=null", "steering.candidates=0", "steering.conditional=false", "steering.concepts=[]",
+             "steering.extra_methods=[]"]
 
 
 def test_steer_writes_every_file_and_field(steer_cfg):
@@ -110,7 +115,7 @@ def test_steering_on_a_shift_split_reports_fixes_breaks_and_the_in_distribution_
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[4.0]",
                    "steering.html_examples=2", "steering.split=test_shift.order", "causal.n_select=3",
-                   "causal.n_test=4"])
+                   "causal.n_test=4", "steering.candidates=0", "steering.conditional=false", "steering.concepts=[]"])
     result = steer(cfg, tmp_path)
     assert result["data_split"] == "test_shift.order" and result["in_distribution_split"] == "test"
     for m in result["methods"].values():
@@ -145,7 +150,7 @@ def test_a_steering_split_or_method_that_does_not_exist_is_refused():
 def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path):
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[1.0,4.0]",
-                   "steering.html_examples=2", "steering.extra_methods=[clamp,diffmean,random_direction]",
+                   "steering.html_examples=2", *ONE_SPLIT, "steering.extra_methods=[clamp,diffmean,random_direction]",
                    "steering.clamps=[3.0]"])
     result = steer(cfg, tmp_path)
     methods = set(result["methods"])

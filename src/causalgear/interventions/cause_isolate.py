@@ -28,6 +28,7 @@ from causalgear.data.components import components
 from causalgear.data.pairs import ATTRIBUTES, Pair, make_pairs
 from causalgear.data.scoring import score_sql
 from causalgear.data.sqlexec import DEFAULT_BUDGET, ExecBudget
+from causalgear.interventions.statistics import proportion
 from causalgear.interventions.types import SpanInterchange, Transfer, along, full_residual, sae_codes
 from causalgear.models.site import Site
 
@@ -45,17 +46,6 @@ def value_of(attribute: str, sql: str) -> str | None:
 
 def swap_of(pair: Pair) -> Swap:
     return value_of(pair.attribute, pair.base.sql), value_of(pair.attribute, pair.counterfactual.sql)
-
-
-def proportion(x: np.ndarray) -> dict:
-    """Share with its Wilson 95% interval."""
-    from scipy.stats import binomtest
-
-    n, k = len(x), int(np.sum(x))
-    if n == 0:
-        return {"rate": None, "ci_low": None, "ci_high": None, "n": 0}
-    ci = binomtest(k, n).proportion_ci(method="wilson")
-    return {"rate": k / n, "ci_low": float(ci.low), "ci_high": float(ci.high), "n": n}
 
 
 def judge(pairs: Sequence[Pair], predictions: Sequence[str], unedited: Sequence[dict],

@@ -48,3 +48,14 @@ def paired_bootstrap(baseline, treated, n_boot: int = 2000, seed: int = 0, level
     tail = (1 - level) / 2
     low, high = np.quantile(means, [tail, 1 - tail])
     return Interval(float(diff.mean()), float(low), float(high), len(diff))
+
+
+def proportion(x: np.ndarray) -> dict:
+    """Share with its Wilson 95% interval."""
+    from scipy.stats import binomtest
+
+    n, k = len(x), int(np.sum(x))
+    if n == 0:
+        return {"rate": None, "ci_low": None, "ci_high": None, "n": 0}
+    ci = binomtest(k, n).proportion_ci(method="wilson")
+    return {"rate": k / n, "ci_low": float(ci.low), "ci_high": float(ci.high), "n": n}

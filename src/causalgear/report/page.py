@@ -185,11 +185,46 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
     unbeaten = [name for name, m in s["methods"].items() if m.get("unsteered_best_on_selection")]
     note = (f"<p class='meta'>On the selection split no scale tried beat no steering for: {', '.join(unbeaten)}; "
             f"the table reports the best scale all the same.</p>") if unbeaten else ""
+    choice = s.get("split_choice") or {}
+    why = html.escape(choice.get("rule", ""))
+    if "validation_accuracy" in choice:
+        why += " (validation accuracy: " + ", ".join(f"{e} {v:.3f}" for e, v in choice["validation_accuracy"].items())
+        why += f"; {html.escape(choice.get('source', ''))})"
+    detector = s.get("detector")
+    gate = ("<p class='meta'>gated_*: steered only where a misread detector, fitted on selection prompts, fires; "
+            "it fires on " + ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in detector["fires"].items())
+            + ".</p>") if detector else ""
     return ["<h2>Steering</h2>",
             f"<p class='meta'>Feature {s['feature']} ({html.escape(s['feature_source'])}), {s['direction']}d; "
-            f"{s['n_test']} test prompts of {html.escape(str(s.get('data_split')))}.</p>",
-            table(rows, list(rows[0])), note, _img(steer / "steering.png", "steering plot"),
+            f"{s['n_test']} test prompts of {html.escape(str(s.get('data_split')))}"
+            + (f", chosen by {why}" if why else "") + ".</p>",
+            table(rows, list(rows[0])), note, gate, _img(steer / "steering.png", "steering plot"),
+            _img(steer / "steering_flips.png", "fixed and broken answers per method"),
+            *_concept_steering(s.get("concept_steering") or {}),
             f"<p><a href='{link}'>Token attributions and steered SQL (attributions.html)</a></p>" if link else ""]
+
+
+def _concept_steering(c: dict) -> list[str]:
+    """AxBench-form concept steering: per target and method, the three judges and the score."""
+    rows = []
+    for target, r in c.items():
+        if "skipped" in r:
+            rows.append({"target": target, "method": "skipped: " + r["skipped"]})
+            continue
+        for name, m in r["methods"].items():
+            t = m["test"]
+            rows.append({"target": target, "method": name, "latent": m["latent"], "scale": m["scale"],
+                         "concept": t["concept"], "instruction": t["instruction"], "fluency": t["fluency"],
+                         "score [95% CI]": f"{t['score']['rate']:.3f} [{t['score']['ci_low']:.3f}, "
+                                           f"{t['score']['ci_high']:.3f}]", "test prompts": r["n_test"]})
+    if not rows:
+        return []
+    return ["<h3>Concept steering</h3>",
+            "<p class='meta'>Force a value on prompts whose gold SQL has another; judges per output: concept (the "
+            "component took it), instruction (every other component as in the gold), fluency (it executes); score: "
+            "their harmonic mean (0 if any is 0), averaged. Latent and scale chosen on the validation split.</p>",
+            table(rows, ["target", "method", "latent", "scale", "concept", "instruction", "fluency",
+                         "score [95% CI]", "test prompts"])]
 
 
 def write_report(run_dir: Path, cfg: DictConfig, summary: dict | None = None) -> Path:

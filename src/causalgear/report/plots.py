@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 
@@ -133,29 +134,59 @@ def profile_heatmap(result: dict, path: Path) -> Path | None:
 
 
 def steering_plot(result: dict, path: Path) -> Path:
-    """Selection-split accuracy against scale for each steering method (scale 0: unsteered), with the
-    chosen scale's test-split accuracy and interval marked."""
+    """Selection-split accuracy against scale for each steering method (scale 0: unsteered), its gated
+    twin on the same axes, with the chosen scale's test-split accuracy and interval marked."""
     methods = result["methods"]
-    fig, axes = plt.subplots(1, len(methods), figsize=(5 * len(methods), 3.6), squeeze=False)
+    plain = [name for name in methods if not name.startswith("gated_")]
+    fig, axes = plt.subplots(1, len(plain), figsize=(4.2 * len(plain), 3.6), squeeze=False)
     units = {"grains": "scale (share of each perturbed token's embedding norm)",
-             "additive": "alpha (multiples of the mean active decoder contribution)",
-             "clamp": "z_j set to this multiple of its mean active value",
+             "additive": "alpha (mean active decoder contribution)",
+             "clamp": "z_j = this multiple of its mean active value",
              "diffmean": "alpha (at the additive direction's norm)",
              "random_direction": "alpha (at the additive direction's norm)"}
-    for ax, (name, r) in zip(axes[0], methods.items(), strict=True):
-        curve = r["selection_curve"]
-        ax.plot([c["scale"] for c in curve], [c["accuracy"] for c in curve], "o-", color="#3b6ea5",
-                label="selection split")
-        t = r["test"]
-        ax.errorbar([r["scale"]], [t["steered_accuracy"]],
-                    yerr=[[t["delta"] - t["ci_low"]], [t["ci_high"] - t["delta"]]], fmt="s", color="#c0392b",
-                    capsize=4, label="test split, chosen scale (95% CI of delta)")
-        ax.axhline(t["baseline_accuracy"], color="gray", ls="--", lw=1, label="test split, unsteered")
-        ax.set_xlabel(units.get(name, "scale"))
+    for ax, name in zip(axes[0], plain, strict=True):
+        for label, color, r in ((name, "#3b6ea5", methods[name]),
+                                (f"gated_{name}", "#27ae60", methods.get(f"gated_{name}"))):
+            if r is None:
+                continue
+            # the chosen latent's curve (the SAE methods also try other candidate latents)
+            curve = [c for c in r["selection_curve"] if c.get("latent") in (None, r.get("latent"))]
+            t = r["test"]
+            ax.plot([c["scale"] for c in curve], [c["accuracy"] for c in curve], "o-", color=color,
+                    label=f"{label}: selection")
+            ax.errorbar([r["scale"]], [t["steered_accuracy"]], yerr=[[t["delta"] - t["ci_low"]],
+                        [t["ci_high"] - t["delta"]]], fmt="s", color=color, mec="black", capsize=4,
+                        label=f"{label}: test at chosen scale (95% CI of delta)")
+        ax.axhline(methods[name]["test"]["baseline_accuracy"], color="gray", ls="--", lw=1, label="test, unsteered")
+        ax.set_xlabel(units.get(name, "scale"), fontsize=8)
         ax.set_ylabel("execution accuracy")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"{name}: feature {r['feature']}, delta {t['delta']:+.3f}")
-        ax.legend(fontsize=7, loc="lower left")
+        ax.set_title(f"{name}: delta {methods[name]['test']['delta']:+.3f}", fontsize=9)
+        ax.legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def flips_plot(result: dict, path: Path) -> Path:
+    """Per method: test answers fixed (wrong -> right) and broken (right -> wrong), on the steering
+    split and, when it was measured, the in-distribution split."""
+    methods = result["methods"]
+    sides = [("test", result.get("data_split") or "test")]
+    if result.get("in_distribution_split"):
+        sides.append(("in_distribution", result["in_distribution_split"]))
+    fig, axes = plt.subplots(1, len(sides), figsize=(1.2 + 0.9 * len(methods) * len(sides), 3.8), squeeze=False)
+    x = np.arange(len(methods))
+    for ax, (key, title) in zip(axes[0], sides, strict=True):
+        fixed = [m[key]["fixed"] for m in methods.values()]
+        broken = [m[key]["broken"] for m in methods.values()]
+        ax.bar(x - 0.2, fixed, 0.4, color="#27ae60", label="fixed")
+        ax.bar(x + 0.2, broken, 0.4, color="#c0392b", label="broken")
+        ax.set_xticks(x, list(methods), rotation=45, ha="right", fontsize=7)
+        ax.set_ylabel("test answers")
+        ax.set_title(f"{title} (n {next(iter(methods.values()))[key]['n']})", fontsize=9)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -26,9 +26,13 @@ from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
 from causalgear.models.site import Site
 from causalgear.steering.baselines import diffmean_direction, mean_prompt_activation, random_direction
+from causalgear.steering.candidates import contrastive_latents
+from causalgear.steering.concept import concept_steering
+from causalgear.steering.conditional import Arm, MisreadDetector, fit_detector, gated
 from causalgear.steering.feature import FeatureReadout, readout_mask
 from causalgear.steering.grains import chosen_tokens, perturbation
 from causalgear.steering.integrated_gradients import integrated_gradients
+from causalgear.steering.split import choose_split
 from causalgear.workbench import Workbench
 
 
@@ -167,7 +171,8 @@ def _summary(examples, base: np.ndarray, treated: np.ndarray, base_preds, preds,
 
 
 def _choose(curve: list[dict]) -> dict:
-    """The grid point with the best selection accuracy; ties go to the smaller scale."""
+    """The grid point with the best selection accuracy; ties go to the smaller scale, then to the
+    latent tried first (the feature)."""
     return max(curve, key=lambda r: (r["accuracy"], -r["scale"]))
 
 
@@ -187,44 +192,52 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
     feature, source = resolve_feature(s, sae.d_sae, chosen)
     start = time.monotonic()
     mean_active = float(bench.stats["mean_active"][feature])
-    held = bench.splits(s.split)
+    split, split_choice = choose_split(bench)
+    held = bench.splits(split)
     select, test = held.select, held.test
-    sel_run, test_run = bench.runner(select), bench.runner(test)
-    base_sel, preds_sel = sel_run.correct()
-    base_test, preds_test = test_run.correct()
-
     steerer = Steerer(s, bench.tokenizer, sae, bench.site, feature)
 
-    def attribute(examples, preds, name):
-        return [steerer.attribute(e.prompt, p) for e, p in
-                progress_bar(list(zip(examples, preds, strict=True)), desc=f"attribute ({name})", unit="prompt")]
+    def arm(examples, name: str | None, base=None, preds=None, attributed=None) -> Arm:
+        """A prompt list's arm; `name`: attribute it (grains perturbs the list's own attributions)."""
+        runner = bench.runner(examples)
+        if base is None:
+            base, preds = runner.correct()
+        if name is not None:
+            attributed = [steerer.attribute(e.prompt, p) for e, p in progress_bar(
+                list(zip(examples, preds, strict=True)), desc=f"attribute ({name})", unit="prompt")]
+        perturber = steerer.perturber(attributed) if attributed is not None else None
+        return Arm(examples, runner, Interventions(bench.site, sae, bench.stats, perturber=perturber), base, preds,
+                   attributed=attributed)
 
-    att_sel, att_test = attribute(select, preds_sel, "selection"), attribute(test, preds_test, "test")
-    def arm(runner, attributed):
-        """A prompt list's runner with its interventions (grains perturbs the list's own attributions)."""
-        return runner, Interventions(bench.site, sae, bench.stats, perturber=steerer.perturber(attributed))
+    def subset(on: Arm, idx: np.ndarray) -> Arm:
+        return arm([on.examples[i] for i in idx], None, on.base[idx], [on.preds[i] for i in idx],
+                   [on.attributed[i] for i in idx])
 
-    sel, tst = arm(sel_run, att_sel), arm(test_run, att_test)
+    sel, tst = arm(select, "selection"), arm(test, "test")
+    att_sel, att_test = sel.attributed, tst.attributed
+    base_sel, base_test, preds_test = sel.base, tst.base, tst.preds
     # steering chosen on another split is also measured where the model already works
-    in_dist = None
-    if s.split is not None and s.split != cfg.data.eval_split:
-        in_test = bench.splits().test
-        in_run = bench.runner(in_test)
-        in_base, in_preds = in_run.correct()
-        in_dist = (in_test, arm(in_run, attribute(in_test, in_preds, "in-distribution test")), in_base, in_preds)
+    in_dist = in_sel = None
+    if held.split != cfg.data.eval_split:
+        in_dist = arm(bench.splits().test, "in-distribution test")
+        in_sel = arm(bench.splits().select, None)
 
-    direction = sel[1].direction(feature)
+    direction = sel.interventions.direction(feature)
     alphas = list(s.alphas) or [s.alpha]
 
     def by(mode: str, sign: float = 1.0, along: torch.Tensor | None = None):
-        """Run a prompt list (an `arm`) under `mode` at strength sign * v."""
-        return lambda on, v: on[0].correct(on[1].make(mode, feature, sign * v, direction=along))
+        """Run an arm under `mode` on latent j (None: the feature) at strength sign * v."""
+        return lambda on, jv: on.runner.correct(on.interventions.make(
+            mode, feature if jv[0] is None else jv[0], sign * jv[1], direction=along))
 
-    methods = {"grains": (list(s.scales) or [s.scale], by("grains")),
-               "additive": (alphas, by("additive", steerer.sign))}
+    # the SAE methods also try the latents GrAInS' contrastive objective ranks first on selection
+    latents = [feature] + [j for j in contrastive_latents(bench, select, sel.preds, base_sel, s.candidates,
+                                                          steerer.sign) if j != feature][:s.candidates]
+    methods = {"grains": ([(feature, v) for v in list(s.scales) or [s.scale]], by("grains")),
+               "additive": ([(j, v) for j in latents for v in alphas], by("additive", steerer.sign))}
     skipped: dict[str, str] = {}
     if "clamp" in s.extra_methods:  # the SAE code itself set to a multiple of its mean active value
-        methods["clamp"] = (list(s.clamps), by("inject"))
+        methods["clamp"] = ([(j, v) for j in latents for v in s.clamps], by("inject"))
     # the baselines the feature's methods must beat, at the additive direction's norm and alphas
     norm = float(direction.norm())
     if "diffmean" in s.extra_methods:
@@ -234,32 +247,45 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
             skipped["diffmean"] = "the selection split has no right (or no wrong) answer to take a difference of"
         else:
             # towards the right answers
-            methods["diffmean"] = (alphas, by("direction", along=diffmean.to(direction.device)))
+            methods["diffmean"] = ([(None, v) for v in alphas], by("direction", along=diffmean.to(direction.device)))
     if "random_direction" in s.extra_methods:
-        methods["random_direction"] = (alphas, by("direction", along=random_direction(len(direction), norm, cfg.seed)
-                                                  .to(direction.device)))
+        methods["random_direction"] = ([(None, v) for v in alphas], by(
+            "direction", along=random_direction(len(direction), norm, cfg.seed).to(direction.device)))
+    detector = None
+    if s.conditional:
+        detector = fit_detector(bench, [a for a in (sel, in_sel) if a is not None], cfg.seed)
+        if isinstance(detector, str):
+            skipped["gated"] = detector
+        else:
+            for on in (a for a in (sel, tst, in_dist) if a is not None):
+                on.fires = detector.fires(on.activations(bench))
+            methods |= {f"gated_{name}": (grid, gated(run, subset)) for name, (grid, run) in methods.items()}
     results: dict[str, dict] = {}
+    timings = {"attribute and unsteered": round(time.monotonic() - start, 1)}
     for name, (grid, run) in methods.items():
-        curve = [{"scale": 0.0, "accuracy": float(base_sel.mean())}]
-        for v in progress_bar(grid, desc=f"{name} scales (selection)", unit="scale"):
-            correct, _ = run(sel, v)
-            curve.append({"scale": float(v), "accuracy": float(correct.mean())})
+        began = time.monotonic()
+        curve = [{"latent": None, "scale": 0.0, "accuracy": float(base_sel.mean())}]
+        for j, v in progress_bar(grid, desc=f"{name} scales (selection)", unit="scale"):
+            correct, _ = run(sel, (j, v))
+            curve.append({"latent": j, "scale": float(v), "accuracy": float(correct.mean())})
         best = _choose(curve[1:])
-        treated, preds = run(tst, best["scale"])
+        chosen = (best["latent"], best["scale"])
+        treated, preds = run(tst, chosen)
         # a steered result is reported whichever scale wins; this says when none beat no steering
-        results[name] = {"scale": best["scale"], "selection_curve": curve,
+        results[name] = {"latent": best["latent"], "scale": best["scale"], "selection_curve": curve,
                          "unsteered_best_on_selection": curve[0]["accuracy"] > best["accuracy"],
                          "test": _summary(test, base_test, treated, preds_test, preds, cfg.causal.n_boot, cfg.seed),
                          "test_predictions": preds, "test_correct": treated}
         if in_dist is not None:
-            in_test, in_arm, in_base, in_preds = in_dist
-            in_treated, in_steered = run(in_arm, best["scale"])
-            results[name]["in_distribution"] = _summary(in_test, in_base, in_treated, in_preds, in_steered,
-                                                        cfg.causal.n_boot, cfg.seed)
+            in_treated, in_steered = run(in_dist, chosen)
+            results[name]["in_distribution"] = _summary(in_dist.examples, in_dist.base, in_treated, in_dist.preds,
+                                                        in_steered, cfg.causal.n_boot, cfg.seed)
+        timings[name] = round(time.monotonic() - began, 1)
     errors = [a.completeness_error for a in att_test if a.completeness_error is not None]
     results["grains"]["mean_completeness_error"] = float(np.mean(errors)) if errors else None
     for name in results.keys() - {"grains"}:
-        results[name]["mean_completeness_error"] = None  # no attributions
+        results[name]["mean_completeness_error"] = results["grains"]["mean_completeness_error"] \
+            if name == "gated_grains" else None  # no attributions
 
     result = {
         "feature": feature, "feature_source": source, "layer": bench.site.layer, "site": bench.site.kind,
@@ -267,27 +293,40 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
         "direction": s.direction, "position": s.position, "baseline_embedding": s.baseline, "n_steps": s.n_steps,
         "ig_method": s.ig_method, "top_tokens": s.top_tokens, "grad_steps": s.grad_steps,
         "mean_active_value": mean_active, "n_select": len(select), "n_test": len(test),
-        "data_split": held.split,
+        "candidate_latents": latents,
+        "data_split": held.split, "split_choice": split_choice,
         "in_distribution_split": cfg.data.eval_split if in_dist is not None else None,
+        "detector": None if not isinstance(detector, MisreadDetector) else {
+            "kind": "misread probe (logistic regression on the mean prompt activation at the site; selection only)",
+            "fires": {name: float(on.fires.mean()) for name, on in
+                      (("selection", sel), ("test", tst), ("in_distribution_test", in_dist)) if on is not None}},
         "methods": {name: {"method": name, "feature": feature, **{k: v for k, v in r.items()
                                                                    if not k.startswith("test_")}}
                     for name, r in results.items()},
         "skipped_methods": skipped,
     }
+    if s.concepts:
+        began = time.monotonic()
+        result["concept_steering"] = concept_steering(bench, cfg.seed)
+        timings["concept steering"] = round(time.monotonic() - began, 1)
+    result["seconds_by_part"] = timings
     _write_attributions(out_dir, steerer, select, att_sel, test, att_test, result)
     from causalgear.report.attributions import attributions_page
-    from causalgear.report.plots import steering_plot
+    from causalgear.report.plots import flips_plot, steering_plot
 
     generations = {"unsteered": (preds_test, base_test)} | {
         f"{name} (scale {r['scale']:g})": (r["test_predictions"], r["test_correct"]) for name, r in results.items()}
     attributions_page(out_dir / "attributions.html", result, test[:s.html_examples], att_test[:s.html_examples],
                       bench.tokenizer, generations)
     steering_plot(result, out_dir / "steering.png")
+    flips_plot(result, out_dir / "steering_flips.png")
     result["seconds"] = round(time.monotonic() - start, 1)
     write_json(out_dir / "steering.json", result)
     for name, r in result["methods"].items():
         t = r["test"]
-        print(f"{name}: scale {r['scale']:g} (chosen on selection); test accuracy {t['baseline_accuracy']:.3f} -> "
+        latent = "" if r["latent"] is None else f"latent {r['latent']}, "
+        print(f"{name}: {latent}scale {r['scale']:g} (chosen on selection); test accuracy "
+              f"{t['baseline_accuracy']:.3f} -> "
               f"{t['steered_accuracy']:.3f}, delta {t['delta']:+.3f} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}], "
               f"{t['changed_share']:.0%} of outputs changed; fixed {t['fixed']}, broke {t['broken']} "
               f"(McNemar p {t['mcnemar_p']:.3g})")
@@ -298,9 +337,21 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
         if r["unsteered_best_on_selection"]:
             print(f"  {name}: no steering scored higher on selection ({r['selection_curve'][0]['accuracy']:.3f}) "
                   f"than any scale tried")
+    for target, c in result.get("concept_steering", {}).items():
+        if "skipped" in c:
+            print(f"concept steering {target}: skipped ({c['skipped']})")
+            continue
+        print(f"concept steering {target} ({c['n_test']} test prompts), score [95% CI] (concept / instruction / "
+              "fluency): " + "; ".join(f"{name} {_concept_line(m['test'])}" for name, m in c["methods"].items()))
     print(f"mean completeness error (test, n_steps={s.n_steps}): {results['grains']['mean_completeness_error']}")
     print(f"wrote {out_dir / 'steering.json'} and {out_dir / 'attributions.html'}")
     return result
+
+
+def _concept_line(t: dict) -> str:
+    score = t["score"]
+    return (f"{score['rate']:.2f} [{score['ci_low']:.2f}, {score['ci_high']:.2f}] "
+            f"({t['concept']:.2f} / {t['instruction']:.2f} / {t['fluency']:.2f})")
 
 
 def _write_attributions(out_dir: Path, steerer: Steerer, select, att_sel, test, att_test, result: dict) -> None:

@@ -1,0 +1,138 @@
+"""Concept steering in AxBench's form, judged deterministically by execution and the component parser.
+
+A target is `component:VALUE`: force the ORDER BY direction (`order_direction:ASC`), or turn
+every aggregate into one function (`aggregate:MAX`). The prompts are those whose gold SQL has
+the component with another value. Per output, three 0/1 judges: concept (the component took the
+wanted value), instruction (every other component equals the gold's) and fluency (the SQL
+executes); its score is their harmonic mean, 0 when any judge is 0, averaged over outputs.
+
+Everything is chosen on the validation split and reported on data.eval_split (at most
+`steering.concept_prompts` prompts each): the SAE latents (the `steering.concept_latents` whose
+mean code differs most between validation examples with and without the value), each method's
+latent and scale. Methods: clamp and additive on those latents; DiffMean of the residual over
+the same examples (as AxBench computes it: mean over each example's tokens, then positives minus
+negatives), at multiples of itself; an equal-norm random direction at the same multiples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from causalgear.data.components import COMPONENTS, components
+from causalgear.data.loading import load_split
+from causalgear.data.sqlexec import execute
+from causalgear.interventions.factory import Interventions
+from causalgear.interventions.statistics import proportion
+from causalgear.logs import bar as progress_bar
+from causalgear.models.teacher_forcing import prompt_sql_batch
+from causalgear.steering.baselines import random_direction
+
+
+def parse_target(target: str) -> tuple[str, str]:
+    component, value = target.split(":", 1)
+    return component, value
+
+
+def wanted(gold: dict, component: str, value: str) -> object:
+    """The component's value in the gold query steered to the target."""
+    if component == "aggregate":
+        return frozenset((value.lower(), arg) for _, arg in gold["aggregate"])
+    return value
+
+
+def has_value(gold: dict | None, component: str, value: str) -> bool | None:
+    """Whether the gold query has the target value (None: it has no such component)."""
+    if gold is None or gold[component] is None:
+        return None
+    if component == "aggregate":
+        return any(fn == value.lower() for fn, _ in gold["aggregate"])
+    return gold[component] == value
+
+
+def judges(example, prediction: str, component: str, value: str, budget) -> tuple[int, int, int]:
+    """(concept, instruction, fluency) of one output, each 0 or 1."""
+    gold, pred = components(example.sql), components(prediction)
+    fluency = int(execute(example.db_paths[0], prediction, budget).ok)
+    if pred is None:
+        return 0, 0, fluency
+    concept = int(pred[component] == wanted(gold, component, value))
+    instruction = int(all(pred[c] == gold[c] for c in COMPONENTS if c != component))
+    return concept, instruction, fluency
+
+
+def harmonic(concept: np.ndarray, instruction: np.ndarray, fluency: np.ndarray) -> np.ndarray:
+    """Per output: the harmonic mean of the three judges (0 if any is 0)."""
+    j = np.stack([concept, instruction, fluency]).astype(float)
+    with np.errstate(divide="ignore"):
+        return np.where((j > 0).all(0), 3 / (1 / np.where(j > 0, j, 1)).sum(0), 0.0)
+
+
+def token_means(bench, examples, batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each example's residual and SAE code at the site, averaged over its prompt and gold SQL tokens."""
+    device = next(bench.model.parameters()).device
+    resid, codes = [], []
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_size):
+            ids, mask, _ = prompt_sql_batch(bench.tokenizer, examples[i:i + batch_size], device)
+            h = bench.site.run(ids, mask).float()
+            m = mask.unsqueeze(-1).float()
+            resid.append(((h * m).sum(1) / m.sum(1)).cpu())
+            codes.append(((bench.sae.encode(h) * m).sum(1) / m.sum(1)).cpu())
+    return torch.cat(resid), torch.cat(codes)
+
+
+def concept_steering(bench, seed: int) -> dict:
+    """Every target of `steering.concepts`: each method's judges and score on the eval split."""
+    s, cfg = bench.cfg.steering, bench.cfg
+    if cfg.data.name != "tinysql":
+        return {t: {"skipped": f"data={cfg.data.name} has no validation split to choose on"} for t in s.concepts}
+    validation, evaluation = load_split(cfg, "validation"), load_split(cfg, cfg.data.eval_split)
+    return {target: _one_target(bench, target, validation, evaluation, s, seed) for target in s.concepts}
+
+
+def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dict:
+    component, value = parse_target(target)
+    flags = [has_value(components(e.sql), component, value) for e in validation]
+    pos = [e for e, f in zip(validation, flags, strict=True) if f]
+    neg = [e for e, f in zip(validation, flags, strict=True) if f is False]
+    prompts = {"selection": neg[:s.concept_prompts],
+               "test": [e for e in evaluation if has_value(components(e.sql), component, value) is False]
+               [:s.concept_prompts]}
+    if not pos or not prompts["selection"] or not prompts["test"]:
+        return {"skipped": f"validation or {bench.cfg.data.eval_split} has no example to steer towards {target} "
+                           f"(validation examples with it: {len(pos)}; without: {len(neg)})"}
+    (r_pos, z_pos), (r_neg, z_neg) = token_means(bench, pos), token_means(bench, neg)
+    diffmean = r_pos.mean(0) - r_neg.mean(0)
+    latents = torch.argsort(z_pos.mean(0) - z_neg.mean(0), descending=True)[:s.concept_latents].tolist()
+    tools = Interventions(bench.site, bench.sae, bench.stats)
+    device = next(bench.model.parameters()).device
+    along = {"diffmean": diffmean.to(device),
+             "random_direction": random_direction(len(diffmean), float(diffmean.norm()), seed).to(device)}
+    alphas = list(s.alphas) or [s.alpha]
+    # method -> [(latent or None, scale, intervention at that scale)]
+    grids: dict[str, list[tuple[int | None, float, Callable]]] = {
+        "clamp": [(j, c, lambda j=j, c=c: tools.make("inject", j, c)) for j in latents for c in s.clamps],
+        "additive": [(j, a, lambda j=j, a=a: tools.make("additive", j, a)) for j in latents for a in alphas],
+        **{name: [(None, a, lambda d=d, a=a: tools.make("direction", strength=a, direction=d)) for a in alphas]
+           for name, d in along.items()}}
+    budget = bench.budget
+
+    def scored(split: str, make=None) -> dict:
+        preds = bench.runner(prompts[split]).predict(make() if make else None)
+        j = np.array([judges(e, p, component, value, budget) for e, p in zip(prompts[split], preds, strict=True)])
+        return {"concept": float(j[:, 0].mean()), "instruction": float(j[:, 1].mean()),
+                "fluency": float(j[:, 2].mean()), "score": proportion(harmonic(*j.T))}
+
+    out = {"n_select": len(prompts["selection"]), "n_test": len(prompts["test"]), "candidate_latents": latents,
+           "methods": {"none": {"latent": None, "scale": 0.0, "test": scored("test")}}}
+    for name, grid in grids.items():
+        curve = [(j, v, make, scored("selection", make)["score"]["rate"])
+                 for j, v, make in progress_bar(grid, desc=f"{target} {name} (selection)", unit="setting")]
+        j, v, make, best = max(curve, key=lambda r: (r[3], -r[1]))  # ties: the smaller scale, the earlier latent
+        out["methods"][name] = {"latent": j, "scale": v, "selection_score": best, "test": scored("test", make),
+                                "selection_curve": [{"latent": c[0], "scale": c[1], "score": c[3]} for c in curve]}
+    return out
+

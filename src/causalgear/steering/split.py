@@ -1,0 +1,52 @@
+"""`steering.split=auto`: steer where the model fails, chosen without looking at the test side.
+
+The candidates are TinySQL's graded shift splits. Each is judged by its validation twin
+(`validation_shift.<element>`, on the validation schemas): the model card's figure when the model
+has one, else measured here on at most `causal.n_select` of its examples. The one with the most
+room (the lowest validation accuracy) wins, among those large enough to hold a selection half
+and a test half. Data sets without shift splits steer on `data.eval_split`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from causalgear.config import SHIFT_ELEMENTS
+
+
+def card_figures(model_dir: str | Path) -> dict[str, float]:
+    """The validation-side shift accuracy by element that a model card records (empty: none)."""
+    path = Path(model_dir) / "model_card.json"
+    if not path.is_file():
+        return {}
+    card = json.loads(path.read_text(encoding="utf-8"))
+    return {e: float(card[f"validation_shift.{e}_accuracy_mean"]) for e in SHIFT_ELEMENTS
+            if f"validation_shift.{e}_accuracy_mean" in card}
+
+
+def choose_split(bench) -> tuple[str | None, dict]:
+    """(the split to steer on, None for data.eval_split; how it was chosen)."""
+    cfg = bench.cfg
+    if cfg.steering.split != "auto":
+        return cfg.steering.split, {"rule": "steering.split"}
+    if cfg.data.name != "tinysql":
+        return None, {"rule": f"auto: data={cfg.data.name} has no shift splits, so data.eval_split"}
+    from causalgear.data.loading import load_split
+    from causalgear.models.loading import model_source
+
+    figures, source = card_figures(model_source(cfg.model, cfg.paths.cache_dir)), "model card"
+    if set(figures) != set(SHIFT_ELEMENTS):
+        figures, source = {}, f"measured on at most causal.n_select={cfg.causal.n_select} examples each"
+        for e in SHIFT_ELEMENTS:
+            examples = load_split(cfg, f"validation_shift.{e}")[:cfg.causal.n_select]
+            figures[e] = float(bench.runner(examples).correct()[0].mean())
+    # only the sizes of the test side are read: a split must hold a selection half and a test half
+    fits = [e for e in SHIFT_ELEMENTS if len(load_split(cfg, f"test_shift.{e}")) > cfg.causal.n_select]
+    if not fits:
+        return None, {"rule": f"auto: no shift split holds more than causal.n_select={cfg.causal.n_select} "
+                              "examples, so data.eval_split", "validation_accuracy": figures}
+    element = min(fits, key=lambda e: (figures[e], SHIFT_ELEMENTS.index(e)))
+    return f"test_shift.{element}", {
+        "rule": "auto: the shift split whose validation twin the model gets least right (most room)",
+        "source": source, "validation_accuracy": figures, "candidates": fits}

@@ -1,0 +1,86 @@
+"""Concept steering's judges and score (AxBench's form, deterministic judges), and the stage on the smoke model."""
+
+import re
+import sqlite3
+
+import numpy as np
+import pytest
+
+from causalgear.config import ConfigError
+from causalgear.data.components import components
+from causalgear.data.examples import Example
+from causalgear.data.sqlexec import DEFAULT_BUDGET
+from causalgear.preflight import compose, validate
+from causalgear.steering.concept import concept_steering, harmonic, has_value, judges
+from causalgear.workbench import Workbench
+
+
+@pytest.fixture
+def scores_db(tmp_path):
+    db = tmp_path / "scores"
+    db.mkdir()
+    with sqlite3.connect(db / "scores.sqlite") as con:
+        con.execute("CREATE TABLE scores (name TEXT, points INTEGER, age INTEGER)")
+        con.executemany("INSERT INTO scores VALUES (?, ?, ?)", [("a", 3, 30), ("b", 1, 20), ("c", 2, 25)])
+    return db
+
+
+def example(db, sql: str) -> Example:
+    return Example("x", "test", "CS2", "scores", "q", "CREATE TABLE scores (name TEXT, points INTEGER)", sql, str(db))
+
+
+@pytest.mark.parametrize(("pred", "expected"), [
+    ("SELECT name FROM scores ORDER BY points DESC", (1, 1, 1)),  # forced, the rest kept, runs
+    ("SELECT name FROM scores ORDER BY points ASC", (0, 1, 1)),  # not forced
+    ("SELECT name FROM scores ORDER BY age DESC", (1, 0, 1)),  # forced, but another component moved
+    ("SELECT name FROM scores ORDER BY nothing DESC", (1, 0, 0)),  # does not execute
+    ("SELECT name FROM", (0, 0, 0)),  # does not parse
+])
+def test_the_three_judges_of_forcing_desc(scores_db, pred, expected):
+    gold = example(scores_db, "SELECT name FROM scores ORDER BY points ASC")
+    assert judges(gold, pred, "order_direction", "DESC", DEFAULT_BUDGET) == expected
+
+
+def test_forcing_an_aggregate_turns_every_function_and_keeps_the_arguments(scores_db):
+    gold = example(scores_db, "SELECT AVG(points), MIN(age) FROM scores")
+    assert has_value(components(gold.sql), "aggregate", "MAX") is False
+    assert has_value(components(gold.sql), "order_direction", "ASC") is None  # no ORDER BY to force
+    assert judges(gold, "SELECT MAX(points), MAX(age) FROM scores", "aggregate", "MAX", DEFAULT_BUDGET) == (1, 1, 1)
+    assert judges(gold, "SELECT MAX(points), MIN(age) FROM scores", "aggregate", "MAX", DEFAULT_BUDGET)[0] == 0
+    assert judges(gold, "SELECT MAX(age), MAX(points) FROM scores", "aggregate", "MAX", DEFAULT_BUDGET) == (1, 1, 1)
+
+
+def test_the_score_is_the_harmonic_mean_and_zero_when_any_judge_is_zero():
+    c, i, f = np.array([1, 1, 0, 1]), np.array([1, 0, 1, 1]), np.array([1, 1, 1, 0])
+    assert harmonic(c, i, f).tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert harmonic(np.array([0.5]), np.array([1.0]), np.array([1.0]))[0] == pytest.approx(3 / (2 + 1 + 1))
+
+
+def test_a_target_that_cannot_be_forced_is_refused():
+    with pytest.raises(ConfigError, match="steering.concepts='order_direction:UP'"):
+        validate(compose(["steering.concepts=[order_direction:UP]"]))
+    with pytest.raises(ConfigError, match=re.escape("aggregate:COUNT|SUM|AVG|MIN|MAX")):
+        validate(compose(["steering.concepts=[colour:RED]"]))
+
+
+def test_concept_steering_chooses_on_validation_and_reports_each_method(smoke_sae):
+    overrides, _ = smoke_sae
+    cfg = compose([*overrides, "data.n_validation_per_set=8", "steering.concepts=[order_direction:DESC]",
+                   "steering.concept_prompts=4", "steering.concept_latents=2", "steering.alphas=[1.0,4.0]",
+                   "steering.clamps=[3.0]"], stage="steer")
+    result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:DESC"]
+    assert result["n_select"] == 4 and result["n_test"] <= 4 and len(result["candidate_latents"]) == 2
+    assert set(result["methods"]) == {"none", "clamp", "additive", "diffmean", "random_direction"}
+    for name, m in result["methods"].items():
+        t = m["test"]
+        assert all(0 <= t[k] <= 1 for k in ("concept", "instruction", "fluency"))
+        assert t["score"]["n"] == result["n_test"] and t["score"]["rate"] <= min(t["concept"], t["instruction"],
+                                                                                   t["fluency"])
+        if name == "none":
+            assert m["scale"] == 0.0
+            continue
+        grid = {"clamp": 2 * 1, "additive": 2 * 2}.get(name, 2)
+        assert len(m["selection_curve"]) == grid
+        best = max(c["score"] for c in m["selection_curve"])
+        assert m["selection_score"] == best and (m["latent"] is None) == (name not in ("clamp", "additive"))
+
