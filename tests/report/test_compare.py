@@ -79,3 +79,24 @@ def test_a_run_row_carries_cause_and_isolate_per_attribute(tmp_path):
     row = collect(run, tmp_path)
     assert row["aggregate_top_1_latents_cause"] == 0.7 and row["aggregate_diffmean_isolate"] == 0.9
     assert "aggregate_full_residual_cause" not in row and not any(k.startswith("where_operator") for k in row)
+
+
+def test_a_run_row_carries_steering_regression_and_concept_scores(tmp_path):
+    import json
+
+    from causalgear.report.compare import collect
+
+    run = tmp_path / "0" / "train"  # a pipeline run's train dir, its steer dir beside it
+    run.mkdir(parents=True)
+    (run.parent / "steer").mkdir()
+    (run / "metrics.json").write_text(json.dumps({"l0": 4.0, "explained_variance": 0.9}))
+    summary = {"delta": 0.05, "ci_low": 0.01, "ci_high": 0.09, "changed_share": 0.2}
+    score = {"rate": 0.4, "ci_low": 0.3, "ci_high": 0.5, "n": 100}
+    (run.parent / "steer" / "steering.json").write_text(json.dumps({
+        "methods": {"gated_additive": {"scale": 2.0, "test": summary, "in_distribution": {**summary, "delta": -0.01}}},
+        "concept_steering": {"order_direction:DESC": {"methods": {"diffmean": {"test": {"score": score}}}},
+                             "aggregate:MAX": {"skipped": "no example"}}}))
+    row = collect(run, tmp_path)
+    assert row["steer_gated_additive_delta"] == 0.05 and row["steer_gated_additive_in_distribution_delta"] == -0.01
+    assert row["concept_order_direction_DESC_diffmean_score"] == 0.4
+    assert not any(k.startswith("concept_aggregate") for k in row)

@@ -44,7 +44,8 @@ Direction = StrEnum("Direction", [(v, v) for v in ("raise", "lower")])
 ReadoutPosition = StrEnum("ReadoutPosition", [(v, v) for v in ("response", "last_prompt")])
 IGBaseline = StrEnum("IGBaseline", [(v, v) for v in ("pad", "zero", "mean")])
 IGMethod = StrEnum("IGMethod", [(v, v) for v in ("gausslegendre", "riemann_trapezoid")])
-SteeringMethod = StrEnum("SteeringMethod", [(v, v) for v in ("clamp", "diffmean", "random_direction")])
+SteeringMethod = StrEnum("SteeringMethod", [(v, v) for v in ("clamp", "diffmean", "random_direction",
+                                                                "concept_probe")])
 LoggerMode = StrEnum("LoggerMode", [(v, v) for v in ("auto", "online", "offline", "disabled")])
 SpiderSource = StrEnum("SpiderSource", [(v, v) for v in ("local", "hub")])
 SpiderSubset = StrEnum("SpiderSubset", [(v, v) for v in ("all", "tinysql")])
@@ -283,7 +284,8 @@ class SteeringConfig:
     split: str | None = "auto"
     # methods beside grains and additive, each with its scale chosen on selection: `clamp` (z_j =
     # `clamps` x its mean active value), and at the additive direction's norm and alphas, `diffmean`
-    # (selection prompts answered right minus wrong) and `random_direction` (seeded)
+    # (selection prompts answered right minus wrong) and `random_direction` (seeded); at alphas
+    # times its own DiffMean, `concept_probe` (toward the value a probe reads in the question)
     extra_methods: list[SteeringMethod] = field(default_factory=lambda: list(SteeringMethod))
     clamps: list[float] = field(default_factory=lambda: [0.5, 2.0, 5.0, 10.0])
     conditional: bool = True  # also each method gated by a misread detector fitted on selection

@@ -127,6 +127,18 @@ class AddDirection(ResidualEdit):
         return lambda h: h + (self.alpha * self.direction.to(h.device)).to(h.dtype)
 
 
+class AddPerExample(ResidualEdit):
+    """h -> h + alpha * vectors[i] for example i (a direction chosen per prompt, e.g. by a probe)."""
+
+    def __init__(self, site: Site, vectors: torch.Tensor, alpha: float):
+        super().__init__(site)
+        self.vectors, self.alpha = vectors, alpha
+
+    def edit(self, example_index: torch.Tensor) -> Edit:
+        v = self.alpha * self.vectors[example_index.cpu()].unsqueeze(1)  # [batch, 1, d]
+        return lambda h: h + v.to(h)
+
+
 class SameNormDirection(ResidualEdit):
     """At each token, a push of the same norm as `like`'s, in one fixed random direction: does
     *any* push of that size change the outcome? (the random-direction control)"""

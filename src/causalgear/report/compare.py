@@ -67,11 +67,17 @@ def collect(run: Path, base: Path) -> dict:
                         "latents_dead": c["dead_fraction"], "latents_dense": c["dense_fraction"]})
     steering_file = run.parent / "steer" / "steering.json"
     if steering_file.is_file():
-        for name, m in json.loads(steering_file.read_text())["methods"].items():
+        steering = json.loads(steering_file.read_text())
+        for name, m in steering["methods"].items():
             t = m["test"]
             row.update({f"steer_{name}_scale": m["scale"], f"steer_{name}_delta": t["delta"],
                         f"steer_{name}_ci_low": t["ci_low"], f"steer_{name}_ci_high": t["ci_high"],
                         f"steer_{name}_changed": t["changed_share"]})
+            if "in_distribution" in m:
+                row[f"steer_{name}_in_distribution_delta"] = m["in_distribution"]["delta"]
+        for target, c in (steering.get("concept_steering") or {}).items():
+            for name, m in c.get("methods", {}).items():
+                row[f"concept_{target.replace(':', '_')}_{name}_score"] = m["test"]["score"]["rate"]
     return row
 
 

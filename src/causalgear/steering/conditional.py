@@ -2,7 +2,8 @@
 misread the prompt.
 
 An `Arm` is one prompt list with its unsteered answers and the interventions built for it. The
-detector is a logistic-regression probe on each prompt's mean activation at the SAE's site,
+detector is a logistic-regression probe on the question's activations at the SAE's site (the
+mean and the max over its tokens: the schema that follows says nothing of a misreading),
 fitted on selection prompts only (the steering split's and, off the in-distribution split, the
 in-distribution split's), with the unsteered answer being wrong as its label; its regularisation
 is chosen by cross-validation on those same prompts. A gated method runs its intervention on the
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -23,7 +25,6 @@ from sklearn.preprocessing import StandardScaler
 
 from causalgear.interventions.factory import Interventions
 from causalgear.models.accuracy import Runner
-from causalgear.steering.baselines import mean_prompt_activation
 
 
 @dataclass
@@ -37,23 +38,46 @@ class Arm:
     preds: list[str]
     attributed: list | None = None  # each prompt's attribution (grains), when made
     fires: np.ndarray | None = None  # the detector's verdict per prompt, once it is fitted
+    vectors: torch.Tensor | None = None  # probe-guided steering's direction per prompt, once read
 
     def activations(self, bench) -> np.ndarray:
-        return mean_prompt_activation(bench.tokenizer, [e.prompt for e in self.examples], bench.site).numpy()
+        return question_features(bench, self.examples)
 
 
 Run = Callable[[Arm, tuple], tuple[np.ndarray, list[str]]]  # (latent, scale) -> (1/0 each, SQL)
 
 
+def question_features(bench, examples) -> np.ndarray:
+    """[n, 2d]: the mean and the max of the site's activation over each prompt's question tokens."""
+    out = []
+    with torch.no_grad():
+        for e in examples:
+            enc = bench.tokenizer(e.prompt, return_offsets_mapping=True)
+            end = e.prompt.index(" ### Context")
+            n = max(1, sum(1 for start, _ in enc.offset_mapping if start < end))
+            h = bench.site.run(torch.tensor([enc.input_ids], device=bench.model.device))[0, :n].float()
+            out.append(torch.cat([h.mean(0), h.max(0).values]).cpu().numpy())
+    return np.array(out)
+
+
+def fit_probe(x: np.ndarray, y: list | np.ndarray, seed: int):
+    """Standardised logistic regression fitted to (x, y), its regularisation chosen by 5-fold
+    cross-validation when every class has 5 examples (else C = 0.1)."""
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=0.1, random_state=seed))
+    if min(np.unique(np.asarray(y), return_counts=True)[1]) < 5:
+        return probe.fit(x, y)
+    search = GridSearchCV(probe, {"logisticregression__C": [0.01, 0.1, 1.0]}, cv=5, scoring="neg_log_loss")
+    return search.fit(x, y)
+
+
 class MisreadDetector:
-    """P(the unsteered answer is wrong | the prompt's mean activation at the site) > 1/2."""
+    """P(the unsteered answer is wrong | the question's activations at the site) > 1/2."""
 
     def __init__(self, seed: int):
-        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, random_state=seed))
-        self.probe = GridSearchCV(probe, {"logisticregression__C": [0.01, 0.1, 1.0]}, cv=5, scoring="neg_log_loss")
+        self.seed = seed
 
     def fit(self, features: np.ndarray, wrong: np.ndarray) -> MisreadDetector:
-        self.probe.fit(features, wrong.astype(int))
+        self.probe = fit_probe(features, wrong.astype(int), self.seed)
         return self
 
     def fires(self, features: np.ndarray) -> np.ndarray:

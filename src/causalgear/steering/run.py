@@ -22,12 +22,14 @@ from causalgear.errors import CausalgearError
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.profile import correctness
 from causalgear.interventions.statistics import flips, paired_bootstrap
+from causalgear.interventions.types import AddPerExample
 from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
 from causalgear.models.site import Site
 from causalgear.steering.baselines import diffmean_direction, mean_prompt_activation, random_direction
 from causalgear.steering.candidates import contrastive_latents
 from causalgear.steering.concept import concept_steering
+from causalgear.steering.concept_probe import probe_guided
 from causalgear.steering.conditional import Arm, MisreadDetector, fit_detector, gated
 from causalgear.steering.feature import FeatureReadout, readout_mask
 from causalgear.steering.grains import chosen_tokens, perturbation
@@ -210,8 +212,10 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
                    attributed=attributed)
 
     def subset(on: Arm, idx: np.ndarray) -> Arm:
-        return arm([on.examples[i] for i in idx], None, on.base[idx], [on.preds[i] for i in idx],
+        part = arm([on.examples[i] for i in idx], None, on.base[idx], [on.preds[i] for i in idx],
                    [on.attributed[i] for i in idx])
+        part.vectors = None if on.vectors is None else on.vectors[torch.as_tensor(idx)]
+        return part
 
     sel, tst = arm(select, "selection"), arm(test, "test")
     att_sel, att_test = sel.attributed, tst.attributed
@@ -251,6 +255,14 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
     if "random_direction" in s.extra_methods:
         methods["random_direction"] = ([(None, v) for v in alphas], by(
             "direction", along=random_direction(len(direction), norm, cfg.seed).to(direction.device)))
+    if "concept_probe" in s.extra_methods:
+        reason = probe_guided(bench, held.split, [a for a in (sel, in_sel) if a is not None],
+                              [a for a in (sel, tst, in_dist) if a is not None], cfg.seed)
+        if reason:
+            skipped["concept_probe"] = reason
+        else:
+            methods["concept_probe"] = ([(None, v) for v in alphas], lambda on, jv: on.runner.correct(
+                AddPerExample(bench.site, on.vectors, jv[1])))
     detector = None
     if s.conditional:
         detector = fit_detector(bench, [a for a in (sel, in_sel) if a is not None], cfg.seed)

@@ -1,0 +1,81 @@
+"""Probe-guided steering: read which value the prompt asks for with a probe, then push the residual
+toward that value.
+
+For a shift split whose element has one categorical SQL component (the ORDER BY direction for
+`order`, the WHERE operator for `operator`), a logistic-regression probe on the question's
+activations at the site (mean and max over its tokens) is fitted to the gold value ("none" when
+the query has no such component) on selection prompts (the shift split's and the
+in-distribution split's). Each value v has a DiffMean
+direction: the mean activation at the position that writes v's first SQL token (teacher-forced
+gold) over the selection examples with v, less the mean over all of them. Steering adds α × the
+direction of the value the probe reads, at every position, generation included. The probe and
+the directions use selection examples only; α is chosen on selection like every other method's.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from causalgear.data.components import components
+from causalgear.steering.conditional import fit_probe, question_features
+
+# the shift element -> the component whose value its held-out phrasing names
+COMPONENT_OF = {"order": "order_direction", "operator": "where_operator"}
+
+
+def writer_activation(bench, example, value: str) -> torch.Tensor | None:
+    """The site's activation at the position that writes `value`'s first token of the gold SQL
+    (teacher-forced), or None when the SQL does not spell the value out."""
+    at = example.sql.rfind(value)
+    if at < 0:
+        return None
+    prompt_ids = bench.tokenizer(example.prompt).input_ids
+    sql = bench.tokenizer(example.sql, add_special_tokens=False, return_offsets_mapping=True)
+    k = next((i for i, (start, end) in enumerate(sql.offset_mapping) if start <= at < end), None)
+    if k is None:
+        return None
+    ids = torch.tensor([prompt_ids + sql.input_ids], device=bench.model.device)
+    with torch.no_grad():
+        return bench.site.run(ids)[0, len(prompt_ids) + k - 1].float().cpu()
+
+
+class ConceptProbe:
+    """Probe and per-value directions for one component, from selection examples."""
+
+    def __init__(self, bench, examples, component: str, seed: int):
+        values = [(components(e.sql) or {}).get(component) for e in examples]
+        acts = {i: writer_activation(bench, examples[i], v) for i, v in enumerate(values) if v is not None}
+        # a prompt without the component is read as "none", and gets no push
+        labels = ["none" if v is None else v for v in values]
+        keep = [i for i in range(len(examples)) if values[i] is None or acts[i] is not None]
+        self.component = component
+        named = sorted({labels[i] for i in keep} - {"none"})
+        if len(named) < 2:
+            raise ValueError(f"the selection examples hold fewer than two values of {component}")
+        self.probe = fit_probe(question_features(bench, [examples[i] for i in keep]), [labels[i] for i in keep],
+                               seed)
+        stacked = {v: torch.stack([acts[i] for i in keep if labels[i] == v]) for v in named}
+        overall = torch.cat(list(stacked.values())).mean(0)
+        self.directions = {v: a.mean(0) - overall for v, a in stacked.items()} | {"none": torch.zeros_like(overall)}
+
+    def read(self, bench, examples) -> list[str]:
+        return list(self.probe.predict(question_features(bench, examples)))
+
+    def vectors(self, bench, examples) -> torch.Tensor:
+        """[n, d]: each prompt's direction, that of the value the probe reads."""
+        return torch.stack([self.directions[v] for v in self.read(bench, examples)])
+
+
+def probe_guided(bench, split: str, selection: list, arms: list, seed: int) -> str | None:
+    """Fit the probe on the selection arms and set every arm's per-prompt vectors; or say why not."""
+    element = split.removeprefix("test_shift.") if split.startswith("test_shift.") else None
+    if element not in COMPONENT_OF:
+        return (f"split {split!r} shifts no element with one categorical SQL component "
+                f"(the shift splits of {', '.join(COMPONENT_OF)})")
+    try:
+        probe = ConceptProbe(bench, [e for arm in selection for e in arm.examples], COMPONENT_OF[element], seed)
+    except ValueError as err:
+        return str(err)
+    for arm in arms:
+        arm.vectors = probe.vectors(bench, arm.examples)
+    return None
