@@ -178,18 +178,21 @@ def test_diffmean_points_from_wrong_to_right_at_the_given_norm():
 
 
 def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_sae, tmp_path, monkeypatch):
-    """Scales are chosen on the selection half only: with every test example's gold replaced by a
-    query no output matches, the chosen configuration is the same and only the test figures move."""
+    """Everything is chosen on selection examples only: with every test example's gold replaced by
+    a query no output matches (concept steering: by one on another table, so the component it
+    forces stays), the split, the candidate latents, each method's latent and scale, and concept
+    steering's choices are the same, and only the test figures move."""
     import dataclasses
 
     from causalgear import workbench
+    from causalgear.steering import concept
 
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.05,0.5]", "steering.alphas=[1.0,4.0]",
-                   "steering.html_examples=2", "steering.extra_methods=[clamp,random_direction]",
-                   "steering.clamps=[2.0,8.0]"])
+                   "steering.html_examples=2", "steering.clamps=[2.0,8.0]", "steering.candidates=2",
+                   "steering.concepts=[order_direction:DESC]", "data.n_validation_per_set=4"])
     honest = steer(cfg, tmp_path / "a")
-    real = workbench.held_out
+    real, real_load = workbench.held_out, concept.load_split
 
     def corrupted(*args):
         held = real(*args)
@@ -197,12 +200,27 @@ def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_s
                for e in held.test]
         return dataclasses.replace(held, test=bad)
 
+    def corrupted_eval_split(c, split=None):
+        examples = real_load(c, split)
+        if split != c.data.eval_split:
+            return examples
+        return [dataclasses.replace(e, sql=e.sql.replace(" FROM ", " FROM elsewhere_", 1)) for e in examples]
+
     monkeypatch.setattr(workbench, "held_out", corrupted)
+    monkeypatch.setattr(concept, "load_split", corrupted_eval_split)
     peeked = steer(cfg, tmp_path / "b")
+    for key in ("data_split", "split_choice", "candidate_latents", "detector", "skipped_methods"):
+        assert peeked[key] == honest[key], key
     for name, m in honest["methods"].items():
-        assert peeked["methods"][name]["scale"] == m["scale"], name
-        assert peeked["methods"][name]["selection_curve"] == m["selection_curve"], name
+        for key in ("latent", "scale", "selection_curve"):
+            assert peeked["methods"][name][key] == m[key], (name, key)
         assert peeked["methods"][name]["test"]["steered_accuracy"] == 0.0  # the test figures did see the change
+    honest_c, peeked_c = (r["concept_steering"]["order_direction:DESC"] for r in (honest, peeked))
+    assert peeked_c["candidate_latents"] == honest_c["candidate_latents"]
+    for name, m in honest_c["methods"].items():
+        for key in ("latent", "scale", "selection_curve"):
+            assert peeked_c["methods"][name].get(key) == m.get(key), (name, key)
+        assert peeked_c["methods"][name]["test"]["instruction"] == 0.0  # every gold now reads another table
 
 
 def test_component_flips_say_which_part_of_the_sql_steering_fixed_and_broke():
