@@ -30,3 +30,30 @@ def test_the_report_puts_every_cause_isolate_method_side_by_side(tmp_path):
     for name in methods:
         assert f"<th>{name}</th>" in header
     assert "0.69 [0.59, 0.79] / 1.00" in page and "where_operator: no pair the unedited model answers right" in page
+
+
+def test_the_steering_section_says_how_the_split_was_chosen_where_the_gate_fires_and_the_concept_scores(tmp_path):
+    summary = {"baseline_accuracy": 0.3, "steered_accuracy": 0.4, "delta": 0.1, "ci_low": 0.02, "ci_high": 0.18,
+               "fixed": 12, "broken": 2, "mcnemar_p": 0.01, "changed_share": 0.2, "n": 100, "component_flips": {}}
+    method = {"latent": 493, "scale": 5.0, "selection_curve": [{"latent": None, "scale": 0.0, "accuracy": 0.3},
+                                                               {"latent": 493, "scale": 5.0, "accuracy": 0.4}],
+              "test": summary, "in_distribution": {**summary, "delta": -0.003}, "mean_completeness_error": None}
+    steering = {"feature": 525, "feature_source": "evaluate", "direction": "raise", "n_test": 100,
+                "data_split": "test_shift.order", "in_distribution_split": "test",
+                "split_choice": {"rule": "auto: most room", "source": "model card",
+                                 "validation_accuracy": {"order": 0.335, "aggregate": 0.045}},
+                "detector": {"fires": {"selection": 0.6, "test": 0.64, "in_distribution_test": 0.027}},
+                "methods": {"clamp": method, "gated_clamp": method},
+                "concept_steering": {
+                    "order_direction:ASC": {"n_test": 100, "methods": {"clamp": {
+                        "latent": 493, "scale": 5.0, "test": {"concept": 0.85, "instruction": 1.0, "fluency": 1.0,
+                                                              "score": rate(0.85, 100)}}}},
+                    "aggregate:MAX": {"skipped": "no example to steer towards aggregate:MAX"}}}
+    (tmp_path / "steer").mkdir()
+    (tmp_path / "steer" / "steering.json").write_text(json.dumps(steering))
+    page = write_report(tmp_path, compose()).read_text()
+    section = page[page.index("<h2>Steering</h2>"):]
+    assert "chosen by auto: most room (validation accuracy: order 0.335, aggregate 0.045; model card)" in section
+    assert "in distribution test 3%" in section and "<td>gated_clamp</td>" in section
+    assert "Concept steering" in section and "0.850 [0.750, 0.950]" in section
+    assert "skipped: no example to steer towards aggregate:MAX" in section

@@ -170,7 +170,7 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
     rows = []
     for name, m in s["methods"].items():
         t = m["test"]
-        row = {"method": name, "scale (chosen on selection)": m["scale"],
+        row = {"method": name, "latent": m.get("latent"), "scale (chosen on selection)": m["scale"],
                "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": _interval(t),
                "fixed / broken": f"{t['fixed']} / {t['broken']}" if "fixed" in t else "",
                "McNemar p": t.get("mcnemar_p")}

@@ -309,7 +309,7 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
         "data_split": held.split, "split_choice": split_choice,
         "in_distribution_split": cfg.data.eval_split if in_dist is not None else None,
         "detector": None if not isinstance(detector, MisreadDetector) else {
-            "kind": "misread probe (logistic regression on the mean prompt activation at the site; selection only)",
+            "kind": "misread probe (logistic regression on the question's activations at the site; selection only)",
             "fires": {name: float(on.fires.mean()) for name, on in
                       (("selection", sel), ("test", tst), ("in_distribution_test", in_dist)) if on is not None}},
         "methods": {name: {"method": name, "feature": feature, **{k: v for k, v in r.items()
