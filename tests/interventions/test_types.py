@@ -212,3 +212,27 @@ def test_a_span_interchange_refuses_prompts_that_do_not_align(tiny_qwen2):
     swap = SpanInterchange(Site(model, 1), [torch.zeros(2, 32)], [(0, 0)], full_residual)
     with pytest.raises(RuntimeError, match="aligned"), swap.applied(batch):
         pass
+
+
+def test_an_edit_at_tokens_moves_each_example_only_at_its_own_prompt_positions(tiny_qwen2):
+    from causalgear.interventions.types import AddPerExample, AtTokens
+
+    model, tokenizer = tiny_qwen2
+    enc = tokenizer(["SELECT a FROM t", "SELECT price FROM items ORDER BY price DESC"], return_tensors="pt",
+                    padding=True, padding_side="left")
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    site = Site(model, 0)
+    h = site.run(ids, mask)
+    vectors = torch.stack([torch.full((32,), 1.0), torch.full((32,), 2.0)])
+    tokens = [torch.tensor([0]), torch.tensor([1, 3])]  # from each prompt's first real token, left padding aside
+    batch = {"input_ids": ids, "attention_mask": mask, "example_index": torch.arange(2)}
+    with AtTokens(AddPerExample(site, vectors, 1.0), tokens).applied(batch):
+        edited = site.run(ids, mask)
+    moved = (edited - h).abs().sum(-1) > 0
+    pad = (mask == 0).sum(1)
+    expected = torch.zeros_like(moved)
+    expected[0, pad[0] + 0] = expected[1, pad[1] + 1] = expected[1, pad[1] + 3] = True
+    assert torch.equal(moved, expected)
+    torch.testing.assert_close(edited[1, pad[1] + 3], h[1, pad[1] + 3] + 2.0)
+    with AtTokens(AddPerExample(site, vectors, 1.0), [torch.tensor([], dtype=torch.long)] * 2).applied(batch):
+        assert torch.equal(site.run(ids, mask), h)  # no token: no edit

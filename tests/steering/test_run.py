@@ -237,3 +237,20 @@ def test_component_flips_say_which_part_of_the_sql_steering_fixed_and_broke():
     assert s["component_flips"]["order_direction"] == {"fixed": 1, "broken": 0}
     assert s["component_flips"]["aggregate"] == {"fixed": 0, "broken": 1}
     assert s["component_flips"]["select"] == {"fixed": 0, "broken": 0} and s["fixed"] == s["broken"] == 1
+
+
+def test_the_residual_methods_steer_at_the_positions_the_config_names(smoke_sae, tmp_path):
+    overrides, _ = smoke_sae
+    runs = {}
+    for where in ("all", "decision"):
+        cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[8.0]",
+                       "steering.html_examples=2", *ONE_SPLIT, "steering.extra_methods=[random_direction]",
+                       f"steering.positions={where}", "steering.top_tokens=1"])
+        runs[where] = steer(cfg, tmp_path / where)
+        assert runs[where]["positions"] == where
+    # one prompt token edited changes no more outputs than every position, generation included
+    for name in ("additive", "random_direction"):
+        assert runs["decision"]["methods"][name]["test"]["changed_share"] <= \
+            runs["all"]["methods"][name]["test"]["changed_share"], name
+    # grains perturbs its own attributed tokens either way
+    assert runs["decision"]["methods"]["grains"]["test"] == runs["all"]["methods"]["grains"]["test"]

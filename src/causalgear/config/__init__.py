@@ -43,6 +43,9 @@ SelectBy = StrEnum("SelectBy", [(v, v) for v in ("precision", "accuracy_drop")])
 Direction = StrEnum("Direction", [(v, v) for v in ("raise", "lower")])
 ReadoutPosition = StrEnum("ReadoutPosition", [(v, v) for v in ("response", "last_prompt")])
 IGBaseline = StrEnum("IGBaseline", [(v, v) for v in ("pad", "zero", "mean")])
+# where residual steering edits: every position (generation included), the prompt's, or the
+# prompt tokens GrAInS' attribution picks (`decision`)
+SteeringPositions = StrEnum("SteeringPositions", [(v, v) for v in ("all", "prompt", "decision")])
 IGMethod = StrEnum("IGMethod", [(v, v) for v in ("gausslegendre", "riemann_trapezoid")])
 SteeringMethod = StrEnum("SteeringMethod", [(v, v) for v in ("clamp", "diffmean", "random_direction",
                                                                 "concept_probe")])
@@ -289,6 +292,7 @@ class SteeringConfig:
     extra_methods: list[SteeringMethod] = field(default_factory=lambda: list(SteeringMethod))
     clamps: list[float] = field(default_factory=lambda: [0.5, 2.0, 5.0, 10.0])
     conditional: bool = True  # also each method gated by a misread detector fitted on selection
+    positions: SteeringPositions = SteeringPositions.all  # of the residual methods (grains: its own tokens)
     # latents beside the feature that additive and clamp try: the first of GrAInS' contrastive ranking
     candidates: int = 3
     # concept steering (AxBench's score): targets `component:VALUE`, prompts per side, SAE latents tried

@@ -139,6 +139,22 @@ class AddPerExample(ResidualEdit):
         return lambda h: h + v.to(h)
 
 
+class AtTokens(Intervention):
+    """A residual edit made only at given prompt positions of each example (`tokens[i]`, counted
+    from the prompt's first real token), in the prompt's pass; the generated tokens are not edited."""
+
+    def __init__(self, inner: ResidualEdit, tokens: Sequence[torch.Tensor]):
+        self.inner, self.tokens = inner, tokens
+
+    def applied(self, batch: dict) -> contextlib.AbstractContextManager:
+        mask = batch["attention_mask"]
+        where = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
+        for row, i in enumerate(batch["example_index"].tolist()):
+            pad = mask.shape[1] - int(mask[row].sum())
+            where[row, pad + torch.as_tensor(self.tokens[i], dtype=torch.long)] = True
+        return self.inner.site.edit(self.inner.edit(batch["example_index"]), positions=where)
+
+
 class SameNormDirection(ResidualEdit):
     """At each token, a push of the same norm as `like`'s, in one fixed random direction: does
     *any* push of that size change the outcome? (the random-direction control)"""

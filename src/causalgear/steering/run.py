@@ -22,7 +22,7 @@ from causalgear.errors import CausalgearError
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.profile import correctness
 from causalgear.interventions.statistics import flips, paired_bootstrap
-from causalgear.interventions.types import AddPerExample
+from causalgear.interventions.types import AddPerExample, AtTokens
 from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
 from causalgear.models.site import Site
@@ -229,10 +229,20 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
     direction = sel.interventions.direction(feature)
     alphas = list(s.alphas) or [s.alpha]
 
+    def placed(edit, on: Arm):
+        """A residual edit at `steering.positions`: all, the prompt's, or the attributed tokens."""
+        if s.positions == "prompt":
+            edit.positions = "prompt"
+        elif s.positions == "decision":
+            return AtTokens(edit, [a.tokens for a in on.attributed])
+        return edit
+
     def by(mode: str, sign: float = 1.0, along: torch.Tensor | None = None):
         """Run an arm under `mode` on latent j (None: the feature) at strength sign * v."""
-        return lambda on, jv: on.runner.correct(on.interventions.make(
-            mode, feature if jv[0] is None else jv[0], sign * jv[1], direction=along))
+        def run(on: Arm, jv: tuple):
+            made = on.interventions.make(mode, feature if jv[0] is None else jv[0], sign * jv[1], direction=along)
+            return on.runner.correct(made if mode == "grains" else placed(made, on))
+        return run
 
     # the SAE methods also try the latents GrAInS' contrastive objective ranks first on selection
     latents = [feature] + [j for j in contrastive_latents(bench, select, sel.preds, base_sel, s.candidates,
@@ -262,7 +272,7 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
             skipped["concept_probe"] = reason
         else:
             methods["concept_probe"] = ([(None, v) for v in alphas], lambda on, jv: on.runner.correct(
-                AddPerExample(bench.site, on.vectors, jv[1])))
+                placed(AddPerExample(bench.site, on.vectors, jv[1]), on)))
     detector = None
     if s.conditional:
         detector = fit_detector(bench, [a for a in (sel, in_sel) if a is not None], cfg.seed)
@@ -302,7 +312,8 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
     result = {
         "feature": feature, "feature_source": source, "layer": bench.site.layer, "site": bench.site.kind,
         "sae": bench.sae_path,
-        "direction": s.direction, "position": s.position, "baseline_embedding": s.baseline, "n_steps": s.n_steps,
+        "direction": s.direction, "position": s.position, "positions": s.positions,
+        "baseline_embedding": s.baseline, "n_steps": s.n_steps,
         "ig_method": s.ig_method, "top_tokens": s.top_tokens, "grad_steps": s.grad_steps,
         "mean_active_value": mean_active, "n_select": len(select), "n_test": len(test),
         "candidate_latents": latents,
