@@ -43,12 +43,12 @@ def test_the_detector_reads_the_prompt_activations_of_the_selection_arms(smoke_s
     overrides, _ = smoke_sae
     bench = Workbench.load(compose(overrides, stage="steer"), "steer")
     examples = load_split(bench.cfg, "train")
-    # a planted misreading: every CS4 prompt (the WHERE questions) "answered wrong"
-    planted = np.array([e.group != "CS4" for e in examples], dtype=float)
+    # a planted misreading: every CS1 prompt (the questions with no ORDER BY, aggregate or WHERE) "answered wrong"
+    planted = np.array([e.group != "CS1" for e in examples], dtype=float)
     detector = fit_detector(bench, [_arm(examples, planted, [""] * len(examples))], 0)
     test = load_split(bench.cfg, "test")
     fires = detector.fires(_arm(test, np.zeros(len(test)), [""] * len(test)).activations(bench))
-    assert (fires == np.array([e.group == "CS4" for e in test])).mean() >= 0.85
+    assert (fires == np.array([e.group == "CS1" for e in test])).mean() >= 0.8
     all_right = _arm(examples, np.ones(len(examples)), [""] * len(examples))
     assert "fewer than 5" in fit_detector(bench, [all_right], 0)
 

@@ -144,7 +144,7 @@ def test_a_steering_split_or_method_that_does_not_exist_is_refused():
     with pytest.raises(Exception) as err:  # a closed vocabulary: refused while composing
         compose(["steering.extra_methods=[prompting]"])
     assert composition_message(err.value) == ("steering.extra_methods[0]: Invalid value 'prompting', expected one "
-                                               "of [clamp, diffmean, random_direction]")
+                                               "of [clamp, diffmean, random_direction, concept_probe]")
 
 
 def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path):
