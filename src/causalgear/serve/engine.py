@@ -93,7 +93,7 @@ class Engine:
             raise CausalgearError(f"serve.feature={j} is out of range: the SAE has {d_sae} coordinates "
                                   f"(0..{d_sae - 1})")
         if j is None and (cfg.steering.feature is not None or cfg.steering.causal_path):
-            from causalgear.steering.run import resolve_feature
+            from causalgear.steering.target import resolve_feature
 
             j, _ = resolve_feature(cfg.steering, d_sae)
         return j

@@ -8,7 +8,6 @@ interval against the unsteered model, per command set, and the share of outputs 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,43 +33,8 @@ from causalgear.steering.conditional import Arm, MisreadDetector, fit_detector, 
 from causalgear.steering.feature import FeatureReadout, readout_mask
 from causalgear.steering.grains import chosen_tokens, perturbation
 from causalgear.steering.integrated_gradients import integrated_gradients
-from causalgear.steering.split import choose_split
+from causalgear.steering.target import choose_split, resolve_feature
 from causalgear.workbench import Workbench
-
-
-def resolve_feature(s: DictConfig, d_sae: int, chosen: int | None = None) -> tuple[int, str]:
-    """The coordinate to steer and where it came from: `steering.feature`, else evaluate's choice
-    (`chosen`, handed over in memory by the pipeline, or the causal.json in `steering.causal_path`)."""
-    if s.feature is not None:
-        j, source = int(s.feature), "steering.feature"
-    elif chosen is not None:
-        j, source = chosen, "evaluate"
-    elif s.causal_path is not None:
-        path = Path(s.causal_path)
-        path = path / "causal.json" if path.is_dir() else path
-        if not path.is_file():
-            raise CausalgearError(f"steering.causal_path={s.causal_path!r}: no causal.json there "
-                                  f"(run `causalgear evaluate` first, or set steering.feature)")
-        j, source = chosen_coordinate(path), str(path)
-    else:
-        raise CausalgearError("no feature to steer: set steering.feature=J, or steering.causal_path to an "
-                              "evaluate run dir whose causal.json names the chosen coordinate")
-    if not 0 <= j < d_sae:
-        raise CausalgearError(f"steering.feature={j} is out of range: the SAE has {d_sae} coordinates (0..{d_sae - 1})")
-    return j, source
-
-
-def chosen_coordinate(path: Path) -> int:
-    """The coordinate an evaluate run chose, from its causal.json; one line when the file is not one."""
-    try:
-        chosen = json.loads(path.read_text(encoding="utf-8")).get("chosen")
-    except (ValueError, UnicodeDecodeError, AttributeError) as err:
-        raise CausalgearError(f"steering.causal_path: {path} is not a whole causal.json ({err}); rerun "
-                              f"`causalgear evaluate`, or set steering.feature") from None
-    if isinstance(chosen, bool) or not isinstance(chosen, int):
-        raise CausalgearError(f"steering.causal_path: {path} names no chosen coordinate (chosen={chosen!r}); rerun "
-                              f"`causalgear evaluate`, or set steering.feature")
-    return chosen
 
 
 def baseline_embedding(kind: str, embedding: torch.nn.Embedding, pad_id: int | None) -> torch.Tensor:

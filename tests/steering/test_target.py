@@ -7,7 +7,7 @@ from causalgear.config import SHIFT_ELEMENTS
 from causalgear.data.loading import load_split
 from causalgear.models.embedded import CARD, embedded_dir
 from causalgear.preflight import compose
-from causalgear.steering.split import card_figures, choose_split
+from causalgear.steering.target import card_figures, choose_split
 from causalgear.workbench import Workbench
 
 

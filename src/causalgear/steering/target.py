@@ -1,4 +1,7 @@
-"""`steering.split=auto`: steer where the model fails, chosen without looking at the test side.
+"""What steering turns and where: the feature (`steering.feature`, else evaluate's choice), and
+the split (`steering.split`).
+
+`steering.split=auto` steers where the model fails, chosen without looking at the test side.
 
 The candidates are TinySQL's graded shift splits. Each is judged by its validation twin
 (`validation_shift.<element>`, on the validation schemas): the model card's figure when the model
@@ -12,7 +15,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from omegaconf import DictConfig
+
 from causalgear.config import SHIFT_ELEMENTS
+from causalgear.errors import CausalgearError
 
 
 def card_figures(model_dir: str | Path) -> dict[str, float]:
@@ -50,3 +56,38 @@ def choose_split(bench) -> tuple[str | None, dict]:
     return f"test_shift.{element}", {
         "rule": "auto: the shift split whose validation twin the model gets least right (most room)",
         "source": source, "validation_accuracy": figures, "candidates": fits}
+
+
+def resolve_feature(s: DictConfig, d_sae: int, chosen: int | None = None) -> tuple[int, str]:
+    """The coordinate to steer and where it came from: `steering.feature`, else evaluate's choice
+    (`chosen`, handed over in memory by the pipeline, or the causal.json in `steering.causal_path`)."""
+    if s.feature is not None:
+        j, source = int(s.feature), "steering.feature"
+    elif chosen is not None:
+        j, source = chosen, "evaluate"
+    elif s.causal_path is not None:
+        path = Path(s.causal_path)
+        path = path / "causal.json" if path.is_dir() else path
+        if not path.is_file():
+            raise CausalgearError(f"steering.causal_path={s.causal_path!r}: no causal.json there "
+                                  f"(run `causalgear evaluate` first, or set steering.feature)")
+        j, source = chosen_coordinate(path), str(path)
+    else:
+        raise CausalgearError("no feature to steer: set steering.feature=J, or steering.causal_path to an "
+                              "evaluate run dir whose causal.json names the chosen coordinate")
+    if not 0 <= j < d_sae:
+        raise CausalgearError(f"steering.feature={j} is out of range: the SAE has {d_sae} coordinates (0..{d_sae - 1})")
+    return j, source
+
+
+def chosen_coordinate(path: Path) -> int:
+    """The coordinate an evaluate run chose, from its causal.json; one line when the file is not one."""
+    try:
+        chosen = json.loads(path.read_text(encoding="utf-8")).get("chosen")
+    except (ValueError, UnicodeDecodeError, AttributeError) as err:
+        raise CausalgearError(f"steering.causal_path: {path} is not a whole causal.json ({err}); rerun "
+                              f"`causalgear evaluate`, or set steering.feature") from None
+    if isinstance(chosen, bool) or not isinstance(chosen, int):
+        raise CausalgearError(f"steering.causal_path: {path} names no chosen coordinate (chosen={chosen!r}); rerun "
+                              f"`causalgear evaluate`, or set steering.feature")
+    return chosen
