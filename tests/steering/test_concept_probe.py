@@ -7,7 +7,7 @@ from causalgear.data.components import components
 from causalgear.data.loading import load_split
 from causalgear.preflight import compose
 from causalgear.steering.concept_probe import ConceptProbe, probe_guided, writer_activation
-from causalgear.steering.conditional import Arm
+from causalgear.steering.conditional import Arm, question_features
 from causalgear.workbench import Workbench
 
 
@@ -19,11 +19,12 @@ def _bench(smoke_sae):
 def test_the_probe_reads_the_order_direction_and_each_value_has_its_direction(smoke_sae):
     bench = _bench(smoke_sae)
     train, test = load_split(bench.cfg, "train"), load_split(bench.cfg, "test")
-    probe = ConceptProbe(bench, train, "order_direction", 0)
+    probe = ConceptProbe(bench, train, question_features(bench, train), "order_direction", 0)
     assert set(probe.directions) == {"ASC", "DESC", "none"} and not probe.directions["none"].any()
     gold = [components(e.sql)["order_direction"] or "none" for e in test]
-    assert np.mean([r == g for r, g in zip(probe.read(bench, test), gold, strict=True)]) >= 0.8
-    vectors = probe.vectors(bench, test)
+    features = question_features(bench, test)
+    assert np.mean([r == g for r, g in zip(probe.read(features), gold, strict=True)]) >= 0.8
+    vectors = probe.vectors(features)
     assert vectors.shape == (len(test), bench.sae.d_in)
     # the two named directions are centred on their mean: they point opposite ways
     assert torch.cosine_similarity(probe.directions["ASC"], probe.directions["DESC"], dim=0) < 0

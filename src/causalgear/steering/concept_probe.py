@@ -14,10 +14,11 @@ the directions use selection examples only; α is chosen on selection like every
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from causalgear.data.components import components
-from causalgear.steering.conditional import fit_probe, question_features
+from causalgear.steering.conditional import fit_probe
 
 # the shift element -> the component whose value its held-out phrasing names
 COMPONENT_OF = {"order": "order_direction", "operator": "where_operator"}
@@ -40,9 +41,10 @@ def writer_activation(bench, example, value: str) -> torch.Tensor | None:
 
 
 class ConceptProbe:
-    """Probe and per-value directions for one component, from selection examples."""
+    """Probe and per-value directions for one component, from selection examples and their
+    `question_features`."""
 
-    def __init__(self, bench, examples, component: str, seed: int):
+    def __init__(self, bench, examples, features: np.ndarray, component: str, seed: int):
         values = [(components(e.sql) or {}).get(component) for e in examples]
         acts = {i: writer_activation(bench, examples[i], v) for i, v in enumerate(values) if v is not None}
         # a prompt without the component is read as "none", and gets no push
@@ -52,18 +54,18 @@ class ConceptProbe:
         named = sorted({labels[i] for i in keep} - {"none"})
         if len(named) < 2:
             raise ValueError(f"the selection examples hold fewer than two values of {component}")
-        self.probe = fit_probe(question_features(bench, [examples[i] for i in keep]), [labels[i] for i in keep],
-                               seed)
+        self.probe = fit_probe(features[keep], [labels[i] for i in keep], seed)
         stacked = {v: torch.stack([acts[i] for i in keep if labels[i] == v]) for v in named}
         overall = torch.cat(list(stacked.values())).mean(0)
         self.directions = {v: a.mean(0) - overall for v, a in stacked.items()} | {"none": torch.zeros_like(overall)}
 
-    def read(self, bench, examples) -> list[str]:
-        return list(self.probe.predict(question_features(bench, examples)))
+    def read(self, features: np.ndarray) -> list[str]:
+        """The value each prompt's question names, as the probe reads it."""
+        return list(self.probe.predict(features))
 
-    def vectors(self, bench, examples) -> torch.Tensor:
+    def vectors(self, features: np.ndarray) -> torch.Tensor:
         """[n, d]: each prompt's direction, that of the value the probe reads."""
-        return torch.stack([self.directions[v] for v in self.read(bench, examples)])
+        return torch.stack([self.directions[v] for v in self.read(features)])
 
 
 def probe_guided(bench, split: str, selection: list, arms: list, seed: int) -> str | None:
@@ -73,9 +75,10 @@ def probe_guided(bench, split: str, selection: list, arms: list, seed: int) -> s
         return (f"split {split!r} shifts no element with one categorical SQL component "
                 f"(the shift splits of {', '.join(COMPONENT_OF)})")
     try:
-        probe = ConceptProbe(bench, [e for arm in selection for e in arm.examples], COMPONENT_OF[element], seed)
+        probe = ConceptProbe(bench, [e for arm in selection for e in arm.examples],
+                             np.vstack([arm.activations(bench) for arm in selection]), COMPONENT_OF[element], seed)
     except ValueError as err:
         return str(err)
     for arm in arms:
-        arm.vectors = probe.vectors(bench, arm.examples)
+        arm.vectors = probe.vectors(arm.activations(bench))
     return None

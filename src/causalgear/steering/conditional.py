@@ -39,9 +39,13 @@ class Arm:
     attributed: list | None = None  # each prompt's attribution (grains), when made
     fires: np.ndarray | None = None  # the detector's verdict per prompt, once it is fitted
     vectors: torch.Tensor | None = None  # probe-guided steering's direction per prompt, once read
+    features: np.ndarray | None = None  # the question's activations, once computed
 
     def activations(self, bench) -> np.ndarray:
-        return question_features(bench, self.examples)
+        """`question_features` of the arm's prompts, computed once for the detector and the probe."""
+        if self.features is None:
+            self.features = question_features(bench, self.examples)
+        return self.features
 
 
 Run = Callable[[Arm, tuple], tuple[np.ndarray, list[str]]]  # (latent, scale) -> (1/0 each, SQL)
@@ -88,7 +92,7 @@ def fit_detector(bench, selection: list[Arm], seed: int) -> MisreadDetector | st
     """The detector fitted on the selection arms, or why it cannot be (a label never occurs)."""
     features = np.vstack([arm.activations(bench) for arm in selection])
     wrong = np.concatenate([1 - arm.base for arm in selection])
-    if wrong.min() == wrong.max() or min(wrong.sum(), len(wrong) - wrong.sum()) < 5:
+    if min(wrong.sum(), len(wrong) - wrong.sum()) < 5:
         return "the selection prompts hold fewer than 5 answers right or fewer than 5 wrong to fit a detector on"
     return MisreadDetector(seed).fit(features, wrong)
 
