@@ -41,6 +41,11 @@ def _interval(r: dict) -> str:
     return f"{r['delta']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
 
 
+def _rate(r: dict, digits: int) -> str:
+    """A share with its interval (`interventions.statistics.proportion`'s dict)."""
+    return f"{r['rate']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+
+
 def _sae_section(train: Path) -> list[str]:
     m = _read(train / "metrics.json")
     if m is None:
@@ -120,7 +125,7 @@ def _cause_isolate(c: dict) -> list[str]:
         for name, m in r["methods"].items():
             methods += [name] if name not in methods else []
             cause, isolate = m["cause"], m["isolate"]["rate"]
-            row[name] = f"{cause['rate']:.2f} [{cause['ci_low']:.2f}, {cause['ci_high']:.2f}] / {isolate:.2f}"
+            row[name] = f"{_rate(cause, 2)} / {isolate:.2f}"
         rows.append(row if r["methods"] else {**row, "attribute": f"{attribute}: {r['skipped']}"})
     return ["<h3>Cause and isolate on counterfactual pairs</h3>",
             "<p class='meta'>Each cell: cause [95% CI] / isolate. At the attribute's tokens the base prompt's "
@@ -215,8 +220,7 @@ def _concept_steering(c: dict) -> list[str]:
             t = m["test"]
             rows.append({"target": target, "method": name, "latent": m["latent"], "scale": m["scale"],
                          "concept": t["concept"], "instruction": t["instruction"], "fluency": t["fluency"],
-                         "score [95% CI]": f"{t['score']['rate']:.3f} [{t['score']['ci_low']:.3f}, "
-                                           f"{t['score']['ci_high']:.3f}]", "test prompts": r["n_test"]})
+                         "score [95% CI]": _rate(t["score"], 3), "test prompts": r["n_test"]})
     if not rows:
         return []
     return ["<h3>Concept steering</h3>",

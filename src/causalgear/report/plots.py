@@ -143,7 +143,8 @@ def steering_plot(result: dict, path: Path) -> Path:
              "additive": "alpha (mean active decoder contribution)",
              "clamp": "z_j = this multiple of its mean active value",
              "diffmean": "alpha (at the additive direction's norm)",
-             "random_direction": "alpha (at the additive direction's norm)"}
+             "random_direction": "alpha (at the additive direction's norm)",
+             "concept_probe": "alpha (multiples of the read value's DiffMean)"}
     for ax, name in zip(axes[0], plain, strict=True):
         for label, color, r in ((name, "#3b6ea5", methods[name]),
                                 (f"gated_{name}", "#27ae60", methods.get(f"gated_{name}"))):
