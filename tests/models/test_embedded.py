@@ -2,9 +2,12 @@
 
 import json
 
+from omegaconf import OmegaConf
+
 from causalgear.data.tinysql import SHIFT_SETS, SHIFT_SPLITS, VALIDATION_SHIFT_SPLITS
-from causalgear.models.embedded import CARD, CARD_SPLITS, embedded_dir
+from causalgear.models.embedded import CARD, CARD_SPLITS, build_embedded, embedded_dir, embedded_key
 from causalgear.models.stages import build_model
+from causalgear.preflight import compose
 
 
 def test_the_card_has_each_graded_shift_split_by_command_set(smoke_model):
@@ -28,3 +31,33 @@ def test_build_model_completes_a_card_from_an_earlier_build(smoke_model, tmp_pat
     assert card == full  # the same model and splits give the same figures
     assert json.loads(path.read_text()) == full and json.loads((tmp_path / CARD).read_text()) == full
     assert "graded shift" in capsys.readouterr().out
+
+
+def test_build_model_adds_spider_single_table_accuracy_by_group_and_database(smoke_model, spider_dir, tmp_path,
+                                                                            monkeypatch, capsys):
+    cfg, _, _ = smoke_model
+    monkeypatch.setenv("CAUSALGEAR_SPIDER", str(spider_dir))
+    spider = build_model(cfg, tmp_path)["spider_tinysql"]
+    assert spider["n"] == sum(r["n"] for r in spider["by_database"].values()) == 347
+    assert set(spider["by_group"]) == {"CS1", "CS2", "CS3", "CS4"}
+    correct = sum(r["accuracy"] * r["n"] for r in spider["by_group"].values())
+    assert abs(correct - spider["accuracy"] * spider["n"]) < 1e-6
+    assert "Spider single-table dev questions" in capsys.readouterr().out
+
+
+def test_a_recipe_with_multitable_examples_trains_on_them_and_scores_their_test_split(tmp_path):
+    cfg = compose(["model=tinysql_smoke", f"paths.cache_dir={tmp_path}", "model.build.steps=2",
+                   "model.build.eval_every=2", "model.build.test_examples_per_set=2", "model.build.max_seq_len=384",
+                   "model.build.multitable_examples_per_set=10"])
+    card = build_embedded(cfg.model, tmp_path, tmp_path / "model")
+    assert card["train_examples"] > 4 * cfg.model.build.train_examples_per_set  # TinySQL's rows and more
+    assert set(card["multitable_test_accuracy"]) == {"CS1", "CS2", "CS3", "CS4"}
+
+
+def test_the_multitable_field_off_keeps_the_cache_key_of_a_recipe_without_it():
+    cfg = compose(["model=tinysql"])
+    older = OmegaConf.create({"build": {k: v for k, v in OmegaConf.to_container(cfg.model.build).items()
+                                        if k != "multitable_examples_per_set"}})
+    assert embedded_key(older) == embedded_key(cfg.model)
+    on = compose(["model=tinysql", "model.build.multitable_examples_per_set=10"])
+    assert embedded_key(on.model) != embedded_key(cfg.model)

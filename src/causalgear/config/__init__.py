@@ -69,6 +69,7 @@ class EmbeddedBuildConfig:
     num_heads: int = 4
     intermediate_size: int = 512
     vocab_size: int = 2048
+    # training rows longer than this are dropped; multi-table contexts run to a few hundred tokens
     max_seq_len: int = 160
     steps: int = 2000
     batch_size: int = 64
@@ -76,6 +77,9 @@ class EmbeddedBuildConfig:
     warmup_steps: int = 100
     weight_decay: float = 0.01
     train_examples_per_set: int = 8000
+    # multi-table TinySQL (`data/multitable.py`) examples per command set added to the training
+    # data: real-schema identifier styles, several tables per context, everyday phrasings
+    multitable_examples_per_set: int = 0
     # test examples per command set scored for the model card; None: the whole test split
     test_examples_per_set: int | None = None
     eval_every: int = 500

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from causalgear.config import TinySQLDataConfig
-from causalgear.data import tinysql
+from causalgear.data import multitable, tinysql
 from causalgear.io import build_dir_atomically
 from causalgear.logs import bar as progress_bar
 from causalgear.logs import plain
@@ -28,7 +28,7 @@ from causalgear.models.tokenizer import train_tokenizer
 BUILDER_VERSION = 1
 CARD = "model_card.json"
 # the splits the model card reports: the test split, all-at-once shift, and each graded shift
-CARD_SPLITS = ("test", "test_ood", *tinysql.SHIFT_SPLITS, *tinysql.VALIDATION_SHIFT_SPLITS)
+CARD_SPLITS = ("test", "test_ood", *tinysql.SHIFT_SPLITS, *tinysql.VALIDATION_SHIFT_SPLITS, "multitable_test")
 
 
 def training_data_cfg(build) -> TinySQLDataConfig:
@@ -37,8 +37,18 @@ def training_data_cfg(build) -> TinySQLDataConfig:
     return OmegaConf.structured(TinySQLDataConfig(seed=0, n_train_per_set=build.train_examples_per_set))
 
 
+def multitable_split(build, cache_dir: str | Path, split: str):
+    return multitable.load_split(build.seed, max(1, build.multitable_examples_per_set), cache_dir, split)
+
+
+# recipe fields added after models were built and cached: at these values they leave the key as it
+# was, so a cached model is not rebuilt for a field that does not change it
+ADDED_FIELDS = {"multitable_examples_per_set": 0}
+
+
 def embedded_key(model_cfg) -> str:
     recipe = OmegaConf.to_container(model_cfg.build, resolve=True)
+    recipe = {k: v for k, v in recipe.items() if k not in ADDED_FIELDS or v != ADDED_FIELDS[k]}
     blob = {"recipe": recipe, "data": tinysql.data_key(training_data_cfg(model_cfg.build)),
             "version": BUILDER_VERSION}
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
@@ -70,11 +80,33 @@ def measure_splits(card: dict, model, tokenizer, model_cfg, cache_dir: str | Pat
     data_cfg = training_data_cfg(build)
     missing = [split for split in CARD_SPLITS if f"{split}_accuracy" not in card]
     for split in missing:
-        examples = _per_set(tinysql.load_split(data_cfg, cache_dir, split), build.test_examples_per_set)
+        examples = (multitable_split(build, cache_dir, "test") if split == "multitable_test"
+                    else tinysql.load_split(data_cfg, cache_dir, split))
+        examples = _per_set(examples, build.test_examples_per_set)
         report = evaluate_model(model, tokenizer, examples, max_new_tokens=64, batch_size=64, progress=progress)
         by_set = {g: r["execution_accuracy"] for g, r in report["by_group"].items()}
         card[f"{split}_accuracy"] = by_set
         card[f"{split}_accuracy_mean"] = sum(by_set.values()) / len(by_set)
+
+
+def measure_spider(card: dict, model, tokenizer, spider_dir: str | Path, progress: bool = True) -> None:
+    """Add to `card` the execution accuracy on Spider's single-table dev questions
+    (`data.subset=tinysql`), in all and per command set and database."""
+    from causalgear.config import SpiderDataConfig, SpiderSubset
+    from causalgear.data import spider
+
+    data = OmegaConf.structured(SpiderDataConfig(spider_dir=str(spider_dir), subset=SpiderSubset.tinysql))
+    examples, _ = spider.load_examples(data)
+    report = evaluate_model(model, tokenizer, examples, max_new_tokens=64, batch_size=32, progress=progress)
+
+    def share(rows: list[dict]) -> dict:
+        return {"accuracy": sum(r["correct"] for r in rows) / len(rows), "n": len(rows)}
+
+    rows = report["examples"]
+    card["spider_tinysql"] = {
+        "spider_dir": str(spider_dir), "split": "dev", **share(rows),
+        "by_group": {g: share([r for r in rows if r["group"] == g]) for g in sorted({r["group"] for r in rows})},
+        "by_database": {d: share([r for r in rows if r["db_id"] == d]) for d in sorted({r["db_id"] for r in rows})}}
 
 
 def _per_set(examples, n: int | None):
@@ -140,6 +172,9 @@ def build_embedded(model_cfg, cache_dir: str | Path, out_dir: Path, progress: bo
     data_cfg = training_data_cfg(build)
     train = tinysql.load_split(data_cfg, cache_dir, "train")
     validation = tinysql.load_split(data_cfg, cache_dir, "validation")
+    if build.multitable_examples_per_set:
+        train += multitable_split(build, cache_dir, "train")
+        validation += multitable_split(build, cache_dir, "validation")
 
     tokenizer = train_tokenizer((e.prompt + e.sql for e in train), build.vocab_size)
     rows = _encode(tokenizer, train, build.max_seq_len)
@@ -195,7 +230,9 @@ def build_embedded(model_cfg, cache_dir: str | Path, out_dir: Path, progress: bo
             "train_examples": len(rows), "training_seconds": round(train_seconds, 1),
             "tokens_seen": tokens_seen, "tokens_per_second": round(tokens_seen / train_seconds),
             "history": history, "data_key": tinysql.data_key(data_cfg)}
+    card_start = time.monotonic()
     measure_splits(card, model, tokenizer, model_cfg, cache_dir, progress)
+    card["card_seconds"] = round(time.monotonic() - card_start, 1)
     card["test_accuracy_mean_cs1_cs3"] = sum(card["test_accuracy"][c] for c in ("CS1", "CS2", "CS3")) / 3
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -15,7 +16,14 @@ from causalgear.io import write_json
 
 def build_model(cfg: DictConfig, out_dir: Path) -> dict:
     from causalgear.config import SHIFT_ELEMENTS
-    from causalgear.models.embedded import CARD, CARD_SPLITS, embedded_dir, ensure_embedded, measure_splits
+    from causalgear.models.embedded import (
+        CARD,
+        CARD_SPLITS,
+        embedded_dir,
+        ensure_embedded,
+        measure_spider,
+        measure_splits,
+    )
     from causalgear.models.loading import ModelLoadError
 
     if cfg.model.name_or_path != "embedded":
@@ -26,10 +34,16 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
     path = ensure_embedded(cfg.model, cfg.paths.cache_dir)
     card = json.loads((path / CARD).read_text())
     print(f"{'cache hit' if hit else 'built'}: {path} ({time.monotonic() - start:.1f}s)")
-    if any(f"{split}_accuracy" not in card for split in CARD_SPLITS):  # a card of an earlier build
+    spider_dir = cfg.data.spider_dir if cfg.data.name == "spider" else os.environ.get("CAUSALGEAR_SPIDER")
+    measured_spider = card.get("spider_tinysql", {}).get("spider_dir")
+    stale = any(f"{split}_accuracy" not in card for split in CARD_SPLITS)  # a card of an earlier build
+    if stale or (spider_dir and measured_spider != str(spider_dir)):
         from causalgear.models.loading import load_model
 
-        measure_splits(card, *load_model(cfg.model, cfg.paths.cache_dir), cfg.model, cfg.paths.cache_dir)
+        model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
+        measure_splits(card, model, tokenizer, cfg.model, cfg.paths.cache_dir)
+        if spider_dir and measured_spider != str(spider_dir):
+            measure_spider(card, model, tokenizer, spider_dir)
         write_json(path / CARD, card)
     write_json(out_dir / "model_card.json", card)
     print("test accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in card["test_accuracy"].items())
@@ -37,6 +51,12 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
     for side in ("test", "validation"):
         print(f"graded shift (one phrasing element held out), {side}, mean accuracy: " + ", ".join(
             f"{e} {card[f'{side}_shift.{e}_accuracy_mean']:.3f}" for e in SHIFT_ELEMENTS))
+    print("multi-table test accuracy: " + ", ".join(
+        f"{k} {v:.3f}" for k, v in card["multitable_test_accuracy"].items()))
+    if "spider_tinysql" in card:
+        sp = card["spider_tinysql"]
+        print(f"Spider single-table dev questions: {sp['accuracy']:.3f} of {sp['n']}; " + ", ".join(
+            f"{g} {r['accuracy']:.3f} ({r['n']})" for g, r in sp["by_group"].items()))
     return card
 
 
