@@ -1,8 +1,9 @@
 """Multi-table TinySQL: TinySQL's command sets asked the way people ask real databases.
 
-Each database has two to six tables whose identifiers follow one of the styles real schemas use
+Each database has two to five tables whose identifiers follow one of the styles real schemas use
 (`singer_id`, `Singer_ID`, `SingerID`, `SINGER_ID`), with a key column and sometimes a foreign
-key; every question reads one of them, so the model must pick the table the question names. The
+key; a fifth of the names are made-up words. Every question reads one table, so the model must
+pick the table the question names and copy the names the schema spells. The
 questions use `count(*)`, `DISTINCT`, several aggregates in one select, WHERE with AND / OR /
 BETWEEN and the comparison words of everyday English, plurals and paraphrases
 (`multitable_vocab`). The SQL is written the way hand-written gold SQL usually is: lower-case
@@ -57,6 +58,10 @@ class Table:
     def one(self) -> str:
         return M.singular(self.noun)
 
+    @property
+    def create(self) -> str:
+        return f"CREATE TABLE {self.name} ({', '.join(f'{c.name} {c.type}' for c in self.columns)})"
+
 
 @dataclass(frozen=True)
 class Database:
@@ -65,8 +70,7 @@ class Database:
 
     @property
     def context(self) -> str:
-        return " ".join(f"CREATE TABLE {t.name} ({', '.join(f'{c.name} {c.type}' for c in t.columns)})"
-                        for t in self.tables)
+        return " ".join(t.create for t in self.tables)
 
 
 def _rng(*parts: object) -> random.Random:
@@ -113,7 +117,7 @@ def write_database(path: Path, db: Database, seed: int) -> None:
     conn = sqlite3.connect(path)
     try:
         for t in db.tables:
-            conn.execute(f"CREATE TABLE {t.name} ({', '.join(f'{c.name} {c.type}' for c in t.columns)})")
+            conn.execute(t.create)
             rows = []
             for r in range(ROWS):
                 row = [r + 1]
@@ -255,11 +259,12 @@ def generate(seed: int, n_train_per_set: int, out_dir: Path) -> None:
             (out_dir / "databases" / db.db_id).mkdir(parents=True)
             write_database(out_dir / "databases" / db.db_id / f"{db.db_id}.sqlite", db, seed)
         rows, seen = [], set()
+        want = sizes(n_train_per_set)[split]
         for group in GROUPS:
             rng = _rng(seed, split, group)
             n = 0
-            for _ in range(50 * sizes(n_train_per_set)[split]):
-                if n == sizes(n_train_per_set)[split]:
+            for _ in range(50 * want):
+                if n == want:
                     break
                 db = rng.choice(dbs)
                 question, sql = make_example(rng, db, group)
@@ -270,6 +275,8 @@ def generate(seed: int, n_train_per_set: int, out_dir: Path) -> None:
                              "group": group, "db_id": db.db_id, "question": question, "context": db.context,
                              "sql": sql})
                 n += 1
+            if n < want:
+                raise RuntimeError(f"multi-table TinySQL: could not make {want} distinct {split}/{group} examples")
         with open(out_dir / f"{split}.jsonl", "w") as fh:
             fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows)
     (out_dir / "info.json").write_text(json.dumps({"version": VERSION, "seed": seed, "sizes": sizes(n_train_per_set)}))

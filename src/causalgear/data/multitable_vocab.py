@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from causalgear.data.vocab import SQL_KEYWORDS
+
 # how a database spells its identifiers: table `singer`, column `first_name`, key `singer_id`
 STYLES = ("snake", "capital_snake", "camel", "upper")
 
@@ -41,8 +43,13 @@ CODAS = ("", "", "", "n", "r", "l", "m", "x", "nd", "st")
 
 
 def pseudo_word(rng) -> str:
-    """A pronounceable made-up word: a name the model cannot have memorised, only copy."""
-    return "".join(rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS) for _ in range(rng.choice((2, 2, 3))))
+    """A pronounceable made-up word, never an SQL keyword: a name the model cannot have memorised,
+    only copy."""
+    while True:
+        syllables = rng.choice((2, 2, 3))
+        word = "".join(rng.choice(ONSETS) + rng.choice(VOWELS) + rng.choice(CODAS) for _ in range(syllables))
+        if word not in SQL_KEYWORDS:
+            return word
 
 
 # text columns that name a place: "singers from Paris" means `country = 'Paris'` on one of these
