@@ -25,6 +25,7 @@ from pathlib import Path
 from causalgear.data import multitable_vocab as M
 from causalgear.data import vocab as V
 from causalgear.data.examples import Example
+from causalgear.data.tinysql import _rng
 from causalgear.io import build_dir_atomically
 
 VERSION = 1
@@ -71,10 +72,6 @@ class Database:
     @property
     def context(self) -> str:
         return " ".join(t.create for t in self.tables)
-
-
-def _rng(*parts: object) -> random.Random:
-    return random.Random("/".join(map(str, parts)))
 
 
 def _value(rng: random.Random) -> str:
@@ -155,7 +152,7 @@ def _condition(rng: random.Random, c: Column, bare: bool) -> tuple[str, str]:
     """(SQL condition, its English) on column `c`."""
     if c.values:
         op = "=" if rng.random() < 0.75 else "!="
-        v = rng.choice(c.values)
+        v, w = rng.choice(c.values), ""
         sql = f"{c.name} {op} '{v}'"
         if c.words[-1] in M.PLACE_FIELDS and rng.random() < 0.5:
             return sql, rng.choice(M.PLACE_REL[op]).format(v=v)
@@ -167,7 +164,7 @@ def _condition(rng: random.Random, c: Column, bare: bool) -> tuple[str, str]:
         if c.words == ("age",) and op in M.AGE_REL and rng.random() < 0.5:
             return sql, rng.choice(M.AGE_REL[op]).format(v=v)
     rels, heads = (M.REL_BARE, M.FILTER_BARE) if bare else (M.REL_IS, M.FILTER_IS)
-    rel = rng.choice(rels[op]).format(v=v, w=w if op == "between" else "")
+    rel = rng.choice(rels[op]).format(v=v, w=w)
     return sql, rng.choice(heads).format(field=c.mention, rel=rel)
 
 

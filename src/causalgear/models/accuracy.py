@@ -17,13 +17,16 @@ def score_predictions(examples: Sequence[Example], predictions: Sequence[str],
     return [score_sql(e.sql, p, e.db_paths, budget) for e, p in zip(examples, predictions, strict=True)]
 
 
+def summaries_by(examples: Sequence[Example], verdicts: Sequence[Verdict], key) -> dict[str, dict]:
+    """The summary of each value of `key(example)` (a group, a database), in sorted order."""
+    return {k: summarize([v for e, v in zip(examples, verdicts, strict=True) if key(e) == k]).as_dict()
+            for k in sorted({key(e) for e in examples})}
+
+
 def accuracy_report(examples: Sequence[Example], predictions: Sequence[str], verdicts: Sequence[Verdict]) -> dict:
     """`execution_accuracy`, counts by kind, empty-gold figures, and the same per group."""
     report = summarize(list(verdicts)).as_dict()
-    groups = sorted({e.group for e in examples})
-    report["by_group"] = {
-        g: summarize([v for e, v in zip(examples, verdicts, strict=True) if e.group == g]).as_dict() for g in groups
-    }
+    report["by_group"] = summaries_by(examples, verdicts, lambda e: e.group)
     report["examples"] = [
         {"id": e.id, "group": e.group, "db_id": e.db_id, "gold": e.sql, "pred": p, "correct": v.correct,
          "kind": v.kind, "empty_gold": v.empty_gold, "bound": v.bound, "dropped": v.dropped}

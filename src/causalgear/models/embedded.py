@@ -19,15 +19,18 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from causalgear.config import TinySQLDataConfig
 from causalgear.data import multitable, tinysql
+from causalgear.data.scoring import summarize
 from causalgear.io import build_dir_atomically
 from causalgear.logs import bar as progress_bar
 from causalgear.logs import plain
-from causalgear.models.accuracy import evaluate_model
+from causalgear.models.accuracy import evaluate_model, score_predictions, summaries_by
+from causalgear.models.generate import generate_sql
 from causalgear.models.tokenizer import train_tokenizer
 
 BUILDER_VERSION = 1
 CARD = "model_card.json"
-# the splits the model card reports: the test split, all-at-once shift, and each graded shift
+# the splits the model card reports: the test split, all-at-once shift, each graded shift and its
+# validation twin, and multi-table TinySQL's test split
 CARD_SPLITS = ("test", "test_ood", *tinysql.SHIFT_SPLITS, *tinysql.VALIDATION_SHIFT_SPLITS, "multitable_test")
 
 
@@ -97,16 +100,17 @@ def measure_spider(card: dict, model, tokenizer, spider_dir: str | Path, progres
 
     data = OmegaConf.structured(SpiderDataConfig(spider_dir=str(spider_dir), subset=SpiderSubset.tinysql))
     examples, _ = spider.load_examples(data)
-    report = evaluate_model(model, tokenizer, examples, max_new_tokens=64, batch_size=32, progress=progress)
+    predictions = generate_sql(model, tokenizer, [e.prompt for e in examples], max_new_tokens=64, batch_size=32,
+                               progress=progress)
+    verdicts = score_predictions(examples, predictions)
 
-    def share(rows: list[dict]) -> dict:
-        return {"accuracy": sum(r["correct"] for r in rows) / len(rows), "n": len(rows)}
+    def share(summary: dict) -> dict:
+        return {"accuracy": summary["execution_accuracy"], "n": summary["n_scored"]}
 
-    rows = report["examples"]
     card["spider_tinysql"] = {
-        "spider_dir": str(spider_dir), "split": "dev", **share(rows),
-        "by_group": {g: share([r for r in rows if r["group"] == g]) for g in sorted({r["group"] for r in rows})},
-        "by_database": {d: share([r for r in rows if r["db_id"] == d]) for d in sorted({r["db_id"] for r in rows})}}
+        "spider_dir": str(spider_dir), "split": "dev", **share(summarize(verdicts).as_dict()),
+        **{f"by_{name}": {k: share(r) for k, r in summaries_by(examples, verdicts, key).items()}
+           for name, key in (("group", lambda e: e.group), ("database", lambda e: e.db_id))}}
 
 
 def _per_set(examples, n: int | None):

@@ -35,14 +35,14 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
     card = json.loads((path / CARD).read_text())
     print(f"{'cache hit' if hit else 'built'}: {path} ({time.monotonic() - start:.1f}s)")
     spider_dir = cfg.data.spider_dir if cfg.data.name == "spider" else os.environ.get("CAUSALGEAR_SPIDER")
-    measured_spider = card.get("spider_tinysql", {}).get("spider_dir")
+    spider_due = bool(spider_dir) and card.get("spider_tinysql", {}).get("spider_dir") != str(spider_dir)
     stale = any(f"{split}_accuracy" not in card for split in CARD_SPLITS)  # a card of an earlier build
-    if stale or (spider_dir and measured_spider != str(spider_dir)):
+    if stale or spider_due:
         from causalgear.models.loading import load_model
 
         model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
         measure_splits(card, model, tokenizer, cfg.model, cfg.paths.cache_dir)
-        if spider_dir and measured_spider != str(spider_dir):
+        if spider_due:
             measure_spider(card, model, tokenizer, spider_dir)
         write_json(path / CARD, card)
     write_json(out_dir / "model_card.json", card)
