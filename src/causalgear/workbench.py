@@ -99,6 +99,10 @@ class Workbench:
             self._splits[split] = held_out(load_split(self.cfg, split), split, c.n_select, c.n_test, self.cfg.seed)
         return self._splits[split]
 
-    def runner(self, examples: list[Example], generation=None) -> Runner:
-        """Execution accuracy of `examples`, unedited or under an intervention."""
-        return Runner(self.model, self.tokenizer, examples, generation or self.cfg.generation, self.budget)
+    def runner(self, examples: list[Example], generation=None, data=None) -> Runner:
+        """Execution accuracy of `examples`, unedited or under an intervention, decoded as the data
+        config they come from says (`data`, default: `data`)."""
+        from causalgear.models.constrain import schema_decoding
+
+        return Runner(self.model, self.tokenizer, examples, generation or self.cfg.generation, self.budget,
+                      schema_decoding=schema_decoding(data if data is not None else self.cfg.data))

@@ -4,8 +4,10 @@ multi-table TinySQL) must not contain them."""
 import json
 import re
 
+import pytest
+
 from causalgear.data import tinysql
-from causalgear.models.embedded import multitable_split
+from causalgear.models.embedded import multitable_split, training_data_cfg
 from causalgear.preflight import compose
 
 SPAN = 8  # words
@@ -30,9 +32,12 @@ def create_table_names(context: str) -> set[str]:
     return set(words(" ".join(n for pair in names for n in pair)))
 
 
-def test_no_8_word_span_of_a_spider_dev_question_is_in_the_training_data(spider_dir, cache_dir):
-    cfg = compose([f"paths.cache_dir={cache_dir}"])  # the data the embedded model is trained on
-    train = tinysql.load_split(cfg.data, cache_dir, "train") + multitable_split(cfg.model.build, cache_dir, "train")
+@pytest.mark.parametrize("model", ["tinysql", "tinysql_multitable"])
+def test_no_8_word_span_of_a_spider_dev_question_is_in_the_training_data(model, spider_dir, cache_dir):
+    build = compose([f"model={model}"]).model.build  # the data this recipe trains on
+    train = tinysql.load_split(training_data_cfg(build), cache_dir, "train")
+    if build.multitable_examples_per_set:
+        train += multitable_split(build, cache_dir, "train")
     trained = set().union(*(spans(e.question, create_table_names(e.context)) for e in train))
     schemas = {s["db_id"]: s for s in json.loads((spider_dir / "tables.json").read_text())}
     checked, found = 0, []

@@ -21,6 +21,20 @@ def test_the_same_seed_gives_the_same_examples(tmp_path):
     assert [(e.db_id, e.question, e.sql, e.context) for e in a] == [(e.db_id, e.question, e.sql, e.context) for e in b]
 
 
+def test_the_share_of_made_up_names_changes_the_training_databases_only(tmp_path):
+    def nouns(share: float) -> set[str]:
+        return {t.noun for i in range(30) for t in multitable.make_database(random.Random(i), "d", share).tables}
+
+    assert nouns(0.0) <= set(multitable.NOUNS) and not nouns(1.0) & set(multitable.NOUNS)
+    rows = {share: {s: multitable.load_split(0, 5, tmp_path / str(share), s, share) for s in ("train", "test")}
+            for share in (0.0, multitable.MADE_UP)}
+    assert [(e.question, e.sql, e.context) for e in rows[0.0]["test"]] == \
+        [(e.question, e.sql, e.context) for e in rows[multitable.MADE_UP]["test"]]  # one benchmark
+    assert [e.context for e in rows[0.0]["train"]] != [e.context for e in rows[multitable.MADE_UP]["train"]]
+    with pytest.raises(ValueError, match="made_up=1.5"):
+        multitable.load_split(0, 5, tmp_path, "train", made_up=1.5)
+
+
 def test_every_gold_query_runs_on_its_database_and_reads_one_of_several_tables(splits):
     for e in splits["train"] + splits["test"]:
         tables = re.findall(r"CREATE TABLE (\w+)", e.context)

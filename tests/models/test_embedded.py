@@ -42,7 +42,8 @@ def test_build_model_adds_spider_single_table_accuracy_by_group_and_database(smo
     assert set(spider["by_group"]) == {"CS1", "CS2", "CS3", "CS4"}
     correct = sum(r["accuracy"] * r["n"] for r in spider["by_group"].values())
     assert abs(correct - spider["accuracy"] * spider["n"]) < 1e-6
-    assert "Spider single-table dev questions" in capsys.readouterr().out
+    assert spider["decoding"] == "schema" and spider["free_decoding"]["n"] == 347  # and free, beside it
+    assert "Spider single-table dev questions, schema decoding" in capsys.readouterr().out
 
 
 def test_a_recipe_with_multitable_examples_trains_on_them_and_scores_their_test_split(tmp_path):
@@ -51,7 +52,8 @@ def test_a_recipe_with_multitable_examples_trains_on_them_and_scores_their_test_
                    "model.build.multitable_examples_per_set=10"])
     card = build_embedded(cfg.model, tmp_path, tmp_path / "model")
     assert card["train_examples"] > 4 * cfg.model.build.train_examples_per_set  # TinySQL's rows and more
-    assert set(card["multitable_test_accuracy"]) == {"CS1", "CS2", "CS3", "CS4"}
+    assert set(card["multitable_test_accuracy"]) == set(card["multitable_test_schema_accuracy"]) == {
+        "CS1", "CS2", "CS3", "CS4"}
 
 
 def test_the_multitable_field_off_keeps_the_cache_key_of_a_recipe_without_it():

@@ -53,6 +53,9 @@ LoggerMode = StrEnum("LoggerMode", [(v, v) for v in ("auto", "online", "offline"
 SpiderSource = StrEnum("SpiderSource", [(v, v) for v in ("local", "hub")])
 SpiderSubset = StrEnum("SpiderSubset", [(v, v) for v in ("all", "tinysql")])
 Difficulty = StrEnum("Difficulty", [(v, v) for v in ("easy", "medium", "hard", "extra")])
+# how predictions are decoded: free, or schema (each one a single-table SELECT over its example's
+# own schema: models/constrain.py); auto: schema for Spider's single-table subset, free elsewhere
+Decoding = StrEnum("Decoding", [(v, v) for v in ("auto", "free", "schema")])
 
 
 @dataclass
@@ -80,6 +83,9 @@ class EmbeddedBuildConfig:
     # multi-table TinySQL (`data/multitable.py`) examples per command set added to the training
     # data: real-schema identifier styles, several tables per context, everyday phrasings
     multitable_examples_per_set: int = 0
+    # the share of made-up table and column names in those training databases (their validation and
+    # test splits keep multi-table TinySQL's own share, so that every recipe meets the same test)
+    multitable_made_up: float = 0.2
     # test examples per command set scored for the model card; None: the whole test split
     test_examples_per_set: int | None = None
     eval_every: int = 500
@@ -92,6 +98,8 @@ class EmbeddedBuildConfig:
         if self.hidden_size % self.num_heads:
             raise ConfigError("model.build.num_heads", self.num_heads,
                               f"a divisor of model.build.hidden_size={self.hidden_size}")
+        if not 0 <= self.multitable_made_up <= 1:
+            raise ConfigError("model.build.multitable_made_up", self.multitable_made_up, "a share from 0 to 1")
 
 
 @dataclass
@@ -129,6 +137,7 @@ class TinySQLDataConfig:
     rows_per_table: int = 24
     # which split the evaluation stages read
     eval_split: str = "test"
+    decoding: Decoding = Decoding.auto
 
     def __post_init__(self) -> None:
         if not self.command_sets:
@@ -153,9 +162,13 @@ class SpiderDataConfig:
     difficulty: list[Difficulty] = field(default_factory=lambda: list(Difficulty))
     seed: int = 0
     eval_split: str = "dev"
+    decoding: Decoding = Decoding.auto
 
     def __post_init__(self) -> None:
         _positive("data", self, "max_examples")
+        if self.decoding == Decoding.schema and self.subset != SpiderSubset.tinysql:
+            raise ConfigError("data.decoding", self.decoding.value, "free or auto with data.subset=all: its questions "
+                              "need joins and nesting, which the single-table grammar of schema decoding lacks")
 
 
 @dataclass(unsafe_hash=True)  # hashable: scoring caches gold results per budget

@@ -33,6 +33,10 @@ SPLITS = ("train", "validation", "test")
 GROUPS = ("CS1", "CS2", "CS3", "CS4")
 DATABASES = {"train": 600, "validation": 60, "test": 60}
 ROWS = 16
+# the share of table and column names that are made-up words, so that the model learns to copy
+# names from the context rather than recall the ones it was trained on; validation and test keep
+# this share whatever the training data's, so that they are one benchmark
+MADE_UP = 0.2
 NOUNS = [n for n in V.TABLE_NOUNS if "_" not in n and M.singular(n) not in V.SQL_KEYWORDS]
 TYPES = {"TEXT": V.TEXT_FIELDS + ("hometown", "nationality"), "INTEGER": V.INT_FIELDS, "REAL": V.REAL_FIELDS}
 
@@ -79,12 +83,10 @@ def _value(rng: random.Random) -> str:
     return " ".join(w.capitalize() for w in words)
 
 
-def make_database(rng: random.Random, db_id: str) -> Database:
+def make_database(rng: random.Random, db_id: str, made_up: float = MADE_UP) -> Database:
     style = rng.choice(M.STYLES)
     singular_tables = rng.random() < 0.7
-    # a fifth of the names are made up, so that the model learns to copy names from the context
-    # rather than recall the ones it was trained on
-    nouns = [n if rng.random() < 0.8 else M.plural(M.pseudo_word(rng))
+    nouns = [n if rng.random() >= made_up else M.plural(M.pseudo_word(rng))
              for n in rng.sample(NOUNS, rng.choice((2, 3, 3, 4, 4, 5)))]
     tables = []
     for i, noun in enumerate(nouns):
@@ -98,7 +100,7 @@ def make_database(rng: random.Random, db_id: str) -> Database:
         for _ in range(rng.randint(2, 5)):
             typ = rng.choice(("TEXT", "TEXT", "INTEGER", "REAL"))
             words = tuple(rng.choice(TYPES[typ]).split("_"))
-            if rng.random() < 0.2:
+            if rng.random() < made_up:
                 words = (M.pseudo_word(rng),) if rng.random() < 0.5 else (M.pseudo_word(rng), words[-1])
             if words in names:
                 continue
@@ -238,8 +240,10 @@ def make_example(rng: random.Random, db: Database, group: str) -> tuple[str, str
 
 # --- the data set on disk -----------------------------------------------------------------
 
-def data_key(seed: int, n_train_per_set: int) -> str:
+def data_key(seed: int, n_train_per_set: int, made_up: float = MADE_UP) -> str:
     blob = {"seed": seed, "n_train_per_set": n_train_per_set, "version": VERSION, "databases": DATABASES}
+    if made_up != MADE_UP:  # added later: the key of the default share is the one it always was
+        blob["made_up"] = made_up
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -247,11 +251,12 @@ def sizes(n_train_per_set: int) -> dict[str, int]:
     return {"train": n_train_per_set, "validation": 100, "test": 200}
 
 
-def generate(seed: int, n_train_per_set: int, out_dir: Path) -> None:
+def generate(seed: int, n_train_per_set: int, out_dir: Path, made_up: float = MADE_UP) -> None:
     out_dir.mkdir(parents=True)
     for split in SPLITS:
         rng = _rng(seed, "databases", split)
-        dbs = [make_database(rng, f"mt_{split}_{i:04d}") for i in range(DATABASES[split])]
+        share = made_up if split == "train" else MADE_UP
+        dbs = [make_database(rng, f"mt_{split}_{i:04d}", share) for i in range(DATABASES[split])]
         for db in dbs:
             (out_dir / "databases" / db.db_id).mkdir(parents=True)
             write_database(out_dir / "databases" / db.db_id / f"{db.db_id}.sqlite", db, seed)
@@ -276,15 +281,20 @@ def generate(seed: int, n_train_per_set: int, out_dir: Path) -> None:
                 raise RuntimeError(f"multi-table TinySQL: could not make {want} distinct {split}/{group} examples")
         with open(out_dir / f"{split}.jsonl", "w") as fh:
             fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows)
-    (out_dir / "info.json").write_text(json.dumps({"version": VERSION, "seed": seed, "sizes": sizes(n_train_per_set)}))
+    (out_dir / "info.json").write_text(json.dumps({"version": VERSION, "seed": seed, "sizes": sizes(n_train_per_set),
+                                                   "made_up": made_up}))
 
 
-def load_split(seed: int, n_train_per_set: int, cache_dir: str | Path, split: str) -> list[Example]:
+def load_split(seed: int, n_train_per_set: int, cache_dir: str | Path, split: str,
+               made_up: float = MADE_UP) -> list[Example]:
+    """`made_up`: the share of made-up names in the training databases (validation and test keep MADE_UP)."""
     if split not in SPLITS:
         raise ValueError(f"unknown multi-table TinySQL split {split!r}: one of {', '.join(SPLITS)}")
-    final = Path(cache_dir).expanduser() / "data" / f"multitable-{data_key(seed, n_train_per_set)}"
+    if not 0 <= made_up <= 1:
+        raise ValueError(f"made_up={made_up}: a share of names, from 0 to 1")
+    final = Path(cache_dir).expanduser() / "data" / f"multitable-{data_key(seed, n_train_per_set, made_up)}"
     if not (final / "info.json").is_file():
-        build_dir_atomically(final, lambda tmp: generate(seed, n_train_per_set, tmp),
+        build_dir_atomically(final, lambda tmp: generate(seed, n_train_per_set, tmp, made_up),
                              lambda d: (d / "info.json").is_file())
     with open(final / f"{split}.jsonl") as fh:
         rows = [json.loads(line) for line in fh]

@@ -44,11 +44,12 @@ def transfer_effects(bench: Workbench, chosen: int, control_j: int) -> dict[str,
         cf = (counterfactual_codes(bench.tokenizer, bench.sae, bench.site, examples, pool, cfg.seed)
               if c.mode == "interchange" else None)
         made = Interventions(bench.site, bench.sae, bench.stats, cf)
-        runner = bench.runner(examples)
+        runner = bench.runner(examples, data=data)
         base, _ = runner.correct()
         intervals = with_controls(runner, base, made.make(c.mode, chosen, c.scale),
                                   made.make(c.mode, control_j, c.scale), c.n_boot, cfg.seed)
-        row = {"data": describe(data), "n": len(examples), "baseline_accuracy": float(base.mean()),
+        row = {"data": describe(data), "n": len(examples), "decoding": "schema" if runner.contexts else "free",
+               "baseline_accuracy": float(base.mean()),
                **{key: iv.as_dict() for key, iv in zip(("chosen", "random_coordinate", "random_direction"),
                                                        intervals, strict=True)}}
         row["random_coordinate"]["coordinate"] = control_j

@@ -36,25 +36,31 @@ def accuracy_report(examples: Sequence[Example], predictions: Sequence[str], ver
 
 
 def evaluate_model(model, tokenizer, examples: Sequence[Example], max_new_tokens: int = 64,
-                   batch_size: int = 32, budget: ExecBudget = DEFAULT_BUDGET, progress: bool = False) -> dict:
+                   batch_size: int = 32, budget: ExecBudget = DEFAULT_BUDGET, progress: bool = False,
+                   schema_decoding: bool = False) -> dict:
+    """`schema_decoding`: each prediction decoded under its schema's grammar (`models.constrain`)."""
     predictions = generate_sql(model, tokenizer, [e.prompt for e in examples], max_new_tokens=max_new_tokens,
-                               batch_size=batch_size, progress=progress)
+                               batch_size=batch_size, progress=progress,
+                               contexts=[e.context for e in examples] if schema_decoding else None)
     return accuracy_report(examples, predictions, score_predictions(examples, predictions, budget))
 
 
 class Runner:
     """Generates SQL for `examples` and scores it, each time under the intervention it is given
-    (`causalgear.interventions.types`). `generation`: the config group (max_new_tokens, batch_size)."""
+    (`causalgear.interventions.types`). `generation`: the config group (max_new_tokens, batch_size).
+    `schema_decoding`: each prediction decoded under its schema's grammar (`models.constrain`)."""
 
-    def __init__(self, model, tokenizer, examples: Sequence[Example], generation, budget: ExecBudget = DEFAULT_BUDGET):
+    def __init__(self, model, tokenizer, examples: Sequence[Example], generation, budget: ExecBudget = DEFAULT_BUDGET,
+                 schema_decoding: bool = False):
         self.model, self.tokenizer, self.examples = model, tokenizer, list(examples)
         self.generation, self.budget = generation, budget
+        self.contexts = [e.context for e in self.examples] if schema_decoding else None
 
     def predict(self, intervention=None) -> list[str]:
         """The SQL generated for each example."""
         return generate_sql(self.model, self.tokenizer, [e.prompt for e in self.examples],
                             max_new_tokens=self.generation.max_new_tokens, batch_size=self.generation.batch_size,
-                            intervention=intervention)
+                            intervention=intervention, contexts=self.contexts)
 
     def correct(self, intervention=None) -> tuple[np.ndarray, list[str]]:
         """(1.0 / 0.0 per example, the predictions)."""

@@ -30,8 +30,10 @@ from causalgear.models.tokenizer import train_tokenizer
 BUILDER_VERSION = 1
 CARD = "model_card.json"
 # the splits the model card reports: the test split, all-at-once shift, each graded shift and its
-# validation twin, and multi-table TinySQL's test split
-CARD_SPLITS = ("test", "test_ood", *tinysql.SHIFT_SPLITS, *tinysql.VALIDATION_SHIFT_SPLITS, "multitable_test")
+# validation twin, and multi-table TinySQL's test split, decoded free and under its schemas' grammar
+# (`models/constrain.py`: the decoding `data=spider data.subset=tinysql` uses)
+CARD_SPLITS = ("test", "test_ood", *tinysql.SHIFT_SPLITS, *tinysql.VALIDATION_SHIFT_SPLITS, "multitable_test",
+               "multitable_test_schema")
 
 
 def training_data_cfg(build) -> TinySQLDataConfig:
@@ -41,12 +43,13 @@ def training_data_cfg(build) -> TinySQLDataConfig:
 
 
 def multitable_split(build, cache_dir: str | Path, split: str):
-    return multitable.load_split(build.seed, max(1, build.multitable_examples_per_set), cache_dir, split)
+    return multitable.load_split(build.seed, max(1, build.multitable_examples_per_set), cache_dir, split,
+                                 build.get("multitable_made_up", multitable.MADE_UP))
 
 
 # recipe fields added after models were built and cached: at these values they leave the key as it
 # was, so a cached model is not rebuilt for a field that does not change it
-ADDED_FIELDS = {"multitable_examples_per_set": 0}
+ADDED_FIELDS = {"multitable_examples_per_set": 0, "multitable_made_up": multitable.MADE_UP}
 
 
 def embedded_key(model_cfg) -> str:
@@ -83,10 +86,11 @@ def measure_splits(card: dict, model, tokenizer, model_cfg, cache_dir: str | Pat
     data_cfg = training_data_cfg(build)
     missing = [split for split in CARD_SPLITS if f"{split}_accuracy" not in card]
     for split in missing:
-        examples = (multitable_split(build, cache_dir, "test") if split == "multitable_test"
+        examples = (multitable_split(build, cache_dir, "test") if split.startswith("multitable_test")
                     else tinysql.load_split(data_cfg, cache_dir, split))
         examples = _per_set(examples, build.test_examples_per_set)
-        report = evaluate_model(model, tokenizer, examples, max_new_tokens=64, batch_size=64, progress=progress)
+        report = evaluate_model(model, tokenizer, examples, max_new_tokens=64, batch_size=64, progress=progress,
+                                schema_decoding=split.endswith("_schema"))
         by_set = {g: r["execution_accuracy"] for g, r in report["by_group"].items()}
         card[f"{split}_accuracy"] = by_set
         card[f"{split}_accuracy_mean"] = sum(by_set.values()) / len(by_set)
@@ -94,23 +98,28 @@ def measure_splits(card: dict, model, tokenizer, model_cfg, cache_dir: str | Pat
 
 def measure_spider(card: dict, model, tokenizer, spider_dir: str | Path, progress: bool = True) -> None:
     """Add to `card` the execution accuracy on Spider's single-table dev questions
-    (`data.subset=tinysql`), in all and per command set and database."""
+    (`data.subset=tinysql`), in all and per command set and database, decoded as that data set is
+    by default (under each schema's grammar), and in all when decoded free."""
     from causalgear.config import SpiderDataConfig, SpiderSubset
     from causalgear.data import spider
 
     data = OmegaConf.structured(SpiderDataConfig(spider_dir=str(spider_dir), subset=SpiderSubset.tinysql))
     examples, _ = spider.load_examples(data)
-    predictions = generate_sql(model, tokenizer, [e.prompt for e in examples], max_new_tokens=64, batch_size=32,
-                               progress=progress)
-    verdicts = score_predictions(examples, predictions)
+
+    def verdicts(contexts):
+        predictions = generate_sql(model, tokenizer, [e.prompt for e in examples], max_new_tokens=64, batch_size=32,
+                                   progress=progress, contexts=contexts)
+        return score_predictions(examples, predictions)
 
     def share(summary: dict) -> dict:
         return {"accuracy": summary["execution_accuracy"], "n": summary["n_scored"]}
 
+    schema = verdicts([e.context for e in examples])
     card["spider_tinysql"] = {
-        "spider_dir": str(spider_dir), "split": "dev", **share(summarize(verdicts).as_dict()),
-        **{f"by_{name}": {k: share(r) for k, r in summaries_by(examples, verdicts, key).items()}
-           for name, key in (("group", lambda e: e.group), ("database", lambda e: e.db_id))}}
+        "spider_dir": str(spider_dir), "split": "dev", "decoding": "schema", **share(summarize(schema).as_dict()),
+        **{f"by_{name}": {k: share(r) for k, r in summaries_by(examples, schema, key).items()}
+           for name, key in (("group", lambda e: e.group), ("database", lambda e: e.db_id))},
+        "free_decoding": share(summarize(verdicts(None)).as_dict())}
 
 
 def _per_set(examples, n: int | None):

@@ -33,6 +33,7 @@ def generate_sql(
     intervention=None,
     progress: bool = False,
     max_time: float | None = None,
+    contexts: Sequence[str] | None = None,
 ) -> list[str]:
     """Greedy SQL for each prompt, in order.
 
@@ -42,8 +43,17 @@ def generate_sql(
     `example_index`: the positions of its prompts in `prompts` (for edits that differ per
     example). `max_time`: seconds
     after which a batch's generation stops where it is (a service's per-request limit).
+    `contexts`: each prompt's CREATE TABLE statements; given, each prediction is decoded under the
+    single-table grammar of its own schema (`causalgear.models.constrain`).
     """
     device = next(model.parameters()).device
+    constraint = None
+    if contexts is not None:
+        from causalgear.models.constrain import constraint_for
+
+        if len(contexts) != len(prompts):
+            raise ValueError(f"{len(contexts)} contexts for {len(prompts)} prompts: give one context per prompt")
+        constraint = constraint_for(tokenizer, model.config.vocab_size)
     out: list[str] = []
     starts = range(0, len(prompts), batch_size)
     for start in progress_bar(starts, progress=progress, desc="generate", unit="batch", leave=False):
@@ -54,6 +64,8 @@ def generate_sql(
                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                       attention_mask=batch["attention_mask"], stop_strings=list(_STOPS), tokenizer=tokenizer,
                       max_time=max_time)
+        if constraint is not None:
+            kwargs["logits_processor"] = [constraint.processor(contexts[start:start + batch_size])]
         batch = {**batch, "example_index": example_index}
         with intervention.applied(batch) if intervention is not None else contextlib.nullcontext():
             embeds = intervention.inputs_embeds(batch) if intervention is not None else None

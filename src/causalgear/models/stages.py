@@ -35,7 +35,8 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
     card = json.loads((path / CARD).read_text())
     print(f"{'cache hit' if hit else 'built'}: {path} ({time.monotonic() - start:.1f}s)")
     spider_dir = cfg.data.spider_dir if cfg.data.name == "spider" else os.environ.get("CAUSALGEAR_SPIDER")
-    spider_due = bool(spider_dir) and card.get("spider_tinysql", {}).get("spider_dir") != str(spider_dir)
+    spider_due = bool(spider_dir) and (card.get("spider_tinysql", {}).get("spider_dir") != str(spider_dir)
+                                       or "free_decoding" not in card["spider_tinysql"])
     stale = any(f"{split}_accuracy" not in card for split in CARD_SPLITS)  # a card of an earlier build
     if stale or spider_due:
         from causalgear.models.loading import load_model
@@ -51,28 +52,33 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
     for side in ("test", "validation"):
         print(f"graded shift (one phrasing element held out), {side}, mean accuracy: " + ", ".join(
             f"{e} {card[f'{side}_shift.{e}_accuracy_mean']:.3f}" for e in SHIFT_ELEMENTS))
-    print("multi-table test accuracy: " + ", ".join(
-        f"{k} {v:.3f}" for k, v in card["multitable_test_accuracy"].items()))
+    for split, how in (("multitable_test", "free"), ("multitable_test_schema", "schema")):
+        print(f"multi-table test accuracy, {how} decoding: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in card[f"{split}_accuracy"].items()))
     if "spider_tinysql" in card:
         sp = card["spider_tinysql"]
-        print(f"Spider single-table dev questions: {sp['accuracy']:.3f} of {sp['n']}; " + ", ".join(
-            f"{g} {r['accuracy']:.3f} ({r['n']})" for g, r in sp["by_group"].items()))
+        print(f"Spider single-table dev questions, schema decoding: {sp['accuracy']:.3f} of {sp['n']}; " + ", ".join(
+            f"{g} {r['accuracy']:.3f} ({r['n']})" for g, r in sp["by_group"].items())
+            + f"; free decoding: {sp['free_decoding']['accuracy']:.3f}")
     return card
 
 
 def accuracy(cfg: DictConfig, out_dir: Path) -> dict:
     from causalgear.models.accuracy import evaluate_model
+    from causalgear.models.constrain import schema_decoding
     from causalgear.models.loading import load_model, model_source
 
     examples = load_split(cfg)
     model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
     start = time.monotonic()
+    constrained = schema_decoding(cfg.data)
     report = evaluate_model(model, tokenizer, examples, max_new_tokens=cfg.generation.max_new_tokens,
                             batch_size=cfg.generation.batch_size,
                             budget=budget_of(cfg.exec),
-                            progress=True)
+                            progress=True, schema_decoding=constrained)
     report = {"model": cfg.model.name, "source": model_source(cfg.model, cfg.paths.cache_dir),
-              "data": cfg.data.name, "split": cfg.data.eval_split, "seconds": round(time.monotonic() - start, 1),
+              "data": cfg.data.name, "split": cfg.data.eval_split, "decoding": "schema" if constrained else "free",
+              "seconds": round(time.monotonic() - start, 1),
               **report}
     examples_out = report.pop("examples")
     write_json(out_dir / "accuracy.json", report)
@@ -80,6 +86,6 @@ def accuracy(cfg: DictConfig, out_dir: Path) -> dict:
         fh.writelines(json.dumps(e) + "\n" for e in examples_out)
     by_group = ", ".join(f"{g} {r['execution_accuracy']:.3f}" for g, r in report["by_group"].items())
     print(f"execution accuracy {report['execution_accuracy']:.4f} ({report['n_correct']}/{report['n_scored']}); "
-          f"{by_group}; errors {report['counts']['error']}, timeouts {report['counts']['timeout']}, "
-          f"empty gold {report['empty_gold']}")
+          f"{by_group}; {report['decoding']} decoding; errors {report['counts']['error']}, "
+          f"timeouts {report['counts']['timeout']}, empty gold {report['empty_gold']}")
     return report
