@@ -32,13 +32,7 @@ def create_table_names(context: str) -> set[str]:
     return set(words(" ".join(n for pair in names for n in pair)))
 
 
-# multi-table TinySQL's generic heads ("what is the number of X with a Y ...") match 8-word spans
-# of Spider dev questions: a known failure of its phrase tables (issue 22), kept visible here
-KNOWN_OVERLAP = pytest.mark.xfail(strict=True, reason="multi-table TinySQL's phrase tables share generic 8-word "
-                                  "spans with Spider dev questions; they must be rewritten (issue 22)")
-
-
-@pytest.mark.parametrize("model", ["tinysql", pytest.param("tinysql_multitable", marks=KNOWN_OVERLAP)])
+@pytest.mark.parametrize("model", ["tinysql", "tinysql_multitable"])
 def test_no_8_word_span_of_a_spider_dev_question_is_in_the_training_data(model, spider_dir, cache_dir):
     build = compose([f"model={model}"]).model.build  # the data this recipe trains on
     train = tinysql.load_split(training_data_cfg(build), cache_dir, "train")

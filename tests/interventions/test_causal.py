@@ -152,3 +152,10 @@ def test_the_precision_interval_of_a_precise_and_of_a_damaging_intervention():
     assert precision_interval(base, precise, has, 200, 0) == (1.0, 1.0)
     damage = np.zeros((10, 8))
     assert precision_interval(base, damage, has, 200, 0) == (0.0, 0.0)
+
+
+def test_the_transfer_preset_runs_on_the_model_that_answers_spiders_single_table_questions():
+    cfg = compose(["experiment=transfer"])
+    assert cfg.model.name == "tinysql_multitable" and cfg.model.build.multitable_examples_per_set > 0
+    assert cfg.transfer.spider.subset == "tinysql"
+    assert compose(["experiment=transfer", "model=tinysql"]).model.name == "tinysql"  # the command line still wins

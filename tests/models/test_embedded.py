@@ -63,3 +63,12 @@ def test_the_multitable_field_off_keeps_the_cache_key_of_a_recipe_without_it():
     assert embedded_key(older) == embedded_key(cfg.model)
     on = compose(["model=tinysql", "model.build.multitable_examples_per_set=10"])
     assert embedded_key(on.model) != embedded_key(cfg.model)
+
+
+def test_a_new_multitable_generator_is_a_new_model_and_leaves_a_recipe_without_it_alone(monkeypatch):
+    from causalgear.data import multitable
+    default, mixed = compose(["model=tinysql"]).model, compose(["model=tinysql_multitable"]).model
+    before = embedded_key(default), embedded_key(mixed)
+    monkeypatch.setattr(multitable, "VERSION", multitable.VERSION + 1)
+    assert embedded_key(default) == before[0]
+    assert embedded_key(mixed) != before[1]

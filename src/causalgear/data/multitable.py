@@ -28,7 +28,7 @@ from causalgear.data.examples import Example
 from causalgear.data.tinysql import _rng
 from causalgear.io import build_dir_atomically
 
-VERSION = 1
+VERSION = 2
 SPLITS = ("train", "validation", "test")
 GROUPS = ("CS1", "CS2", "CS3", "CS4")
 DATABASES = {"train": 600, "validation": 60, "test": 60}
@@ -228,7 +228,7 @@ def make_example(rng: random.Random, db: Database, group: str) -> tuple[str, str
     numeric = [c for c in content if not c.values] or [c for c in t.columns if not c.values]
     c = rng.choice(numeric)
     funcs = rng.sample(("avg", "sum", "min", "max"), rng.choice((1, 1, 2, 3)))
-    if len(funcs) > 1 and rng.random() < 0.3 and len(numeric) > 1:  # different columns
+    if len(funcs) > 1 and rng.random() < 0.6 and len(numeric) > 1:  # different columns, as TinySQL's CS3
         cols = [rng.choice(numeric) for _ in funcs]
         aggs = _listing(rng, [f"{rng.choice(M.AGG_WORDS[f])} {d.mention}" for f, d in zip(funcs, cols, strict=True)])
     else:

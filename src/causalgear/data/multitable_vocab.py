@@ -60,7 +60,7 @@ PLACE_FIELDS = frozenset("country city state region location origin hometown nat
 SELECT_HEADS = (
     "List the {fields} of all {table}.", "What are the {fields} of all {table}?", "Show the {fields} of all {table}.",
     "Show {fields} for all {table}.", "Give me the {fields} of the {table}.", "Return the {fields} of the {table}.",
-    "Find the {fields} of {table}.", "What are the {fields} of the {table}?", "List {fields} of {table}.",
+    "Find the {fields} of {table}.", "List {fields} of {table}.",
     "Show all {fields} of {table}.", "Tell me the {fields} of {table}.", "Display the {fields} of all {table}.",
     "What is the {fields} of each {one}?", "List the {fields} for each {one}.", "Return {fields} of all {table}.",
 )
@@ -77,16 +77,16 @@ COUNT_HEADS = (
 )
 # a count with a filter: {table} here is bare, {filter} its condition in "have" or "whose" form
 COUNT_FILTER_HEADS = (
-    "How many {table} {filter}?", "Count the number of {table} {filter}.", "Find the number of {table} {filter}.",
-    "What is the number of {table} {filter}?", "How many {table} are there {filter}?",
+    "How many {table} {filter}?", "Count the {table} {filter}.", "How many {table} are there {filter}?",
+    "Give the count of {table} {filter}.",
 )
 COUNT_DISTINCT_HEADS = (
     "How many different {fields} are there among {table}?", "How many distinct {fields} do {table} have?",
-    "Count the number of different {fields} of {table}.", "Find the number of distinct {fields} of {table}.",
+    "Count the number of different {fields} of {table}.", "Count the distinct {fields} among {table}.",
     "How many different {fields} are there for {table}?",
 )
 AGG_HEADS = (
-    "What is the {aggs} of all {table}?", "What is the {aggs} of {table}?", "What are the {aggs} of all {table}?",
+    "What is the {aggs} of all {table}?", "What is the {aggs} of {table}?", "Tell me the {aggs} of all {table}.",
     "Show the {aggs} of {table}.", "Find the {aggs} of all {table}.", "Return the {aggs} of the {table}.",
     "Give me the {aggs} of {table}.", "Compute the {aggs} of {table}.",
 )
@@ -96,7 +96,7 @@ AGG_WORDS = {
 }
 # filter connectives before a condition; "is" forms take `REL_IS`, bare forms `REL_BARE`
 FILTER_IS = ("whose {field} is {rel}", "where {field} is {rel}", "for which {field} is {rel}")
-FILTER_BARE = ("with {field} {rel}", "that have {field} {rel}", "having a {field} {rel}", "with a {field} {rel}")
+FILTER_BARE = ("with {field} {rel}", "that have {field} {rel}", "having a {field} {rel}")
 REL_IS = {
     ">": ("greater than {v}", "more than {v}", "larger than {v}", "above {v}", "higher than {v}", "over {v}",
           "bigger than {v}"),
@@ -120,10 +120,10 @@ PLACE_REL = {"=": ("from {v}", "who are from {v}", "that are from {v}", "located
 AGE_REL = {">": ("older than {v}", "who are older than {v}", "over the age of {v}"),
            "<": ("younger than {v}", "who are younger than {v}", "under the age of {v}")}
 ORDER_TAILS = {
-    "ASC": ("ordered by {field}", "sorted by {field}", "in ascending order of {field}",
+    "ASC": ("ordered by {field}", "sorted by {field}", "in increasing order of {field}",
             "ordered by {field} in ascending order", "sorted by {field} in ascending order",
             "from the lowest {field} to the highest", "by {field} from low to high", "ordered by {field} ascending"),
-    "DESC": ("ordered by {field} in descending order", "in descending order of {field}",
+    "DESC": ("ordered by {field} in descending order", "in decreasing order of {field}",
              "sorted by {field} in descending order", "from the highest {field} to the lowest",
              "by {field} from high to low", "ordered by {field} descending", "sorted by descending {field}"),
 }

@@ -57,6 +57,10 @@ def embedded_key(model_cfg) -> str:
     recipe = {k: v for k, v in recipe.items() if k not in ADDED_FIELDS or v != ADDED_FIELDS[k]}
     blob = {"recipe": recipe, "data": tinysql.data_key(training_data_cfg(model_cfg.build)),
             "version": BUILDER_VERSION}
+    build = model_cfg.build
+    if build.get("multitable_examples_per_set"):  # a new multi-table generator is a new model
+        blob["multitable_data"] = multitable.data_key(build.seed, build.multitable_examples_per_set,
+                                                      build.get("multitable_made_up", multitable.MADE_UP))
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
 
