@@ -42,9 +42,16 @@ def training_data_cfg(build) -> TinySQLDataConfig:
     return OmegaConf.structured(TinySQLDataConfig(seed=0, n_train_per_set=build.train_examples_per_set))
 
 
+def _multitable_data(build) -> tuple[int, int, float]:
+    """(seed, train examples per set, made-up share) of the multi-table data a recipe reads; a recipe
+    without multi-table training data still reads its test split, so at least one per set."""
+    return (build.seed, max(1, build.get("multitable_examples_per_set", 0)),
+            build.get("multitable_made_up", multitable.MADE_UP))
+
+
 def multitable_split(build, cache_dir: str | Path, split: str):
-    return multitable.load_split(build.seed, max(1, build.multitable_examples_per_set), cache_dir, split,
-                                 build.get("multitable_made_up", multitable.MADE_UP))
+    seed, n_train_per_set, made_up = _multitable_data(build)
+    return multitable.load_split(seed, n_train_per_set, cache_dir, split, made_up)
 
 
 # recipe fields added after models were built and cached: at these values they leave the key as it
@@ -53,14 +60,12 @@ ADDED_FIELDS = {"multitable_examples_per_set": 0, "multitable_made_up": multitab
 
 
 def embedded_key(model_cfg) -> str:
-    recipe = OmegaConf.to_container(model_cfg.build, resolve=True)
-    recipe = {k: v for k, v in recipe.items() if k not in ADDED_FIELDS or v != ADDED_FIELDS[k]}
-    blob = {"recipe": recipe, "data": tinysql.data_key(training_data_cfg(model_cfg.build)),
-            "version": BUILDER_VERSION}
     build = model_cfg.build
+    recipe = OmegaConf.to_container(build, resolve=True)
+    recipe = {k: v for k, v in recipe.items() if k not in ADDED_FIELDS or v != ADDED_FIELDS[k]}
+    blob = {"recipe": recipe, "data": tinysql.data_key(training_data_cfg(build)), "version": BUILDER_VERSION}
     if build.get("multitable_examples_per_set"):  # a new multi-table generator is a new model
-        blob["multitable_data"] = multitable.data_key(build.seed, build.multitable_examples_per_set,
-                                                      build.get("multitable_made_up", multitable.MADE_UP))
+        blob["multitable_data"] = multitable.data_key(*_multitable_data(build))
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
 
