@@ -2,12 +2,15 @@
 
 import json
 
+import pytest
+import torch
 from omegaconf import OmegaConf
 
+from causalgear.config.checks import ConfigError
 from causalgear.data.tinysql import SHIFT_SETS, SHIFT_SPLITS, VALIDATION_SHIFT_SPLITS
-from causalgear.models.embedded import CARD, CARD_SPLITS, build_embedded, embedded_dir, embedded_key
+from causalgear.models.embedded import CARD, CARD_SPLITS, build_embedded, embedded_dir, embedded_key, training_rows
 from causalgear.models.stages import build_model
-from causalgear.preflight import compose
+from causalgear.preflight import compose, validate
 
 
 def test_the_card_has_each_graded_shift_split_by_command_set(smoke_model):
@@ -49,20 +52,37 @@ def test_build_model_adds_spider_single_table_accuracy_by_group_and_database(smo
 def test_a_recipe_with_multitable_examples_trains_on_them_and_scores_their_test_split(tmp_path):
     cfg = compose(["model=tinysql_smoke", f"paths.cache_dir={tmp_path}", "model.build.steps=2",
                    "model.build.eval_every=2", "model.build.test_examples_per_set=2", "model.build.max_seq_len=384",
-                   "model.build.multitable_examples_per_set=10"])
+                   "model.build.multitable_examples_per_set=10", "model.build.tinysql_final_steps=1"])
     card = build_embedded(cfg.model, tmp_path, tmp_path / "model")
     assert card["train_examples"] > 4 * cfg.model.build.train_examples_per_set  # TinySQL's rows and more
     assert set(card["multitable_test_accuracy"]) == set(card["multitable_test_schema_accuracy"]) == {
         "CS1", "CS2", "CS3", "CS4"}
 
 
-def test_the_multitable_field_off_keeps_the_cache_key_of_a_recipe_without_it():
+@pytest.mark.parametrize("field,value", [("multitable_examples_per_set", 10), ("tinysql_final_steps", 100)])
+def test_a_field_added_later_keeps_the_cache_key_of_a_recipe_without_it_until_it_is_set(field, value):
     cfg = compose(["model=tinysql"])
     older = OmegaConf.create({"build": {k: v for k, v in OmegaConf.to_container(cfg.model.build).items()
-                                        if k != "multitable_examples_per_set"}})
+                                        if k != field}})
     assert embedded_key(older) == embedded_key(cfg.model)
-    on = compose(["model=tinysql", "model.build.multitable_examples_per_set=10"])
+    on = compose(["model=tinysql", f"model.build.{field}={value}"])
     assert embedded_key(on.model) != embedded_key(cfg.model)
+
+
+def test_the_curriculum_s_last_phase_takes_tinysql_rows_alone_in_the_same_length_order():
+    tinysql_rows = [([1] * n, 1) for n in (5, 3, 8, 3)]
+    multitable_rows = [([2] * n, 1) for n in (4, 9, 3)]
+    rows, final_rows = training_rows(tinysql_rows, multitable_rows, torch.Generator().manual_seed(0))
+    assert sorted(rows) == sorted(tinysql_rows + multitable_rows)
+    assert [len(ids) for ids, _ in rows] == sorted(len(ids) for ids, _ in rows)
+    assert final_rows == [r for r in rows if r[0][0] == 1]
+
+
+def test_the_curriculum_leaves_at_least_one_step_to_the_mix():
+    validate(compose(["model=tinysql_multitable", "model.build.tinysql_final_steps=400"]))
+    with pytest.raises(ConfigError, match="tinysql_final_steps=1900.*from 0 to model.build.steps - 1"):
+        validate(compose(["model=tinysql_multitable", "model.build.steps=1900",
+                          "model.build.tinysql_final_steps=1900"]))
 
 
 def test_a_new_multitable_generator_is_a_new_model_and_leaves_a_recipe_without_it_alone(monkeypatch):

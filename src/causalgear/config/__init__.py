@@ -86,6 +86,9 @@ class EmbeddedBuildConfig:
     # the share of made-up table and column names in those training databases (their validation and
     # test splits keep multi-table TinySQL's own share, so that every recipe meets the same test)
     multitable_made_up: float = 0.2
+    # the last steps of `steps` that draw from TinySQL alone: a curriculum, the multi-table mix first
+    # and TinySQL's command sets last, so that the wider data does not cost them accuracy
+    tinysql_final_steps: int = 0
     # test examples per command set scored for the model card; None: the whole test split
     test_examples_per_set: int | None = None
     eval_every: int = 500
@@ -100,6 +103,9 @@ class EmbeddedBuildConfig:
                               f"a divisor of model.build.hidden_size={self.hidden_size}")
         if not 0 <= self.multitable_made_up <= 1:
             raise ConfigError("model.build.multitable_made_up", self.multitable_made_up, "a share from 0 to 1")
+        if not 0 <= self.tinysql_final_steps < self.steps:
+            raise ConfigError("model.build.tinysql_final_steps", self.tinysql_final_steps,
+                              f"a step count from 0 to model.build.steps - 1 = {self.steps - 1}")
 
 
 @dataclass

@@ -56,7 +56,7 @@ def multitable_split(build, cache_dir: str | Path, split: str):
 
 # recipe fields added after models were built and cached: at these values they leave the key as it
 # was, so a cached model is not rebuilt for a field that does not change it
-ADDED_FIELDS = {"multitable_examples_per_set": 0, "multitable_made_up": multitable.MADE_UP}
+ADDED_FIELDS = {"multitable_examples_per_set": 0, "multitable_made_up": multitable.MADE_UP, "tinysql_final_steps": 0}
 
 
 def embedded_key(model_cfg) -> str:
@@ -163,6 +163,17 @@ def _encode(tokenizer, examples, max_len: int) -> list[tuple[list[int], int]]:
     return out
 
 
+def training_rows(tinysql_rows: list, multitable_rows: list, gen: torch.Generator) -> tuple[list, list]:
+    """(all rows, TinySQL's rows) in the order batches take them: windows of a length-sorted list,
+    so padding wastes little, shuffled first so that each window is a random mix of command sets
+    and schemas. The second list is the same order with the multi-table rows left out, for the
+    steps of a curriculum that train on TinySQL alone (`tinysql_final_steps`)."""
+    rows = tinysql_rows + multitable_rows
+    order = torch.randperm(len(rows), generator=gen).tolist()
+    order.sort(key=lambda i: len(rows[i][0]))
+    return [rows[i] for i in order], [rows[i] for i in order if i < len(tinysql_rows)]
+
+
 def _batch(rows, pad_id: int):
     width = max(len(ids) for ids, _ in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -194,17 +205,15 @@ def build_embedded(model_cfg, cache_dir: str | Path, out_dir: Path, progress: bo
     data_cfg = training_data_cfg(build)
     train = tinysql.load_split(data_cfg, cache_dir, "train")
     validation = tinysql.load_split(data_cfg, cache_dir, "validation")
+    train_multitable = []
     if build.multitable_examples_per_set:
-        train += multitable_split(build, cache_dir, "train")
+        train_multitable = multitable_split(build, cache_dir, "train")
         validation += multitable_split(build, cache_dir, "validation")
 
-    tokenizer = train_tokenizer((e.prompt + e.sql for e in train), build.vocab_size)
-    rows = _encode(tokenizer, train, build.max_seq_len)
-    # Batches are windows of a length-sorted list, so padding wastes little;
-    # shuffling first makes each window a random mix of command sets and schemas.
+    tokenizer = train_tokenizer((e.prompt + e.sql for e in train + train_multitable), build.vocab_size)
     gen = torch.Generator().manual_seed(build.seed)
-    rows = [rows[i] for i in torch.randperm(len(rows), generator=gen).tolist()]
-    rows.sort(key=lambda r: len(r[0]))
+    rows, final_rows = training_rows(_encode(tokenizer, train, build.max_seq_len),
+                                     _encode(tokenizer, train_multitable, build.max_seq_len), gen)
     config = Qwen2Config(
         vocab_size=len(tokenizer), hidden_size=build.hidden_size, intermediate_size=build.intermediate_size,
         num_hidden_layers=build.num_layers, num_attention_heads=build.num_heads,
@@ -224,8 +233,9 @@ def build_embedded(model_cfg, cache_dir: str | Path, out_dir: Path, progress: bo
     bar = progress_bar(range(build.steps), desc=f"build {model_cfg.name}", unit="step", progress=progress)
     for step in bar:
         model.train()
-        first = int(torch.randint(max(1, len(rows) - build.batch_size), (1,), generator=gen))
-        input_ids, mask, labels = _batch(rows[first:first + build.batch_size], tokenizer.pad_token_id)
+        pool = final_rows if step >= build.steps - build.tinysql_final_steps else rows
+        first = int(torch.randint(max(1, len(pool) - build.batch_size), (1,), generator=gen))
+        input_ids, mask, labels = _batch(pool[first:first + build.batch_size], tokenizer.pad_token_id)
         for group in optim.param_groups:
             group["lr"] = _lr_at(step, build)
         loss = _response_loss(model, input_ids, mask, labels)
