@@ -28,7 +28,7 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
 
     if cfg.model.name_or_path != "embedded":
         raise ModelLoadError(f"model={cfg.model.name} is not built here: build-model builds the embedded "
-                             "models (model=tinysql or model=tinysql_smoke)")
+                             "models (model=tinysql_multitable, tinysql or tinysql_smoke)")
     start = time.monotonic()
     hit = (embedded_dir(cfg.model, cfg.paths.cache_dir) / CARD).is_file()
     path = ensure_embedded(cfg.model, cfg.paths.cache_dir)
