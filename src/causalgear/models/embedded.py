@@ -153,6 +153,8 @@ def _lr_at(step: int, build) -> float:
 def _encode(tokenizer, examples, max_len: int) -> list[tuple[list[int], int]]:
     """(prompt + response + eos ids, prompt length). Prompt and SQL are tokenized apart, as at
     inference, where the prompt ends at '### Response: ' and the model writes the SQL."""
+    if not examples:  # a recipe without multi-table data; the tokenizer refuses an empty batch
+        return []
     prompts = tokenizer([e.prompt for e in examples]).input_ids
     responses = tokenizer([e.sql for e in examples]).input_ids
     out = []
