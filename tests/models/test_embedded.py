@@ -92,3 +92,10 @@ def test_a_new_multitable_generator_is_a_new_model_and_leaves_a_recipe_without_i
     monkeypatch.setattr(multitable, "VERSION", multitable.VERSION + 1)
     assert embedded_key(default) == before[0]
     assert embedded_key(mixed) != before[1]
+
+
+def test_the_default_model_trains_on_multitable_data_and_ends_on_tinysql_alone():
+    build = compose([]).model.build
+    assert compose([]).model.name == "tinysql_multitable"
+    assert build.multitable_examples_per_set > 0 and 0 < build.tinysql_final_steps < build.steps
+    assert compose(["model=tinysql"]).model.build.multitable_examples_per_set == 0  # the TinySQL-only recipe
