@@ -57,3 +57,72 @@ def test_the_steering_section_says_how_the_split_was_chosen_where_the_gate_fires
     assert "in distribution test 3%" in section and "<td>gated_clamp</td>" in section
     assert "Concept steering" in section and "0.850 [0.750, 0.950]" in section
     assert "skipped: no example to steer towards aggregate:MAX" in section
+
+
+HOSTILE = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>"
+
+
+def hostile_run(tmp_path):
+    """A run dir whose every JSON string (and every key that names data: methods, attributes, splits,
+    components, targets) is markup that would run if written raw."""
+    h = HOSTILE
+    interval = {"delta": -0.1, "ci_low": -0.2, "ci_high": 0.0}
+    files = {
+        "train/metrics.json": {"arch": h, "d_sae": 8, "explained_variance": 0.9},
+        "features.json": {"tokens_per_coordinate": 5, "coordinates": [
+            {"coordinate": 1, "firing_rate": 0.1, "top": [{"token": h, "value": 1.0, "clause": h}]}]},
+        "features/concepts.json": {"per_concept": {h: {}}, "fit_rows": 10, "held_out_rows": 10, "dead_fraction": 0.1,
+                                   "dense_fraction": 0.0, "coverage": 0.5, "linear_probe_coverage": 0.7,
+                                   "diffmean_coverage": 0.4, "k_sparse_coverage": {"5": 0.4},
+                                   "random_model_floor": {"coverage": 0.1}},
+        "evaluate/causal.json": {
+            "chosen": 3, "mode": h, "method": h, "n_select": 6, "n_test": 6, "chosen_test": interval,
+            "controls": {"random_coordinate": {"coordinate": 1, **interval}, "random_direction": interval},
+            "baseline": {"test_accuracy": 0.9}, "kl_prompt_positions": 0.01, "beats_controls": False, "verdict": h,
+            "select_by": h, "source_data": h,
+            "chosen_test_profile": {"target_component": h, "precision": 0.1, "precision_ci_low": 0.0,
+                                    "precision_ci_high": 0.2, "selectivity": 0.5,
+                                    "profile": {h: {"n": 3, "absent_delta": 0.0, **interval}}},
+            "cause_isolate": {h: {"test_pairs": 1, "test_pairs_made": 2, "methods": {
+                h: {"cause": rate(0.5), "isolate": rate(1.0)}}},
+                "other": {"test_pairs": 0, "test_pairs_made": 0, "methods": {}, "skipped": h}},
+            "transfer": {h: {"data": h, "skipped": h}}},
+        "steer/steering.json": {
+            "feature": 5, "feature_source": h, "direction": h, "n_test": 4, "data_split": h,
+            "in_distribution_split": h, "split_choice": {"rule": h, "source": h, "validation_accuracy": {h: 0.5}},
+            "detector": {"fires": {h: 0.5}},
+            "methods": {h: {"latent": h, "scale": 1.0, "unsteered_best_on_selection": True,
+                            "mean_completeness_error": None, "in_distribution": interval,
+                            "test": {"baseline_accuracy": 0.5, "steered_accuracy": 0.5, "changed_share": 0.0,
+                                     "fixed": 0, "broken": 0, "component_flips": {h: {"fixed": 1, "broken": 0}},
+                                     **interval}}},
+            "concept_steering": {h: {"skipped": h}, "b": {"n_test": 3, "methods": {h: {
+                "latent": h, "scale": 1.0, "test": {"concept": 0.5, "instruction": 0.5, "fluency": 0.5,
+                                                    "score": rate(0.5)}}}}}},
+    }
+    for name, obj in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(json.dumps(obj))
+    return tmp_path
+
+
+def test_no_string_from_a_runs_json_reaches_the_report_as_markup(tmp_path):
+    from html.parser import HTMLParser
+
+    page = write_report(hostile_run(tmp_path), compose()).read_text()
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags, self.attrs = set(), set()
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.add(tag)
+            self.attrs |= {name for name, _ in attrs}
+
+    parser = Tags()
+    parser.feed(page)
+    assert "script" not in parser.tags and "img" not in parser.tags  # the fixture has no plot: any <img> is hostile
+    assert "onerror" not in parser.attrs
+    # every hostile string was written, as text
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 20

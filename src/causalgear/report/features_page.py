@@ -56,9 +56,9 @@ def latent_card_html(row: dict, view: dict) -> str:
     effect = (f"{causal['mode']}: Δ accuracy {causal['delta']:+.3f} [{causal['ci_low']:+.3f}, {causal['ci_high']:+.3f}]"
               if causal else "not measured")
     lens = ", ".join(f"{html.escape(t['token'])!r} ({t['logit']:.1f})" for t in view["logit_lens"]) or "n/a"
-    detectors = ", ".join(row["high_precision_for"]) or "none"
+    detectors = html.escape(", ".join(row["high_precision_for"]) or "none")
     return (f"<div class='card' id='latent-{j}'><h3>latent {j}</h3>"
-            f"<p>best concept <b>{row['best_concept']}</b>: precision {row['precision']:.3f}, "
+            f"<p>best concept <b>{html.escape(str(row['best_concept']))}</b>: precision {row['precision']:.3f}, "
             f"recall {row['recall']:.3f}, F1 {row['f1']:.3f} at threshold {row['threshold']} × max; "
             f"high-precision detector for: {detectors}</p>"
             f"<p>fires on {row['firing_rate']:.1%} of held-out tokens {_histogram_svg(view['histogram'])}</p>"
@@ -70,7 +70,7 @@ def latents_table_html(result: dict) -> str:
     rows = result["latents"]
     index = "".join(
         f"<tr><td><a href='#latent-{r['latent']}'>{r['latent']}</a></td><td>{r['firing_rate']:.4f}</td>"
-        f"<td class='l'>{r['best_concept']}</td><td>{r['f1']:.3f}</td><td>{r['precision']:.3f}</td>"
+        f"<td class='l'>{html.escape(str(r['best_concept']))}</td><td>{r['f1']:.3f}</td><td>{r['precision']:.3f}</td>"
         f"<td>{r['recall']:.3f}</td><td>{len(r['high_precision_for'])}</td></tr>"
         for r in rows)
     return (f"<table><tr><th>latent</th><th>firing rate</th><th>best concept</th><th>F1</th>"
@@ -79,7 +79,7 @@ def latents_table_html(result: dict) -> str:
 
 def concepts_table_html(result: dict) -> str:
     concepts = "".join(
-        f"<tr><td class='l'>{name}</td><td>{c['positives']}</td>"
+        f"<tr><td class='l'>{html.escape(name)}</td><td>{c['positives']}</td>"
         f"<td><a href='#latent-{c['latent']}'>{c['latent']}</a></td>"
         f"<td>{c['f1']:.3f}</td><td>{_num(c['auroc'])}</td><td>{_num(c['references']['linear_probe']['f1'])}</td>"
         f"<td>{_num(c['references']['diffmean']['f1'])}</td><td>{_num(c['references']['k_sparse_1']['f1'])}</td>"
@@ -101,7 +101,7 @@ def summary_html(result: dict) -> str:
                f"{result['dense_fraction']:.1%}.</p>")
     if "sequence_concepts" in result:
         seq = result["sequence_concepts"]
-        best = ", ".join(f"{c} {v['f1']:.2f} (latent {v['latent']})" for c, v in seq["per_concept"].items())
+        best = ", ".join(f"{html.escape(c)} {v['f1']:.2f} (latent {v['latent']})" for c, v in seq["per_concept"].items())
         summary += (f"<p>Sequence-level concepts (what the whole example asks for, carried by each of its "
                     f"tokens; not in the coverage above): mean best F1 {seq['coverage']:.3f}: {best}.</p>")
     return summary

@@ -1,9 +1,23 @@
-"""The HTML pieces every page of the project builds from: a table of rows, an embedded PNG."""
+"""The HTML pieces every page of the project builds from: a table of rows, an embedded PNG.
+
+Pages are built from `markupsafe.Markup` fragments: `Markup("<p>{}</p>").format(value)` escapes
+every value it is given unless that value is Markup already, so the one escaping path is the
+default and a string from a JSON file (a method name, a concept, a path) can never write a tag.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
+
+from markupsafe import Markup, escape
+
+__all__ = ["Markup", "cell", "escape", "join", "png_img", "table"]
+
+
+def join(parts, sep: str = "") -> Markup:
+    """Fragments joined into one: plain strings among them are escaped, Markup is kept."""
+    return Markup(sep).join(p for p in parts if p)
 
 
 def cell(v) -> str:
@@ -12,12 +26,12 @@ def cell(v) -> str:
     return html.escape("" if v is None else str(v))
 
 
-def table(rows: list[dict], columns: list[str]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+def table(rows: list[dict], columns: list[str]) -> Markup:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return Markup(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def png_img(data: bytes, alt: str) -> str:
+def png_img(data: bytes, alt: str) -> Markup:
     """An <img> holding the PNG itself, so the page is one file."""
-    return f"<img src='data:image/png;base64,{base64.b64encode(data).decode()}' alt='{html.escape(alt)}'>"
+    return Markup("<img src='data:image/png;base64,{}' alt='{}'>").format(base64.b64encode(data).decode(), alt)

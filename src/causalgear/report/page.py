@@ -8,14 +8,16 @@ page is one file that can be mailed or archived; the attributions page is linked
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from causalgear.io import write_text
-from causalgear.report.html_parts import png_img, table
+from causalgear.report.html_parts import Markup, join, png_img, table
+
+# Every fragment below is `Markup(template).format(...)`: each value is escaped on the way in
+# (`report.html_parts`), so no string read from a run's JSON reaches the page as markup.
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1150px;color:#222;padding:0 1em}
@@ -29,8 +31,8 @@ pre{background:#f6f6f6;padding:1em;font-size:12px;max-height:28em;overflow:auto}
 """
 
 
-def _img(path: Path, alt: str) -> str:
-    return png_img(path.read_bytes(), alt) if path.is_file() else ""
+def _img(path: Path, alt: str) -> Markup:
+    return png_img(path.read_bytes(), alt) if path.is_file() else Markup("")
 
 
 def _read(path: Path) -> dict | None:
@@ -54,7 +56,7 @@ def _sae_section(train: Path) -> list[str]:
             "dead_fraction", "ce_loss_clean", "ce_loss_spliced", "ce_loss_zero", "ce_loss_recovered",
             "train_seconds", "rows_seen"]
     rows = [{"metric": k, "value": m.get(k)} for k in keys if k in m]
-    return ["<h2>Sparse autoencoder</h2><p class='meta'>Validation rows (examples held out of training).</p>",
+    return [Markup("<h2>Sparse autoencoder</h2><p class='meta'>Validation rows (examples held out of training).</p>"),
             table(rows, ["metric", "value"]), _img(train / "loss_curves.png", "training loss curves"),
             _img(train / "feature_density.png", "feature density histogram")]
 
@@ -66,8 +68,8 @@ def _features_section(path: Path) -> list[str]:
     rows = [{"coordinate": r["coordinate"], "firing rate": r["firing_rate"],
              "top tokens (value)": ", ".join(f"{t['token']!r} ({t['value']:.2f}, {t['clause']})" for t in r["top"])}
             for r in f["coordinates"]]
-    return [f"<h2>Top-activating tokens</h2><p class='meta'>The {f['tokens_per_coordinate']} harvested tokens on "
-            f"which each coordinate fires most ({len(rows)} most frequent coordinates).</p>",
+    return [Markup("<h2>Top-activating tokens</h2><p class='meta'>The {} harvested tokens on which each coordinate "
+                   "fires most ({} most frequent coordinates).</p>").format(f["tokens_per_coordinate"], len(rows)),
             table(rows, ["coordinate", "firing rate", "top tokens (value)"])]
 
 
@@ -76,7 +78,7 @@ def _concepts_section(features: Path, base: Path) -> list[str]:
     if c is None:
         return []
     if c.get("skipped"):
-        return ["<h2>Features against known concepts</h2>", f"<p class='meta'>Skipped: {html.escape(c['skipped'])}</p>"]
+        return [Markup("<h2>Features against known concepts</h2><p class='meta'>Skipped: {}</p>").format(c["skipped"])]
     floor = c["random_model_floor"]
     rows = [{"detector": "best SAE latent per concept", "coverage (mean F1)": c["coverage"]},
             {"detector": "linear probe on the residual (ceiling)", "coverage (mean F1)": c["linear_probe_coverage"]},
@@ -84,12 +86,14 @@ def _concepts_section(features: Path, base: Path) -> list[str]:
             {"detector": "5-sparse probe on latents", "coverage (mean F1)": c["k_sparse_coverage"]["5"]},
             {"detector": "same SAE recipe, random-weight model (floor)", "coverage (mean F1)": floor["coverage"]}]
     page = features / "features.html"
-    return ["<h2>Features against known concepts</h2>",
-            f"<p class='meta'>{len(c['per_concept'])} TinySQL concepts, chosen on {c['fit_rows']} fitting rows and "
-            f"scored on {c['held_out_rows']} held-out rows; dead latents {c['dead_fraction']:.1%}, dense "
-            f"{c['dense_fraction']:.1%}.</p>", table(rows, list(rows[0])),
-            f"<p><a href='{page.relative_to(base)}'>Every latent: concept match, histogram, contexts, logit lens "
-            f"(features.html)</a></p>" if page.is_file() else ""]
+    return [Markup("<h2>Features against known concepts</h2>"),
+            Markup("<p class='meta'>{} TinySQL concepts, chosen on {} fitting rows and scored on {} held-out rows; "
+                   "dead latents {:.1%}, dense {:.1%}.</p>").format(len(c["per_concept"]), c["fit_rows"],
+                                                                   c["held_out_rows"], c["dead_fraction"],
+                                                                   c["dense_fraction"]),
+            table(rows, list(rows[0])),
+            Markup("<p><a href='{}'>Every latent: concept match, histogram, contexts, logit lens (features.html)</a>"
+                   "</p>").format(page.relative_to(base)) if page.is_file() else ""]
 
 
 def _causal_section(evaluate: Path) -> list[str]:
@@ -103,11 +107,11 @@ def _causal_section(evaluate: Path) -> list[str]:
             {"intervention": "random direction, same norm",
              "Δ accuracy [95% CI]": _interval(c["controls"]["random_direction"])}]
     cls = "verdict ok" if c["beats_controls"] else "verdict"
-    return ["<h2>Causal evaluation</h2>",
-            f"<p class='meta'>Chosen on {c['n_select']} selection prompts ({c['method']}), reported on {c['n_test']} "
-            f"disjoint test prompts; baseline test accuracy {c['baseline']['test_accuracy']:.3f}; KL at prompt "
-            f"positions {c['kl_prompt_positions']:.4f}.</p>",
-            f"<p class='{cls}'>{html.escape(c['verdict'])}</p>",
+    return [Markup("<h2>Causal evaluation</h2>"),
+            Markup("<p class='meta'>Chosen on {} selection prompts ({}), reported on {} disjoint test prompts; "
+                   "baseline test accuracy {:.3f}; KL at prompt positions {:.4f}.</p>").format(
+                c["n_select"], c["method"], c["n_test"], c["baseline"]["test_accuracy"], c["kl_prompt_positions"]),
+            Markup("<p class='{}'>{}</p>").format(cls, c["verdict"]),
             table(rows, ["intervention", "Δ accuracy [95% CI]"]), _img(evaluate / "causal.png", "causal plot"),
             *_precision(c), _img(evaluate / "profile.png", "latent by SQL component heatmap"),
             *_cause_isolate(c), *_transfer(c, evaluate),
@@ -127,13 +131,13 @@ def _cause_isolate(c: dict) -> list[str]:
             cause, isolate = m["cause"], m["isolate"]["rate"]
             row[name] = f"{_rate(cause, 2)} / {isolate:.2f}"
         rows.append(row if r["methods"] else {**row, "attribute": f"{attribute}: {r['skipped']}"})
-    return ["<h3>Cause and isolate on counterfactual pairs</h3>",
-            "<p class='meta'>Each cell: cause [95% CI] / isolate. At the attribute's tokens the base prompt's "
+    return [Markup("<h3>Cause and isolate on counterfactual pairs</h3>"),
+            Markup("<p class='meta'>Each cell: cause [95% CI] / isolate. At the attribute's tokens the base prompt's "
             "stream takes part of the source prompt's (which differs in that attribute only): the best 1, 2 or 5 "
             "SAE latents of the pair's swap and the swap's DiffMean direction, chosen on validation pairs, or the "
             "whole residual (the ceiling at this site). Cause: the SQL executes as the counterfactual gold; "
             "isolate: every other component is what the unedited model wrote. Pairs the unedited model gets "
-            "right on both prompts.</p>",
+            "right on both prompts.</p>"),
             table(rows, ["attribute", "test pairs (kept of made)", *methods])]
 
 
@@ -145,9 +149,10 @@ def _precision(c: dict) -> list[str]:
     rows = [{"component": name, "prompts with it": r["n"], "Δ correctness [95% CI]": _interval(r)
              if r["delta"] is not None else "n/a", "Δ where the gold lacks it": r["absent_delta"]}
             for name, r in p["profile"].items()]
-    return [f"<p>Causal precision on the test split (chosen by {html.escape(str(c.get('select_by')))}): target "
-            f"<b>{p['target_component']}</b>, precision {p['precision']:.3f} [{p['precision_ci_low']:.3f}, "
-            f"{p['precision_ci_high']:.3f}], selectivity {p['selectivity']:.3f}.</p>", table(rows, list(rows[0]))]
+    return [Markup("<p>Causal precision on the test split (chosen by {}): target <b>{}</b>, precision {:.3f} "
+                   "[{:.3f}, {:.3f}], selectivity {:.3f}.</p>").format(
+                c.get("select_by"), p["target_component"], p["precision"], p["precision_ci_low"],
+                p["precision_ci_high"], p["selectivity"]), table(rows, list(rows[0]))]
 
 
 def _transfer(c: dict, evaluate: Path) -> list[str]:
@@ -164,7 +169,7 @@ def _transfer(c: dict, evaluate: Path) -> list[str]:
             rows.append({"data": f"{name}: {t['data']}", "baseline": t["baseline_accuracy"],
                          "coordinate": _interval(t["chosen"]), "random coordinate": _interval(t["random_coordinate"]),
                          "random direction": _interval(t["random_direction"])})
-    return ["<h3>Transfer</h3>", table(rows, ["data", "baseline", "coordinate", "random coordinate",
+    return [Markup("<h3>Transfer</h3>"), table(rows, ["data", "baseline", "coordinate", "random coordinate",
                                                 "random direction"]), _img(evaluate / "transfer.png", "transfer plot")]
 
 
@@ -188,25 +193,26 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
     link = (steer / "attributions.html").relative_to(base) if (steer / "attributions.html").is_file() else None
     # steering.json of an older run has no such field: say nothing rather than guess
     unbeaten = [name for name, m in s["methods"].items() if m.get("unsteered_best_on_selection")]
-    note = (f"<p class='meta'>On the selection split no scale tried beat no steering for: {', '.join(unbeaten)}; "
-            f"the table reports the best scale all the same.</p>") if unbeaten else ""
+    note = Markup("<p class='meta'>On the selection split no scale tried beat no steering for: {}; the table "
+                  "reports the best scale all the same.</p>").format(", ".join(unbeaten)) if unbeaten else ""
     choice = s.get("split_choice") or {}
-    why = html.escape(choice.get("rule", ""))
+    why = str(choice.get("rule", ""))
     if "validation_accuracy" in choice:
         why += " (validation accuracy: " + ", ".join(f"{e} {v:.3f}" for e, v in choice["validation_accuracy"].items())
-        why += f"; {html.escape(choice.get('source', ''))})"
+        why += f"; {choice.get('source', '')})"
     detector = s.get("detector")
-    gate = ("<p class='meta'>gated_*: steered only where a misread detector, fitted on selection prompts, fires; "
-            "it fires on " + ", ".join(f"{k.replace('_', ' ')} {v:.0%}" for k, v in detector["fires"].items())
-            + ".</p>") if detector else ""
-    return ["<h2>Steering</h2>",
-            f"<p class='meta'>Feature {s['feature']} ({html.escape(s['feature_source'])}), {s['direction']}d; "
-            f"{s['n_test']} test prompts of {html.escape(str(s.get('data_split')))}"
-            + (f", chosen by {why}" if why else "") + ".</p>",
+    gate = Markup("<p class='meta'>gated_*: steered only where a misread detector, fitted on selection prompts, "
+                  "fires; it fires on {}.</p>").format(
+        ", ".join(f"{str(k).replace('_', ' ')} {v:.0%}" for k, v in detector["fires"].items())) if detector else ""
+    return [Markup("<h2>Steering</h2>"),
+            Markup("<p class='meta'>Feature {} ({}), {}d; {} test prompts of {}{}.</p>").format(
+                s["feature"], s["feature_source"], s["direction"], s["n_test"], s.get("data_split"),
+                f", chosen by {why}" if why else ""),
             table(rows, list(rows[0])), note, gate, _img(steer / "steering.png", "steering plot"),
             _img(steer / "steering_flips.png", "fixed and broken answers per method"),
             *_concept_steering(s.get("concept_steering") or {}),
-            f"<p><a href='{link}'>Token attributions and steered SQL (attributions.html)</a></p>" if link else ""]
+            Markup("<p><a href='{}'>Token attributions and steered SQL (attributions.html)</a></p>").format(link)
+            if link else ""]
 
 
 def _concept_steering(c: dict) -> list[str]:
@@ -223,32 +229,33 @@ def _concept_steering(c: dict) -> list[str]:
                          "score [95% CI]": _rate(t["score"], 3), "test prompts": r["n_test"]})
     if not rows:
         return []
-    return ["<h3>Concept steering</h3>",
-            "<p class='meta'>Force a value on prompts whose gold SQL has another; judges per output: concept (the "
-            "component took it), instruction (every other component as in the gold), fluency (it executes); score: "
-            "their harmonic mean (0 if any is 0), averaged. Latent and scale chosen on the validation split.</p>",
+    return [Markup("<h3>Concept steering</h3>"),
+            Markup("<p class='meta'>Force a value on prompts whose gold SQL has another; judges per output: concept "
+                   "(the component took it), instruction (every other component as in the gold), fluency (it "
+                   "executes); score: their harmonic mean (0 if any is 0), averaged. Latent and scale chosen on the "
+                   "validation split.</p>"),
             table(rows, ["target", "method", "latent", "scale", "concept", "instruction", "fluency",
                          "score [95% CI]", "test prompts"])]
 
 
 def write_report(run_dir: Path, cfg: DictConfig, summary: dict | None = None) -> Path:
     """report.html in `run_dir`, from its train/, evaluate/, steer/ subdirs and features.json."""
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>causalgear report</title>",
-             f"<style>{_STYLE}</style></head><body><h1>causalgear report</h1>",
-             f"<p class='meta'>{html.escape(str(run_dir))} · model {html.escape(cfg.model.name)} · data "
-             f"{html.escape(cfg.data.name)} · SAE {html.escape(cfg.sae.arch)}, layer {cfg.model.layer}</p>"]
+    parts = [Markup("<!doctype html><html><head><meta charset='utf-8'><title>causalgear report</title>"
+                    "<style>{}</style></head><body><h1>causalgear report</h1>").format(Markup(_STYLE)),
+             Markup("<p class='meta'>{} · model {} · data {} · SAE {}, layer {}</p>").format(
+                 run_dir, cfg.model.name, cfg.data.name, cfg.sae.arch, cfg.model.layer)]
     if summary and "model_test_accuracy" in summary:
-        parts.append(f"<p>Model execution accuracy on the test split: {summary['model_test_accuracy']:.3f}</p>")
+        parts.append(Markup("<p>Model execution accuracy on the test split: {:.3f}</p>").format(
+            summary["model_test_accuracy"]))
     parts += _sae_section(run_dir / "train")
     parts += _features_section(run_dir / "features.json")
     parts += _concepts_section(run_dir / "features", run_dir)
     parts += _causal_section(run_dir / "evaluate")
     parts += _steering_section(run_dir / "steer", run_dir)
     if summary and "seconds" in summary:
-        parts += ["<h2>Stage timings</h2>",
+        parts += [Markup("<h2>Stage timings</h2>"),
                   table([{"stage": k, "seconds": v} for k, v in summary["seconds"].items()], ["stage", "seconds"])]
-    parts += ["<h2>Configuration</h2>", f"<pre>{html.escape(OmegaConf.to_yaml(cfg, resolve=True))}</pre>",
-              "</body></html>"]
+    parts += [Markup("<h2>Configuration</h2><pre>{}</pre></body></html>").format(OmegaConf.to_yaml(cfg, resolve=True))]
     path = run_dir / "report.html"
-    write_text(path, "\n".join(p for p in parts if p))
+    write_text(path, join(parts, "\n"))
     return path
