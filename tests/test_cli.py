@@ -116,3 +116,29 @@ def test_ddp_in_a_sweep_is_refused_before_any_work(tmp_path, stage):
     assert proc.returncode == 1 and "2 job(s) failed" in proc.stderr
     assert "trainer.strategy='ddp'" in proc.stderr and "one process per job" in proc.stderr
     assert not (tmp_path / "c").exists()  # refused before building a model or harvesting
+
+
+def test_cfg_job_prints_an_invalid_config_then_says_it_is_invalid(tmp_path):
+    proc, _ = run_cli("train", "sae.k=0", "--cfg", "job", cwd=tmp_path, env_cache=tmp_path / "c")
+    assert "k: 0" in proc.stdout  # printed as asked
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "causalgear train: the config printed above is invalid: config error: sae.k=0 is not allowed: an integer > 0"]
+
+
+def test_two_runs_started_in_the_same_second_get_their_own_run_dirs(tmp_path):
+    # the seconds this run can start in are taken already, as by a run started just before it
+    from datetime import datetime, timedelta
+
+    now = datetime.now()
+    taken = [tmp_path / "outputs" / "data" / (now + timedelta(seconds=s)).strftime("%Y-%m-%d/%H-%M-%S")
+             for s in range(0, 30)]
+    for d in taken:
+        d.mkdir(parents=True)
+        (d / "data.json").write_text("{}")
+    proc, _ = run_cli("data", "data.n_train_per_set=20", "data.n_schemas=10", cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    run_dir = tmp_path / proc.stdout.strip().splitlines()[-1].removeprefix("outputs: ")
+    assert run_dir.name.endswith("-1") and run_dir.with_name(run_dir.name[:-2]) in taken
+    assert (run_dir / "data.json").read_text() != "{}"
+    assert all((d / "data.json").read_text() == "{}" for d in taken)  # nobody's result was overwritten

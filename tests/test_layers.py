@@ -21,7 +21,7 @@ LAYERS = [
     ("interventions",),
     ("steering", "features"),
     ("serve", "pipeline"),
-    ("preflight", "stages", "cli", "__main__", "__init__"),
+    ("preflight", "inputs", "stages", "cli", "__main__", "__init__"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}
 

@@ -73,15 +73,17 @@ def job_overrides(args: list[str]) -> list[list[str]]:
     return [list(job) for job in itertools.islice(itertools.product(*choices), 1000)]
 
 
-def preflight(name: str, args: list[str]) -> None:
+def preflight(name: str, args: list[str], printed: bool = False) -> None:
     """Compose and validate every job's config before Hydra starts, so that a composition error
     (an unknown key, a wrong type, a missing group option) is one line with exit 2, as
-    validate()'s errors are, and no job of a sweep starts when one of them cannot."""
+    validate()'s errors are, and no job of a sweep starts when one of them cannot. `printed`:
+    Hydra has just printed the config (`--cfg job`), which must not pass for a valid one."""
     from causalgear.config import ConfigError
+    from causalgear.errors import CausalgearError
     from causalgear.preflight import compose, validate
 
-    if any(a in _INFO_FLAGS for a in args):
-        return
+    if printed:
+        name = f"{name}: the config printed above is invalid"
     try:
         jobs = job_overrides(args)
     except Exception as err:  # noqa: BLE001 - Hydra's grammar errors: their message is the story
@@ -92,9 +94,11 @@ def preflight(name: str, args: list[str]) -> None:
         except Exception as err:  # noqa: BLE001 - any composition failure
             _fail(name, f"config error: {composition_message(err)}")
         try:
-            validate(cfg)
+            validate(cfg, overrides)
         except ConfigError as err:
             _fail(name, f"config error: {err}")
+        except CausalgearError as err:
+            _fail(name, str(err))
 
 
 def run_hydra_stage(name: str, args: list[str]) -> None:
@@ -105,6 +109,7 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
 
     from causalgear.config import CONF_DIR, ConfigError, register_configs
     from causalgear.errors import CausalgearError
+    from causalgear.inputs import check_inputs
     from causalgear.logs import copy_stdout_to
     from causalgear.preflight import validate
 
@@ -117,7 +122,8 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
         hc = HydraConfig.get()
         out_dir = Path(hc.runtime.output_dir)
         try:
-            validate(cfg)
+            validate(cfg, list(hc.overrides.task))
+            check_inputs(cfg)
             with copy_stdout_to(out_dir / f"{hc.job.name}.log"):
                 resolve(stage)(cfg, out_dir)
         except Exception as err:
@@ -136,7 +142,9 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
             return
         print(f"outputs: {out_dir}")
 
-    preflight(name, args)
+    info = any(a in _INFO_FLAGS for a in args)
+    if not info:
+        preflight(name, args)
     # Hydra reads sys.argv; the stage name rides along as a config value and the job name.
     # argparse takes overrides as one contiguous run, and a bare `--info` would swallow a word
     # after it: so ours go right after the user's last override (or first, if there is none).
@@ -148,6 +156,8 @@ def run_hydra_stage(name: str, args: list[str]) -> None:
     # `python argv[0] argv[1:]`, which main() takes up again through the stage= override
     sys.argv = [str(Path(__file__).with_name("__main__.py")), *args[:last + 1], *ours, *args[last + 1:]]
     task()
+    if info and any(a in ("--cfg", "-c") for a in args):
+        preflight(name, args, printed=True)
     if failed:
         print(f"causalgear {name}: {len(failed)} job(s) failed (error.txt in each job dir):", file=sys.stderr)
         for line in failed:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from causalgear.errors import CausalgearError
+
 
 def follow_umask(path: str | Path) -> None:
     """Give a file the permissions a plain open() would (safetensors and mkstemp write 0600)."""
@@ -52,6 +54,16 @@ def _finite(obj):
     if isinstance(obj, list | tuple):
         return [_finite(v) for v in obj]
     return obj
+
+
+def read_json(path: str | Path, remedy: str) -> object:
+    """The JSON document at `path`. One that is not whole (truncated, random bytes, not UTF-8) is
+    one CausalgearError naming the file and `remedy` (what rewrites it), never a traceback from
+    deep inside a stage."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise CausalgearError(f"{path} is not whole JSON ({str(err)[:80]}); {remedy}") from None
 
 
 def write_json(path: str | Path, obj) -> None:

@@ -82,11 +82,30 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated")
 
 
+class OncePerMessage(logging.Filter):
+    """Lets each distinct message through once: a warning a library repeats on every forward pass
+    (bitsandbytes' 8-bit matmul casts its inputs on each call) is said once per process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 def quiet_libraries() -> None:
     """Keep tips, deprecation notices and download bars of the libraries we drive out of a run's output."""
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"(lightning|torch|wandb|transformers)\b")
     os.environ.setdefault("WANDB_SILENT", "true")
     # bitsandbytes on a CPU says it could not fetch an optional kernel from the hub: it runs without
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+    functions = logging.getLogger("bitsandbytes.autograd._functions")
+    if not any(isinstance(f, OncePerMessage) for f in functions.filters):
+        functions.addFilter(OncePerMessage())
     if not is_terminal():  # read by huggingface_hub and transformers when they are imported
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -19,6 +19,22 @@ from causalgear.config import CONF_DIR, ConfigError, register_configs
 
 # the stages that read or build the activation store (and so harvest.split)
 HARVESTING_STAGES = ("harvest", "train", "evaluate", "features", "steer", "serve", "pipeline", "none")
+# the stages that load the SAE at sae.path, whose own shape then decides arch, d_sae and k
+SAE_READING_STAGES = ("evaluate", "features", "steer", "serve")
+
+
+def explicit_keys(overrides: list[str] | tuple[str, ...]) -> set[str]:
+    """The config keys a command line sets itself; a group choice such as `sae=relu` sets its
+    `.arch` (a preset, `experiment=...`, sets none: its values are the project's, not the user's)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    keys = set()
+    for o in OverridesParser.create().parse_overrides([o for o in overrides if "=" in o]):
+        key = o.key_or_group
+        keys.add(key)
+        if key == "sae":
+            keys.add("sae.arch")
+    return keys
 
 
 def compose(overrides: list[str] | tuple[str, ...] = (), stage: str = "none") -> DictConfig:
@@ -85,12 +101,13 @@ def check_values(cfg: DictConfig) -> None:
             raise ConfigError(where + err.key[len(group):], err.value, err.allowed) from None
 
 
-def validate(cfg: DictConfig) -> None:
-    """Every check, cheap: no model is loaded."""
+def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> None:
+    """Every check, cheap: no model is loaded. `overrides`: the command line's, so that a key the
+    user set can be told from a default."""
     from causalgear.data.preflight import check_data, check_split, unavailable
     from causalgear.models.depth import check_layers
     from causalgear.sae import registry
-    from causalgear.sae.paths import sae_dir
+    from causalgear.sae.paths import check_shape_overrides, sae_dir
 
     check_values(cfg)
     check_layers(cfg.model, cfg.harvest)
@@ -102,6 +119,9 @@ def validate(cfg: DictConfig) -> None:
         check_split("harvest.split", cfg.harvest.split, cfg.data)
     if cfg.steering.split not in (None, "auto"):
         check_split("steering.split", cfg.steering.split, cfg.data)
-    registry.check(cfg.sae)
     if cfg.sae.path is not None and sae_dir(cfg.sae.path) is None:
         raise ConfigError("sae.path", cfg.sae.path, "a train run dir (holding sae/cfg.json) or an SAE dir")
+    if cfg.sae.path is not None and cfg.stage in SAE_READING_STAGES:
+        check_shape_overrides(cfg.sae, explicit_keys(overrides))  # the `sae` group's own shape is not used
+    else:
+        registry.check(cfg.sae)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
@@ -26,7 +26,7 @@ from causalgear.models.loading import load_model
 from causalgear.models.site import Site
 from causalgear.sae.base import SparseAutoencoder
 from causalgear.sae.code_stats import coordinate_stats
-from causalgear.sae.io import load_sae
+from causalgear.sae.io import load_sae, verified
 from causalgear.sae.paths import sae_dir
 
 
@@ -79,8 +79,15 @@ class Workbench:
         layer, kind = ours.get("layer", harvest_layer(cfg)), ours.get("site", cfg.harvest.site)
         model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
         sae = sae.to(next(model.parameters()).device).requires_grad_(False)
+        with open_dict(cfg):  # an SAE loaded from a path keeps its own shape (validate refused a contradiction)
+            cfg.sae.arch, cfg.sae.d_sae, cfg.sae.k = sae.arch, sae.d_sae, (sae.k if sae.uses_k else None)
         store, _ = ensure_store(cfg)
         return cls(cfg, model, tokenizer, sae, sae_cfg, str(path), Site(model, layer, kind), store)
+
+    @property
+    def sae_verified(self) -> bool:
+        """Whether the SAE's weights matched the sha256 in its cfg.json (False: it records none)."""
+        return verified(self.sae_cfg)
 
     @cached_property
     def stats(self) -> dict[str, torch.Tensor]:

@@ -96,3 +96,18 @@ def test_a_timeout_that_is_not_a_positive_number_is_refused(spider_like, timeout
     (spider_like / "pred.sql").write_text("SELECT name FROM singer\n")
     proc = score(spider_like, "--gold", "gold.sql", "--pred", "pred.sql", "--db", "database", "--timeout", timeout)
     assert proc.returncode == 2 and f"--timeout {float(timeout)}" in proc.stderr
+
+
+@pytest.mark.parametrize("out", ["/proc/report.json", "{file}/report.json"])
+def test_an_out_path_that_cannot_be_written_is_refused_before_scoring(tmp_path, out):
+    gold, pred, db = tmp_path / "gold.txt", tmp_path / "pred.txt", tmp_path / "db"
+    (db / "d").mkdir(parents=True)
+    sqlite3.connect(db / "d" / "d.sqlite").executescript("CREATE TABLE t (a INTEGER); INSERT INTO t VALUES (1);")
+    gold.write_text("SELECT a FROM t\td\n")
+    pred.write_text("SELECT a FROM t\n")
+    out = out.format(file=gold)
+    proc = subprocess.run([sys.executable, "-m", "causalgear", "score", "--gold", str(gold), "--pred", str(pred),
+                           "--db", str(db), "--out", out], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""  # no accuracy printed: nothing was scored
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and f"--out {out}" in proc.stderr
+    assert "Traceback" not in proc.stderr

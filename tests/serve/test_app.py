@@ -163,3 +163,15 @@ def test_a_truncated_causal_json_stops_the_service_in_one_line_before_the_model_
     with pytest.raises(CausalgearError, match="is not a whole causal.json") as err:
         engine_module.Engine(compose([*overrides, f"steering.causal_path={tmp_path}"]), tmp_path)
     assert "\n" not in str(err.value)
+
+
+def test_a_feature_lookup_never_waits_behind_or_is_refused_by_the_model_queue(engine):
+    cfg = engine.s.copy()
+    cfg.max_queue = 1
+    app = create_app(engine, cfg)
+    body = {"prompt": prompt_of(engine), "max_new_tokens": 16}
+    *generations, feat = call(app, *[("POST", "/generate", {"json": body})] * 4, ("GET", "/features/3", {}))
+    assert 503 in [g.status_code for g in generations]  # the model queue was full ...
+    assert feat.status_code == 200 and feat.json()["feature"] == 3  # ... and the lookup was answered
+    # every latent's top tokens were found in that one pass: the next lookups read them back
+    assert len(engine._top_tokens) == engine.d_sae

@@ -97,10 +97,10 @@ def test_steer_names_a_bad_feature_before_loading_the_model(steer_cfg):
         steer(missing, root)
 
 
-@pytest.mark.parametrize(("text", "named"), [('{"chosen": 3, "coordin', "is not a whole causal.json"),
+@pytest.mark.parametrize(("text", "named"), [('{"chosen": 3, "coordin', "causal.json is not whole JSON"),
                                               ('{"verdict": "none"}', "names no chosen coordinate"),
                                               ('{"chosen": null}', "names no chosen coordinate"),
-                                              ('[1, 2]', "is not a whole causal.json")])
+                                              ('[1, 2]', "names no chosen coordinate")])
 def test_a_truncated_or_chosenless_causal_json_is_one_line_before_loading_the_model(steer_cfg, tmp_path, text,
                                                                                     named):
     cfg, root = steer_cfg
@@ -147,7 +147,7 @@ def test_a_steering_split_or_method_that_does_not_exist_is_refused():
                                                "of [clamp, diffmean, random_direction, concept_probe]")
 
 
-def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path):
+def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path, capsys):
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[1.0,4.0]",
                    "steering.html_examples=2", *ONE_SPLIT, "steering.extra_methods=[clamp,diffmean,random_direction]",
@@ -159,6 +159,9 @@ def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, 
     methods -= {"clamp"}
     # DiffMean needs right and wrong answers on selection; when there are none it says so
     assert ("diffmean" in methods) != ("diffmean" in result["skipped_methods"])
+    printed = capsys.readouterr().out
+    for name, why in result["skipped_methods"].items():  # a skipped method is said, not only written
+        assert f"{name}: skipped ({why})" in printed
     for name in methods - {"grains"}:
         assert [c["scale"] for c in result["methods"][name]["selection_curve"]] == [0.0, 1.0, 4.0]
 

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from causalgear.config.checks import ConfigError, _at_least, _positive
+from causalgear.config.run_dirs import unique_dir
 from causalgear.config.serve import SAEQuantization, ServeConfig, ServeMode
 
 __all__ = ["ConfigError", "SAEQuantization", "ServeConfig", "ServeMode"]  # re-exported: one place to import from
@@ -387,6 +388,7 @@ class Config:
 
 
 def register_configs() -> None:
+    OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="model", name="model_schema", node=ModelConfig)

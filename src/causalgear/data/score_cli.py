@@ -7,6 +7,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from causalgear.data.scoring import database_files, score_sql, summarize
@@ -44,8 +45,13 @@ def _writable(out: Path) -> str | None:
         parent = parent.parent
     if out.is_dir():
         return "is a directory"
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+    if not parent.is_dir():
         return f"{parent} is not a writable directory"
+    try:  # a real file, not os.access: root passes access() on read-only mounts and /proc alike
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".causalgear-probe-"):
+            pass
+    except OSError as err:
+        return f"{parent} is not a writable directory ({err.strerror})"
     if out.exists() and not os.access(out, os.W_OK):
         return "is not writable"
     return None
@@ -122,6 +128,10 @@ def main(argv: list[str]) -> int:
           f"refused {c['refused']}  gold errors {c['gold_error']}  skipped (missing database) {c['skipped']}  "
           f"empty gold {summary['empty_gold']} ({summary['empty_gold_correct']} right)")
     if args.out is not None:
-        write_text(args.out, json.dumps({**summary, "examples": examples}, indent=2) + "\n")
+        try:
+            write_text(args.out, json.dumps({**summary, "examples": examples}, indent=2) + "\n")
+        except OSError as err:  # writable when checked, not now (a full disk, a directory gone)
+            print(f"causalgear score: --out {args.out}: {err.strerror or err}", file=sys.stderr)
+            return 2
         print(f"outputs: {args.out}")
     return 0

@@ -23,6 +23,7 @@ Hard bounds, each named in the result when it stops a query (`ExecResult.bound`)
 from __future__ import annotations
 
 import ctypes
+import functools
 import sqlite3
 import threading
 import time
@@ -149,6 +150,32 @@ def _connect_read_only(db_path: Path, budget: ExecBudget) -> sqlite3.Connection:
     conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, budget.max_sql_bytes)
     conn.execute("PRAGMA temp_store = MEMORY")  # before the authorizer: a sort never spills to disk
     return conn
+
+
+def database_problem(db_path: str | Path) -> str | None:
+    """Why the SQLite file at `db_path` cannot be trusted (not a database, or damaged pages), or
+    None: SQLite's own `PRAGMA quick_check`, read-only. Remembered per file state, so that a
+    split's databases are checked once per process however often the split is loaded."""
+    p = Path(db_path)
+    try:
+        st = p.stat()
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    return _database_problem(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=4096)
+def _database_problem(path: str, _mtime_ns: int, _size_bytes: int) -> str | None:
+    try:
+        conn = sqlite3.connect("file:" + urllib.parse.quote(path) + "?mode=ro", uri=True)
+        try:
+            rows = conn.execute("PRAGMA quick_check").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as err:
+        return str(err)
+    problems = [str(r[0]) for r in rows if r[0] != "ok"]
+    return "; ".join(problems)[:200] if problems else None
 
 
 def _size(value: object) -> int:

@@ -31,11 +31,12 @@ def features(cfg: DictConfig, out_dir: Path) -> dict:
     return features_on(Workbench.load(cfg, "features"), out_dir)
 
 
-def latent_views(bench: Workbench, z_held: torch.Tensor, where_held: torch.Tensor) -> dict[int, dict]:
-    """What the feature page shows of each latent (`causalgear.features.views`)."""
+def latent_views(bench: Workbench, z_held: torch.Tensor, where_held: torch.Tensor,
+                 effects: dict[int, dict]) -> dict[int, dict]:
+    """What the feature page shows of each latent (`causalgear.features.views`); `effects`: each
+    latent's measured causal effect (`views.causal_effects`)."""
     from causalgear.features import views
 
-    effects = views.causal_effects(bench.sae_path)
     out = {}
     for j in range(bench.sae.d_sae):
         value = float(bench.stats["mean_active"][j])
@@ -59,8 +60,11 @@ def references(x_fit, lab_fit, x_held, lab_held, z_fit, z_held, concepts: list[s
 
 
 def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_examples: int = 800) -> dict:
+    from causalgear.features.views import causal_effects
+
     start = time.monotonic()
     cfg, sae, store = bench.cfg, bench.sae, bench.store
+    effects = causal_effects(bench.sae_path)  # read first: a damaged causal.json stops the stage before its work
     known = store.manifest.get("concepts_known", [])
     x_fit, m_fit, _ = labelled_rows(store, is_train, fit_rows, cfg.seed)
     x_held, m_held, where_held = labelled_rows(store, is_validation, fit_rows, cfg.seed)
@@ -81,7 +85,8 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
     with torch.no_grad():
         z_fit, z_held = (sae.encode(x.to(device)).cpu() for x in (x_fit, x_held))
     result = {"concepts": concepts, "fit_rows": len(x_fit), "held_out_rows": len(x_held), "d_sae": sae.d_sae,
-              "sae": bench.sae_path, **score_dictionary(z_fit, lab_fit, z_held, lab_held, concepts)}
+              "sae": bench.sae_path,
+              "sae_verified": bench.sae_verified, **score_dictionary(z_fit, lab_fit, z_held, lab_held, concepts)}
     if sequence:
         seq = score_dictionary(z_fit, concept_matrix(m_fit, sequence), z_held, concept_matrix(m_held, sequence),
                                sequence)
@@ -105,7 +110,7 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
     write_json(out_dir / "concepts.json", result)
     from causalgear.report.features_page import write_features_page
 
-    views = latent_views(bench, z_held, where_held)
+    views = latent_views(bench, z_held, where_held, effects)
     write_json(out_dir / "views.json", {str(j): v for j, v in views.items()})
     write_features_page(out_dir / "features.html", result, views)
     families = {f: [c for c in concepts if c.startswith(f)] for f in ("question.order", "question.agg",

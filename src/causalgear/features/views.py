@@ -4,13 +4,12 @@ model's final norm and unembedding (a logit lens of the latent), and its measure
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from causalgear.interventions.factory import decoder_direction
+from causalgear.io import read_json
+from causalgear.sae.paths import causal_json_beside
 
 
 def histogram(values: torch.Tensor, bins: int = 20) -> dict:
@@ -56,9 +55,9 @@ def logit_lens(model, sae, j: int, value: float, tokenizer, k: int = 8) -> list[
 def causal_effects(sae_path: str) -> dict[int, dict]:
     """Each latent's measured effect on execution accuracy, where `causalgear evaluate` ran beside
     the SAE (a pipeline run dir: train/ and evaluate/)."""
-    causal = Path(sae_path).parent.parent / "evaluate" / "causal.json"
+    causal = causal_json_beside(sae_path)
     if not causal.is_file():
         return {}
-    data = json.loads(causal.read_text())
+    data = read_json(causal, "rerun `causalgear evaluate` beside this SAE, or delete the file")
     return {r["coordinate"]: {"mode": data["mode"], "delta": r["delta"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
             for r in data.get("coordinates", []) if r.get("delta") is not None}

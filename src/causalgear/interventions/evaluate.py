@@ -98,7 +98,8 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
     result = {
         "method": method, "confirmed": len(measured), "spearman_attribution_vs_patching": rank_corr,
         "mode": c.mode, "scale": c.scale if c.mode == "inject" else None,
-        "layer": bench.site.layer, "site": bench.site.kind, "sae": bench.sae_path, "d_sae": sae.d_sae,
+        "layer": bench.site.layer, "site": bench.site.kind, "sae": bench.sae_path, "sae_verified": bench.sae_verified,
+        "d_sae": sae.d_sae,
         "n_select": len(select), "n_test": len(test), "data_split": held.split,
         "baseline": {"selection_accuracy": float(base_sel.mean()), "test_accuracy": float(base_test.mean()),
                      "selection_correct": int(base_sel.sum()), "test_correct": int(base_test.sum())},

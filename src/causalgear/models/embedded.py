@@ -7,7 +7,6 @@ written to a temporary directory and renamed when complete: a half-built model i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -17,7 +16,6 @@ import torch
 from omegaconf import OmegaConf
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from causalgear.config import TinySQLDataConfig
 from causalgear.data import multitable, tinysql
 from causalgear.data.scoring import summarize
 from causalgear.io import build_dir_atomically
@@ -25,10 +23,17 @@ from causalgear.logs import bar as progress_bar
 from causalgear.logs import plain
 from causalgear.models.accuracy import evaluate_model, score_predictions, summaries_by
 from causalgear.models.generate import generate_sql
+from causalgear.models.recipe import (  # noqa: F401 - re-exported: the recipe's key, read without torch
+    ADDED_FIELDS,
+    BUILDER_VERSION,
+    CARD,
+    embedded_dir,
+    embedded_key,
+    multitable_data,
+    training_data_cfg,
+)
 from causalgear.models.tokenizer import train_tokenizer
 
-BUILDER_VERSION = 1
-CARD = "model_card.json"
 # the splits the model card reports: the test split, all-at-once shift, each graded shift and its
 # validation twin, and multi-table TinySQL's test split, decoded free and under its schemas' grammar
 # (`models/constrain.py`: the decoding `data=spider data.subset=tinysql` uses)
@@ -36,41 +41,9 @@ CARD_SPLITS = ("test", "test_ood", *tinysql.SHIFT_SPLITS, *tinysql.VALIDATION_SH
                "multitable_test_schema")
 
 
-def training_data_cfg(build) -> TinySQLDataConfig:
-    """TinySQL with the default generator settings, so that the model card's test split is the
-    one `data=tinysql` evaluates on (held-out splits do not depend on the train size)."""
-    return OmegaConf.structured(TinySQLDataConfig(seed=0, n_train_per_set=build.train_examples_per_set))
-
-
-def _multitable_data(build) -> tuple[int, int, float]:
-    """(seed, train examples per set, made-up share) of the multi-table data a recipe reads; a recipe
-    without multi-table training data still reads its test split, so at least one per set."""
-    return (build.seed, max(1, build.get("multitable_examples_per_set", 0)),
-            build.get("multitable_made_up", multitable.MADE_UP))
-
-
 def multitable_split(build, cache_dir: str | Path, split: str):
-    seed, n_train_per_set, made_up = _multitable_data(build)
+    seed, n_train_per_set, made_up = multitable_data(build)
     return multitable.load_split(seed, n_train_per_set, cache_dir, split, made_up)
-
-
-# recipe fields added after models were built and cached: at these values they leave the key as it
-# was, so a cached model is not rebuilt for a field that does not change it
-ADDED_FIELDS = {"multitable_examples_per_set": 0, "multitable_made_up": multitable.MADE_UP, "tinysql_final_steps": 0}
-
-
-def embedded_key(model_cfg) -> str:
-    build = model_cfg.build
-    recipe = OmegaConf.to_container(build, resolve=True)
-    recipe = {k: v for k, v in recipe.items() if k not in ADDED_FIELDS or v != ADDED_FIELDS[k]}
-    blob = {"recipe": recipe, "data": tinysql.data_key(training_data_cfg(build)), "version": BUILDER_VERSION}
-    if build.get("multitable_examples_per_set"):  # a new multi-table generator is a new model
-        blob["multitable_data"] = multitable.data_key(*_multitable_data(build))
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def embedded_dir(model_cfg, cache_dir: str | Path) -> Path:
-    return Path(cache_dir).expanduser() / "models" / f"{model_cfg.name}-{embedded_key(model_cfg)}"
 
 
 def ensure_embedded(model_cfg, cache_dir: str | Path, progress: bool = True) -> Path:

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from causalgear.data.loading import load_split
 from causalgear.data.sqlexec import budget_of
-from causalgear.io import write_json
+from causalgear.io import read_json, write_json
 
 
 def build_model(cfg: DictConfig, out_dir: Path) -> dict:
@@ -32,7 +32,7 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
     start = time.monotonic()
     hit = (embedded_dir(cfg.model, cfg.paths.cache_dir) / CARD).is_file()
     path = ensure_embedded(cfg.model, cfg.paths.cache_dir)
-    card = json.loads((path / CARD).read_text())
+    card = read_json(path / CARD, f"delete {path} to rebuild the model")
     print(f"{'cache hit' if hit else 'built'}: {path} ({time.monotonic() - start:.1f}s)")
     spider_dir = cfg.data.spider_dir if cfg.data.name == "spider" else os.environ.get("CAUSALGEAR_SPIDER")
     spider_due = bool(spider_dir) and (card.get("spider_tinysql", {}).get("spider_dir") != str(spider_dir)
@@ -87,5 +87,9 @@ def accuracy(cfg: DictConfig, out_dir: Path) -> dict:
     by_group = ", ".join(f"{g} {r['execution_accuracy']:.3f}" for g, r in report["by_group"].items())
     print(f"execution accuracy {report['execution_accuracy']:.4f} ({report['n_correct']}/{report['n_scored']}); "
           f"{by_group}; {report['decoding']} decoding; errors {report['counts']['error']}, "
-          f"timeouts {report['counts']['timeout']}, empty gold {report['empty_gold']}")
+          f"timeouts {report['counts']['timeout']}, empty gold {report['empty_gold']}, gold errors "
+          f"{report['counts']['gold_error']}")
+    if report["counts"]["gold_error"]:
+        print(f"warning: {report['counts']['gold_error']} gold queries fail on their own database and are scored "
+              "wrong: predictions.jsonl names them (kind gold_error)")
     return report

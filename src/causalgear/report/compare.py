@@ -12,12 +12,14 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import sys
 from pathlib import Path
 
-from causalgear.io import write_text
+from causalgear.errors import CausalgearError
+from causalgear.io import read_json, write_text
 from causalgear.report.html_parts import png_img, table
+
+REMEDY = "rerun the stage that wrote it, or leave this run out of the comparison"
 
 
 def find_runs(roots: list[Path]) -> list[Path]:
@@ -31,7 +33,7 @@ def find_runs(roots: list[Path]) -> list[Path]:
 
 def collect(run: Path, base: Path) -> dict:
     row: dict = {"run": str(run.relative_to(base)) if run.is_relative_to(base) else str(run)}
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = read_json(run / "metrics.json", REMEDY)
     row.update({k: v for k, v in metrics.items() if isinstance(v, int | float | str) and k != "store"})
     overrides = run / ".hydra" / "overrides.yaml"
     if overrides.is_file():
@@ -40,7 +42,7 @@ def collect(run: Path, base: Path) -> dict:
     causal_file = next((p for p in (run / "causal.json", run / "evaluate" / "causal.json",
                                     run.parent / "evaluate" / "causal.json") if p.is_file()), None)
     if causal_file is not None:
-        causal = json.loads(causal_file.read_text())
+        causal = read_json(causal_file, REMEDY)
         test = causal["chosen_test"]
         row.update({"causal_chosen": causal["chosen"], "causal_delta": test["delta"],
                     "causal_ci_low": test["ci_low"], "causal_ci_high": test["ci_high"],
@@ -60,14 +62,14 @@ def collect(run: Path, base: Path) -> dict:
     concepts_file = next((p for p in (run / "features" / "concepts.json", run.parent / "features" / "concepts.json")
                           if p.is_file()), None)
     if concepts_file is not None:
-        c = json.loads(concepts_file.read_text())
+        c = read_json(concepts_file, REMEDY)
         if c.get("coverage") is not None:
             row.update({"coverage": c["coverage"], "coverage_linear_probe": c["linear_probe_coverage"],
                         "coverage_random_floor": c["random_model_floor"]["coverage"],
                         "latents_dead": c["dead_fraction"], "latents_dense": c["dense_fraction"]})
     steering_file = run.parent / "steer" / "steering.json"
     if steering_file.is_file():
-        steering = json.loads(steering_file.read_text())
+        steering = read_json(steering_file, REMEDY)
         for name, m in steering["methods"].items():
             t = m["test"]
             row.update({f"steer_{name}_scale": m["scale"], f"steer_{name}_delta": t["delta"],
@@ -188,7 +190,17 @@ def main(argv: list[str]) -> int:
               file=sys.stderr)
         return 2
     base = args.dirs[0]
-    rows = [collect(r, base) for r in runs]
+    rows = []
+    for run in runs:  # every file is read before anything is written
+        try:
+            rows.append(collect(run, base))
+        except CausalgearError as err:
+            print(f"causalgear compare: {err}", file=sys.stderr)
+            return 2
+        except (KeyError, TypeError, AttributeError) as err:
+            print(f"causalgear compare: {run}: a JSON file there lacks a field it should have ({err!r}); {REMEDY}",
+                  file=sys.stderr)
+            return 2
     first = ["run", "overrides", "arch", "l1_coeff", "k", "d_sae", "explained_variance", "l0", "density",
              "dead_fraction", "ce_loss_recovered", "coverage", "latents_dense", "latents_dead"]
     columns = [c for c in first if any(c in r for r in rows)]

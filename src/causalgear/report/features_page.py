@@ -101,7 +101,8 @@ def summary_html(result: dict) -> str:
                f"{result['dense_fraction']:.1%}.</p>")
     if "sequence_concepts" in result:
         seq = result["sequence_concepts"]
-        best = ", ".join(f"{html.escape(c)} {v['f1']:.2f} (latent {v['latent']})" for c, v in seq["per_concept"].items())
+        best = ", ".join(f"{html.escape(c)} {v['f1']:.2f} (latent {v['latent']})"
+                         for c, v in seq["per_concept"].items())
         summary += (f"<p>Sequence-level concepts (what the whole example asks for, carried by each of its "
                     f"tokens; not in the coverage above): mean best F1 {seq['coverage']:.3f}: {best}.</p>")
     return summary

@@ -10,20 +10,15 @@ Weights are saved with the activation normalisation folded in: they read raw act
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from safetensors.torch import load_file
 
-from causalgear.errors import CausalgearError
-from causalgear.io import sha256_file
 from causalgear.sae import registry
 from causalgear.sae.base import SparseAutoencoder
-from causalgear.sae.paths import CFG, Q4_WEIGHTS, WEIGHTS
+from causalgear.sae.paths import CFG, Q4_WEIGHTS, WEIGHTS, SAELoadError, verify_weights
 from causalgear.sae.weights_file import write_weights
-
-
-class SAELoadError(CausalgearError):
-    """An SAE directory that is missing files or does not match its cfg.json."""
 
 
 def hook_name(layer: int, site: str) -> str:
@@ -59,6 +54,12 @@ def save_sae(sae: SparseAutoencoder, path: str | Path, *, layer: int, site: str,
     return path
 
 
+def verified(sae_cfg: dict) -> bool:
+    """Whether a loaded SAE's weights were checked against the sha256 its cfg.json records
+    (`load_sae` refuses a mismatch, so a recorded hash means a checked one)."""
+    return isinstance(sae_cfg.get("causalgear"), dict) and "weights_sha256" in sae_cfg["causalgear"]
+
+
 def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
     """The SAE saved at `path` (a dir holding cfg.json, or a train run dir holding sae/)."""
     path = Path(path)
@@ -73,10 +74,11 @@ def load_sae(path: str | Path) -> tuple[SparseAutoencoder, dict]:
         cfg = json.loads((path / CFG).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise SAELoadError(f"corrupt SAE checkpoint at {path}: {CFG} is not valid JSON ({err})") from err
-    digest = cfg.get("causalgear", {}).get("weights_sha256") if isinstance(cfg, dict) else None
-    if digest is not None and sha256_file(path / weights) != digest:
-        raise SAELoadError(f"corrupt SAE checkpoint: {path / weights} does not match the sha256 in its {CFG} "
-                           f"(changed or damaged since it was saved; retrain it or restore the file)")
+    if not isinstance(cfg, dict):
+        raise SAELoadError(f"corrupt SAE checkpoint at {path}: {CFG} is not a JSON object")
+    if not verify_weights(path, cfg):  # an SAE from elsewhere (SAELens saves no hash): it loads, and says so
+        print(f"warning: the SAE at {path} records no weights_sha256, so its weights cannot be checked; "
+              "outputs that use it say sae_verified: false", file=sys.stderr)
     try:
         tensors = load_file(path / weights)
         if weights == Q4_WEIGHTS:

@@ -56,11 +56,14 @@ def _errors(err: ValidationError | RequestValidationError) -> str:
 
 def create_app(engine: Engine, serve_cfg) -> FastAPI:
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="causalgear-model")
+    # feature lookups read the SAE and the store, not the model: they never wait behind generation
+    lookups = ThreadPoolExecutor(max_workers=1, thread_name_prefix="causalgear-features")
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         yield
         worker.shutdown(wait=False, cancel_futures=True)
+        lookups.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="causalgear", summary="SQL generation with SAE feature patching", lifespan=lifespan)
     registry = CollectorRegistry()
@@ -159,12 +162,19 @@ def create_app(engine: Engine, serve_cfg) -> FastAPI:
         if not 0 <= j < engine.d_sae:
             raise HTTPException(404, f"feature {j} does not exist: the SAE has {engine.d_sae} coordinates "
                                      f"(0..{engine.d_sae - 1})")
-        result, _ = await on_model(engine.feature_info, j)
-        return result
+        deadline = Deadline(time.monotonic() + serve_cfg.request_timeout_s)
+        try:
+            return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
+                lookups, lambda: engine.feature_info(j, deadline=deadline)), timeout=serve_cfg.request_timeout_s + 1)
+        except RequestError as err:
+            raise HTTPException(err.status, str(err)) from None
+        except TimeoutError:
+            raise HTTPException(504, f"the request took longer than {serve_cfg.request_timeout_s} s") from None
 
     @app.get("/healthz")
     async def healthz():
-        return {"status": "ok", "model": engine.cfg.model.name, "sae": engine.sae_path, "d_sae": engine.d_sae,
+        return {"status": "ok", "model": engine.cfg.model.name, "sae": engine.sae_path,
+                "sae_verified": engine.sae_verified, "d_sae": engine.d_sae,
                 "layer": engine.site.layer, "site": engine.site.kind, "sae_quantization": engine.quantization,
                 "default_feature": engine.default_feature, "queued": state["pending"]}
 

@@ -5,6 +5,7 @@ forward passes (the edit is a context manager around that request's generation).
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -80,7 +81,9 @@ class Engine:
         self.sae_path, self.store, self.stats, self.budget = bench.sae_path, bench.store, bench.stats, bench.budget
         self.interventions = Interventions(self.site, self.sae, self.stats)
         self.databases = {e.db_id: e.db_dir for split in _splits(cfg) for e in load_split(cfg, split)}
+        self.sae_verified = bench.sae_verified
         self._top_tokens: dict[int, list[dict]] = {}
+        self._top_tokens_lock = threading.Lock()
         # a prompt has no response yet: read F at the last prompt token
         self._grains_cfg = OmegaConf.merge(cfg.steering, {"position": "last_prompt", "n_steps": self.s.grains_ig_steps,
                                                           "internal_batch_size": self.s.grains_ig_steps})
@@ -195,12 +198,17 @@ class Engine:
         return out
 
     def feature_info(self, j: int, deadline: Deadline = NO_DEADLINE) -> dict:
+        """What the store says of latent j. It reads the SAE and the store, never the model, so the
+        service answers it beside the model queue; the first request finds every latent's top tokens
+        in one pass over the store, the rest read them back."""
         deadline.check("the request started")
         j = self._feature(j)
-        if j not in self._top_tokens:
-            from causalgear.sae.code_stats import top_activating_tokens
+        with self._top_tokens_lock:
+            if not self._top_tokens:
+                from causalgear.sae.code_stats import top_tokens_per_coordinate
 
-            self._top_tokens[j] = top_activating_tokens(self.sae, self.store, j, self.tokenizer, self.s.top_tokens)
+                self._top_tokens = top_tokens_per_coordinate(self.sae, self.store, list(range(self.d_sae)),
+                                                             self.tokenizer, self.s.top_tokens)
         return {"feature": j, "firing_rate": float(self.stats["firing_rate"][j]),
                 "mean_activation": float(self.stats["mean"][j]),
                 "mean_active_value": float(self.stats["mean_active"][j]), "top_tokens": self._top_tokens[j]}

@@ -276,6 +276,7 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
     result = {
         "feature": feature, "feature_source": source, "layer": bench.site.layer, "site": bench.site.kind,
         "sae": bench.sae_path,
+        "sae_verified": bench.sae_verified,
         "direction": s.direction, "position": s.position, "positions": s.positions,
         "baseline_embedding": s.baseline, "n_steps": s.n_steps,
         "ig_method": s.ig_method, "top_tokens": s.top_tokens, "grad_steps": s.grad_steps,
@@ -324,6 +325,8 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
         if r["unsteered_best_on_selection"]:
             print(f"  {name}: no steering scored higher on selection ({r['selection_curve'][0]['accuracy']:.3f}) "
                   f"than any scale tried")
+    for name, why in result["skipped_methods"].items():
+        print(f"{name}: skipped ({why})")
     for target, c in result.get("concept_steering", {}).items():
         if "skipped" in c:
             print(f"concept steering {target}: skipped ({c['skipped']})")

@@ -12,13 +12,13 @@ and a test half. Data sets without shift splits steer on `data.eval_split`.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from causalgear.config import SHIFT_ELEMENTS
 from causalgear.errors import CausalgearError
+from causalgear.io import read_json
 
 
 def card_figures(model_dir: str | Path) -> dict[str, float]:
@@ -26,7 +26,7 @@ def card_figures(model_dir: str | Path) -> dict[str, float]:
     path = Path(model_dir) / "model_card.json"
     if not path.is_file():
         return {}
-    card = json.loads(path.read_text(encoding="utf-8"))
+    card = read_json(path, f"delete {path.parent} to rebuild the model")
     return {e: float(card[f"validation_shift.{e}_accuracy_mean"]) for e in SHIFT_ELEMENTS
             if f"validation_shift.{e}_accuracy_mean" in card}
 
@@ -66,8 +66,7 @@ def resolve_feature(s: DictConfig, d_sae: int, chosen: int | None = None) -> tup
     elif chosen is not None:
         j, source = chosen, "evaluate"
     elif s.causal_path is not None:
-        path = Path(s.causal_path)
-        path = path / "causal.json" if path.is_dir() else path
+        path = causal_json_at(s.causal_path)
         if not path.is_file():
             raise CausalgearError(f"steering.causal_path={s.causal_path!r}: no causal.json there "
                                   f"(run `causalgear evaluate` first, or set steering.feature)")
@@ -80,13 +79,16 @@ def resolve_feature(s: DictConfig, d_sae: int, chosen: int | None = None) -> tup
     return j, source
 
 
+def causal_json_at(causal_path: str | Path) -> Path:
+    """`steering.causal_path`: an evaluate run dir, or its causal.json."""
+    path = Path(causal_path)
+    return path / "causal.json" if path.is_dir() else path
+
+
 def chosen_coordinate(path: Path) -> int:
     """The coordinate an evaluate run chose, from its causal.json; one line when the file is not one."""
-    try:
-        chosen = json.loads(path.read_text(encoding="utf-8")).get("chosen")
-    except (ValueError, UnicodeDecodeError, AttributeError) as err:
-        raise CausalgearError(f"steering.causal_path: {path} is not a whole causal.json ({err}); rerun "
-                              f"`causalgear evaluate`, or set steering.feature") from None
+    causal = read_json(path, "rerun `causalgear evaluate`, or set steering.feature")
+    chosen = causal.get("chosen") if isinstance(causal, dict) else None
     if isinstance(chosen, bool) or not isinstance(chosen, int):
         raise CausalgearError(f"steering.causal_path: {path} names no chosen coordinate (chosen={chosen!r}); rerun "
                               f"`causalgear evaluate`, or set steering.feature")
