@@ -24,7 +24,7 @@ def main() -> None:
 
     from causalgear.models.generate import generate_sql
     from causalgear.preflight import compose
-    from causalgear.steering.run import Steerer
+    from causalgear.steering.grains import Steerer
     from causalgear.workbench import Workbench
 
     cfg = compose(overrides)

@@ -108,6 +108,7 @@ def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> No
     from causalgear.models.depth import check_layers
     from causalgear.sae import registry
     from causalgear.sae.paths import check_shape_overrides, sae_dir
+    from causalgear.steering import methods as steering_methods
 
     check_values(cfg)
     check_layers(cfg.model, cfg.harvest)
@@ -119,6 +120,10 @@ def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> No
         check_split("harvest.split", cfg.harvest.split, cfg.data)
     if cfg.steering.split not in (None, "auto"):
         check_split("steering.split", cfg.steering.split, cfg.data)
+    for i, name in enumerate(cfg.steering.extra_methods):
+        if name not in steering_methods.extras():
+            raise ConfigError(f"steering.extra_methods[{i}]", name,
+                              f"one of {', '.join(steering_methods.extras())} (causalgear.steering.methods)")
     if cfg.sae.path is not None and sae_dir(cfg.sae.path) is None:
         raise ConfigError("sae.path", cfg.sae.path, "a train run dir (holding sae/cfg.json) or an SAE dir")
     if cfg.sae.path is not None and cfg.stage in SAE_READING_STAGES:

@@ -1,13 +1,16 @@
 """Probe-guided steering: a probe reads the value the question asks for; each value has its DiffMean direction."""
 
 import numpy as np
+import pytest
 import torch
 
 from causalgear.data.components import components
 from causalgear.data.loading import load_split
 from causalgear.preflight import compose
-from causalgear.steering.concept_probe import ConceptProbe, probe_guided, writer_activation
-from causalgear.steering.conditional import Arm, question_features
+from causalgear.steering.arms import question_features
+from causalgear.steering.concept_probe import ConceptProbe, writer_activation
+from causalgear.steering.methods.base import MethodSkipped, SteerContext
+from causalgear.steering.methods.concept_probe import ConceptProbeSteering
 from causalgear.workbench import Workbench
 
 
@@ -43,6 +46,5 @@ def test_the_writer_is_the_position_before_the_value_token(smoke_sae):
 
 def test_splits_without_one_categorical_component_get_no_probe(smoke_sae):
     bench = _bench(smoke_sae)
-    arm = Arm(load_split(bench.cfg, "test"), None, None, np.zeros(16), [""] * 16)
-    assert "shifts no element" in probe_guided(bench, "test_shift.aggregate", [arm], [arm], 0)
-    assert arm.vectors is None
+    with pytest.raises(MethodSkipped, match="shifts no element"):
+        ConceptProbeSteering(SteerContext(bench, 0, [0], "test_shift.aggregate", {}))

@@ -1,34 +1,55 @@
 """The conditional variant: a detector fitted on selection prompts gates where a method steers."""
 
 import numpy as np
+import pytest
 
 from causalgear.data.loading import load_split
 from causalgear.preflight import compose
-from causalgear.steering.conditional import Arm, MisreadDetector, fit_detector, gated
+from causalgear.steering.arms import Arm, question_features
+from causalgear.steering.conditional import MisreadDetector, fit_detector
+from causalgear.steering.methods.base import Gated, MethodSkipped, SteerContext, SteeringMethod
 from causalgear.steering.run import steer
 from causalgear.workbench import Workbench
 
 
-def _arm(examples, base, preds, fires=None) -> Arm:
-    return Arm(list(examples), None, None, np.asarray(base, dtype=float), list(preds), fires=fires)
+class Maker:
+    """Arms without a model: what `Arm.subset` needs of an ArmMaker."""
+
+    def make(self, key, examples, *, base, preds, rows, attributed=None):
+        return Arm(key, rows, tuple(examples), None, None, np.asarray(base, dtype=float), tuple(preds), attributed,
+                   self)
+
+
+def _arm(examples, base, preds, key="test") -> Arm:
+    return Maker().make(key, list(examples), base=base, preds=preds, rows=np.arange(len(examples)))
+
+
+class Recorded(SteeringMethod):
+    """Steers every prompt it is given right, and remembers which it was given."""
+
+    name = "recorded"
+
+    def __init__(self):
+        super().__init__(ctx=None)
+        self.seen = []
+
+    def run(self, arm, point):
+        self.seen.append(list(arm.examples))
+        return np.ones(len(arm.examples)), [f"{p} steered {point[1]:g}" for p in arm.preds]
 
 
 def test_a_gated_method_runs_only_where_the_detector_fires_and_keeps_the_rest_unsteered():
-    seen = []
-
-    def run(on: Arm, v: float):
-        seen.append(on.examples)
-        return np.ones(len(on.examples)), [f"{p} steered {v:g}" for p in on.preds]
-
-    def subset(on: Arm, idx):
-        return _arm([on.examples[i] for i in idx], on.base[idx], [on.preds[i] for i in idx])
-
-    arm = _arm("abcd", [1, 0, 1, 0], ["A", "B", "C", "D"], fires=np.array([False, True, False, True]))
-    correct, preds = gated(run, subset)(arm, 2.0)
-    assert seen == [["b", "d"]]
+    inner = Recorded()
+    arm = _arm("abcd", [1, 0, 1, 0], ["A", "B", "C", "D"])
+    fires = {"test": np.array([False, True, False, True])}
+    correct, preds = Gated(inner, fires).run(arm, (None, 2.0))
+    assert inner.seen == [["b", "d"]]
     assert correct.tolist() == [1, 1, 1, 1] and preds == ["A", "B steered 2", "C", "D steered 2"]
-    arm.fires[:] = False
-    assert gated(run, subset)(arm, 2.0)[1] == ["A", "B", "C", "D"] and len(seen) == 1  # nothing generated
+    # a subset of an arm reads the detector's verdict of its own prompts, by their rows in the whole arm
+    part = arm.subset(np.array([2, 3]))
+    assert part.rows.tolist() == [2, 3] and Gated(inner, fires).run(part, (None, 2.0))[1] == ["C", "D steered 2"]
+    fires["test"][:] = False
+    assert Gated(inner, fires).run(arm, (None, 2.0))[1] == ["A", "B", "C", "D"] and len(inner.seen) == 2
 
 
 def test_the_detector_learns_a_separable_misreading():
@@ -45,12 +66,16 @@ def test_the_detector_reads_the_prompt_activations_of_the_selection_arms(smoke_s
     examples = load_split(bench.cfg, "train")
     # a planted misreading: every CS1 prompt (the questions with no ORDER BY, aggregate or WHERE) "answered wrong"
     planted = np.array([e.group != "CS1" for e in examples], dtype=float)
-    detector = fit_detector(bench, [_arm(examples, planted, [""] * len(examples))], 0)
+    def ctx(base):
+        return SteerContext(bench, 0, [0], "train", {"selection": _arm(examples, base, [""] * len(examples),
+                                                                        key="selection")})
+
+    detector = fit_detector(ctx(planted))
     test = load_split(bench.cfg, "test")
-    fires = detector.fires(_arm(test, np.zeros(len(test)), [""] * len(test)).activations(bench))
+    fires = detector.fires(question_features(bench, test))
     assert (fires == np.array([e.group == "CS1" for e in test])).mean() >= 0.8
-    all_right = _arm(examples, np.ones(len(examples)), [""] * len(examples))
-    assert "fewer than 5" in fit_detector(bench, [all_right], 0)
+    with pytest.raises(MethodSkipped, match="fewer than 5"):
+        fit_detector(ctx(np.ones(len(examples))))
 
 
 def test_steer_says_why_it_has_no_gated_twins_when_no_detector_can_be_fitted(smoke_sae, tmp_path):

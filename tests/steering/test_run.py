@@ -135,16 +135,15 @@ def test_steering_on_a_shift_split_reports_fixes_breaks_and_the_in_distribution_
 
 
 def test_a_steering_split_or_method_that_does_not_exist_is_refused():
-    from causalgear.cli import composition_message
     from causalgear.config import ConfigError
     from causalgear.preflight import validate
 
     with pytest.raises(ConfigError, match="steering.split='test_shift.colour'"):
         validate(compose(["steering.split=test_shift.colour"]))
-    with pytest.raises(Exception) as err:  # a closed vocabulary: refused while composing
-        compose(["steering.extra_methods=[prompting]"])
-    assert composition_message(err.value) == ("steering.extra_methods[0]: Invalid value 'prompting', expected one "
-                                               "of [clamp, diffmean, random_direction, concept_probe]")
+    with pytest.raises(ConfigError) as err:  # the registered methods (causalgear.steering.methods)
+        validate(compose(["steering.extra_methods=[clamp,prompting]"]))
+    assert str(err.value) == ("steering.extra_methods[1]='prompting' is not allowed: one of clamp, diffmean, "
+                              "random_direction, concept_probe (causalgear.steering.methods)")
 
 
 def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path, capsys):
@@ -230,13 +229,13 @@ def test_component_flips_say_which_part_of_the_sql_steering_fixed_and_broke():
     import numpy as np
 
     from causalgear.data.examples import Example
-    from causalgear.steering.run import _summary
+    from causalgear.steering.measure import steered_summary
 
     gold = ["SELECT name FROM pets ORDER BY age ASC", "SELECT AVG(age) AS avg_age FROM pets"]
     examples = [Example(f"t-{i}", "test", "CS2", "db", "q", "c", sql, "/nowhere") for i, sql in enumerate(gold)]
     before = ["SELECT name FROM pets ORDER BY age DESC", "SELECT AVG(age) AS avg_age FROM pets"]
     after = ["SELECT name FROM pets ORDER BY age ASC", "SELECT MAX(age) AS max_age FROM pets"]
-    s = _summary(examples, np.array([0.0, 1.0]), np.array([1.0, 0.0]), before, after, 100, 0)
+    s = steered_summary(examples, np.array([0.0, 1.0]), np.array([1.0, 0.0]), before, after, 100, 0)
     assert s["component_flips"]["order_direction"] == {"fixed": 1, "broken": 0}
     assert s["component_flips"]["aggregate"] == {"fixed": 0, "broken": 1}
     assert s["component_flips"]["select"] == {"fixed": 0, "broken": 0} and s["fixed"] == s["broken"] == 1

@@ -48,8 +48,6 @@ IGBaseline = StrEnum("IGBaseline", [(v, v) for v in ("pad", "zero", "mean")])
 # prompt tokens GrAInS' attribution picks (`decision`)
 SteeringPositions = StrEnum("SteeringPositions", [(v, v) for v in ("all", "prompt", "decision")])
 IGMethod = StrEnum("IGMethod", [(v, v) for v in ("gausslegendre", "riemann_trapezoid")])
-SteeringMethod = StrEnum("SteeringMethod", [(v, v) for v in ("clamp", "diffmean", "random_direction",
-                                                                "concept_probe")])
 LoggerMode = StrEnum("LoggerMode", [(v, v) for v in ("auto", "online", "offline", "disabled")])
 SpiderSource = StrEnum("SpiderSource", [(v, v) for v in ("local", "hub")])
 SpiderSubset = StrEnum("SpiderSubset", [(v, v) for v in ("all", "tinysql")])
@@ -309,11 +307,13 @@ class SteeringConfig:
     # judged on its validation twin), a split (e.g. `test_shift.order`), or null (data.eval_split);
     # off data.eval_split, data.eval_split's test half is measured too (the regression check)
     split: str | None = "auto"
-    # methods beside grains and additive, each with its scale chosen on selection: `clamp` (z_j =
-    # `clamps` x its mean active value), and at the additive direction's norm and alphas, `diffmean`
-    # (selection prompts answered right minus wrong) and `random_direction` (seeded); at alphas
-    # times its own DiffMean, `concept_probe` (toward the value a probe reads in the question)
-    extra_methods: list[SteeringMethod] = field(default_factory=lambda: list(SteeringMethod))
+    # methods beside grains and additive, each with its scale chosen on selection, by their names in
+    # causalgear.steering.methods: `clamp` (z_j = `clamps` x its mean active value), and at the
+    # additive direction's norm and alphas, `diffmean` (selection prompts answered right minus wrong)
+    # and `random_direction` (seeded); at alphas times its own DiffMean, `concept_probe` (toward the
+    # value a probe reads in the question)
+    extra_methods: list[str] = field(default_factory=lambda: ["clamp", "diffmean", "random_direction",
+                                                              "concept_probe"])
     clamps: list[float] = field(default_factory=lambda: [0.5, 2.0, 5.0, 10.0])
     conditional: bool = True  # also each method gated by a misread detector fitted on selection
     positions: SteeringPositions = SteeringPositions.all  # of the residual methods (grains: its own tokens)

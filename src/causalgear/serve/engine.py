@@ -143,7 +143,7 @@ class Engine:
         intervention, before, after = None, None, None
         record: dict = {}
         if j is not None and mode == "grains":
-            from causalgear.steering.run import Steerer
+            from causalgear.steering.grains import Steerer
 
             steerer = Steerer(self._grains_cfg, self.tokenizer, self.sae, self.site, j)
             attributed = steerer.attribute(prompt, "")

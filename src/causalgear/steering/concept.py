@@ -26,9 +26,9 @@ from causalgear.data.loading import load_split
 from causalgear.data.sqlexec import execute
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.statistics import proportion
-from causalgear.logs import bar as progress_bar
 from causalgear.models.teacher_forcing import prompt_sql_batch
 from causalgear.steering.baselines import random_direction
+from causalgear.steering.search import select_then_report
 
 
 def parse_target(target: str) -> tuple[str, str]:
@@ -129,10 +129,11 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dic
     out = {"n_select": len(prompts["selection"]), "n_test": len(prompts["test"]), "candidate_latents": latents,
            "methods": {"none": {"latent": None, "scale": 0.0, "test": scored("test")}}}
     for name, grid in grids.items():
-        curve = [(j, v, make, scored("selection", make)["score"]["rate"])
-                 for j, v, make in progress_bar(grid, desc=f"{target} {name} (selection)", unit="setting")]
-        j, v, make, best = max(curve, key=lambda r: (r[3], -r[1]))  # ties: the smaller scale, the earlier latent
-        out["methods"][name] = {"latent": j, "scale": v, "selection_score": best, "test": scored("test", make),
-                                "selection_curve": [{"latent": c[0], "scale": c[1], "score": c[3]} for c in curve]}
+        makers = {(j, v): make for j, v, make in grid}
+        choice = select_then_report(list(makers), lambda p, m=makers: scored("selection", m[p])["score"]["rate"],
+                                    lambda p, m=makers: scored("test", m[p]), desc=f"{target} {name} (selection)",
+                                    unit="setting")
+        out["methods"][name] = {"latent": choice.latent, "scale": choice.scale, "selection_score": choice.score,
+                                "test": choice.report, "selection_curve": choice.curve}
     return out
 

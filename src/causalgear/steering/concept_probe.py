@@ -66,19 +66,3 @@ class ConceptProbe:
     def vectors(self, features: np.ndarray) -> torch.Tensor:
         """[n, d]: each prompt's direction, that of the value the probe reads."""
         return torch.stack([self.directions[v] for v in self.read(features)])
-
-
-def probe_guided(bench, split: str, selection: list, arms: list, seed: int) -> str | None:
-    """Fit the probe on the selection arms and set every arm's per-prompt vectors; or say why not."""
-    element = split.removeprefix("test_shift.") if split.startswith("test_shift.") else None
-    if element not in COMPONENT_OF:
-        return (f"split {split!r} shifts no element with one categorical SQL component "
-                f"(the shift splits of {', '.join(COMPONENT_OF)})")
-    try:
-        probe = ConceptProbe(bench, [e for arm in selection for e in arm.examples],
-                             np.vstack([arm.activations(bench) for arm in selection]), COMPONENT_OF[element], seed)
-    except ValueError as err:
-        return str(err)
-    for arm in arms:
-        arm.vectors = probe.vectors(arm.activations(bench))
-    return None

@@ -9,8 +9,15 @@ the embedding matrix is never touched (Qwen ties it to the output head).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
+from omegaconf import DictConfig
+
+from causalgear.errors import CausalgearError
+from causalgear.models.site import Site
+from causalgear.steering.feature import FeatureReadout, readout_mask
+from causalgear.steering.integrated_gradients import integrated_gradients
 
 
 def chosen_tokens(attributions: torch.Tensor, prompt_len: int, top_tokens: int | None) -> torch.Tensor:
@@ -36,3 +43,86 @@ def perturbation(f: Callable[[torch.Tensor], torch.Tensor], embeds: torch.Tensor
         g = grad[0, tokens]
         cur[tokens] += sign * (scale / steps) * norms * g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     return cur - base
+
+
+def baseline_embedding(kind: str, embedding: torch.nn.Embedding, pad_id: int | None) -> torch.Tensor:
+    """The IG baseline x' for one token: zero, the pad token's embedding, or the mean embedding."""
+    w = embedding.weight.detach()
+    if kind == "zero":
+        return torch.zeros(w.shape[1], dtype=w.dtype, device=w.device)
+    if kind == "pad":
+        if pad_id is None:
+            raise CausalgearError("steering.baseline=pad: the tokenizer has no pad token; use zero or mean")
+        return w[pad_id].clone()
+    return w.mean(0)
+
+
+@dataclass
+class Attributed:
+    """One example's attribution and its unit GrAInS perturbation (scale 1)."""
+
+    prompt_ids: list[int]
+    response_ids: list[int]
+    attributions: torch.Tensor
+    f_input: float
+    f_baseline: float
+    completeness_error: float | None
+    tokens: torch.Tensor  # the perturbed prompt positions
+    unit_delta: torch.Tensor | None  # [prompt_len, d]; None when grad_steps > 1 (recomputed per scale)
+
+
+class Steerer:
+    """Attributes each example once, then gives its GrAInS perturbation at any scale.
+    `s`: the `steering` config group."""
+
+    def __init__(self, s: DictConfig, tokenizer, sae, site: Site, coordinate: int):
+        self.s, self.tokenizer = s, tokenizer
+        self.embedding = site.model.get_input_embeddings()
+        self.readout = FeatureReadout(site, sae, coordinate)
+        self.baseline = baseline_embedding(self.s.baseline, self.embedding, tokenizer.pad_token_id)
+        self.sign = 1.0 if self.s.direction == "raise" else -1.0
+
+    def _embeds(self, ids: list[int]) -> torch.Tensor:
+        with torch.no_grad():
+            return self.embedding(torch.tensor(ids, device=self.embedding.weight.device))
+
+    def _input_and_f(self, prompt_ids: list[int], response_ids: list[int]):
+        """The sequence's embeddings x [T, d] and F as a function of them."""
+        x = self._embeds(prompt_ids + response_ids)
+        return x, self.readout.function(readout_mask(len(prompt_ids), len(x), self.s.position))
+
+    def attribute(self, prompt: str, response: str) -> Attributed:
+        prompt_ids = self.tokenizer(prompt).input_ids
+        response_ids = self.tokenizer(response, add_special_tokens=False).input_ids \
+            if self.s.position == "response" and response else []
+        x, f = self._input_and_f(prompt_ids, response_ids)
+        att = integrated_gradients(f, x, self.baseline, self.s.n_steps, self.s.internal_batch_size,
+                                   self.s.ig_method)
+        tokens = chosen_tokens(att.per_token, len(prompt_ids), self.s.top_tokens)
+        unit = None
+        if self.s.grad_steps == 1:  # one step: the perturbation is linear in the scale
+            unit = perturbation(f, x, tokens, 1.0, 1, self.sign)[:len(prompt_ids)]
+        return Attributed(prompt_ids, response_ids, att.per_token, att.f_input, att.f_baseline,
+                          att.completeness_error, tokens, unit)
+
+    def delta(self, a: Attributed, scale: float) -> torch.Tensor:
+        if a.unit_delta is not None:
+            return scale * a.unit_delta
+        x, f = self._input_and_f(a.prompt_ids, a.response_ids)
+        return perturbation(f, x, a.tokens, scale, self.s.grad_steps, self.sign)[:len(a.prompt_ids)]
+
+    def perturber(self, attributed: list[Attributed]) -> AttributedPrompts:
+        """What the factory's `grains` mode perturbs: these prompts, as attributed."""
+        return AttributedPrompts(self, attributed)
+
+
+class AttributedPrompts:
+    """A prompt list's attributions: each prompt's ids and its perturbation at a scale."""
+
+    def __init__(self, steerer: Steerer, attributed: list[Attributed]):
+        self.steerer, self.attributed = steerer, attributed
+        self.embedding = steerer.embedding
+        self.prompt_ids = [a.prompt_ids for a in attributed]
+
+    def delta(self, i: int, scale: float) -> torch.Tensor:
+        return self.steerer.delta(self.attributed[i], scale)

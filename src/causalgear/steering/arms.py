@@ -1,0 +1,79 @@
+"""Steering arms: one prompt list each, with its unsteered answers and what runs it.
+
+An arm is made once and never changed. What a method learns about an arm's prompts (the
+detector's verdict, a probe's per-prompt vector) it keeps itself, by the arm's `key` and the
+arm's `rows` (its prompts' positions in that key's whole list), so that a subset of an arm (the
+prompts a gate lets through) reads the same per-prompt values as the whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from causalgear.interventions.factory import Interventions
+from causalgear.logs import bar as progress_bar
+from causalgear.models.accuracy import Runner
+
+# the arms a steering run makes: the steering split's halves and, off data.eval_split, the
+# in-distribution split's (its test half measured, its selection half fitted on)
+SELECTION, TEST = "selection", "test"
+IN_DISTRIBUTION, IN_SELECTION = "in-distribution test", "in-distribution selection"
+
+
+@dataclass(frozen=True)
+class Arm:
+    key: str
+    rows: np.ndarray  # positions of these prompts in the whole list `key` names
+    examples: tuple
+    runner: Runner
+    interventions: Interventions
+    base: np.ndarray  # 1/0: the unsteered answer is right
+    preds: tuple[str, ...]
+    attributed: tuple | None  # each prompt's GrAInS attribution, where made
+    maker: ArmMaker = field(repr=False, compare=False)
+
+    def subset(self, idx: np.ndarray) -> Arm:
+        """The arm of the prompts at `idx` (no generation: their unsteered answers come along)."""
+        return self.maker.make(self.key, [self.examples[i] for i in idx], base=self.base[idx],
+                               preds=[self.preds[i] for i in idx], rows=self.rows[idx],
+                               attributed=None if self.attributed is None else [self.attributed[i] for i in idx])
+
+
+@dataclass
+class ArmMaker:
+    """Makes arms over `bench` whose interventions perturb with `steerer` (GrAInS)."""
+
+    bench: object
+    steerer: object
+
+    def make(self, key: str, examples: list, *, attribute: bool = False, base: np.ndarray | None = None,
+             preds: list[str] | None = None, attributed: list | None = None, rows: np.ndarray | None = None) -> Arm:
+        """An arm of `examples`: its unsteered answers generated unless given, its prompts attributed
+        (`attribute`) against those answers unless given."""
+        bench = self.bench
+        runner = bench.runner(examples)
+        if base is None:
+            base, preds = runner.correct()
+        if attribute:
+            attributed = [self.steerer.attribute(e.prompt, p) for e, p in progress_bar(
+                list(zip(examples, preds, strict=True)), desc=f"attribute ({key})", unit="prompt")]
+        perturber = self.steerer.perturber(attributed) if attributed is not None else None
+        return Arm(key, np.arange(len(examples)) if rows is None else rows, tuple(examples), runner,
+                   Interventions(bench.site, bench.sae, bench.stats, perturber=perturber), base, tuple(preds),
+                   None if attributed is None else tuple(attributed), self)
+
+
+def question_features(bench, examples) -> np.ndarray:
+    """[n, 2d]: the mean and the max of the site's activation over each prompt's question tokens."""
+    out = []
+    with torch.no_grad():
+        for e in examples:
+            enc = bench.tokenizer(e.prompt, return_offsets_mapping=True)
+            end = e.prompt.index(" ### Context")
+            n = max(1, sum(1 for start, _ in enc.offset_mapping if start < end))
+            h = bench.site.run(torch.tensor([enc.input_ids], device=bench.model.device))[0, :n].float()
+            out.append(torch.cat([h.mean(0), h.max(0).values]).cpu().numpy())
+    return np.array(out)

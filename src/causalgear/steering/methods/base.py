@@ -1,0 +1,125 @@
+"""What every steering method is: a grid of (latent, scale) points and an intervention at each.
+
+A method is built from the run's `SteerContext` (it may refuse with `MethodSkipped`, whose
+message is recorded in steering.json's `skipped_methods`); the run then chooses its point on
+the selection arm and reports it on the test arm (`steering.search`), the same way for every
+method. `Gated` makes the gated twin of any method.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from causalgear.interventions.types import AtTokens, Intervention
+from causalgear.steering.arms import IN_DISTRIBUTION, IN_SELECTION, SELECTION, TEST, Arm, question_features
+
+Point = tuple[int | None, float]  # (the latent, None for a direction that is no latent's; the scale)
+
+
+class MethodSkipped(Exception):  # noqa: N818 - a reason, not a failure: the run goes on without the method
+    """A method that cannot run on this split; the message says why."""
+
+
+@dataclass
+class SteerContext:
+    """What the methods of one steering run share: the workbench, the feature and the latents tried
+    beside it, the additive direction of the feature, and the arms by key."""
+
+    bench: object
+    feature: int
+    latents: list[int]
+    split: str
+    arms: dict[str, Arm]
+    _features: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @property
+    def s(self):
+        return self.bench.cfg.steering
+
+    @property
+    def seed(self) -> int:
+        return self.bench.cfg.seed
+
+    @property
+    def sign(self) -> float:
+        return 1.0 if self.s.direction == "raise" else -1.0
+
+    @property
+    def direction(self) -> torch.Tensor:
+        """The feature's additive direction (the decoder's contribution of its mean active value)."""
+        return self.arms[SELECTION].interventions.direction(self.feature)
+
+    @property
+    def alphas(self) -> list[float]:
+        return list(self.s.alphas) or [self.s.alpha]
+
+    def fitting_arms(self) -> list[Arm]:
+        """The arms a method may fit on: the selection halves."""
+        return [self.arms[k] for k in (SELECTION, IN_SELECTION) if k in self.arms]
+
+    def measured_arms(self) -> list[Arm]:
+        """The arms a method is run on: selection, test and the in-distribution test half."""
+        return [self.arms[k] for k in (SELECTION, TEST, IN_DISTRIBUTION) if k in self.arms]
+
+    def question_features(self, arm: Arm) -> np.ndarray:
+        """`arms.question_features` of an arm's prompts, computed once per whole arm."""
+        if arm.key not in self._features:
+            self._features[arm.key] = question_features(self.bench, list(self.arms[arm.key].examples))
+        return self._features[arm.key][arm.rows]
+
+    def placed(self, edit, arm: Arm) -> Intervention:
+        """A residual edit at `steering.positions`: all, the prompt's, or the attributed tokens."""
+        if self.s.positions == "prompt":
+            edit.positions = "prompt"
+        elif self.s.positions == "decision":
+            return AtTokens(edit, [a.tokens for a in arm.attributed])
+        return edit
+
+
+class SteeringMethod:
+    """One method: its grid on selection, and its intervention at a point of it."""
+
+    name: ClassVar[str]
+    # None: no attributions are read; grains' completeness error is reported with it and its twin
+    reports_completeness: ClassVar[bool] = False
+
+    def __init__(self, ctx: SteerContext):
+        self.ctx = ctx
+
+    def grid(self) -> list[Point]:
+        raise NotImplementedError
+
+    def intervention(self, arm: Arm, point: Point) -> Intervention:
+        raise NotImplementedError
+
+    def run(self, arm: Arm, point: Point) -> tuple[np.ndarray, list[str]]:
+        """1/0 per prompt and the SQL written, steered at `point`."""
+        return arm.runner.correct(self.intervention(arm, point))
+
+
+class Gated(SteeringMethod):
+    """`inner` on the prompts where the misread detector fires; the unsteered answers elsewhere
+    (not generated again: they are the same by construction)."""
+
+    def __init__(self, inner: SteeringMethod, fires: dict[str, np.ndarray]):
+        super().__init__(inner.ctx)
+        self.inner, self.fires = inner, fires
+        self.name = f"gated_{inner.name}"
+        self.reports_completeness = inner.reports_completeness
+
+    def grid(self) -> list[Point]:
+        return self.inner.grid()
+
+    def run(self, arm: Arm, point: Point) -> tuple[np.ndarray, list[str]]:
+        correct, preds = arm.base.copy(), list(arm.preds)
+        idx = np.flatnonzero(self.fires[arm.key][arm.rows])
+        if len(idx):
+            sub_correct, sub_preds = self.inner.run(arm.subset(idx), point)
+            correct[idx] = sub_correct
+            for k, i in enumerate(idx):
+                preds[i] = sub_preds[k]
+        return correct, preds

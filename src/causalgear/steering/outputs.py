@@ -1,0 +1,113 @@
+"""What a steering run leaves: steering.json, attributions.json and .html, the two plots, and the
+summary it prints. Apart from the orchestration (`steering.run`), so that a new method or output
+changes one of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from causalgear.io import write_json
+from causalgear.steering.arms import IN_DISTRIBUTION, SELECTION, TEST
+
+# the detector's verdicts in steering.json, by arm
+_FIRES_NAMES = {SELECTION: "selection", TEST: "test", IN_DISTRIBUTION: "in_distribution_test"}
+
+
+def steering_json(ctx, source: str, split_choice: dict, fires: dict | None, results: dict, skipped: dict) -> dict:
+    """steering.json's fields (the run adds concept steering and its timings)."""
+    bench, s, arms = ctx.bench, ctx.s, ctx.arms
+    return {
+        "feature": ctx.feature, "feature_source": source, "layer": bench.site.layer, "site": bench.site.kind,
+        "sae": bench.sae_path, "sae_verified": bench.sae_verified,
+        "direction": s.direction, "position": s.position, "positions": s.positions,
+        "baseline_embedding": s.baseline, "n_steps": s.n_steps,
+        "ig_method": s.ig_method, "top_tokens": s.top_tokens, "grad_steps": s.grad_steps,
+        "mean_active_value": float(bench.stats["mean_active"][ctx.feature]), "n_select": len(arms[SELECTION].examples),
+        "n_test": len(arms[TEST].examples), "candidate_latents": ctx.latents,
+        "data_split": ctx.split, "split_choice": split_choice,
+        "in_distribution_split": bench.cfg.data.eval_split if IN_DISTRIBUTION in arms else None,
+        "detector": None if fires is None else {
+            "kind": "misread probe (logistic regression on the question's activations at the site; selection only)",
+            "fires": {_FIRES_NAMES[key]: float(f.mean()) for key, f in fires.items()}},
+        "methods": {name: {"method": name, "feature": ctx.feature, **{k: v for k, v in r.items()
+                                                                       if not k.startswith("test_")}}
+                    for name, r in results.items()},
+        "skipped_methods": skipped,
+    }
+
+
+def write_outputs(out_dir: Path, bench, arms: dict, results: dict, result: dict) -> None:
+    """Every file of a run; `results`: each method's measurement with its test predictions."""
+    from causalgear.report.attributions import attributions_page
+    from causalgear.report.plots import flips_plot, steering_plot
+
+    s, tst = bench.cfg.steering, arms[TEST]
+    write_attributions(out_dir, bench.tokenizer, [arms[SELECTION], tst], result)
+    generations = {"unsteered": (list(tst.preds), tst.base)} | {
+        f"{name} (scale {r['scale']:g})": (r["test_predictions"], r["test_correct"]) for name, r in results.items()}
+    attributions_page(out_dir / "attributions.html", result, list(tst.examples[:s.html_examples]),
+                      list(tst.attributed[:s.html_examples]), bench.tokenizer, generations)
+    steering_plot(result, out_dir / "steering.png")
+    flips_plot(result, out_dir / "steering_flips.png")
+
+
+def print_summary(result: dict, out_dir: Path) -> None:
+    for name, r in result["methods"].items():
+        t = r["test"]
+        latent = "" if r["latent"] is None else f"latent {r['latent']}, "
+        print(f"{name}: {latent}scale {r['scale']:g} (chosen on selection); test accuracy "
+              f"{t['baseline_accuracy']:.3f} -> "
+              f"{t['steered_accuracy']:.3f}, delta {t['delta']:+.3f} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}], "
+              f"{t['changed_share']:.0%} of outputs changed; fixed {t['fixed']}, broke {t['broken']} "
+              f"(McNemar p {t['mcnemar_p']:.3g})")
+        if "in_distribution" in r:
+            d = r["in_distribution"]
+            print(f"  {name} on {result['in_distribution_split']} (same scale): {d['baseline_accuracy']:.3f} -> "
+                  f"{d['steered_accuracy']:.3f}, delta {d['delta']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+        if r["unsteered_best_on_selection"]:
+            print(f"  {name}: no steering scored higher on selection ({r['selection_curve'][0]['accuracy']:.3f}) "
+                  f"than any scale tried")
+    for name, why in result["skipped_methods"].items():
+        print(f"{name}: skipped ({why})")
+    for target, c in result.get("concept_steering", {}).items():
+        if "skipped" in c:
+            print(f"concept steering {target}: skipped ({c['skipped']})")
+            continue
+        print(f"concept steering {target} ({c['n_test']} test prompts), score [95% CI] (concept / instruction / "
+              "fluency): " + "; ".join(f"{name} {concept_line(m['test'])}" for name, m in c["methods"].items()))
+    print(f"mean completeness error (test, n_steps={result['n_steps']}): "
+          f"{result['methods']['grains']['mean_completeness_error']}")
+    print(f"wrote {out_dir / 'steering.json'} and {out_dir / 'attributions.html'}")
+
+
+def concept_line(t: dict) -> str:
+    score = t["score"]
+    return (f"{score['rate']:.2f} [{score['ci_low']:.2f}, {score['ci_high']:.2f}] "
+            f"({t['concept']:.2f} / {t['instruction']:.2f} / {t['fluency']:.2f})")
+
+
+def write_attributions(out_dir: Path, tokenizer, arms: list, result: dict) -> None:
+    """attributions.json: every attributed prompt's tokens, attributions and perturbed positions."""
+    tok = tokenizer
+    rows = []
+    for arm in arms:
+        for e, a in zip(arm.examples, arm.attributed, strict=True):
+            ids = a.prompt_ids + a.response_ids
+            rows.append({
+                "id": e.id, "split": arm.key, "group": e.group, "token_ids": ids,
+                "tokens": [tok.decode([i]) for i in ids], "prompt_length": len(a.prompt_ids),
+                "attributions": [round(float(v), 6) for v in a.attributions],
+                "perturbed_positions": a.tokens.tolist(), "baseline": result["baseline_embedding"],
+                "n_steps": result["n_steps"], "ig_method": result["ig_method"], "layer": result["layer"],
+                "site": result["site"], "coordinate": result["feature"], "position": result["position"],
+                "F_input": a.f_input, "F_baseline": a.f_baseline, "completeness_error": a.completeness_error,
+            })
+    write_json(out_dir / "attributions.json", {
+        "feature_definition": (
+            "F(E) = sum over readout positions of the SAE pre-activation encode_pre(h)[coordinate], h = the "
+            "output of `site` of block `layer` for input embeddings E of `token_ids` (one unpadded sequence, "
+            "positions 0..T-1). Readout positions: `response` = prompt_length-1 .. T-2 (the positions that "
+            "write the unsteered response's tokens); `last_prompt` = prompt_length-1. Attributions: integrated "
+            "gradients of F over all T input embeddings against the baseline embedding at every position, "
+            "summed over the hidden dimension."),
+        "examples": rows})

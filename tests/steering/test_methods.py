@@ -1,0 +1,51 @@
+"""Steering methods are types: a new one is one class and one registration, and the run measures,
+writes and reports it like every other."""
+
+import torch
+
+from causalgear.preflight import compose, validate
+from causalgear.report.page import write_report
+from causalgear.steering import methods
+from causalgear.steering.methods.directions import Direction
+from causalgear.steering.run import steer
+
+
+class Nothing(Direction):
+    """A toy method: adds a zero direction, at two scales."""
+
+    name = "nothing"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.along = torch.zeros_like(ctx.direction)
+
+    def grid(self):
+        return [(None, 1.0), (None, 2.0)]
+
+
+def test_a_registered_method_is_measured_written_and_reported(smoke_sae, tmp_path, monkeypatch):
+    monkeypatch.setitem(methods._METHODS, "nothing", Nothing)
+    overrides, _ = smoke_sae
+    cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[4.0]",
+                   "steering.html_examples=2", "steering.split=null", "steering.candidates=0",
+                   "steering.concepts=[]", "steering.conditional=false", "steering.extra_methods=[nothing]"])
+    validate(cfg)  # the config check knows it by its registration
+    result = steer(cfg, tmp_path / "steer")
+    toy = result["methods"]["nothing"]
+    # chosen on selection like every method: the unsteered point first, then its grid; ties go to the smaller scale
+    assert [(p["latent"], p["scale"]) for p in toy["selection_curve"]] == [(None, 0.0), (None, 1.0), (None, 2.0)]
+    assert toy["scale"] == 1.0 and toy["latent"] is None
+    t = toy["test"]  # a zero direction changes no output: its accounting says so
+    assert t["changed_share"] == 0.0 and t["fixed"] == t["broken"] == 0 and t["delta"] == 0.0
+    assert list(result["methods"]) == ["grains", "additive", "nothing"]
+    page = write_report(tmp_path, cfg).read_text()
+    assert "<td>nothing</td>" in page
+
+
+def test_an_unregistered_method_is_refused_by_the_config_check():
+    import pytest
+
+    from causalgear.config import ConfigError
+
+    with pytest.raises(ConfigError, match="steering.extra_methods\\[0\\]='nothing'"):
+        validate(compose(["steering.extra_methods=[nothing]"]))
