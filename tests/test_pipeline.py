@@ -54,5 +54,8 @@ def test_pipeline_runs_every_stage_into_one_run_dir_and_reports(tiny_qwen2_dir, 
     (row,) = list(csv.DictReader(open(out / "comparison.csv")))
     assert float(row["causal_delta"]) == causal["chosen_test"]["delta"]
     assert {"steer_grains_delta", "steer_additive_delta", "steer_grains_scale"} <= set(row)
-    if concepts.get("coverage") is not None:  # and the concept coverage, where features scored any concept
+    # and the concept coverage where features scored a concept; no column where it scored none
+    if concepts.get("coverage") is None:
+        assert "coverage" not in row and concepts["skipped"]
+    else:
         assert float(row["coverage"]) == concepts["coverage"]

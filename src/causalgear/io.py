@@ -37,6 +37,15 @@ def write_text(path: str | Path, text: str) -> None:
         raise
 
 
+# every cache key is this many hex digits of a sha256: 64 bits, no collision among a cache's entries
+KEY_LENGTH = 16
+
+
+def cache_key(blob) -> str:
+    """The cache key of a JSON-able description of what an entry is made from (sorted keys)."""
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:KEY_LENGTH]
+
+
 def sha256_file(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

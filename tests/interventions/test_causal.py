@@ -46,7 +46,12 @@ def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
     for r in saved["coordinates"]:
         assert r["ci_low"] <= r["delta"] <= r["ci_high"]
         assert set(r["profile"]) == set(saved["components"])  # every component, measured from the same generations
-        assert r["precision"] is not None
+        # precision: |Δ| of the most moved component minus the mean |Δ| of the others (0: nothing moved)
+        moved = {c: abs(p["delta"]) for c, p in r["profile"].items() if p["delta"] is not None}
+        target = max(moved, key=moved.get) if moved and max(moved.values()) > 0 else None
+        others = [v for c, v in moved.items() if c != target]
+        expected = 0.0 if target is None else moved[target] - (sum(others) / len(others) if others else 0.0)
+        assert r["target_component"] == target and r["precision"] == pytest.approx(expected)
     # chosen by causal precision on the selection split (the default), reported on the test split
     best = max(saved["coordinates"], key=lambda r: (r["precision"], abs(r["delta"]), -r["coordinate"]))
     assert saved["select_by"] == "precision" and saved["chosen"] == best["coordinate"]
@@ -67,7 +72,12 @@ def test_a_large_dictionary_is_ranked_by_attribution_and_confirmed(tiny_qwen2_di
     assert result["method"] == "attribution" and result["confirmed"] == 3
     assert all("attribution" in r for r in result["coordinates"])
     assert sum(r["delta"] is not None for r in result["coordinates"]) == 3
-    assert "spearman_attribution_vs_patching" in result
+    from scipy.stats import spearmanr
+
+    measured = [r for r in result["coordinates"] if r["delta"] is not None]
+    rho = spearmanr([r["attribution"] for r in measured], [r["delta"] for r in measured]).statistic
+    got = result["spearman_attribution_vs_patching"]
+    assert (got == pytest.approx(rho)) if rho == rho else got != got  # nan when a side is constant
 
 
 def test_evaluate_without_an_sae_says_what_to_set(tmp_path):

@@ -74,9 +74,6 @@ def test_patching_moves_the_block_output_by_exactly_the_decoder_difference(tiny_
     z_new[..., j] = 0
     expected_delta = sae.decode(z_new) - sae.decode(z)
     torch.testing.assert_close(patched - h, expected_delta, rtol=1e-5, atol=1e-6)
-    # only coordinate j moved: re-encoding the patched stream is not the point, the decoder
-    # difference is; and the reconstruction error x - g(z) is carried over unchanged
-    torch.testing.assert_close(patched - sae.decode(z_new), h - sae.decode(z), rtol=1e-5, atol=1e-6)
 
 
 def test_the_hook_is_gone_after_exit_and_after_an_exception(tiny_qwen2):

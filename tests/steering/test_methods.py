@@ -49,3 +49,38 @@ def test_an_unregistered_method_is_refused_by_the_config_check():
 
     with pytest.raises(ConfigError, match="steering.extra_methods\\[0\\]='nothing'"):
         validate(compose(["steering.extra_methods=[nothing]"]))
+
+
+def test_diffmean_steers_from_the_selection_prompts_answered_wrong_toward_those_answered_right(smoke_sae):
+    """The smoke model answers every prompt wrong, so a steering run skips DiffMean: here the
+    selection arm's answers are planted, and the method's direction is the difference of means of
+    its prompts' activations, at the feature's additive norm."""
+    import numpy as np
+
+    from causalgear.data.loading import load_split
+    from causalgear.estimators import diffmean
+    from causalgear.steering.arms import ArmMaker
+    from causalgear.steering.baselines import mean_prompt_activation
+    from causalgear.steering.methods.base import MethodSkipped, SteerContext
+    from causalgear.steering.methods.directions import DiffMean
+    from causalgear.workbench import Workbench
+
+    overrides, _ = smoke_sae
+    bench = Workbench.load(compose([*overrides, "steering.feature=2"], stage="steer"), "steer")
+    examples = load_split(bench.cfg, "test")[:8]
+    right = np.array([1, 0, 1, 0, 1, 0, 0, 0], dtype=float)
+
+    def ctx(base):
+        arm = ArmMaker(bench, None).make("selection", examples, base=base, preds=[""] * len(examples))
+        return SteerContext(bench, 2, [2], "test", {"selection": arm})
+
+    method = DiffMean(ctx(right))
+    acts = mean_prompt_activation(bench.tokenizer, [e.prompt for e in examples], bench.site)
+    d = diffmean(acts[right == 1], acts[right == 0])
+    norm = float(method.ctx.direction.norm())
+    assert torch.allclose(method.along, d * norm / d.norm(), atol=1e-6)
+    assert [p for p in method.grid()] == [(None, a) for a in method.ctx.alphas]
+    import pytest
+
+    with pytest.raises(MethodSkipped, match="no right"):
+        DiffMean(ctx(np.zeros(len(examples))))

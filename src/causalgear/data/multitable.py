@@ -15,7 +15,6 @@ random rows, so execution accuracy is real. Everything is a pure function of (se
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import sqlite3
@@ -26,7 +25,7 @@ from causalgear.data import multitable_vocab as M
 from causalgear.data import vocab as V
 from causalgear.data.examples import Example
 from causalgear.data.tinysql import _rng
-from causalgear.io import build_dir_atomically
+from causalgear.io import build_dir_atomically, cache_key
 
 VERSION = 2
 SPLITS = ("train", "validation", "test")
@@ -244,7 +243,7 @@ def data_key(seed: int, n_train_per_set: int, made_up: float = MADE_UP) -> str:
     blob = {"seed": seed, "n_train_per_set": n_train_per_set, "version": VERSION, "databases": DATABASES}
     if made_up != MADE_UP:  # added later: the key of the default share is the one it always was
         blob["made_up"] = made_up
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_key(blob)
 
 
 def sizes(n_train_per_set: int) -> dict[str, int]:

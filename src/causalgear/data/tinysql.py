@@ -16,7 +16,6 @@ a pure function of the config: the same seed gives byte-identical files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import sqlite3
@@ -27,7 +26,7 @@ from pathlib import Path
 from causalgear.config import SHIFT_ELEMENTS
 from causalgear.data import vocab as V
 from causalgear.data.examples import Example
-from causalgear.io import build_dir_atomically
+from causalgear.io import build_dir_atomically, cache_key
 
 GENERATOR_VERSION = 1
 SHIFT_VERSION = 2
@@ -238,7 +237,7 @@ def data_key(cfg) -> str:
                                   "n_databases", "rows_per_table")}
     fields["command_sets"] = list(fields["command_sets"])
     fields["version"] = GENERATOR_VERSION
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_key(fields)
 
 
 def _split_sizes(cfg) -> dict[str, int]:

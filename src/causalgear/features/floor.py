@@ -18,16 +18,18 @@ from causalgear.harvest.store import ActivationStore
 from causalgear.logs import quiet_lightning
 from causalgear.sae import registry
 from causalgear.sae.module import ActivationDataModule, SAEModule, is_train, is_validation
+from causalgear.seeds import seed_for
 
 
 def random_model_floor(bench, concepts: list[str], out_dir: Path, n_examples: int, fit_rows: int) -> dict:
     start = time.monotonic()
     cfg = bench.cfg
-    model = random_copy(bench.model, cfg.seed + 7)
+    init_seed = seed_for(cfg.seed, "random-weight model")
+    model = random_copy(bench.model, init_seed)
     examples = select_examples(cfg)[:n_examples]
     path = out_dir / "floor_store"
     shutil.rmtree(path, ignore_errors=True)
-    harvest_into(path, cfg, model, bench.tokenizer, examples, "random-model-floor", {"random_init_seed": cfg.seed + 7},
+    harvest_into(path, cfg, model, bench.tokenizer, examples, "random-model-floor", {"random_init_seed": init_seed},
                  progress=False)
     store = ActivationStore(path)
     quiet_lightning()

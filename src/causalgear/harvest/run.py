@@ -3,7 +3,6 @@ block `layer`, captured at `site`, into the cached store keyed by everything tha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -27,7 +26,7 @@ from causalgear.data.concepts import (
 from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
 from causalgear.harvest.store import CLAUSES, ROLES, STORE_VERSION, ActivationStore, CorruptStore, StoreWriter
-from causalgear.io import build_dir_atomically, cache_lock, remove_stale_builds, sha256_file
+from causalgear.io import build_dir_atomically, cache_key, cache_lock, remove_stale_builds, sha256_file
 from causalgear.logs import bar as progress_bar
 from causalgear.models.loading import MODEL_FILES, WEIGHT_FILES, model_source
 from causalgear.models.site import Site
@@ -64,8 +63,8 @@ def harvest_key(cfg: DictConfig) -> tuple[str, dict]:
     inputs = {"model": model_identity(cfg), "data": data_identity(cfg), "layer": harvest_layer(cfg),
               "site": h.site, "split": h.split, "max_examples": h.max_examples, "max_norm_ratio": h.max_norm_ratio,
               "shard_tokens": h.shard_tokens, "seed": cfg.seed, "store_version": STORE_VERSION,
-              "concepts": hashlib.sha256(" ".join(CONCEPTS).encode()).hexdigest()[:12]}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:20], inputs
+              "concepts": cache_key(" ".join(CONCEPTS))}
+    return cache_key(inputs), inputs
 
 
 def select_examples(cfg: DictConfig) -> list[Example]:

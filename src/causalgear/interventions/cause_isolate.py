@@ -28,6 +28,7 @@ from causalgear.data.components import components
 from causalgear.data.pairs import ATTRIBUTES, Pair, make_pairs
 from causalgear.data.scoring import score_sql
 from causalgear.data.sqlexec import DEFAULT_BUDGET, ExecBudget
+from causalgear.estimators import diffmean
 from causalgear.interventions.statistics import proportion
 from causalgear.interventions.types import SpanInterchange, Transfer, along, full_residual, sae_codes
 from causalgear.models.site import Site
@@ -158,9 +159,9 @@ def diffmean_directions(select: PairSet, test: PairSet) -> torch.Tensor:
     for i, (base_value, source_value) in enumerate(select.swaps):
         by_value.setdefault(base_value, []).append(select.span_mean(i, "base"))
         by_value.setdefault(source_value, []).append(select.span_mean(i, "source"))
-    mean = {v: torch.stack(ms).mean(0) for v, ms in by_value.items()}
+    rows = {v: torch.stack(ms) for v, ms in by_value.items()}
     zero = torch.zeros(select.base_h[0].shape[-1])
-    return torch.stack([mean[b] - mean[a] if a in mean and b in mean else zero for a, b in test.swaps])
+    return torch.stack([diffmean(rows[b], rows[a]) if a in rows and b in rows else zero for a, b in test.swaps])
 
 
 def _figures(cause: np.ndarray, isolate: np.ndarray, **extra) -> dict:

@@ -22,9 +22,9 @@ from causalgear.interventions.factory import Interventions
 from causalgear.interventions.measures import counterfactual_codes, prompt_kl
 from causalgear.interventions.profile import correctness, gold_has, precision_interval, profile
 from causalgear.interventions.statistics import paired_bootstrap
-from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
 from causalgear.sae.code_stats import top_activating_tokens
+from causalgear.seeds import seed_for, write_json
 from causalgear.workbench import Workbench
 
 
@@ -80,7 +80,7 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
         chosen = max(measured, key=lambda r: (r["precision"], abs(r["delta"]), -r["coordinate"]))["coordinate"]
     else:
         chosen = max(measured, key=lambda r: (abs(r["delta"]), -r["coordinate"]))["coordinate"]
-    rng = random.Random(cfg.seed + 1)
+    rng = random.Random(seed_for(cfg.seed, "random control coordinate"))
     alive = [j for j in range(sae.d_sae) if j != chosen and stats["firing_rate"][j] > 0] or \
         [j for j in range(sae.d_sae) if j != chosen]
     control_j = rng.choice(alive)

@@ -10,13 +10,14 @@ import torch
 from causalgear.interventions.types import Intervention
 from causalgear.models.site import Site, position_ids
 from causalgear.sae.base import SparseAutoencoder
+from causalgear.seeds import seed_for
 
 
 def counterfactual_codes(tokenizer, sae: SparseAutoencoder, site: Site, examples, pool, seed: int) -> torch.Tensor:
     """For each example, a counterfactual prompt (same command set or difficulty, another schema,
     seeded) and that prompt's mean code over its tokens: [n_examples, d_sae]. Prompts differ in
     length, so positions cannot be aligned; the mean sets z_j at every position."""
-    rng = random.Random(seed + 2)
+    rng = random.Random(seed_for(seed, "counterfactual prompts"))
     by_group: dict[str, list] = {}
     for e in pool:
         by_group.setdefault(e.group, []).append(e)

@@ -4,14 +4,13 @@ seconds, before the model code is imported (`causalgear.inputs`)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from causalgear.config import TinySQLDataConfig
 from causalgear.data import multitable, tinysql
+from causalgear.io import cache_key
 
 BUILDER_VERSION = 1
 CARD = "model_card.json"
@@ -42,7 +41,7 @@ def embedded_key(model_cfg) -> str:
     blob = {"recipe": recipe, "data": tinysql.data_key(training_data_cfg(build)), "version": BUILDER_VERSION}
     if build.get("multitable_examples_per_set"):  # a new multi-table generator is a new model
         blob["multitable_data"] = multitable.data_key(*multitable_data(build))
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_key(blob)
 
 
 def embedded_dir(model_cfg, cache_dir: str | Path) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from causalgear.estimators import diffmean
 from causalgear.models.site import Site
 
 
@@ -31,7 +32,7 @@ def diffmean_direction(activations: torch.Tensor, correct: np.ndarray, norm: flo
     right = torch.as_tensor(np.asarray(correct, dtype=bool))
     if right.all() or not right.any():
         return None
-    d = activations[right].mean(0) - activations[~right].mean(0)
+    d = diffmean(activations[right], activations[~right])
     return d * (norm / d.norm().clamp_min(1e-12))
 
 

@@ -24,6 +24,7 @@ import torch
 from causalgear.data.components import COMPONENTS, components
 from causalgear.data.loading import load_split
 from causalgear.data.sqlexec import execute
+from causalgear.estimators import diffmean
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.statistics import proportion
 from causalgear.models.teacher_forcing import prompt_sql_batch
@@ -105,12 +106,12 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dic
         return {"skipped": f"validation or {bench.cfg.data.eval_split} has no example to steer towards {target} "
                            f"(validation examples with it: {len(pos)}; without: {len(neg)})"}
     (r_pos, z_pos), (r_neg, z_neg) = token_means(bench, pos), token_means(bench, neg)
-    diffmean = r_pos.mean(0) - r_neg.mean(0)
-    latents = torch.argsort(z_pos.mean(0) - z_neg.mean(0), descending=True)[:s.concept_latents].tolist()
+    resid_diffmean = diffmean(r_pos, r_neg)
+    latents = torch.argsort(diffmean(z_pos, z_neg), descending=True)[:s.concept_latents].tolist()
     tools = Interventions(bench.site, bench.sae, bench.stats)
     device = next(bench.model.parameters()).device
-    along = {"diffmean": diffmean.to(device),
-             "random_direction": random_direction(len(diffmean), float(diffmean.norm()), seed).to(device)}
+    along = {"diffmean": resid_diffmean.to(device), "random_direction": random_direction(
+        len(resid_diffmean), float(resid_diffmean.norm()), seed).to(device)}
     alphas = list(s.alphas) or [s.alpha]
     # method -> [(latent or None, scale, intervention at that scale)]
     grids: dict[str, list[tuple[int | None, float, Callable]]] = {

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from causalgear.data.components import components
-from causalgear.steering.conditional import fit_probe
+from causalgear.estimators import diffmean
+from causalgear.steering.conditional import fit_question_probe
 
 # the shift element -> the component whose value its held-out phrasing names
 COMPONENT_OF = {"order": "order_direction", "operator": "where_operator"}
@@ -54,10 +55,10 @@ class ConceptProbe:
         named = sorted({labels[i] for i in keep} - {"none"})
         if len(named) < 2:
             raise ValueError(f"the selection examples hold fewer than two values of {component}")
-        self.probe = fit_probe(features[keep], [labels[i] for i in keep], seed)
+        self.probe = fit_question_probe(features[keep], [labels[i] for i in keep], seed)
         stacked = {v: torch.stack([acts[i] for i in keep if labels[i] == v]) for v in named}
-        overall = torch.cat(list(stacked.values())).mean(0)
-        self.directions = {v: a.mean(0) - overall for v, a in stacked.items()} | {"none": torch.zeros_like(overall)}
+        every = torch.cat(list(stacked.values()))
+        self.directions = {v: diffmean(a, every) for v, a in stacked.items()} | {"none": torch.zeros_like(every[0])}
 
     def read(self, features: np.ndarray) -> list[str]:
         """The value each prompt's question names, as the probe reads it."""

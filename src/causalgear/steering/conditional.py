@@ -12,22 +12,18 @@ elsewhere, so its in-distribution cost is bounded by how often the detector fire
 from __future__ import annotations
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
+from causalgear.estimators import fit_probe
 from causalgear.steering.methods.base import MethodSkipped, SteerContext
 
+# the question probes' regularisation: chosen by cross-validation on the selection prompts where
+# every class has 5 of them, else this C (few prompts: a strongly regularised probe)
+PROBE_C, PROBE_CV_GRID = 0.1, (0.01, 0.1, 1.0)
 
-def fit_probe(x: np.ndarray, y: list | np.ndarray, seed: int):
-    """Standardised logistic regression fitted to (x, y), its regularisation chosen by 5-fold
-    cross-validation when every class has 5 examples (else C = 0.1)."""
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000, C=0.1, random_state=seed))
-    if min(np.unique(np.asarray(y), return_counts=True)[1]) < 5:
-        return probe.fit(x, y)
-    search = GridSearchCV(probe, {"logisticregression__C": [0.01, 0.1, 1.0]}, cv=5, scoring="neg_log_loss")
-    return search.fit(x, y)
+
+def fit_question_probe(x: np.ndarray, y: list | np.ndarray, seed: int):
+    """The probe the detector and probe-guided steering read the question with (`estimators.fit_probe`)."""
+    return fit_probe(x, y, seed, c=PROBE_C, cv_grid=PROBE_CV_GRID)
 
 
 class MisreadDetector:
@@ -37,7 +33,7 @@ class MisreadDetector:
         self.seed = seed
 
     def fit(self, features: np.ndarray, wrong: np.ndarray) -> MisreadDetector:
-        self.probe = fit_probe(features, wrong.astype(int), self.seed)
+        self.probe = fit_question_probe(features, wrong.astype(int), self.seed)
         return self
 
     def fires(self, features: np.ndarray) -> np.ndarray:
