@@ -22,9 +22,10 @@ from causalgear.interventions.factory import Interventions
 from causalgear.interventions.measures import counterfactual_codes, prompt_kl
 from causalgear.interventions.profile import correctness, gold_has, precision_interval, profile
 from causalgear.interventions.statistics import paired_bootstrap
+from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
 from causalgear.sae.code_stats import top_activating_tokens
-from causalgear.seeds import seed_for, write_json
+from causalgear.seeds import seed_for
 from causalgear.workbench import Workbench
 
 
