@@ -101,18 +101,18 @@ def _raw_examples(cfg, spider_dir: Path) -> list[dict]:
     return json.loads(split_file(spider_dir, cfg.split).read_text())
 
 
-def check_databases_of(examples: list[Example]) -> None:
-    """Every database file these examples run on opens and passes SQLite's quick check, else one
-    CausalgearError naming the file: a damaged database would make every gold query an error and
-    every answer on it silently wrong."""
+def check_databases_of(raw: list[dict], spider_dir: Path) -> None:
+    """Every database file these (raw) examples run on opens and passes SQLite's quick check, else
+    one CausalgearError naming the file: a damaged database would make every gold query an error
+    and every answer on it silently wrong. A missing one is counted and skipped by the loader."""
     from causalgear.data.scoring import database_files
     from causalgear.data.sqlexec import database_problem
     from causalgear.errors import CausalgearError
 
-    for db_dir in sorted({e.db_dir for e in examples}):
-        for path in database_files(db_dir):
+    for db_id in sorted({r["db_id"] for r in raw}):
+        for path in database_files(spider_dir / "database" / db_id):
             if (problem := database_problem(path)) is not None:
-                n = sum(e.db_dir == db_dir for e in examples)
+                n = sum(r["db_id"] == db_id for r in raw)
                 raise CausalgearError(f"database {path} is damaged ({problem}); {n} examples run on it: restore "
                                       f"the file from Spider's release, or remove its directory to skip them")
 
@@ -122,6 +122,8 @@ def load_examples(cfg) -> tuple[list[Example], dict]:
     spider_dir = Path(os.path.expanduser(str(cfg.spider_dir)))
     schemas = {s["db_id"]: s for s in json.loads((spider_dir / "tables.json").read_text())}
     raw = _raw_examples(cfg, spider_dir)
+    # before any query is parsed: a damaged database is named in seconds
+    check_databases_of(raw, spider_dir)
     usable, missing = [], {}
     for i, r in enumerate(raw):
         db_dir = spider_dir / "database" / r["db_id"]
@@ -138,7 +140,6 @@ def load_examples(cfg) -> tuple[list[Example], dict]:
             id=f"{cfg.split}-{i:05d}", split=cfg.split, group=group, db_id=r["db_id"],
             question=" ".join(r["question"].split()), context=create_statements(schemas[r["db_id"]]),
             sql=r["query"], db_dir=str(db_dir)))
-    check_databases_of(usable)
     wanted = usable if cfg.subset == "tinysql" else [e for e in usable if e.group in set(cfg.difficulty)]
     if len(wanted) > cfg.max_examples:
         keep = set(random.Random(cfg.seed).sample(range(len(wanted)), cfg.max_examples))

@@ -75,11 +75,13 @@ def check_shape_overrides(sae, explicit: set[str]) -> None:
     for key in SHAPE_KEYS:
         if f"sae.{key}" not in explicit:
             continue
-        if key == "arch":
-            from causalgear.sae.registry import by_saved_name
+        if key == "arch":  # ours record it; an SAELens file names its class (imported: torch)
+            own = (saved.get("causalgear") or {}).get("arch")
+            if own is None:
+                from causalgear.sae.registry import by_saved_name
 
-            cls = by_saved_name(saved)
-            own = cls.arch if cls is not None else saved.get("architecture")
+                cls = by_saved_name(saved)
+                own = cls.arch if cls is not None else saved.get("architecture")
         else:
             own = saved.get(key)
         if sae[key] != own:
