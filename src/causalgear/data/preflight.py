@@ -48,11 +48,11 @@ def check_data(data, key: str = "data") -> None:
 
 
 def check_databases(data) -> None:
-    """The databases of the configured Spider split (loading it checks them: `spider.check_databases_of`).
+    """The databases of the configured Spider split (loading it checks them too: `spider.check_databases_of`).
     TinySQL's are generated and rebuilt from their cache key; a Spider copy that is not here is the
     config check's or the transfer's to report."""
     if data.name != "spider" or data.source != "local" or unavailable(data) is not None:
         return
     from causalgear.data import spider
 
-    spider.load_examples(data)
+    spider.check_databases(data)

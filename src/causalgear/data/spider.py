@@ -117,6 +117,12 @@ def check_databases_of(raw: list[dict], spider_dir: Path) -> None:
                                       f"the file from Spider's release, or remove its directory to skip them")
 
 
+def check_databases(cfg) -> None:
+    """The databases of the configured split, checked without parsing a query (the input check)."""
+    spider_dir = Path(os.path.expanduser(str(cfg.spider_dir)))
+    check_databases_of(_raw_examples(cfg, spider_dir), spider_dir)
+
+
 def load_examples(cfg) -> tuple[list[Example], dict]:
     """The configured subset, and counts: total, skipped for a missing database, selected."""
     spider_dir = Path(os.path.expanduser(str(cfg.spider_dir)))
