@@ -24,6 +24,7 @@ def main() -> None:
     from causalgear.data.components import components
     from causalgear.interventions.factory import Interventions
     from causalgear.interventions.profile import correctness, gold_has, profile
+    from causalgear.interventions.specs import ZeroLatent
     from causalgear.preflight import compose
     from causalgear.workbench import Workbench
 
@@ -38,7 +39,7 @@ def main() -> None:
     base, has = correctness(select, base_preds), gold_has(select)
     for j in alive:
         t = time.perf_counter()
-        _, preds = run.correct(made.make("zero", j))
+        _, preds = run.correct(made.make(ZeroLatent(j)))
         generate_s += time.perf_counter() - t
         components.cache_clear()  # each coordinate's predictions are read afresh, as evaluate's would be
         t = time.perf_counter()

@@ -32,6 +32,7 @@ def main() -> None:
     from causalgear.data.loading import load_split
     from causalgear.interventions.attribution import attribution_scores, spearman
     from causalgear.interventions.factory import Interventions
+    from causalgear.interventions.specs import ZeroLatent
     from causalgear.models.teacher_forcing import prompt_sql_batch, sql_loss_sum
     from causalgear.preflight import compose
     from causalgear.workbench import Workbench
@@ -52,7 +53,7 @@ def main() -> None:
     deltas = []
     start = time.perf_counter()
     for j in tqdm(coords, desc="exhaustive patching", unit="coord"):
-        treated, _ = runner.correct(made.make("zero", j))
+        treated, _ = runner.correct(made.make(ZeroLatent(j)))
         deltas.append(float(np.mean(treated - base)))
     exhaustive_s = time.perf_counter() - start
     rho = spearman([float(scores[j]) for j in coords], deltas)
@@ -63,7 +64,7 @@ def main() -> None:
     ll_deltas = []
     start = time.perf_counter()
     for j in tqdm(coords, desc="log-likelihood patching", unit="coord"):
-        with made.make("zero", j).applied(rows):
+        with made.make(ZeroLatent(j)).applied(rows):
             ll_deltas.append(-sql_loss_sum(model, ids, mask, labels) / len(examples) - base_ll)
     loglik_s = time.perf_counter() - start
     rho_ll = spearman([float(scores[j]) for j in coords], ll_deltas)

@@ -26,6 +26,7 @@ def main() -> None:
     args, overrides = p.parse_known_args()
 
     from causalgear.interventions.factory import Interventions
+    from causalgear.interventions.specs import code_spec
     from causalgear.preflight import compose
     from causalgear.sae.code_stats import coordinate_stats
     from causalgear.sae.io import load_sae
@@ -53,7 +54,7 @@ def main() -> None:
            "unsteered_accuracy": float(base.mean())}
     for name, sae, path in saes:
         made = Interventions(bench.site, sae, coordinate_stats(sae, bench.store))
-        steered, _ = runner.correct(made.make(args.mode, feature, args.scale))
+        steered, _ = runner.correct(made.make(code_spec(args.mode, feature, args.scale)))
         ev = validation_stats(sae, bench.store, normalize=False).compute()["explained_variance"]
         out[name] = {"bytes": path.stat().st_size, "explained_variance": round(ev, 5),
                      "steered_accuracy": float(steered.mean())}

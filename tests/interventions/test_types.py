@@ -4,6 +4,17 @@ import pytest
 import torch
 
 from causalgear.interventions.factory import Interventions
+from causalgear.interventions.specs import (
+    AddLatent,
+    AddVector,
+    Clamp,
+    Grains,
+    Interchange,
+    MeanLatent,
+    ZeroLatent,
+    at_tokens,
+    code_spec,
+)
 from causalgear.interventions.types import AddDirection, InterchangeCode, SameNormDirection, ZeroCode
 from causalgear.models.loading import decoder_layers
 from causalgear.models.site import Site
@@ -108,23 +119,31 @@ def test_bad_patch_arguments_name_the_value(tiny_qwen2):
     sae = firing_sae("relu")
     made = Interventions(Site(model, 1), sae, {"mean": torch.zeros(48), "mean_active": torch.ones(48)})
     with pytest.raises(ValueError, match="coordinate 48 is out of range"):
-        made.make("zero", 48)
+        made.make(ZeroLatent(48))
     with pytest.raises(ValueError, match="intervention mode 'swap': one of zero, mean, inject, interchange"):
-        made.make("swap", 0)
+        code_spec("swap", 0)
     with pytest.raises(ValueError, match="interchange needs the counterfactual"):
-        made.make("interchange", 0)
+        made.make(Interchange(0))
+    with pytest.raises(ValueError, match="Grains on latent 3 needs a perturber attributed to it"):
+        made.make(Grains(3, 1.0))
+    with pytest.raises(ValueError, match="positions 'middle'"):
+        made.make(AddLatent(3, 1.0, positions="middle"))
+    with pytest.raises(TypeError, match="is not an intervention spec"):
+        made.make("zero")
 
 
-def test_the_factory_builds_each_mode_with_its_value(tiny_qwen2):
+def test_the_factory_builds_each_spec_with_its_value(tiny_qwen2):
     model, tokenizer = tiny_qwen2
     ids, mask = inputs(tokenizer)
     sae = firing_sae("relu")
     stats = {"mean": torch.arange(48.0), "mean_active": torch.arange(48.0) + 1}
     made = Interventions(Site(model, 1), sae, stats, counterfactual=torch.arange(96.0).reshape(2, 48))
-    assert made.make("mean", 5).to == 5.0 and made.make("inject", 5, 3.0).to == 18.0
-    interchange = made.make("interchange", 5)
+    assert made.make(MeanLatent(5)).to == 5.0
+    assert made.make(Clamp(5, 3.0)).to == 18.0  # 3 x the mean active value 6
+    assert made.make(code_spec("inject", 5, 3.0)).to == 18.0
+    interchange = made.make(Interchange(5))
     assert interchange.value(torch.zeros(2, 7), torch.tensor([1])).tolist() == [[53.0]]  # row 1's z_5
-    additive = made.make("additive", 5, 2.0)
+    additive = made.make(AddLatent(5, 2.0))
     torch.testing.assert_close(additive.direction, 6.0 * sae.W_dec[5].detach())  # W_dec[j] * mean active value
     assert additive.alpha == 2.0
     # in code space: zero is -z; inject sets every coordinate to strength x its mean active value
@@ -233,3 +252,26 @@ def test_an_edit_at_tokens_moves_each_example_only_at_its_own_prompt_positions(t
     torch.testing.assert_close(edited[1, pad[1] + 3], h[1, pad[1] + 3] + 2.0)
     with AtTokens(AddPerExample(site, vectors, 1.0), [torch.tensor([], dtype=torch.long)] * 2).applied(batch):
         assert torch.equal(site.run(ids, mask), h)  # no token: no edit
+
+
+def test_a_spec_is_edited_at_the_positions_it_names(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    ids, mask = inputs(tokenizer)
+    site = Site(model, 1)
+    made = Interventions(site, firing_sae("relu"), {})
+    push = torch.ones(model.config.hidden_size)
+    assert made.make(AddVector(push, 1.0)).positions == "all"
+    assert made.make(AddVector(push, 1.0, positions="prompt")).positions == "prompt"
+    # per-example tokens: only token 1 of example 0 and token 0 of example 1 move
+    at = made.make(AddVector(push, 1.0, positions=at_tokens([[1], [0]])))
+    batch = {"input_ids": ids, "attention_mask": mask, "example_index": torch.arange(2)}
+    with site.read() as seen:
+        model(input_ids=ids, attention_mask=mask)
+    plain = seen["h"].clone()
+    with at.applied(batch), site.read() as seen:  # the read hook after the edit sees the edited stream
+        model(input_ids=ids, attention_mask=mask)
+    moved = (seen["h"] - plain).abs().sum(-1) > 0
+    pad = [mask.shape[1] - int(m.sum()) for m in mask]
+    expected = torch.zeros_like(moved)
+    expected[0, pad[0] + 1] = expected[1, pad[1] + 0] = True
+    assert torch.equal(moved, expected)

@@ -6,6 +6,7 @@ import pytest
 
 from causalgear.errors import CausalgearError
 from causalgear.interventions.factory import Interventions
+from causalgear.interventions.specs import Grains
 from causalgear.models.generate import generate_sql
 from causalgear.models.site import Site
 from causalgear.preflight import compose
@@ -80,10 +81,10 @@ def test_scale_zero_generates_the_unsteered_sql_and_the_embedding_matrix_never_m
     attributed = [steerer.attribute(p, sql) for p, sql in zip(prompts, plain, strict=True)]
     made = Interventions(site, sae, {}, perturber=steerer.perturber(attributed))
     zero = generate_sql(model, tokenizer, prompts, max_new_tokens=24, batch_size=4,
-                        intervention=made.make("grains", 2, 0.0))
+                        intervention=made.make(Grains(2, 0.0)))
     assert zero == plain
     big = generate_sql(model, tokenizer, prompts, max_new_tokens=24, batch_size=4,
-                       intervention=made.make("grains", 2, 5.0))
+                       intervention=made.make(Grains(2, 5.0)))
     assert big != plain  # and a large push does change what is generated
     # the (tied) embedding matrix is byte-identical after attribution and steering
     assert model.get_input_embeddings().weight.detach().numpy().tobytes() == before

@@ -21,6 +21,7 @@ from causalgear.interventions.controls import judge, with_controls
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.measures import counterfactual_codes, prompt_kl
 from causalgear.interventions.profile import correctness, gold_has, precision_interval, profile
+from causalgear.interventions.specs import code_spec
 from causalgear.interventions.statistics import paired_bootstrap
 from causalgear.io import write_json
 from causalgear.logs import bar as progress_bar
@@ -70,7 +71,7 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
             # a code that never fires: ablating it is the identity, nothing to measure
             treated, parts = base_sel, base_parts
         else:
-            treated, preds = sel_run.correct(on_select.make(c.mode, j, c.scale))
+            treated, preds = sel_run.correct(on_select.make(code_spec(c.mode, j, c.scale)))
             parts = correctness(select, preds)
         per_coord[j].update(paired_bootstrap(base_sel, treated, c.n_boot, cfg.seed).as_dict())
         per_coord[j].update(profile(base_parts, parts, has, c.n_boot, cfg.seed))
@@ -85,10 +86,9 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
     alive = [j for j in range(sae.d_sae) if j != chosen and stats["firing_rate"][j] > 0] or \
         [j for j in range(sae.d_sae) if j != chosen]
     control_j = rng.choice(alive)
-    patch = on_test.make(c.mode, chosen, c.scale)
+    patch, control = (on_test.make(code_spec(c.mode, j, c.scale)) for j in (chosen, control_j))
     test_preds: list = []
-    chosen_iv, ctrl_iv, dir_iv = with_controls(test_run, base_test, patch, on_test.make(c.mode, control_j, c.scale),
-                                               c.n_boot, cfg.seed, test_preds)
+    chosen_iv, ctrl_iv, dir_iv = with_controls(test_run, base_test, patch, control, c.n_boot, cfg.seed, test_preds)
     base_test_parts, test_has = correctness(test, base_test_preds), gold_has(test)
     chosen_parts = correctness(test, test_preds)
     chosen_test_profile = profile(base_test_parts, chosen_parts, test_has, c.n_boot, cfg.seed)

@@ -1,12 +1,6 @@
-"""The one place a mode name becomes an intervention.
-
-Modes on one SAE coordinate j, with a strength s:
-- `zero`: z_j = 0; `mean`: z_j = its mean over the harvest; `inject` (also steering's `clamp`):
-  z_j = s x its mean active value; `interchange`: z_j from a counterfactual prompt, per example;
-- `additive`: h + s x (the decoder's contribution of the mean active z_j);
-- `grains`: the input embeddings of the most attributed prompt tokens pushed by s x their norm
-  (needs a `perturber`, built by `causalgear.steering`);
-- `direction`: h + s x a given direction (the DiffMean and random-direction baselines).
+"""The one place a spec (`causalgear.interventions.specs`) becomes an intervention: an edit at a
+site, or an input-embedding perturbation (GrAInS, which needs a `perturber` built by
+`causalgear.steering`).
 """
 
 from __future__ import annotations
@@ -17,24 +11,38 @@ from typing import Protocol
 
 import torch
 
+from causalgear.interventions.specs import (
+    CODE_MODES,
+    AddLatent,
+    AddVector,
+    Clamp,
+    Grains,
+    Interchange,
+    MeanLatent,
+    PerExample,
+    Positions,
+    Spec,
+    ZeroLatent,
+)
 from causalgear.interventions.types import (
     AddDirection,
+    AddPerExample,
+    AtTokens,
     EmbeddingPerturbation,
     InterchangeCode,
     Intervention,
+    ResidualEdit,
     SetCode,
     ZeroCode,
 )
 from causalgear.models.site import Site
 from causalgear.sae.base import SparseAutoencoder
 
-CODE_MODES = ("zero", "mean", "inject", "interchange")
-MODES = (*CODE_MODES, "additive", "grains", "direction")
-
 
 class Perturber(Protocol):
     """What `grains` needs from steering: each example's prompt ids and its perturbation at a scale."""
 
+    latent: int
     embedding: torch.nn.Embedding
     prompt_ids: Sequence[list[int]]
 
@@ -63,28 +71,33 @@ class Interventions:
     perturber: Perturber | None = None
     _directions: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
 
-    def make(self, mode: str, j: int | None = None, strength: float = 0.0, direction: torch.Tensor | None = None,
-             record: dict | None = None) -> Intervention:
-        if mode == "zero":
-            return ZeroCode(self.site, self.sae, j, record)
-        if mode == "mean":
-            return SetCode(self.site, self.sae, j, float(self.stats["mean"][j]), record)
-        if mode == "inject":
-            return SetCode(self.site, self.sae, j, strength * float(self.stats["mean_active"][j]), record)
-        if mode == "interchange":
-            if self.counterfactual is None:
-                raise ValueError("interchange needs the counterfactual prompts' codes")
-            return InterchangeCode(self.site, self.sae, j, self.counterfactual[:, j])
-        if mode == "additive":
-            return AddDirection(self.site, self.direction(j), strength)
-        if mode == "direction":
-            return AddDirection(self.site, direction, strength)
-        if mode == "grains":
-            if self.perturber is None:
-                raise ValueError("grains needs a perturber (causalgear.steering.run.Steerer)")
-            p = self.perturber
-            return EmbeddingPerturbation(p.embedding, p.prompt_ids, lambda i: p.delta(i, strength))
-        raise ValueError(f"intervention mode {mode!r}: one of {', '.join(MODES)}")
+    def make(self, spec: Spec, record: dict | None = None) -> Intervention:
+        """The intervention `spec` describes. `record` (code patches): receives z_j before and after."""
+        match spec:
+            case ZeroLatent(j, positions):
+                return placed(ZeroCode(self.site, self.sae, j, record), positions)
+            case MeanLatent(j, positions):
+                return placed(SetCode(self.site, self.sae, j, float(self.stats["mean"][j]), record), positions)
+            case Clamp(j, multiple, positions):
+                to = multiple * float(self.stats["mean_active"][j])
+                return placed(SetCode(self.site, self.sae, j, to, record), positions)
+            case Interchange(j, positions):
+                if self.counterfactual is None:
+                    raise ValueError("interchange needs the counterfactual prompts' codes")
+                return placed(InterchangeCode(self.site, self.sae, j, self.counterfactual[:, j]), positions)
+            case AddLatent(j, alpha, positions):
+                return placed(AddDirection(self.site, self.direction(j), alpha), positions)
+            case AddVector(vector, alpha, positions):
+                return placed(AddDirection(self.site, vector, alpha), positions)
+            case PerExample(vectors, alpha, positions):
+                return placed(AddPerExample(self.site, vectors, alpha), positions)
+            case Grains(j, scale):
+                p = self.perturber
+                if p is None or p.latent != j:
+                    raise ValueError(f"Grains on latent {j} needs a perturber attributed to it "
+                                     f"(causalgear.steering.grains.Steerer), not {p and p.latent}")
+                return EmbeddingPerturbation(p.embedding, p.prompt_ids, lambda i: p.delta(i, scale))
+        raise TypeError(f"{spec!r} is not an intervention spec (causalgear.interventions.specs)")
 
     def direction(self, j: int) -> torch.Tensor:
         """Additive steering's direction for coordinate j (the decoder's contribution of its mean active value)."""
@@ -93,7 +106,7 @@ class Interventions:
         return self._directions[j]
 
     def code_delta(self, mode: str, strength: float = 0.0) -> Callable[[torch.Tensor], torch.Tensor]:
-        """z -> z' - z for every coordinate at once, as `make(mode, j, strength)` would set z'_j
+        """z -> z' - z for every coordinate at once, as `make(code_spec(mode, j, strength))` would set z'_j
         (attribution patching); interchange sets each z_j to its mean over the counterfactual prompts."""
         if mode == "zero":
             return ZeroCode.code_delta
@@ -104,3 +117,13 @@ class Interventions:
             raise ValueError(f"{mode!r} has no code-space change: one of {', '.join(CODE_MODES)}")
         return SetCode.code_delta_to(values[mode]().float())
 
+
+
+def placed(edit: ResidualEdit, positions: Positions) -> Intervention:
+    """`edit` at its spec's positions: all, the prompt's pass, or each example's given tokens."""
+    if isinstance(positions, str):
+        if positions not in ("all", "prompt"):
+            raise ValueError(f"positions {positions!r}: 'all', 'prompt' or each example's token positions")
+        edit.positions = positions
+        return edit
+    return AtTokens(edit, positions)

@@ -17,6 +17,7 @@ from causalgear.data.preflight import unavailable
 from causalgear.interventions.controls import with_controls
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.measures import counterfactual_codes
+from causalgear.interventions.specs import code_spec
 from causalgear.workbench import Workbench
 
 
@@ -46,8 +47,8 @@ def transfer_effects(bench: Workbench, chosen: int, control_j: int) -> dict[str,
         made = Interventions(bench.site, bench.sae, bench.stats, cf)
         runner = bench.runner(examples, data=data)
         base, _ = runner.correct()
-        intervals = with_controls(runner, base, made.make(c.mode, chosen, c.scale),
-                                  made.make(c.mode, control_j, c.scale), c.n_boot, cfg.seed)
+        intervals = with_controls(runner, base, made.make(code_spec(c.mode, chosen, c.scale)),
+                                  made.make(code_spec(c.mode, control_j, c.scale)), c.n_boot, cfg.seed)
         row = {"data": describe(data), "n": len(examples), "decoding": "schema" if runner.contexts else "free",
                "baseline_accuracy": float(base.mean()),
                **{key: iv.as_dict() for key, iv in zip(("chosen", "random_coordinate", "random_direction"),

@@ -16,7 +16,12 @@ from causalgear.data.examples import format_prompt
 from causalgear.data.sqlexec import execute
 from causalgear.errors import CausalgearError
 from causalgear.interventions.factory import Interventions
+from causalgear.interventions.specs import AddLatent, Clamp, Grains, Spec, ZeroLatent
 from causalgear.models.generate import generate_sql
+
+# a request's `mode` (serve.mode's names) -> its spec on latent j at `scale`
+REQUEST_SPECS = {"inject": lambda j, scale: Clamp(j, scale), "zero": lambda j, scale: ZeroLatent(j),
+                 "additive": lambda j, scale: AddLatent(j, scale), "grains": lambda j, scale: Grains(j, scale)}
 
 
 class RequestError(ValueError):
@@ -140,19 +145,20 @@ class Engine:
             raise RequestError(f"max_new_tokens={max_new} is over this service's limit of "
                                f"{self.s.max_new_tokens_limit}")
         self.prompt_tokens(prompt)
+        spec: Spec | None = REQUEST_SPECS[mode](j, scale) if j is not None else None
         intervention, before, after = None, None, None
         record: dict = {}
-        if j is not None and mode == "grains":
+        if isinstance(spec, Grains):  # attributed to this prompt first: its own perturber
             from causalgear.steering.grains import Steerer
 
             steerer = Steerer(self._grains_cfg, self.tokenizer, self.sae, self.site, j)
             attributed = steerer.attribute(prompt, "")
             made = Interventions(self.site, self.sae, self.stats, perturber=steerer.perturber([attributed]))
-            intervention = made.make("grains", j, scale)
+            intervention = made.make(spec)
             before = self._code(self.site.run(torch.tensor([attributed.prompt_ids], device=self.device)), j)
             deadline.check("generation (after attribution)")
-        elif j is not None:  # zero / inject write the prompt's z_j before and after into `record` as they patch
-            intervention = self.interventions.make(mode, j, scale, record=record)
+        elif spec is not None:  # zero / inject write the prompt's z_j before and after into `record` as they patch
+            intervention = self.interventions.make(spec, record=record)
         prepared = time.perf_counter()
         with self.site.read() as seen:  # the prompt's unedited stream (hooked before the edit): no extra pass
             (sql,) = generate_sql(self.model, self.tokenizer, [prompt], max_new_tokens=max_new, batch_size=1,
@@ -162,7 +168,7 @@ class Engine:
             before, after = float(record["before"].mean()), float(record["after"].mean())
         elif j is not None:  # additive: read back from the edited stream; grains: `seen` is the perturbed input's
             edit = None
-            if mode == "additive":
+            if isinstance(spec, AddLatent):
                 before = self._code(seen["h"], j)
                 edit = intervention.edit(torch.arange(1))
             after = self._code(seen["h"], j, edit)

@@ -26,6 +26,7 @@ from causalgear.data.loading import load_split
 from causalgear.data.sqlexec import execute
 from causalgear.estimators import diffmean
 from causalgear.interventions.factory import Interventions
+from causalgear.interventions.specs import AddLatent, AddVector, Clamp
 from causalgear.interventions.statistics import proportion
 from causalgear.models.teacher_forcing import prompt_sql_batch
 from causalgear.steering.baselines import random_direction
@@ -115,9 +116,9 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dic
     alphas = list(s.alphas) or [s.alpha]
     # method -> [(latent or None, scale, intervention at that scale)]
     grids: dict[str, list[tuple[int | None, float, Callable]]] = {
-        "clamp": [(j, c, lambda j=j, c=c: tools.make("inject", j, c)) for j in latents for c in s.clamps],
-        "additive": [(j, a, lambda j=j, a=a: tools.make("additive", j, a)) for j in latents for a in alphas],
-        **{name: [(None, a, lambda d=d, a=a: tools.make("direction", strength=a, direction=d)) for a in alphas]
+        "clamp": [(j, c, lambda j=j, c=c: tools.make(Clamp(j, c))) for j in latents for c in s.clamps],
+        "additive": [(j, a, lambda j=j, a=a: tools.make(AddLatent(j, a))) for j in latents for a in alphas],
+        **{name: [(None, a, lambda d=d, a=a: tools.make(AddVector(d, a))) for a in alphas]
            for name, d in along.items()}}
     budget = bench.budget
 

@@ -76,7 +76,7 @@ class Steerer:
     `s`: the `steering` config group."""
 
     def __init__(self, s: DictConfig, tokenizer, sae, site: Site, coordinate: int):
-        self.s, self.tokenizer = s, tokenizer
+        self.s, self.tokenizer, self.latent = s, tokenizer, coordinate
         self.embedding = site.model.get_input_embeddings()
         self.readout = FeatureReadout(site, sae, coordinate)
         self.baseline = baseline_embedding(self.s.baseline, self.embedding, tokenizer.pad_token_id)
@@ -112,7 +112,7 @@ class Steerer:
         return perturbation(f, x, a.tokens, scale, self.s.grad_steps, self.sign)[:len(a.prompt_ids)]
 
     def perturber(self, attributed: list[Attributed]) -> AttributedPrompts:
-        """What the factory's `grains` mode perturbs: these prompts, as attributed."""
+        """What the factory's `Grains` spec perturbs: these prompts, as attributed."""
         return AttributedPrompts(self, attributed)
 
 
@@ -120,7 +120,7 @@ class AttributedPrompts:
     """A prompt list's attributions: each prompt's ids and its perturbation at a scale."""
 
     def __init__(self, steerer: Steerer, attributed: list[Attributed]):
-        self.steerer, self.attributed = steerer, attributed
+        self.steerer, self.attributed, self.latent = steerer, attributed, steerer.latent
         self.embedding = steerer.embedding
         self.prompt_ids = [a.prompt_ids for a in attributed]
 

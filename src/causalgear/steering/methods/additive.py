@@ -3,6 +3,7 @@ feature and the latents GrAInS' contrastive ranking puts first."""
 
 from __future__ import annotations
 
+from causalgear.interventions.specs import AddLatent
 from causalgear.steering.methods.base import Point, SteeringMethod
 
 
@@ -14,4 +15,4 @@ class Additive(SteeringMethod):
 
     def intervention(self, arm, point: Point):
         j, v = point
-        return self.ctx.placed(arm.interventions.make("additive", j, self.ctx.sign * v), arm)
+        return arm.interventions.make(AddLatent(j, self.ctx.sign * v, self.ctx.positions(arm)))

@@ -14,7 +14,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from causalgear.interventions.types import AtTokens, Intervention
+from causalgear.interventions.specs import Positions, at_tokens
+from causalgear.interventions.types import Intervention
 from causalgear.steering.arms import IN_DISTRIBUTION, IN_SELECTION, SELECTION, TEST, Arm, question_features
 
 Point = tuple[int | None, float]  # (the latent, None for a direction that is no latent's; the scale)
@@ -71,13 +72,12 @@ class SteerContext:
             self._features[arm.key] = question_features(self.bench, list(self.arms[arm.key].examples))
         return self._features[arm.key][arm.rows]
 
-    def placed(self, edit, arm: Arm) -> Intervention:
-        """A residual edit at `steering.positions`: all, the prompt's, or the attributed tokens."""
-        if self.s.positions == "prompt":
-            edit.positions = "prompt"
-        elif self.s.positions == "decision":
-            return AtTokens(edit, [a.tokens for a in arm.attributed])
-        return edit
+    def positions(self, arm: Arm) -> Positions:
+        """Where a residual method edits, as `steering.positions` says: all, the prompt's, or each
+        prompt's attributed tokens."""
+        if self.s.positions == "decision":
+            return at_tokens([a.tokens for a in arm.attributed])
+        return self.s.positions
 
 
 class SteeringMethod:

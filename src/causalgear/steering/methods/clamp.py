@@ -3,6 +3,7 @@ and the latents tried beside it."""
 
 from __future__ import annotations
 
+from causalgear.interventions.specs import Clamp as ClampSpec
 from causalgear.steering.methods.base import Point, SteeringMethod
 
 
@@ -14,4 +15,4 @@ class Clamp(SteeringMethod):
 
     def intervention(self, arm, point: Point):
         j, v = point
-        return self.ctx.placed(arm.interventions.make("inject", j, v), arm)
+        return arm.interventions.make(ClampSpec(j, v, self.ctx.positions(arm)))

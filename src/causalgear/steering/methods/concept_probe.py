@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from causalgear.interventions.types import AddPerExample
+from causalgear.interventions.specs import PerExample
 from causalgear.steering.concept_probe import COMPONENT_OF, ConceptProbe
 from causalgear.steering.methods.base import MethodSkipped, Point, SteeringMethod
 
@@ -35,4 +35,4 @@ class ConceptProbeSteering(SteeringMethod):
         return [(None, v) for v in self.ctx.alphas]
 
     def intervention(self, arm, point: Point):
-        return self.ctx.placed(AddPerExample(self.ctx.bench.site, self.vectors[arm.key][arm.rows], point[1]), arm)
+        return arm.interventions.make(PerExample(self.vectors[arm.key][arm.rows], point[1], self.ctx.positions(arm)))

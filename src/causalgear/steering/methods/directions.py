@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+from causalgear.interventions.specs import AddVector
 from causalgear.steering.arms import SELECTION
 from causalgear.steering.baselines import diffmean_direction, mean_prompt_activation, random_direction
 from causalgear.steering.methods.base import MethodSkipped, Point, SteeringMethod
@@ -20,8 +21,7 @@ class Direction(SteeringMethod):
         return [(None, v) for v in self.ctx.alphas]
 
     def intervention(self, arm, point: Point):
-        return self.ctx.placed(arm.interventions.make("direction", self.ctx.feature, point[1], direction=self.along),
-                               arm)
+        return arm.interventions.make(AddVector(self.along, point[1], self.ctx.positions(arm)))
 
 
 class DiffMean(Direction):

@@ -3,6 +3,7 @@ the gradient that raises it (`steering.grains`), at `steering.scales`."""
 
 from __future__ import annotations
 
+from causalgear.interventions import specs
 from causalgear.steering.methods.base import Point, SteeringMethod
 
 
@@ -15,4 +16,4 @@ class Grains(SteeringMethod):
         return [(self.ctx.feature, v) for v in list(s.scales) or [s.scale]]
 
     def intervention(self, arm, point: Point):
-        return arm.interventions.make("grains", point[0], point[1])  # at its own attributed tokens
+        return arm.interventions.make(specs.Grains(*point))  # at its own attributed tokens
