@@ -93,3 +93,30 @@ def smoke_sae(smoke_model, tmp_path_factory):
     save_sae(sae, root / "train" / "sae", layer=1, site="resid", model_name="tinysql_smoke")
     return ["model=tinysql_smoke", f"paths.cache_dir={cfg.paths.cache_dir}", f"sae.path={root / 'train'}",
             *SMOKE_SMALL], root
+
+
+def write_user_jsonl(folder: Path, n: int = 60) -> Path:
+    """A user's own data as `data=jsonl` reads it: `n` rows over one SQLite file beside the JSONL."""
+    import json
+    import sqlite3
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(folder / "shop.sqlite") as conn:
+        conn.execute("CREATE TABLE items (name TEXT, price REAL, stock INTEGER)")
+        conn.execute("CREATE TABLE people (name TEXT, age INTEGER)")
+        conn.executemany("INSERT INTO items VALUES (?, ?, ?)", [(f"item{i}", 1.5 * i, i % 7) for i in range(12)])
+        conn.executemany("INSERT INTO people VALUES (?, ?)", [(f"person{i}", 20 + i) for i in range(12)])
+    context = "CREATE TABLE items (name TEXT, price REAL, stock INTEGER) CREATE TABLE people (name TEXT, age INTEGER)"
+    shapes = [("show the {c} of items", "SELECT {c} FROM items", ("name", "price", "stock")),
+              ("list the {c} of people sorted by {c} descending", "SELECT {c} FROM people ORDER BY {c} DESC",
+               ("name", "age")),
+              ("how many items have a stock above {v}", "SELECT COUNT(*) FROM items WHERE stock > {v}", range(6))]
+    rows = []
+    for i in range(n):
+        question, sql, values = shapes[i % len(shapes)]
+        v = list(values)[(i // len(shapes)) % len(values)]
+        rows.append({"question": question.format(c=v, v=v), "context": context, "sql": sql.format(c=v, v=v),
+                     "db": "shop.sqlite", "group": ["plain", "ordered", "counted"][i % len(shapes)]})
+    path = folder / "data.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

@@ -47,8 +47,7 @@ def check_inputs(cfg: DictConfig) -> None:
         if card.is_file():
             read_json(card, f"delete {card.parent} to rebuild the model (causalgear build-model)")
     if stage in SCORING_STAGES:
-        from causalgear.data.preflight import check_databases
+        from causalgear.data.sources import source
 
-        check_databases(cfg.data)
-        for target in (cfg.get("transfer") or {}).values():
-            check_databases(target)
+        for data in (cfg.data, *(cfg.get("transfer") or {}).values()):
+            source(data, cfg.paths.cache_dir).check_databases()

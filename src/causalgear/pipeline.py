@@ -51,6 +51,12 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
         timings[name] = round(time.monotonic() - start, 1)
         return result
 
+    from causalgear.data.sources import of
+
+    lacks = of(cfg).lacks()
+    if lacks:  # said once, before the work: what this data set cannot give, and so what is not run
+        summary["skipped"] = {what: f"no {cap.replace('_', ' ')}" for cap, what in lacks.items()}
+        print(f"data={cfg.data.name} skips: " + "; ".join(f"{k} ({v})" for k, v in summary["skipped"].items()))
     if cfg.model.name_or_path == "embedded":
         card = step("build-model", build_model, "model", cfg)
         summary["model_test_accuracy"] = card["test_accuracy_mean"]

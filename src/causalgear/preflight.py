@@ -2,7 +2,7 @@
 
 First the values (`causalgear.config`: unknown keys, non-finite numbers, each group's ranges),
 then the checks that need more than the values, each owned by the module that needs it: the
-model's depth (`models.depth`), the data's files and splits (`data.preflight`), the SAE
+model's depth (`models.depth`), the data's files and splits (`data.sources`), the SAE
 architecture and path (`sae.registry`, `sae.paths`). Each raises `ConfigError`, one line.
 """
 
@@ -104,7 +104,7 @@ def check_values(cfg: DictConfig) -> None:
 def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> None:
     """Every check, cheap: no model is loaded. `overrides`: the command line's, so that a key the
     user set can be told from a default."""
-    from causalgear.data.preflight import check_data, check_split, unavailable
+    from causalgear.data.sources import source
     from causalgear.models.depth import check_layers
     from causalgear.sae import registry
     from causalgear.sae.paths import check_shape_overrides, sae_dir
@@ -112,14 +112,16 @@ def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> No
 
     check_values(cfg)
     check_layers(cfg.model, cfg.harvest)
-    check_data(cfg.data)
-    for name, target in (cfg.get("transfer") or {}).items():
-        if unavailable(target) is None:  # one that cannot be found is skipped, and evaluate says why
-            check_data(target, f"transfer.{name}")
+    data = source(cfg.data)
+    data.check()
+    for name, target_cfg in (cfg.get("transfer") or {}).items():
+        target = source(target_cfg)
+        if target.unavailable() is None:  # one that cannot be found is skipped, and evaluate says why
+            target.check(f"transfer.{name}")
     if cfg.stage in HARVESTING_STAGES:  # `data` or `accuracy` on a Spider copy without its train file is fine
-        check_split("harvest.split", cfg.harvest.split, cfg.data)
+        data.check_split("harvest.split", cfg.harvest.split)
     if cfg.steering.split not in (None, "auto"):
-        check_split("steering.split", cfg.steering.split, cfg.data)
+        data.check_split("steering.split", cfg.steering.split)
     for i, name in enumerate(cfg.steering.extra_methods):
         if name not in steering_methods.extras():
             raise ConfigError(f"steering.extra_methods[{i}]", name,

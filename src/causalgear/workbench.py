@@ -16,7 +16,6 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from causalgear.data.examples import Example
-from causalgear.data.loading import load_split
 from causalgear.data.sqlexec import budget_of
 from causalgear.errors import CausalgearError
 from causalgear.harvest.run import ensure_store, harvest_layer
@@ -98,12 +97,19 @@ class Workbench:
     def budget(self):
         return budget_of(self.cfg.exec)
 
+    @cached_property
+    def source(self):
+        """The data set (`causalgear.data.sources`): its splits, and what it supports."""
+        from causalgear.data.sources import of
+
+        return of(self.cfg)
+
     def splits(self, split: str | None = None) -> HeldOut:
         """The held-out halves of `split` (default: data.eval_split), shared by every causal stage."""
         split = split or self.cfg.data.eval_split
         if split not in self._splits:
             c = self.cfg.causal
-            self._splits[split] = held_out(load_split(self.cfg, split), split, c.n_select, c.n_test, self.cfg.seed)
+            self._splits[split] = held_out(self.source.load(split), split, c.n_select, c.n_test, self.cfg.seed)
         return self._splits[split]
 
     def runner(self, examples: list[Example], generation=None, data=None) -> Runner:

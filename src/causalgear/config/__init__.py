@@ -18,20 +18,23 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
 from causalgear.config.checks import ConfigError, _at_least, _positive
+from causalgear.config.data import (
+    COMMAND_SETS,
+    SHIFT_ELEMENTS,
+    TINYSQL_SPLITS,
+    CommandSet,
+    Decoding,
+    JsonlDataConfig,
+    SpiderDataConfig,
+    TinySQLDataConfig,
+)
 from causalgear.config.run_dirs import unique_dir
 from causalgear.config.serve import SAEQuantization, ServeConfig, ServeMode
 
-__all__ = ["ConfigError", "SAEQuantization", "ServeConfig", "ServeMode"]  # re-exported: one place to import from
+__all__ = ["COMMAND_SETS", "SHIFT_ELEMENTS", "TINYSQL_SPLITS", "CommandSet", "ConfigError", "Decoding",
+           "SAEQuantization", "ServeConfig", "ServeMode"]  # re-exported: one place to import from
 
 CONF_DIR = Path(os.environ.get("CAUSALGEAR_CONF", Path(__file__).resolve().parents[3] / "conf"))
-
-CommandSet = StrEnum("CommandSet", [(v, v) for v in ("CS1", "CS2", "CS3", "CS4")])
-COMMAND_SETS = tuple(CommandSet)
-# TinySQL's phrasing elements: `test_shift.<element>` (and its twin `validation_shift.<element>`)
-# shifts exactly that one to its held-out phrasing
-SHIFT_ELEMENTS = ("verb", "select", "order", "aggregate", "where", "operator")
-TINYSQL_SPLITS = ("train", "validation", "test", "test_ood", *(f"{s}_shift.{e}" for s in ("test", "validation")
-                                                                 for e in SHIFT_ELEMENTS))
 
 # what concept steering can force (steering.concepts)
 CONCEPT_VALUES = {"order_direction": ("ASC", "DESC"), "aggregate": ("COUNT", "SUM", "AVG", "MIN", "MAX")}
@@ -49,12 +52,6 @@ IGBaseline = StrEnum("IGBaseline", [(v, v) for v in ("pad", "zero", "mean")])
 SteeringPositions = StrEnum("SteeringPositions", [(v, v) for v in ("all", "prompt", "decision")])
 IGMethod = StrEnum("IGMethod", [(v, v) for v in ("gausslegendre", "riemann_trapezoid")])
 LoggerMode = StrEnum("LoggerMode", [(v, v) for v in ("auto", "online", "offline", "disabled")])
-SpiderSource = StrEnum("SpiderSource", [(v, v) for v in ("local", "hub")])
-SpiderSubset = StrEnum("SpiderSubset", [(v, v) for v in ("all", "tinysql")])
-Difficulty = StrEnum("Difficulty", [(v, v) for v in ("easy", "medium", "hard", "extra")])
-# how predictions are decoded: free, or schema (each one a single-table SELECT over its example's
-# own schema: models/constrain.py); auto: schema for Spider's single-table subset, free elsewhere
-Decoding = StrEnum("Decoding", [(v, v) for v in ("auto", "free", "schema")])
 
 
 @dataclass
@@ -126,54 +123,6 @@ class ModelConfig:
             raise ConfigError("model.quantization", self.quantization, f"one of {', '.join(QUANTIZATIONS)}")
         if self.name_or_path == "embedded" and self.build is None:
             raise ConfigError("model.build", None, "a build recipe for the embedded model")
-
-
-@dataclass
-class TinySQLDataConfig:
-    name: str = "tinysql"
-    seed: int = 0
-    command_sets: list[CommandSet] = field(default_factory=lambda: list(CommandSet))
-    n_train_per_set: int = 8000
-    n_validation_per_set: int = 100
-    n_test_per_set: int = 200
-    n_test_ood_per_set: int = 100
-    n_schemas: int = 400
-    n_databases: int = 3
-    rows_per_table: int = 24
-    # which split the evaluation stages read
-    eval_split: str = "test"
-    decoding: Decoding = Decoding.auto
-
-    def __post_init__(self) -> None:
-        if not self.command_sets:
-            raise ConfigError("data.command_sets", [], f"a non-empty subset of {', '.join(COMMAND_SETS)}")
-        _positive("data", self, "n_train_per_set", "n_validation_per_set", "n_test_per_set", "n_test_ood_per_set",
-                  "n_schemas", "n_databases", "rows_per_table")
-        if self.eval_split not in TINYSQL_SPLITS:
-            raise ConfigError("data.eval_split", self.eval_split, f"one of {', '.join(TINYSQL_SPLITS)}")
-
-
-@dataclass
-class SpiderDataConfig:
-    name: str = "spider"
-    source: SpiderSource = SpiderSource.local  # a local directory in the official layout, or the hub's
-    spider_dir: str | None = None
-    hub_id: str = "xlangai/spider"
-    split: str = "dev"
-    max_examples: int = 500
-    # tinysql: the single-table questions (one SELECT and table; no join, nesting, GROUP BY, set
-    # operation or LIMIT), grouped by TinySQL command set instead of difficulty
-    subset: SpiderSubset = SpiderSubset.all
-    difficulty: list[Difficulty] = field(default_factory=lambda: list(Difficulty))
-    seed: int = 0
-    eval_split: str = "dev"
-    decoding: Decoding = Decoding.auto
-
-    def __post_init__(self) -> None:
-        _positive("data", self, "max_examples")
-        if self.decoding == Decoding.schema and self.subset != SpiderSubset.tinysql:
-            raise ConfigError("data.decoding", self.decoding.value, "free or auto with data.subset=all: its questions "
-                              "need joins and nesting, which the single-table grammar of schema decoding lacks")
 
 
 @dataclass(unsafe_hash=True)  # hashable: scoring caches gold results per budget
@@ -394,5 +343,6 @@ def register_configs() -> None:
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="data", name="tinysql_schema", node=TinySQLDataConfig)
     cs.store(group="data", name="spider_schema", node=SpiderDataConfig)
+    cs.store(group="data", name="jsonl_schema", node=JsonlDataConfig)
     cs.store(group="sae", name="sae_schema", node=SAEConfig)
     cs.store(group="logger", name="logger_schema", node=LoggerConfig)

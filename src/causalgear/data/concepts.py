@@ -185,11 +185,10 @@ def prompt_spans(question: str, context: str, sql: str, tinysql: bool) -> list[t
     for TinySQL (read against the gold SQL), none for a data set whose phrasing is unknown."""
     if not tinysql:
         return []
-    from causalgear.data.examples import format_prompt
+    from causalgear.data.examples import prompt_spans as where
 
     parts = sql_parts(sql)
-    q_at = format_prompt(question, context).index(question)
-    c_at = format_prompt(question, context).index("### Context: ") + len("### Context: ")
+    (q_at, _), (c_at, _) = where(question, context)
     return ([(a + q_at, b + q_at, c) for a, b, c in question_spans(question, parts)]
             + [(a + c_at, b + c_at, c) for a, b, c in schema_spans(context, parts)])
 

@@ -130,8 +130,11 @@ def _gold_result(db_path: str, gold_sql: str, budget: ExecBudget) -> ExecResult:
 
 
 def database_files(db_dir: str | Path) -> tuple[Path, ...]:
-    """All database variants of one schema (test-suite layout: <db_id>/*.sqlite)."""
+    """All database variants of one schema (test-suite layout: <db_id>/*.sqlite), or the one file
+    `db_dir` names (a JSONL row's `db`)."""
     db_dir = Path(db_dir)
+    if db_dir.is_file():
+        return (db_dir,)
     if not db_dir.is_dir():
         return ()
     return tuple(sorted(p for p in db_dir.iterdir() if p.suffix == ".sqlite"))

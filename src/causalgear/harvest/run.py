@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from causalgear.data.concepts import (
     CONCEPTS,
@@ -25,6 +25,7 @@ from causalgear.data.concepts import (
 )
 from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
+from causalgear.data.sources import of
 from causalgear.harvest.store import CLAUSES, ROLES, STORE_VERSION, ActivationStore, CorruptStore, StoreWriter
 from causalgear.io import build_dir_atomically, cache_key, cache_lock, remove_stale_builds, sha256_file
 from causalgear.logs import bar as progress_bar
@@ -53,9 +54,7 @@ def model_identity(cfg: DictConfig) -> dict:
 
 
 def data_identity(cfg: DictConfig) -> dict:
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    data.pop("eval_split", None)
-    return data
+    return of(cfg).identity()
 
 
 def harvest_key(cfg: DictConfig) -> tuple[str, dict]:
@@ -85,23 +84,23 @@ def _starts(text: str, offsets) -> list[int]:
     return out
 
 
-def label_tokens(tokenizer, example: Example, tinysql: bool = True) -> tuple[list[int], ...]:
+def label_tokens(tokenizer, example: Example, phrasing_known: bool = True) -> tuple[list[int], ...]:
     """Token ids of prompt + gold SQL (tokenized apart, as in generation), with role, clause and the
     concept bit mask of each (`causalgear.data.concepts`; the prompt's only for TinySQL)."""
     prompt, sql = example.prompt, example.sql
     p = tokenizer(prompt, return_offsets_mapping=True, add_special_tokens=False)
     s = tokenizer(sql, return_offsets_mapping=True, add_special_tokens=False)
-    # response = the SQL itself; the "### Response:" marker closes the prompt's context section
-    ctx_at = prompt.index("### Context:")
-    roles = [0 if a < ctx_at else 1 for a in _starts(prompt, p["offset_mapping"])]
+    # question (0) up to the context marker, then context (1); response = the SQL itself
+    question_end = example.question_span[1]
+    roles = [0 if a < question_end else 1 for a in _starts(prompt, p["offset_mapping"])]
     marks = [(m.start(), CLAUSES.index(m.group(1).lower().replace(" ", "_"))) for m in _CLAUSE_RE.finditer(sql)]
     clauses = [0] * len(p["input_ids"])
     for a in _starts(sql, s["offset_mapping"]):
         clauses.append(next((c for at, c in reversed(marks) if at <= a), 0))
     roles += [ROLES.index("response")] * len(s["input_ids"])
-    spans = prompt_spans(example.question, example.context, sql, tinysql)
+    spans = prompt_spans(example.question, example.context, sql, phrasing_known)
     concepts = token_masks(prompt, p["offset_mapping"], spans) + token_masks(sql, s["offset_mapping"], sql_spans(sql))
-    if tinysql:  # every token of the example carries what the whole example asks for
+    if phrasing_known:  # every token of the example carries what the whole example asks for
         whole = sequence_mask(sql_parts(sql))
         concepts = [m | whole for m in concepts]
     return p["input_ids"] + s["input_ids"], roles, clauses, concepts
@@ -116,7 +115,8 @@ def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[E
     writer = StoreWriter(path, d_in, h.shard_tokens)
     site = Site(model, layer, h.site)
     dropped_norm, masked, tokens_seen, start = 0, 0, 0, time.monotonic()
-    labelled = [label_tokens(tokenizer, e, cfg.data.name == "tinysql") for e in examples]
+    phrasing_known = "question_concepts" in of(cfg).supports
+    labelled = [label_tokens(tokenizer, e, phrasing_known) for e in examples]
     bar = progress_bar(total=sum(len(row[0]) for row in labelled), desc="harvest", unit="tok", progress=progress)
     for b in range(0, len(examples), h.batch_size):
         chunk = labelled[b:b + h.batch_size]
@@ -151,7 +151,7 @@ def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[E
             "tokens_seen": tokens_seen, "tokens_per_second": round(tokens_seen / max(seconds, 1e-9)),
             "masked_special": masked, "dropped_norm": dropped_norm, "concepts": list(CONCEPTS),
             # which concepts a row can carry: all for TinySQL; the SQL's alone where the phrasing is unknown
-            "concepts_known": list(CONCEPTS) if cfg.data.name == "tinysql" else list(SQL_CONCEPTS)}
+            "concepts_known": list(CONCEPTS) if phrasing_known else list(SQL_CONCEPTS)}
     ex_rows = [{"index": i, "id": e.id, "split": e.split, "group": e.group, "db_id": e.db_id}
                for i, e in enumerate(examples)]
     return writer.finish(info, ex_rows)

@@ -112,19 +112,20 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
         "kl_prompt_positions": kl, "checks": checks, "beats_controls": beats, "verdict": verdict,
         "top_tokens": top_activating_tokens(sae, bench.store, chosen, bench.tokenizer, c.top_tokens),
     }
-    if cfg.data.name == "tinysql" and c.pairs > 0:
+    pairs = "counterfactual_pairs" in bench.source.supports
+    if pairs and c.pairs > 0:
         from causalgear.data.loading import load_split
         from causalgear.interventions.cause_isolate import cause_isolate
 
         result["cause_isolate"] = cause_isolate(bench, load_split(cfg, "validation"), held.pool)
     if cfg.get("transfer"):
-        from causalgear.interventions.transfer import describe, transfer_effects
+        from causalgear.interventions.transfer import transfer_effects
 
-        result["source_data"] = describe(cfg.data)
+        result["source_data"] = bench.source.describe()
         result["transfer"] = transfer_effects(bench, chosen, control_j)
     from causalgear.report.plots import causal_plot, patching_heatmap, profile_heatmap, transfer_plot
 
-    if cfg.data.name == "tinysql" and c.patching_pairs > 0:
+    if pairs and c.patching_pairs > 0:
         from causalgear.interventions.activation_patching import run_patching
 
         patching = run_patching(bench.model, bench.tokenizer, held.pool, c.patching_pairs, cfg.seed)

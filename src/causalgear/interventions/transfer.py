@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import random
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import open_dict
 
 from causalgear.data.loading import load_split
-from causalgear.data.preflight import unavailable
+from causalgear.data.sources import source
 from causalgear.interventions.controls import with_controls
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.measures import counterfactual_codes
@@ -21,20 +21,15 @@ from causalgear.interventions.specs import code_spec
 from causalgear.workbench import Workbench
 
 
-def describe(data: DictConfig) -> str:
-    if data.name == "tinysql":
-        return f"tinysql {'+'.join(data.command_sets)} ({data.eval_split})"
-    return f"{data.name} ({data.eval_split})"
-
-
 def transfer_effects(bench: Workbench, chosen: int, control_j: int) -> dict[str, dict]:
     """{name: {data, n, baseline_accuracy, chosen, random_coordinate, random_direction}} (or {skipped})."""
     cfg, c = bench.cfg, bench.cfg.causal
     out: dict[str, dict] = {}
     for name, data in (cfg.get("transfer") or {}).items():
-        why = unavailable(data)
+        target = source(data, cfg.paths.cache_dir)
+        why = target.unavailable()
         if why is not None:
-            out[name] = {"data": describe(data), "skipped": why}
+            out[name] = {"data": target.describe(), "skipped": why}
             print(f"transfer {name}: skipped: {why}")
             continue
         t_cfg = cfg.copy()
@@ -49,7 +44,7 @@ def transfer_effects(bench: Workbench, chosen: int, control_j: int) -> dict[str,
         base, _ = runner.correct()
         intervals = with_controls(runner, base, made.make(code_spec(c.mode, chosen, c.scale)),
                                   made.make(code_spec(c.mode, control_j, c.scale)), c.n_boot, cfg.seed)
-        row = {"data": describe(data), "n": len(examples), "decoding": "schema" if runner.contexts else "free",
+        row = {"data": target.describe(), "n": len(examples), "decoding": "schema" if runner.contexts else "free",
                "baseline_accuracy": float(base.mean()),
                **{key: iv.as_dict() for key, iv in zip(("chosen", "random_coordinate", "random_direction"),
                                                        intervals, strict=True)}}

@@ -27,10 +27,9 @@ from transformers import LogitsProcessor
 
 def schema_decoding(data) -> bool:
     """Whether predictions on the data set `data` (a data config) are decoded under the grammar."""
-    decoding = str(data.get("decoding", "auto"))
-    if decoding == "auto":
-        return data.name == "spider" and str(data.subset) == "tinysql"
-    return decoding == "schema"
+    from causalgear.data.sources import source
+
+    return source(data).schema_decoding
 
 
 # the one-line format every data set here writes (`data/spider.py`, TinySQL, multi-table TinySQL):

@@ -10,6 +10,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from causalgear.data.loading import load_split
+from causalgear.data.sources import source
 from causalgear.data.sqlexec import budget_of
 from causalgear.io import read_json, write_json
 
@@ -34,7 +35,7 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
     path = ensure_embedded(cfg.model, cfg.paths.cache_dir)
     card = read_json(path / CARD, f"delete {path} to rebuild the model")
     print(f"{'cache hit' if hit else 'built'}: {path} ({time.monotonic() - start:.1f}s)")
-    spider_dir = cfg.data.spider_dir if cfg.data.name == "spider" else os.environ.get("CAUSALGEAR_SPIDER")
+    spider_dir = source(cfg.data, cfg.paths.cache_dir).spider_dir or os.environ.get("CAUSALGEAR_SPIDER")
     spider_due = bool(spider_dir) and (card.get("spider_tinysql", {}).get("spider_dir") != str(spider_dir)
                                        or "free_decoding" not in card["spider_tinysql"])
     stale = any(f"{split}_accuracy" not in card for split in CARD_SPLITS)  # a card of an earlier build

@@ -62,7 +62,6 @@ NO_DEADLINE = Deadline()
 
 class Engine:
     def __init__(self, cfg: DictConfig, out_dir: Path):
-        from causalgear.data.loading import load_split
         from causalgear.sae.paths import saved_width
         from causalgear.workbench import Workbench, require_sae_path
 
@@ -85,7 +84,8 @@ class Engine:
         self.device = next(self.model.parameters()).device
         self.sae_path, self.store, self.stats, self.budget = bench.sae_path, bench.store, bench.stats, bench.budget
         self.interventions = Interventions(self.site, self.sae, self.stats)
-        self.databases = {e.db_id: e.db_dir for split in _splits(cfg) for e in load_split(cfg, split)}
+        data = bench.source
+        self.databases = {e.db_id: e.db_dir for split in data.served_splits for e in data.load(split)}
         self.sae_verified = bench.sae_verified
         self._top_tokens: dict[int, list[dict]] = {}
         self._top_tokens_lock = threading.Lock()
@@ -230,8 +230,3 @@ def json_value(v: object, limit: int = 1000) -> object:
         return v[:limit] + "…"
     return v
 
-
-def _splits(cfg: DictConfig) -> tuple[str, ...]:
-    if cfg.data.name == "tinysql":
-        return ("validation", "test", "test_ood")
-    return (cfg.data.split,)

@@ -72,7 +72,7 @@ def question_features(bench, examples) -> np.ndarray:
     with torch.no_grad():
         for e in examples:
             enc = bench.tokenizer(e.prompt, return_offsets_mapping=True)
-            end = e.prompt.index(" ### Context")
+            end = e.question_span[1]
             n = max(1, sum(1 for start, _ in enc.offset_mapping if start < end))
             h = bench.site.run(torch.tensor([enc.input_ids], device=bench.model.device))[0, :n].float()
             out.append(torch.cat([h.mean(0), h.max(0).values]).cpu().numpy())

@@ -89,7 +89,7 @@ def token_means(bench, examples, batch_size: int = 32) -> tuple[torch.Tensor, to
 def concept_steering(bench, seed: int) -> dict:
     """Every target of `steering.concepts`: each method's judges and score on the eval split."""
     s, cfg = bench.cfg.steering, bench.cfg
-    if cfg.data.name != "tinysql":
+    if "validation_split" not in bench.source.supports:
         return {t: {"skipped": f"data={cfg.data.name} has no validation split to choose on"} for t in s.concepts}
     validation, evaluation = load_split(cfg, "validation"), load_split(cfg, cfg.data.eval_split)
     return {target: _one_target(bench, target, validation, evaluation, s, seed) for target in s.concepts}

@@ -36,7 +36,7 @@ def choose_split(bench) -> tuple[str | None, dict]:
     cfg = bench.cfg
     if cfg.steering.split != "auto":
         return cfg.steering.split, {"rule": "steering.split"}
-    if cfg.data.name != "tinysql":
+    if "shift_splits" not in bench.source.supports:
         return None, {"rule": f"auto: data={cfg.data.name} has no shift splits, so data.eval_split"}
     from causalgear.data.loading import load_split
     from causalgear.models.loading import model_source

@@ -1,0 +1,81 @@
+"""A user's own text-to-SQL data: a JSONL file, one example per row, with `question`, `context`
+(CREATE TABLE statements), `sql` (the gold query) and `db` (its SQLite file, relative to the
+JSONL's folder and inside it), and an optional `group` (any label the user reports by).
+
+Every row is checked when the file is read: a bad row stops the load with one line naming the
+row number, before any model is loaded. Its gold SQL must run on its database (read-only, under
+the `exec` budget), or no prediction on it could be scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+from causalgear.data.examples import Example
+from causalgear.data.sqlexec import DEFAULT_BUDGET, ExecBudget, database_problem, execute
+from causalgear.errors import CausalgearError
+
+REQUIRED = ("question", "context", "sql", "db")
+SPLITS = ("all", "train", "test")
+
+
+def _refuse(path: Path, n: int, why: str) -> CausalgearError:
+    return CausalgearError(f"{path} row {n}: {why}")
+
+
+def _example(path: Path, folder: Path, n: int, line: str, budget: ExecBudget) -> Example:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise _refuse(path, n, f"not JSON ({err.msg})") from None
+    if not isinstance(row, dict):
+        raise _refuse(path, n, f"a JSON {type(row).__name__}, not an object with {', '.join(REQUIRED)}")
+    for key in REQUIRED:
+        if not isinstance(row.get(key), str) or not row[key].strip():
+            raise _refuse(path, n, f"missing field {key!r} (each row needs {', '.join(REQUIRED)} as non-empty "
+                                   f"strings; group is optional)")
+    db = (folder / row["db"]).resolve()
+    if not db.is_relative_to(folder):
+        raise _refuse(path, n, f"db {row['db']!r} is outside {folder}: a row's database must sit in the "
+                               f"JSONL's folder or below it")
+    if (problem := database_problem(db)) is not None:
+        raise _refuse(path, n, f"db {row['db']!r} {problem}" if "cannot" in problem
+                      else f"db {row['db']!r} is damaged ({problem})")
+    gold = execute(db, row["sql"], budget)
+    if not gold.ok:
+        raise _refuse(path, n, f"its sql does not run on {row['db']} ({gold.kind}: {gold.error or gold.bound})")
+    return Example(id=f"row-{n:05d}", split="all", group=str(row.get("group") or "all"), db_id=db.stem,
+                   question=" ".join(row["question"].split()), context=" ".join(row["context"].split()),
+                   sql=row["sql"].strip(), db_dir=str(db))
+
+
+def read_rows(path: str | Path, budget: ExecBudget = DEFAULT_BUDGET) -> list[Example]:
+    """Every row of the JSONL at `path`, checked (blank lines are skipped)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CausalgearError(f"data.path={str(path)!r} is not a file: a JSONL of {', '.join(REQUIRED)} rows")
+    folder = path.parent.resolve()
+    lines = path.read_text(encoding="utf-8").splitlines()
+    examples = [_example(path, folder, n, line, budget) for n, line in enumerate(lines, 1) if line.strip()]
+    if not examples:
+        raise CausalgearError(f"{path} has no rows")
+    return examples
+
+
+def split_rows(examples: list[Example], split: str, test_fraction: float, seed: int) -> list[Example]:
+    """`all`, or a seeded partition into `train` (harvest and fit) and `test` (evaluate and steer)."""
+    if split == "all":
+        return examples
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_test = round(test_fraction * len(examples))
+    chosen = sorted(order[:n_test] if split == "test" else order[n_test:])
+    return [Example(**{**examples[i].as_dict(), "split": split}) for i in chosen]
+
+
+def file_hash(path: str | Path) -> str:
+    """The JSONL's sha256: its rows are part of every cache key built on them."""
+    return hashlib.sha256(Path(path).expanduser().read_bytes()).hexdigest()
