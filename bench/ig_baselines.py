@@ -37,7 +37,7 @@ def main() -> None:
     out: dict = {"feature": feature, "prompts": len(examples)}
     for baseline in ("zero", "pad", "mean"):
         for steps in (16, 64):
-            run_cfg = compose([*overrides, f"steering.baseline={baseline}", f"steering.n_steps={steps}"])
+            run_cfg = compose([*overrides, f"steering.grains.baseline={baseline}", f"steering.grains.n_steps={steps}"])
             steerer = Steerer(run_cfg.steering, bench.tokenizer, bench.sae, bench.site, feature)
             atts = [steerer.attribute(e.prompt, r) for e, r in zip(examples, responses, strict=True)]
             errors = [a.completeness_error for a in atts if a.completeness_error is not None]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--feature", type=int, default=None, help="default: steering.feature or evaluate's choice")
+    p.add_argument("--feature", type=int, default=None, help="default: steering.target.feature or evaluate's choice")
     p.add_argument("--prompts", type=int, default=300)
     p.add_argument("--mode", default="inject", choices=["inject", "zero", "mean"])
     p.add_argument("--scale", type=float, default=2.0, help="inject: multiples of the mean active value")
@@ -42,7 +42,9 @@ def main() -> None:
     if feature is None:
         run = Path(cfg.sae.path)
         causal = run.parent / "evaluate" / "causal.json"
-        feature = cfg.steering.feature if cfg.steering.feature is not None else json.loads(causal.read_text())["chosen"]
+        feature = cfg.steering.target.feature
+        if feature is None:
+            feature = json.loads(causal.read_text())["chosen"]
     q_dir = save_quantized(bench.sae.cpu(), bench.sae_cfg, Path(tempfile.mkdtemp()) / "nf4")
     device = next(bench.model.parameters()).device
     saes = [("full", bench.sae.to(device), full_dir / WEIGHTS),

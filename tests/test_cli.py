@@ -40,13 +40,20 @@ BAD = [
     (["+nonsense=1"], "nonsense=1", "a key of the root config"),
     (["sae.l1_coeff=nan"], "sae.l1_coeff=nan", "a finite number"),
     (["exec.timeout_s=nan"], "exec.timeout_s=nan", "a finite number"),
-    (["steering.scale=nan"], "steering.scale=nan", "a finite number"),
-    (["steering.alphas=[1.0,inf]"], "steering.alphas[1]=inf", "a finite number"),
+    (["steering.grains.scales=[nan]"], "steering.grains.scales[0]=nan", "a finite number"),
+    # a key that moved when steering was nested: one line naming its new key, with the value
+    (["steering.scale=0.1"], "steering.scale was renamed", "use steering.grains.scales=[0.1]"),
+    (["steering.extra_methods=[clamp]"], "steering.extra_methods was renamed", "use steering.methods.extra=[clamp]"),
+    (["steering.concepts=[aggregate:MAX]"], "steering.concepts was renamed",
+     "use steering.concepts.targets=[aggregate:MAX]"),
+    (["steering.methods.alphas=[1.0,inf]"], "steering.methods.alphas[1]=inf", "a finite number"),
     (["exec.max_rows=-1"], "exec.max_rows=-1", "> 0"),
     (["harvest.max_examples=0"], "harvest.max_examples=0", "> 0"),
     (["harvest.batch_size=0"], "harvest.batch_size=0", "> 0"),
     (["harvest.split=nope"], "harvest.split='nope'", "train, validation, test, test_ood"),
-    (["sae.hidden_sizes=[0]"], "sae.hidden_sizes=[0]", "integers > 0"),
+    # each architecture checks its own fields
+    (["sae=deep_relu", "sae.hidden_sizes=[0]"], "sae.hidden_sizes=[0]", "integers > 0 (deep_relu's encoder widths"),
+    (["sae=topk", "sae.d_sae=64", "sae.k=65"], "sae.k=65", "at most sae.d_sae=64"),
     # Hydra's composition errors: one line and exit 2 too
     (["sae.l1_coef=1e-2"], "sae.l1_coef is not a config key", "l1_coeff"),
     (["sae.k=abc"], "sae.k", "could not be converted to Integer"),

@@ -12,8 +12,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SMALL = ["model=tinysql_smoke", "data.n_train_per_set=200", "data.n_schemas=40", "harvest.max_examples=200",
          "sae.epochs=1", "sae.ce_examples=8", "causal.n_select=20", "causal.n_test=30", "causal.n_boot=200",
-         "causal.kl_examples=8", "generation.max_new_tokens=24", "steering.scales=[0.1]", "steering.alphas=[1.0]",
-         "steering.n_steps=16"]
+         "causal.kl_examples=8", "generation.max_new_tokens=24", "steering.grains.scales=[0.1]",
+         "steering.methods.alphas=[1.0]",
+         "steering.grains.n_steps=16"]
 
 
 def run(*args, cwd, timeout=900) -> subprocess.CompletedProcess:

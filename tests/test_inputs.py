@@ -63,7 +63,7 @@ def test_damaged_sae_weights_stop_the_stage_that_loads_them(pipeline_run, tmp_pa
     weights.write_bytes(bytes(data))
     for stage in ("evaluate", "features", "steer"):
         out = tmp_path / f"out-{stage}"
-        proc, seconds = run_cli(stage, *stage_args(pipeline_run, out), "steering.feature=1", cwd=tmp_path,
+        proc, seconds = run_cli(stage, *stage_args(pipeline_run, out), "steering.target.feature=1", cwd=tmp_path,
                                 cache=tmp_path / "cache")
         assert_refused(proc, seconds, "does not match the sha256", out)
     assert not (tmp_path / "cache" / "models").exists()  # refused before the model was built
@@ -92,7 +92,7 @@ def test_steer_reads_the_causal_json_it_is_pointed_at_before_its_work(pipeline_r
     causal = pipeline_run / "evaluate" / "causal.json"
     causal.write_bytes(HOSTILE_BYTES)
     out = tmp_path / "out"
-    proc, seconds = run_cli("steer", *stage_args(pipeline_run, out), f"steering.causal_path={causal.parent}",
+    proc, seconds = run_cli("steer", *stage_args(pipeline_run, out), f"steering.target.causal_path={causal.parent}",
                             cwd=tmp_path, cache=tmp_path / "cache")
     assert_refused(proc, seconds, f"{causal} is not whole JSON", out)
 
@@ -118,7 +118,7 @@ def test_a_damaged_model_card_stops_steer_before_its_work(smoke_sae, tmp_path):
     card = next((cache / "models").glob("tinysql_smoke-*/model_card.json"))
     card.write_bytes(HOSTILE_BYTES)
     ours = [o for o in overrides if not o.startswith("paths.cache_dir=")]
-    proc, seconds = run_cli("steer", *ours, f"paths.cache_dir={cache}", "steering.feature=1",
+    proc, seconds = run_cli("steer", *ours, f"paths.cache_dir={cache}", "steering.target.feature=1",
                             f"hydra.run.dir={tmp_path / 'out'}", cwd=tmp_path, cache=cache)
     assert_refused(proc, seconds, f"{card} is not whole JSON", tmp_path / "out")
 

@@ -14,8 +14,9 @@ from tests.conftest import write_user_jsonl
 
 SMALL = ["model=hf", "model.layer=1", "logger=none", "sae=relu", "sae.d_sae=4", "sae.epochs=1", "sae.ce_examples=4",
          "harvest.max_examples=40", "causal.n_select=4", "causal.n_test=4", "causal.n_boot=100",
-         "causal.kl_examples=2", "generation.max_new_tokens=6", "steering.scales=[0.1]", "steering.alphas=[1.0]",
-         "steering.n_steps=8", "report.features=3"]
+         "causal.kl_examples=2", "generation.max_new_tokens=6", "steering.grains.scales=[0.1]",
+         "steering.methods.alphas=[1.0]",
+         "steering.grains.n_steps=8", "report.features=3"]
 TINYSQL = ["data.n_train_per_set=20", "data.n_test_per_set=3", "data.n_validation_per_set=2",
            "data.n_test_ood_per_set=2", "data.n_schemas=10"]
 

@@ -3,7 +3,7 @@
 `validate` checks the config's values and paths; this checks the files behind them, each with the
 reader the stage itself uses: the SAE's weights against the sha256 its cfg.json records (again
 where they load, `sae.io.load_sae`), evaluate's causal.json (features reads it beside the SAE,
-steer from `steering.causal_path`), the embedded model's card, and the Spider databases of every
+steer from `steering.target.causal_path`), the embedded model's card, and the Spider databases of every
 split a stage scores. A damaged file is one line naming it, in seconds, where it was a traceback
 after minutes of work. Nothing here imports torch.
 """
@@ -34,10 +34,11 @@ def check_inputs(cfg: DictConfig) -> None:
         causal = causal_json_beside(sae_dir(cfg.sae.path))
         if causal.is_file():
             read_json(causal, "rerun `causalgear evaluate` beside this SAE, or delete the file")
-    if stage == "steer" and cfg.steering.feature is None and cfg.steering.causal_path is not None:
+    target = cfg.steering.target
+    if stage == "steer" and target.feature is None and target.causal_path is not None:
         from causalgear.steering.target import causal_json_at, chosen_coordinate
 
-        path = causal_json_at(cfg.steering.causal_path)
+        path = causal_json_at(target.causal_path)
         if path.is_file():  # a missing one is named where the feature is resolved
             chosen_coordinate(path)
     if stage in CARD_STAGES and cfg.model.name_or_path == "embedded":

@@ -42,6 +42,11 @@ def compose(overrides: list[str] | tuple[str, ...] = (), stage: str = "none") ->
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
+    from causalgear.config.steering import RenamedKey, renamed_override
+
+    for override in overrides:  # an earlier key: one line naming its new one, not Hydra's "not in struct"
+        if (renamed := renamed_override(override)) is not None:
+            raise RenamedKey(renamed)
     register_configs()
     with initialize_config_dir(version_base=None, config_dir=str(CONF_DIR)):
         return hydra_compose("config", overrides=[*overrides, f"stage={stage}"])
@@ -120,11 +125,11 @@ def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> No
             target.check(f"transfer.{name}")
     if cfg.stage in HARVESTING_STAGES:  # `data` or `accuracy` on a Spider copy without its train file is fine
         data.check_split("harvest.split", cfg.harvest.split)
-    if cfg.steering.split not in (None, "auto"):
-        data.check_split("steering.split", cfg.steering.split)
-    for i, name in enumerate(cfg.steering.extra_methods):
+    if cfg.steering.target.split not in (None, "auto"):
+        data.check_split("steering.target.split", cfg.steering.target.split)
+    for i, name in enumerate(cfg.steering.methods.extra):
         if name not in steering_methods.extras():
-            raise ConfigError(f"steering.extra_methods[{i}]", name,
+            raise ConfigError(f"steering.methods.extra[{i}]", name,
                               f"one of {', '.join(steering_methods.extras())} (causalgear.steering.methods)")
     if cfg.sae.path is not None and sae_dir(cfg.sae.path) is None:
         raise ConfigError("sae.path", cfg.sae.path, "a train run dir (holding sae/cfg.json) or an SAE dir")

@@ -161,7 +161,7 @@ def test_a_truncated_causal_json_stops_the_service_in_one_line_before_the_model_
     monkeypatch.setattr("causalgear.models.loading.load_model", lambda *a, **k: pytest.fail("model loaded"))
     overrides, _ = smoke_sae
     with pytest.raises(CausalgearError, match="causal.json is not whole JSON") as err:
-        engine_module.Engine(compose([*overrides, f"steering.causal_path={tmp_path}"]), tmp_path)
+        engine_module.Engine(compose([*overrides, f"steering.target.causal_path={tmp_path}"]), tmp_path)
     assert "\n" not in str(err.value)
 
 

@@ -32,10 +32,12 @@ def test_the_ranking_is_log_p_gold_minus_log_p_written_under_a_raise_and_lowerin
 
 def test_the_sae_methods_choose_a_latent_among_the_feature_and_its_candidates(smoke_sae, tmp_path):
     overrides, _ = smoke_sae
-    cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[1.0,4.0]",
-                   "steering.clamps=[3.0]", "steering.html_examples=2", "steering.split=null",
-                   "steering.candidates=2", "steering.conditional=false", "steering.concepts=[]",
-                   "steering.extra_methods=[clamp]"])
+    cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.5]",
+                   "steering.methods.alphas=[1.0,4.0]",
+                   "steering.methods.clamps=[3.0]", "steering.html_examples=2", "steering.target.split=null",
+                   "steering.methods.candidates=2", "steering.methods.conditional=false",
+                   "steering.concepts.targets=[]",
+                   "steering.methods.extra=[clamp]"])
     result = steer(cfg, tmp_path)
     latents = result["candidate_latents"]
     assert latents[0] == 2 and len(latents) == 3 and len(set(latents)) == 3

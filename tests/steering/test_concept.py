@@ -57,17 +57,17 @@ def test_the_score_is_the_harmonic_mean_and_zero_when_any_judge_is_zero():
 
 
 def test_a_target_that_cannot_be_forced_is_refused():
-    with pytest.raises(ConfigError, match="steering.concepts='order_direction:UP'"):
-        validate(compose(["steering.concepts=[order_direction:UP]"]))
+    with pytest.raises(ConfigError, match="steering.concepts.targets='order_direction:UP'"):
+        validate(compose(["steering.concepts.targets=[order_direction:UP]"]))
     with pytest.raises(ConfigError, match=re.escape("aggregate:COUNT|SUM|AVG|MIN|MAX")):
-        validate(compose(["steering.concepts=[colour:RED]"]))
+        validate(compose(["steering.concepts.targets=[colour:RED]"]))
 
 
 def test_concept_steering_chooses_on_validation_and_reports_each_method(smoke_sae):
     overrides, _ = smoke_sae
-    cfg = compose([*overrides, "data.n_validation_per_set=8", "steering.concepts=[order_direction:DESC]",
-                   "steering.concept_prompts=4", "steering.concept_latents=2", "steering.alphas=[1.0,4.0]",
-                   "steering.clamps=[3.0]"], stage="steer")
+    cfg = compose([*overrides, "data.n_validation_per_set=8", "steering.concepts.targets=[order_direction:DESC]",
+                   "steering.concepts.prompts=4", "steering.concepts.latents=2", "steering.methods.alphas=[1.0,4.0]",
+                   "steering.methods.clamps=[3.0]"], stage="steer")
     result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:DESC"]
     assert result["n_select"] == 4 and result["n_test"] <= 4 and len(result["candidate_latents"]) == 2
     assert set(result["methods"]) == {"none", "clamp", "additive", "diffmean", "random_direction"}

@@ -80,9 +80,10 @@ def test_the_detector_reads_the_prompt_activations_of_the_selection_arms(smoke_s
 
 def test_steer_says_why_it_has_no_gated_twins_when_no_detector_can_be_fitted(smoke_sae, tmp_path):
     overrides, _ = smoke_sae
-    cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[4.0]",
-                   "steering.html_examples=2", "steering.split=test_shift.verb", "steering.concepts=[]",
-                   "steering.candidates=0", "steering.extra_methods=[]"])
+    cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.5]",
+                   "steering.methods.alphas=[4.0]",
+                   "steering.html_examples=2", "steering.target.split=test_shift.verb", "steering.concepts.targets=[]",
+                   "steering.methods.candidates=0", "steering.methods.extra=[]"])
     result = steer(cfg, tmp_path)
     # the smoke model answers every selection prompt wrong: there is nothing to tell apart
     assert result["detector"] is None and "fewer than 5" in result["skipped_methods"]["gated"]

@@ -26,9 +26,11 @@ class Nothing(Direction):
 def test_a_registered_method_is_measured_written_and_reported(smoke_sae, tmp_path, monkeypatch):
     monkeypatch.setitem(methods._METHODS, "nothing", Nothing)
     overrides, _ = smoke_sae
-    cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[4.0]",
-                   "steering.html_examples=2", "steering.split=null", "steering.candidates=0",
-                   "steering.concepts=[]", "steering.conditional=false", "steering.extra_methods=[nothing]"])
+    cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.5]",
+                   "steering.methods.alphas=[4.0]",
+                   "steering.html_examples=2", "steering.target.split=null", "steering.methods.candidates=0",
+                   "steering.concepts.targets=[]", "steering.methods.conditional=false",
+                   "steering.methods.extra=[nothing]"])
     validate(cfg)  # the config check knows it by its registration
     result = steer(cfg, tmp_path / "steer")
     toy = result["methods"]["nothing"]
@@ -47,8 +49,8 @@ def test_an_unregistered_method_is_refused_by_the_config_check():
 
     from causalgear.config import ConfigError
 
-    with pytest.raises(ConfigError, match="steering.extra_methods\\[0\\]='nothing'"):
-        validate(compose(["steering.extra_methods=[nothing]"]))
+    with pytest.raises(ConfigError, match="steering.methods.extra\\[0\\]='nothing'"):
+        validate(compose(["steering.methods.extra=[nothing]"]))
 
 
 def test_diffmean_steers_from_the_selection_prompts_answered_wrong_toward_those_answered_right(smoke_sae):
@@ -66,7 +68,7 @@ def test_diffmean_steers_from_the_selection_prompts_answered_wrong_toward_those_
     from causalgear.workbench import Workbench
 
     overrides, _ = smoke_sae
-    bench = Workbench.load(compose([*overrides, "steering.feature=2"], stage="steer"), "steer")
+    bench = Workbench.load(compose([*overrides, "steering.target.feature=2"], stage="steer"), "steer")
     examples = load_split(bench.cfg, "test")[:8]
     right = np.array([1, 0, 1, 0, 1, 0, 0, 0], dtype=float)
 

@@ -16,13 +16,15 @@ from causalgear.steering.run import Steerer, steer
 @pytest.fixture(scope="module")
 def steer_cfg(smoke_sae):
     cfg, root = smoke_sae
-    return compose([*cfg, "steering.feature=2", "steering.scales=[0.05,0.5]", "steering.alphas=[1.0,4.0]",
+    return compose([*cfg, "steering.target.feature=2", "steering.grains.scales=[0.05,0.5]",
+                    "steering.methods.alphas=[1.0,4.0]",
                     "steering.html_examples=3", *ONE_SPLIT]), root
 
 
 # the feature alone on the eval split: what the extra latents, splits and methods add is tested on its own
-ONE_SPLIT = ["steering.split=null", "steering.candidates=0", "steering.conditional=false", "steering.concepts=[]",
-             "steering.extra_methods=[]"]
+ONE_SPLIT = ["steering.target.split=null", "steering.methods.candidates=0", "steering.methods.conditional=false",
+             "steering.concepts.targets=[]",
+             "steering.methods.extra=[]"]
 
 
 def test_steer_writes_every_file_and_field(steer_cfg):
@@ -32,7 +34,7 @@ def test_steer_writes_every_file_and_field(steer_cfg):
     result = steer(cfg, out)
     saved = json.loads((out / "steering.json").read_text())
     assert saved["methods"]["grains"]["test"] == json.loads(json.dumps(result["methods"]["grains"]["test"]))
-    assert saved["feature"] == 2 and saved["feature_source"] == "steering.feature"
+    assert saved["feature"] == 2 and saved["feature_source"] == "steering.target.feature"
     for name, grid in (("grains", [0.05, 0.5]), ("additive", [1.0, 4.0])):
         m = saved["methods"][name]
         assert m["method"] == name and m["scale"] in grid
@@ -55,7 +57,7 @@ def test_steer_writes_every_file_and_field(steer_cfg):
     for row in att["examples"]:
         assert len(row["tokens"]) == len(row["token_ids"]) == len(row["attributions"])
         assert (row["baseline"], row["n_steps"], row["layer"], row["coordinate"]) == ("pad", 64, 1, 2)
-        assert len(row["perturbed_positions"]) == min(8, row["prompt_length"])  # steering.top_tokens
+        assert len(row["perturbed_positions"]) == min(8, row["prompt_length"])  # steering.grains.top_tokens
     errors = [r["completeness_error"] for r in att["examples"] if r["completeness_error"] is not None]
     assert sum(errors) / len(errors) <= 0.05  # n_steps = 64 on the embedded model's architecture
     page = (out / "attributions.html").read_text()
@@ -92,10 +94,10 @@ def test_scale_zero_generates_the_unsteered_sql_and_the_embedding_matrix_never_m
 
 def test_steer_names_a_bad_feature_before_loading_the_model(steer_cfg):
     cfg, root = steer_cfg
-    bad = compose([f"sae.path={cfg.sae.path}", "steering.feature=99"])
-    with pytest.raises(CausalgearError, match="steering.feature=99 is out of range"):
+    bad = compose([f"sae.path={cfg.sae.path}", "steering.target.feature=99"])
+    with pytest.raises(CausalgearError, match="steering.target.feature=99 is out of range"):
         steer(bad, root)
-    missing = compose([f"sae.path={cfg.sae.path}", f"steering.causal_path={root / 'nowhere'}"])
+    missing = compose([f"sae.path={cfg.sae.path}", f"steering.target.causal_path={root / 'nowhere'}"])
     with pytest.raises(CausalgearError, match="no causal.json"):
         steer(missing, root)
 
@@ -108,7 +110,7 @@ def test_a_truncated_or_chosenless_causal_json_is_one_line_before_loading_the_mo
                                                                                     named):
     cfg, root = steer_cfg
     (tmp_path / "causal.json").write_text(text)
-    bad = compose([f"sae.path={cfg.sae.path}", f"steering.causal_path={tmp_path}"])
+    bad = compose([f"sae.path={cfg.sae.path}", f"steering.target.causal_path={tmp_path}"])
     with pytest.raises(CausalgearError, match=named) as err:
         steer(bad, root)
     assert "\n" not in str(err.value)
@@ -116,9 +118,11 @@ def test_a_truncated_or_chosenless_causal_json_is_one_line_before_loading_the_mo
 
 def test_steering_on_a_shift_split_reports_fixes_breaks_and_the_in_distribution_check(smoke_sae, tmp_path):
     overrides, _ = smoke_sae
-    cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[4.0]",
-                   "steering.html_examples=2", "steering.split=test_shift.order", "causal.n_select=3",
-                   "causal.n_test=4", "steering.candidates=0", "steering.conditional=false", "steering.concepts=[]"])
+    cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.5]",
+                   "steering.methods.alphas=[4.0]",
+                   "steering.html_examples=2", "steering.target.split=test_shift.order", "causal.n_select=3",
+                   "causal.n_test=4", "steering.methods.candidates=0", "steering.methods.conditional=false",
+                   "steering.concepts.targets=[]"])
     result = steer(cfg, tmp_path)
     assert result["data_split"] == "test_shift.order" and result["in_distribution_split"] == "test"
     for m in result["methods"].values():
@@ -141,19 +145,20 @@ def test_a_steering_split_or_method_that_does_not_exist_is_refused():
     from causalgear.config import ConfigError
     from causalgear.preflight import validate
 
-    with pytest.raises(ConfigError, match="steering.split='test_shift.colour'"):
-        validate(compose(["steering.split=test_shift.colour"]))
+    with pytest.raises(ConfigError, match="steering.target.split='test_shift.colour'"):
+        validate(compose(["steering.target.split=test_shift.colour"]))
     with pytest.raises(ConfigError) as err:  # the registered methods (causalgear.steering.methods)
-        validate(compose(["steering.extra_methods=[clamp,prompting]"]))
-    assert str(err.value) == ("steering.extra_methods[1]='prompting' is not allowed: one of clamp, diffmean, "
+        validate(compose(["steering.methods.extra=[clamp,prompting]"]))
+    assert str(err.value) == ("steering.methods.extra[1]='prompting' is not allowed: one of clamp, diffmean, "
                               "random_direction, concept_probe (causalgear.steering.methods)")
 
 
 def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path, capsys):
     overrides, _ = smoke_sae
-    cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[1.0,4.0]",
-                   "steering.html_examples=2", *ONE_SPLIT, "steering.extra_methods=[clamp,diffmean,random_direction]",
-                   "steering.clamps=[3.0]"])
+    cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.5]",
+                   "steering.methods.alphas=[1.0,4.0]",
+                   "steering.html_examples=2", *ONE_SPLIT, "steering.methods.extra=[clamp,diffmean,random_direction]",
+                   "steering.methods.clamps=[3.0]"])
     result = steer(cfg, tmp_path)
     methods = set(result["methods"])
     assert {"grains", "additive", "clamp", "random_direction"} <= methods
@@ -193,9 +198,10 @@ def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_s
     from causalgear.steering import concept
 
     overrides, _ = smoke_sae
-    cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.05,0.5]", "steering.alphas=[1.0,4.0]",
-                   "steering.html_examples=2", "steering.clamps=[2.0,8.0]", "steering.candidates=2",
-                   "steering.concepts=[order_direction:DESC]", "data.n_validation_per_set=4"])
+    cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.05,0.5]",
+                   "steering.methods.alphas=[1.0,4.0]",
+                   "steering.html_examples=2", "steering.methods.clamps=[2.0,8.0]", "steering.methods.candidates=2",
+                   "steering.concepts.targets=[order_direction:DESC]", "data.n_validation_per_set=4"])
     honest = steer(cfg, tmp_path / "a")
     real, real_load = workbench.held_out, concept.load_split
 
@@ -248,9 +254,10 @@ def test_the_residual_methods_steer_at_the_positions_the_config_names(smoke_sae,
     overrides, _ = smoke_sae
     runs = {}
     for where in ("all", "decision"):
-        cfg = compose([*overrides, "steering.feature=2", "steering.scales=[0.5]", "steering.alphas=[8.0]",
-                       "steering.html_examples=2", *ONE_SPLIT, "steering.extra_methods=[random_direction]",
-                       f"steering.positions={where}", "steering.top_tokens=1"])
+        cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.5]",
+                       "steering.methods.alphas=[8.0]",
+                       "steering.html_examples=2", *ONE_SPLIT, "steering.methods.extra=[random_direction]",
+                       f"steering.methods.positions={where}", "steering.grains.top_tokens=1"])
         runs[where] = steer(cfg, tmp_path / where)
         assert runs[where]["positions"] == where
     # one prompt token edited changes no more outputs than every position, generation included

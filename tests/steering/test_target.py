@@ -1,4 +1,4 @@
-"""`steering.split=auto` chooses the shift split with the most room from validation-side figures only."""
+"""`steering.target.split=auto` chooses the shift split with the most room from validation-side figures only."""
 
 import json
 import shutil
@@ -44,8 +44,8 @@ def test_without_a_card_auto_measures_the_validation_twins(smoke_sae, tmp_path):
 
 def test_a_named_split_is_kept_and_a_split_too_small_to_halve_is_never_chosen(smoke_sae):
     overrides, _ = smoke_sae
-    bench = Workbench.load(compose([*overrides, "steering.split=test_shift.verb"], stage="steer"), "steer")
-    assert choose_split(bench) == ("test_shift.verb", {"rule": "steering.split"})
+    bench = Workbench.load(compose([*overrides, "steering.target.split=test_shift.verb"], stage="steer"), "steer")
+    assert choose_split(bench) == ("test_shift.verb", {"rule": "steering.target.split"})
     # with n_select above every shift split's size, no shift split can hold a test half
     bench = Workbench.load(compose([*overrides, "causal.n_select=1000"], stage="steer"), "steer")
     split, why = choose_split(bench)

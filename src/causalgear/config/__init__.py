@@ -26,31 +26,27 @@ from causalgear.config.data import (
     Decoding,
     JsonlDataConfig,
     SpiderDataConfig,
+    SpiderSubset,
     TinySQLDataConfig,
 )
 from causalgear.config.run_dirs import unique_dir
 from causalgear.config.serve import SAEQuantization, ServeConfig, ServeMode
+from causalgear.config.steering import CONCEPT_VALUES, IGMethod, ReadoutPosition, SteeringConfig
 
-__all__ = ["COMMAND_SETS", "SHIFT_ELEMENTS", "TINYSQL_SPLITS", "CommandSet", "ConfigError", "Decoding",
-           "SAEQuantization", "ServeConfig", "ServeMode"]  # re-exported: one place to import from
+__all__ = [  # re-exported: one place to import from
+    "COMMAND_SETS", "CONCEPT_VALUES", "SHIFT_ELEMENTS", "TINYSQL_SPLITS", "CommandSet", "ConfigError", "Decoding",
+    "IGMethod", "JsonlDataConfig", "ReadoutPosition", "SAEQuantization", "ServeConfig", "ServeMode",
+    "SpiderDataConfig", "SpiderSubset", "SteeringConfig", "TinySQLDataConfig",
+]
 
 CONF_DIR = Path(os.environ.get("CAUSALGEAR_CONF", Path(__file__).resolve().parents[3] / "conf"))
 
-# what concept steering can force (steering.concepts)
-CONCEPT_VALUES = {"order_direction": ("ASC", "DESC"), "aggregate": ("COUNT", "SUM", "AVG", "MIN", "MAX")}
 DType = StrEnum("DType", [(v, v) for v in ("float32", "bfloat16", "float16")])
 Device = StrEnum("Device", [(v, v) for v in ("auto", "cpu", "cuda")])
 QUANTIZATIONS = ("none", "8bit", "4bit")  # a str: an Enum member cannot be named 8bit
 SiteKind = StrEnum("SiteKind", [(v, v) for v in ("resid", "mlp_out", "attn_out")])
 CausalMode = StrEnum("CausalMode", [(v, v) for v in ("zero", "mean", "inject", "interchange")])
 SelectBy = StrEnum("SelectBy", [(v, v) for v in ("precision", "accuracy_drop")])
-Direction = StrEnum("Direction", [(v, v) for v in ("raise", "lower")])
-ReadoutPosition = StrEnum("ReadoutPosition", [(v, v) for v in ("response", "last_prompt")])
-IGBaseline = StrEnum("IGBaseline", [(v, v) for v in ("pad", "zero", "mean")])
-# where residual steering edits: every position (generation included), the prompt's, or the
-# prompt tokens GrAInS' attribution picks (`decision`)
-SteeringPositions = StrEnum("SteeringPositions", [(v, v) for v in ("all", "prompt", "decision")])
-IGMethod = StrEnum("IGMethod", [(v, v) for v in ("gausslegendre", "riemann_trapezoid")])
 LoggerMode = StrEnum("LoggerMode", [(v, v) for v in ("auto", "online", "offline", "disabled")])
 
 
@@ -198,8 +194,6 @@ class SAEConfig:
     def __post_init__(self) -> None:
         _positive("sae", self, "d_sae", "batch_size", "epochs", "steps_per_chunk", "buffer_rows",
                   "checkpoint_every_steps")
-        if any(isinstance(w, bool) or not isinstance(w, int) or w <= 0 for w in self.hidden_sizes):
-            raise ConfigError("sae.hidden_sizes", list(self.hidden_sizes), "integers > 0")
         if self.k is not None:
             _positive("sae", self, "k")
         _at_least("sae.l1_coeff", self.l1_coeff, 0, "a number >= 0")
@@ -227,74 +221,6 @@ class CausalConfig:
         _positive("causal", self, "n_select", "n_test", "exhaustive_max", "confirm_top", "n_boot", "kl_examples",
                   "pair_candidates")
         _at_least("causal.pairs", self.pairs, 0, "an integer >= 0 (0: no cause/isolate)")
-
-
-@dataclass
-class SteeringConfig:
-    # the SAE coordinate to steer; None: the one `causalgear evaluate` chose (causal.json in `causal_path`)
-    feature: int | None = None
-    causal_path: str | None = None  # an evaluate run dir (or its causal.json)
-    direction: Direction = Direction["raise"]
-    # F = the coordinate's pre-activation summed over the positions that write the response
-    # (`response`), or at the last prompt token (`last_prompt`)
-    position: ReadoutPosition = ReadoutPosition.response
-    # integrated-gradients baseline embedding; not zero: the first RMSNorm maps any alpha * x to
-    # one direction, so F jumps at alpha = 0 and a quadrature misses the jump (README, "Steering")
-    baseline: IGBaseline = IGBaseline.pad
-    n_steps: int = 64
-    internal_batch_size: int = 64
-    ig_method: IGMethod = IGMethod.gausslegendre
-    top_tokens: int | None = 8  # prompt tokens perturbed (largest |attribution|); None: all
-    scale: float = 0.05  # GrAInS step, as a share of each token embedding's norm
-    grad_steps: int = 1
-    # grids searched on the selection split; empty: use `scale` / `alpha` as given
-    scales: list[float] = field(default_factory=lambda: [0.02, 0.05, 0.1, 0.2, 0.5])
-    alpha: float = 1.0  # additive steering: x + alpha * (the decoder's contribution of the mean active z_j)
-    alphas: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
-    html_examples: int = 24
-    # the split steering is chosen and reported on: `auto` (the shift split with the most room,
-    # judged on its validation twin), a split (e.g. `test_shift.order`), or null (data.eval_split);
-    # off data.eval_split, data.eval_split's test half is measured too (the regression check)
-    split: str | None = "auto"
-    # methods beside grains and additive, each with its scale chosen on selection, by their names in
-    # causalgear.steering.methods: `clamp` (z_j = `clamps` x its mean active value), and at the
-    # additive direction's norm and alphas, `diffmean` (selection prompts answered right minus wrong)
-    # and `random_direction` (seeded); at alphas times its own DiffMean, `concept_probe` (toward the
-    # value a probe reads in the question)
-    extra_methods: list[str] = field(default_factory=lambda: ["clamp", "diffmean", "random_direction",
-                                                              "concept_probe"])
-    clamps: list[float] = field(default_factory=lambda: [0.5, 2.0, 5.0, 10.0])
-    conditional: bool = True  # also each method gated by a misread detector fitted on selection
-    positions: SteeringPositions = SteeringPositions.all  # of the residual methods (grains: its own tokens)
-    # latents beside the feature that additive and clamp try: the first of GrAInS' contrastive ranking
-    candidates: int = 3
-    # concept steering (AxBench's score): targets `component:VALUE`, prompts per side, SAE latents tried
-    concepts: list[str] = field(default_factory=lambda: ["order_direction:ASC", "order_direction:DESC",
-                                                         "aggregate:MAX"])
-    concept_prompts: int = 100
-    concept_latents: int = 2
-
-    def __post_init__(self) -> None:
-        if self.feature is not None:
-            _at_least("steering.feature", self.feature, 0, "a coordinate index >= 0, or null (evaluate's choice)")
-        _positive("steering", self, "n_steps", "internal_batch_size", "grad_steps", "html_examples", "concept_prompts",
-                  "concept_latents")
-        _at_least("steering.candidates", self.candidates, 0, "an integer >= 0 (0: the feature alone)")
-        for target in self.concepts:
-            component, _, value = target.partition(":")
-            if value not in CONCEPT_VALUES.get(component, ()):
-                raise ConfigError("steering.concepts", target, "component:VALUE, one of " + ", ".join(
-                    f"{c}:{'|'.join(vs)}" for c, vs in CONCEPT_VALUES.items()))
-        if self.ig_method == IGMethod.riemann_trapezoid and self.n_steps < 2:
-            raise ConfigError("steering.n_steps", self.n_steps, "an integer >= 2 for riemann_trapezoid")
-        if self.top_tokens is not None:
-            _positive("steering", self, "top_tokens")
-        for key in ("scale", "alpha"):
-            _at_least(f"steering.{key}", getattr(self, key), 0, "a number >= 0")
-        for key in ("scales", "alphas", "clamps"):
-            if any(v <= 0 for v in getattr(self, key)):
-                raise ConfigError(f"steering.{key}", list(getattr(self, key)),
-                                  "numbers > 0 (0 is the unsteered baseline)")
 
 
 @dataclass

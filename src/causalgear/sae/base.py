@@ -47,6 +47,18 @@ class SparseAutoencoder(nn.Module):
         self.d_in, self.d_sae = d_in, d_sae
 
     @classmethod
+    def check_config(cls, sae_cfg) -> None:
+        """This architecture's own fields of the `sae` group (the preflight; a ConfigError naming the key)."""
+        from causalgear.config import ConfigError
+
+        if cls.uses_k and sae_cfg.k is None:
+            raise ConfigError("sae.k", None, f"an integer > 0: {cls.arch} keeps k of its sae.d_sae codes active")
+        if not cls.uses_k and sae_cfg.k is not None:
+            raise ConfigError("sae.k", sae_cfg.k, f"null: {cls.arch} has no k (its width is sae.d_sae)")
+        if cls.uses_k and sae_cfg.k > sae_cfg.d_sae:
+            raise ConfigError("sae.k", sae_cfg.k, f"at most sae.d_sae={sae_cfg.d_sae} (the codes it keeps active)")
+
+    @classmethod
     def from_config(cls, sae_cfg, d_in: int) -> SparseAutoencoder:
         """A fresh SAE from the `sae` config group."""
         return cls(d_in, sae_cfg.d_sae)

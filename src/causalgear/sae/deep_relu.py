@@ -33,6 +33,16 @@ class DeepReLUSAE(SparseAutoencoder):
         self.post_step()
 
     @classmethod
+    def check_config(cls, sae_cfg) -> None:
+        from causalgear.config import ConfigError
+
+        super().check_config(sae_cfg)
+        if not sae_cfg.hidden_sizes or any(isinstance(w, bool) or not isinstance(w, int) or w <= 0
+                                           for w in sae_cfg.hidden_sizes):
+            raise ConfigError("sae.hidden_sizes", list(sae_cfg.hidden_sizes),
+                              f"a non-empty list of integers > 0 ({cls.arch}'s encoder widths before the code)")
+
+    @classmethod
     def from_config(cls, sae_cfg, d_in: int) -> DeepReLUSAE:
         return cls(d_in, sae_cfg.d_sae, list(sae_cfg.hidden_sizes))
 

@@ -59,11 +59,8 @@ def build(sae_cfg, d_in: int):
 
 
 def check(sae_cfg) -> None:
-    """The preflight of the `sae` group: a registered arch, and `k` exactly where it means something."""
+    """The preflight of the `sae` group: a registered arch, whose class checks its own fields
+    (`SparseAutoencoder.check_config`: `k` exactly where it means something, a deep SAE's widths)."""
     if sae_cfg.arch not in _ARCHITECTURES:
         raise ConfigError("sae.arch", sae_cfg.arch, f"one of {', '.join(_ARCHITECTURES)} (causalgear.sae.registry)")
-    cls = architecture(sae_cfg.arch)
-    if cls.uses_k and sae_cfg.k is None:
-        raise ConfigError("sae.k", None, f"an integer > 0: {sae_cfg.arch} keeps k of its sae.d_sae codes active")
-    if not cls.uses_k and sae_cfg.k is not None:
-        raise ConfigError("sae.k", sae_cfg.k, f"null: {sae_cfg.arch} has no k (its width is sae.d_sae)")
+    architecture(sae_cfg.arch).check_config(sae_cfg)

@@ -90,20 +90,21 @@ class Engine:
         self._top_tokens: dict[int, list[dict]] = {}
         self._top_tokens_lock = threading.Lock()
         # a prompt has no response yet: read F at the last prompt token
-        self._grains_cfg = OmegaConf.merge(cfg.steering, {"position": "last_prompt", "n_steps": self.s.grains_ig_steps,
-                                                          "internal_batch_size": self.s.grains_ig_steps})
+        steps = self.s.grains_ig_steps
+        self._grains_cfg = OmegaConf.merge(cfg.steering, {"grains": {"position": "last_prompt", "n_steps": steps,
+                                                                     "internal_batch_size": steps}})
 
     @staticmethod
     def _default_feature(cfg: DictConfig, d_sae: int) -> int | None:
-        """serve.feature, else steering.feature or evaluate's choice in steering.causal_path, else None."""
+        """serve.feature, else steering.target.feature or evaluate's choice in its causal_path, else None."""
         j = cfg.serve.feature
         if j is not None and j >= d_sae:
             raise CausalgearError(f"serve.feature={j} is out of range: the SAE has {d_sae} coordinates "
                                   f"(0..{d_sae - 1})")
-        if j is None and (cfg.steering.feature is not None or cfg.steering.causal_path):
+        if j is None and (cfg.steering.target.feature is not None or cfg.steering.target.causal_path):
             from causalgear.steering.target import resolve_feature
 
-            j, _ = resolve_feature(cfg.steering, d_sae)
+            j, _ = resolve_feature(cfg.steering.target, d_sae)
         return j
 
     @property

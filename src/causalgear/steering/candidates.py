@@ -3,7 +3,7 @@
 On the selection prompts the unsteered model answers wrong, M = log p(gold SQL) − log p(the SQL
 it wrote), both teacher-forced. Raising latent j by its mean active value at every position
 changes M by about Σ_positions Δz_j · (J_gᵀ ∇_h M)_j (attribution patching, as evaluate ranks
-coordinates). The latents whose raise (or, with `steering.direction=lower`, whose lowering)
+coordinates). The latents whose raise (or, with `steering.target.direction=lower`, whose lowering)
 most favours the gold answer come first; each SAE method then picks its latent and scale among
 them by real generation on the selection split.
 """

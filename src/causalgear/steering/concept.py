@@ -7,7 +7,7 @@ wanted value), instruction (every other component equals the gold's) and fluency
 executes); its score is their harmonic mean, 0 when any judge is 0, averaged over outputs.
 
 Everything is chosen on the validation split and reported on data.eval_split (at most
-`steering.concept_prompts` prompts each): the SAE latents (the `steering.concept_latents` whose
+`steering.concepts.prompts` prompts each): the SAE latents (the `steering.concepts.latents` whose
 mean code differs most between validation examples with and without the value), each method's
 latent and scale. Methods: clamp and additive on those latents; DiffMean of the residual over
 the same examples (as AxBench computes it: mean over each example's tokens, then positives minus
@@ -87,12 +87,13 @@ def token_means(bench, examples, batch_size: int = 32) -> tuple[torch.Tensor, to
 
 
 def concept_steering(bench, seed: int) -> dict:
-    """Every target of `steering.concepts`: each method's judges and score on the eval split."""
+    """Every target of `steering.concepts.targets`: each method's judges and score on the eval split."""
     s, cfg = bench.cfg.steering, bench.cfg
     if "validation_split" not in bench.source.supports:
-        return {t: {"skipped": f"data={cfg.data.name} has no validation split to choose on"} for t in s.concepts}
+        why = f"data={cfg.data.name} has no validation split to choose on"
+        return {t: {"skipped": why} for t in s.concepts.targets}
     validation, evaluation = load_split(cfg, "validation"), load_split(cfg, cfg.data.eval_split)
-    return {target: _one_target(bench, target, validation, evaluation, s, seed) for target in s.concepts}
+    return {target: _one_target(bench, target, validation, evaluation, s, seed) for target in s.concepts.targets}
 
 
 def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dict:
@@ -100,23 +101,23 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dic
     flags = [has_value(components(e.sql), component, value) for e in validation]
     pos = [e for e, f in zip(validation, flags, strict=True) if f]
     neg = [e for e, f in zip(validation, flags, strict=True) if f is False]
-    prompts = {"selection": neg[:s.concept_prompts],
+    prompts = {"selection": neg[:s.concepts.prompts],
                "test": [e for e in evaluation if has_value(components(e.sql), component, value) is False]
-               [:s.concept_prompts]}
+               [:s.concepts.prompts]}
     if not pos or not prompts["selection"] or not prompts["test"]:
         return {"skipped": f"validation or {bench.cfg.data.eval_split} has no example to steer towards {target} "
                            f"(validation examples with it: {len(pos)}; without: {len(neg)})"}
     (r_pos, z_pos), (r_neg, z_neg) = token_means(bench, pos), token_means(bench, neg)
     resid_diffmean = diffmean(r_pos, r_neg)
-    latents = torch.argsort(diffmean(z_pos, z_neg), descending=True)[:s.concept_latents].tolist()
+    latents = torch.argsort(diffmean(z_pos, z_neg), descending=True)[:s.concepts.latents].tolist()
     tools = Interventions(bench.site, bench.sae, bench.stats)
     device = next(bench.model.parameters()).device
     along = {"diffmean": resid_diffmean.to(device), "random_direction": random_direction(
         len(resid_diffmean), float(resid_diffmean.norm()), seed).to(device)}
-    alphas = list(s.alphas) or [s.alpha]
+    alphas = list(s.methods.alphas)
     # method -> [(latent or None, scale, intervention at that scale)]
     grids: dict[str, list[tuple[int | None, float, Callable]]] = {
-        "clamp": [(j, c, lambda j=j, c=c: tools.make(Clamp(j, c))) for j in latents for c in s.clamps],
+        "clamp": [(j, c, lambda j=j, c=c: tools.make(Clamp(j, c))) for j in latents for c in s.methods.clamps],
         "additive": [(j, a, lambda j=j, a=a: tools.make(AddLatent(j, a))) for j in latents for a in alphas],
         **{name: [(None, a, lambda d=d, a=a: tools.make(AddVector(d, a))) for a in alphas]
            for name, d in along.items()}}

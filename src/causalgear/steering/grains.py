@@ -52,7 +52,7 @@ def baseline_embedding(kind: str, embedding: torch.nn.Embedding, pad_id: int | N
         return torch.zeros(w.shape[1], dtype=w.dtype, device=w.device)
     if kind == "pad":
         if pad_id is None:
-            raise CausalgearError("steering.baseline=pad: the tokenizer has no pad token; use zero or mean")
+            raise CausalgearError("steering.grains.baseline=pad: the tokenizer has no pad token; use zero or mean")
         return w[pad_id].clone()
     return w.mean(0)
 
@@ -73,14 +73,14 @@ class Attributed:
 
 class Steerer:
     """Attributes each example once, then gives its GrAInS perturbation at any scale.
-    `s`: the `steering` config group."""
+    `s`: the `steering` config group (its `grains` and the target's direction)."""
 
     def __init__(self, s: DictConfig, tokenizer, sae, site: Site, coordinate: int):
-        self.s, self.tokenizer, self.latent = s, tokenizer, coordinate
+        self.s, self.tokenizer, self.latent = s.grains, tokenizer, coordinate
         self.embedding = site.model.get_input_embeddings()
         self.readout = FeatureReadout(site, sae, coordinate)
         self.baseline = baseline_embedding(self.s.baseline, self.embedding, tokenizer.pad_token_id)
-        self.sign = 1.0 if self.s.direction == "raise" else -1.0
+        self.sign = 1.0 if s.target.direction == "raise" else -1.0
 
     def _embeds(self, ids: list[int]) -> torch.Tensor:
         with torch.no_grad():

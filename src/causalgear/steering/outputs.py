@@ -19,9 +19,9 @@ def steering_json(ctx, source: str, split_choice: dict, fires: dict | None, resu
     return {
         "feature": ctx.feature, "feature_source": source, "layer": bench.site.layer, "site": bench.site.kind,
         "sae": bench.sae_path, "sae_verified": bench.sae_verified,
-        "direction": s.direction, "position": s.position, "positions": s.positions,
-        "baseline_embedding": s.baseline, "n_steps": s.n_steps,
-        "ig_method": s.ig_method, "top_tokens": s.top_tokens, "grad_steps": s.grad_steps,
+        "direction": s.target.direction, "position": s.grains.position, "positions": s.methods.positions,
+        "baseline_embedding": s.grains.baseline, "n_steps": s.grains.n_steps,
+        "ig_method": s.grains.ig_method, "top_tokens": s.grains.top_tokens, "grad_steps": s.grains.grad_steps,
         "mean_active_value": float(bench.stats["mean_active"][ctx.feature]), "n_select": len(arms[SELECTION].examples),
         "n_test": len(arms[TEST].examples), "candidate_latents": ctx.latents,
         "data_split": ctx.split, "split_choice": split_choice,

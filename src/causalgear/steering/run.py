@@ -36,7 +36,7 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
     from causalgear.workbench import require_sae_path
 
     require_sae_path(cfg, "steer")
-    resolve_feature(cfg.steering, saved_width(cfg.sae.path))  # a bad feature is named before the model loads
+    resolve_feature(cfg.steering.target, saved_width(cfg.sae.path))  # a bad feature is named before the model loads
     return steer_on(Workbench.load(cfg, "steer"), out_dir)
 
 
@@ -54,15 +54,15 @@ def make_arms(bench: Workbench, steerer: Steerer, held: HeldOut) -> dict[str, Ar
 
 def make_methods(ctx: SteerContext) -> tuple[list[SteeringMethod], dict[str, str], dict | None]:
     """The feature's methods and the extras, each built or skipped with its reason; with
-    `steering.conditional`, each one's gated twin (and the detector's verdict on every arm)."""
+    `steering.methods.conditional`, each one's gated twin (and the detector's verdict on every arm)."""
     methods, skipped = [], {}
-    for name in (*ALWAYS, *ctx.s.extra_methods):
+    for name in (*ALWAYS, *ctx.s.methods.extra):
         try:
             methods.append(method(name)(ctx))
         except MethodSkipped as why:
             skipped[name] = str(why)
     fires = None
-    if ctx.s.conditional:
+    if ctx.s.methods.conditional:
         try:
             detector = fit_detector(ctx)
         except MethodSkipped as why:
@@ -74,10 +74,10 @@ def make_methods(ctx: SteerContext) -> tuple[list[SteeringMethod], dict[str, str
 
 
 def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict:
-    """Steering of `steering.feature`, else of `chosen` (evaluate's choice, from the pipeline), else
-    of the coordinate named by the causal.json in `steering.causal_path`."""
+    """Steering of `steering.target.feature`, else of `chosen` (evaluate's choice, from the
+    pipeline), else of the coordinate named by the causal.json in `steering.target.causal_path`."""
     s = bench.cfg.steering
-    feature, source = resolve_feature(s, bench.sae.d_sae, chosen)
+    feature, source = resolve_feature(s.target, bench.sae.d_sae, chosen)
     start = time.monotonic()
     split, split_choice = choose_split(bench)
     held = bench.splits(split)
@@ -85,9 +85,9 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
     arms = make_arms(bench, steerer, held)
     sel = arms[SELECTION]
     # the SAE methods also try the latents GrAInS' contrastive objective ranks first on selection
-    ranked = contrastive_latents(bench, list(sel.examples), list(sel.preds), sel.base, s.candidates, steerer.sign)
-    ctx = SteerContext(bench, feature, [feature] + [j for j in ranked if j != feature][:s.candidates], held.split,
-                       arms)
+    n = s.methods.candidates
+    ranked = contrastive_latents(bench, list(sel.examples), list(sel.preds), sel.base, n, steerer.sign)
+    ctx = SteerContext(bench, feature, [feature] + [j for j in ranked if j != feature][:n], held.split, arms)
     methods, skipped, fires = make_methods(ctx)
     timings = {"attribute and unsteered": round(time.monotonic() - start, 1)}
     results: dict[str, dict] = {}
@@ -100,7 +100,7 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict
         results[m.name]["mean_completeness_error"] = (float(np.mean(errors)) if errors else None) \
             if m.reports_completeness else None
     result = steering_json(ctx, source, split_choice, fires, results, skipped)
-    if s.concepts:
+    if s.concepts.targets:
         began = time.monotonic()
         result["concept_steering"] = concept_steering(bench, bench.cfg.seed)
         timings["concept steering"] = round(time.monotonic() - began, 1)

@@ -1,7 +1,7 @@
-"""What steering turns and where: the feature (`steering.feature`, else evaluate's choice), and
-the split (`steering.split`).
+"""What steering turns and where: the feature (`steering.target.feature`, else evaluate's
+choice), and the split (`steering.target.split`).
 
-`steering.split=auto` steers where the model fails, chosen without looking at the test side.
+`steering.target.split=auto` steers where the model fails, chosen without looking at the test side.
 
 The candidates are TinySQL's graded shift splits. Each is judged by its validation twin
 (`validation_shift.<element>`, on the validation schemas): the model card's figure when the model
@@ -34,8 +34,8 @@ def card_figures(model_dir: str | Path) -> dict[str, float]:
 def choose_split(bench) -> tuple[str | None, dict]:
     """(the split to steer on, None for data.eval_split; how it was chosen)."""
     cfg = bench.cfg
-    if cfg.steering.split != "auto":
-        return cfg.steering.split, {"rule": "steering.split"}
+    if cfg.steering.target.split != "auto":
+        return cfg.steering.target.split, {"rule": "steering.target.split"}
     if "shift_splits" not in bench.source.supports:
         return None, {"rule": f"auto: data={cfg.data.name} has no shift splits, so data.eval_split"}
     from causalgear.data.loading import load_split
@@ -59,37 +59,38 @@ def choose_split(bench) -> tuple[str | None, dict]:
 
 
 def resolve_feature(s: DictConfig, d_sae: int, chosen: int | None = None) -> tuple[int, str]:
-    """The coordinate to steer and where it came from: `steering.feature`, else evaluate's choice
-    (`chosen`, handed over in memory by the pipeline, or the causal.json in `steering.causal_path`)."""
+    """The coordinate to steer and where it came from: `feature` (of `steering.target`, as `s`), else evaluate's choice
+    (`chosen`, handed over in memory by the pipeline, or the causal.json in its `causal_path`)."""
     if s.feature is not None:
-        j, source = int(s.feature), "steering.feature"
+        j, source = int(s.feature), "steering.target.feature"
     elif chosen is not None:
         j, source = chosen, "evaluate"
     elif s.causal_path is not None:
         path = causal_json_at(s.causal_path)
         if not path.is_file():
-            raise CausalgearError(f"steering.causal_path={s.causal_path!r}: no causal.json there "
-                                  f"(run `causalgear evaluate` first, or set steering.feature)")
+            raise CausalgearError(f"steering.target.causal_path={s.causal_path!r}: no causal.json there "
+                                  f"(run `causalgear evaluate` first, or set steering.target.feature)")
         j, source = chosen_coordinate(path), str(path)
     else:
-        raise CausalgearError("no feature to steer: set steering.feature=J, or steering.causal_path to an "
-                              "evaluate run dir whose causal.json names the chosen coordinate")
+        raise CausalgearError("no feature to steer: set steering.target.feature=J, or steering.target.causal_path "
+                              "to an evaluate run dir whose causal.json names the chosen coordinate")
     if not 0 <= j < d_sae:
-        raise CausalgearError(f"steering.feature={j} is out of range: the SAE has {d_sae} coordinates (0..{d_sae - 1})")
+        raise CausalgearError(f"steering.target.feature={j} is out of range: the SAE has {d_sae} coordinates "
+                              f"(0..{d_sae - 1})")
     return j, source
 
 
 def causal_json_at(causal_path: str | Path) -> Path:
-    """`steering.causal_path`: an evaluate run dir, or its causal.json."""
+    """`steering.target.causal_path`: an evaluate run dir, or its causal.json."""
     path = Path(causal_path)
     return path / "causal.json" if path.is_dir() else path
 
 
 def chosen_coordinate(path: Path) -> int:
     """The coordinate an evaluate run chose, from its causal.json; one line when the file is not one."""
-    causal = read_json(path, "rerun `causalgear evaluate`, or set steering.feature")
+    causal = read_json(path, "rerun `causalgear evaluate`, or set steering.target.feature")
     chosen = causal.get("chosen") if isinstance(causal, dict) else None
     if isinstance(chosen, bool) or not isinstance(chosen, int):
-        raise CausalgearError(f"steering.causal_path: {path} names no chosen coordinate (chosen={chosen!r}); rerun "
-                              f"`causalgear evaluate`, or set steering.feature")
+        raise CausalgearError(f"steering.target.causal_path: {path} names no chosen coordinate (chosen={chosen!r}); "
+                              f"rerun `causalgear evaluate`, or set steering.target.feature")
     return chosen

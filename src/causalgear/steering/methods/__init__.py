@@ -1,10 +1,10 @@
 """Steering methods by name: the one table `steer` runs from and the config check reads.
 
 A new method is one file with a `SteeringMethod` subclass plus one `register` call (here for the
-built-in ones, anywhere for a plug-in); `steering.extra_methods` then names it. Entries may be
+built-in ones, anywhere for a plug-in); `steering.methods.extra` then names it. Entries may be
 "module:Class" strings, imported on first use, so the config preflight reads the names without
 loading torch. `grains` and `additive` always run (the feature's own methods); the rest are
-extras, run in the order `steering.extra_methods` gives.
+extras, run in the order `steering.methods.extra` gives.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ ALWAYS = ("grains", "additive")
 
 
 def register(name: str, cls: object) -> None:
-    """Make `steering.extra_methods=[..., name]` run `cls` (a SteeringMethod subclass, or "module:Class")."""
+    """Make `steering.methods.extra=[..., name]` run `cls` (a SteeringMethod subclass, or "module:Class")."""
     _METHODS[name] = cls
 
 
 def extras() -> tuple[str, ...]:
-    """The names `steering.extra_methods` may hold."""
+    """The names `steering.methods.extra` may hold."""
     return tuple(n for n in _METHODS if n not in ALWAYS)
 
 

@@ -47,7 +47,7 @@ class SteerContext:
 
     @property
     def sign(self) -> float:
-        return 1.0 if self.s.direction == "raise" else -1.0
+        return 1.0 if self.s.target.direction == "raise" else -1.0
 
     @property
     def direction(self) -> torch.Tensor:
@@ -56,7 +56,7 @@ class SteerContext:
 
     @property
     def alphas(self) -> list[float]:
-        return list(self.s.alphas) or [self.s.alpha]
+        return list(self.s.methods.alphas)
 
     def fitting_arms(self) -> list[Arm]:
         """The arms a method may fit on: the selection halves."""
@@ -73,11 +73,11 @@ class SteerContext:
         return self._features[arm.key][arm.rows]
 
     def positions(self, arm: Arm) -> Positions:
-        """Where a residual method edits, as `steering.positions` says: all, the prompt's, or each
+        """Where a residual method edits, as `steering.methods.positions` says: all, the prompt's, or each
         prompt's attributed tokens."""
-        if self.s.positions == "decision":
+        if self.s.methods.positions == "decision":
             return at_tokens([a.tokens for a in arm.attributed])
-        return self.s.positions
+        return self.s.methods.positions
 
 
 class SteeringMethod:

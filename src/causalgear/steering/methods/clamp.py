@@ -1,4 +1,4 @@
-"""Clamp: the SAE code itself set to `steering.clamps` × its mean active value, for the feature
+"""Clamp: the SAE code itself set to `steering.methods.clamps` × its mean active value, for the feature
 and the latents tried beside it."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ class Clamp(SteeringMethod):
     name = "clamp"
 
     def grid(self) -> list[Point]:
-        return [(j, v) for j in self.ctx.latents for v in self.ctx.s.clamps]
+        return [(j, v) for j in self.ctx.latents for v in self.ctx.s.methods.clamps]
 
     def intervention(self, arm, point: Point):
         j, v = point

@@ -1,5 +1,5 @@
 """GrAInS: the input embeddings of the prompt tokens most attributed to the feature, pushed along
-the gradient that raises it (`steering.grains`), at `steering.scales`."""
+the gradient that raises it (`steering.grains`), at `steering.grains.scales`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ class Grains(SteeringMethod):
     reports_completeness = True
 
     def grid(self) -> list[Point]:
-        s = self.ctx.s
-        return [(self.ctx.feature, v) for v in list(s.scales) or [s.scale]]
+        return [(self.ctx.feature, v) for v in self.ctx.s.grains.scales]
 
     def intervention(self, arm, point: Point):
         return arm.interventions.make(specs.Grains(*point))  # at its own attributed tokens

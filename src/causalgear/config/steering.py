@@ -1,0 +1,155 @@
+"""`steering`: one sub-group per concern. `target` (what to steer and where: the latent, the
+split, the direction), `grains` (GrAInS' attribution and its step), `methods` (the methods run
+beside GrAInS and their grids) and `concepts` (concept steering, AxBench's score). Every grid is
+a list; a single value is a one-element list. `RENAMED` maps each earlier flat key to its key
+here, so that an old command line gets one line naming the new key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from causalgear.config.checks import ConfigError, _at_least, _positive
+
+# what concept steering can force (steering.concepts.targets)
+CONCEPT_VALUES = {"order_direction": ("ASC", "DESC"), "aggregate": ("COUNT", "SUM", "AVG", "MIN", "MAX")}
+Direction = StrEnum("Direction", [(v, v) for v in ("raise", "lower")])
+ReadoutPosition = StrEnum("ReadoutPosition", [(v, v) for v in ("response", "last_prompt")])
+IGBaseline = StrEnum("IGBaseline", [(v, v) for v in ("pad", "zero", "mean")])
+# where residual steering edits: every position (generation included), the prompt's, or the
+# prompt tokens GrAInS' attribution picks (`decision`)
+SteeringPositions = StrEnum("SteeringPositions", [(v, v) for v in ("all", "prompt", "decision")])
+IGMethod = StrEnum("IGMethod", [(v, v) for v in ("gausslegendre", "riemann_trapezoid")])
+
+
+def _grid(key: str, values: list[float]) -> None:
+    if not values or any(v <= 0 for v in values):
+        raise ConfigError(key, list(values), "a non-empty list of numbers > 0 (0 is the unsteered baseline)")
+
+
+@dataclass
+class TargetConfig:
+    # the SAE coordinate to steer; None: the one `causalgear evaluate` chose (causal.json in `causal_path`)
+    feature: int | None = None
+    causal_path: str | None = None  # an evaluate run dir (or its causal.json)
+    # the split steering is chosen and reported on: `auto` (the shift split with the most room,
+    # judged on its validation twin), a split (e.g. `test_shift.order`), or null (data.eval_split);
+    # off data.eval_split, data.eval_split's test half is measured too (the regression check)
+    split: str | None = "auto"
+    direction: Direction = Direction["raise"]
+
+    def __post_init__(self) -> None:
+        if self.feature is not None:
+            _at_least("steering.target.feature", self.feature, 0,
+                      "a coordinate index >= 0, or null (evaluate's choice)")
+
+
+@dataclass
+class GrainsConfig:
+    # F = the coordinate's pre-activation summed over the positions that write the response
+    # (`response`), or at the last prompt token (`last_prompt`)
+    position: ReadoutPosition = ReadoutPosition.response
+    # integrated-gradients baseline embedding; not zero: the first RMSNorm maps any alpha * x to
+    # one direction, so F jumps at alpha = 0 and a quadrature misses the jump (docs, "Steering")
+    baseline: IGBaseline = IGBaseline.pad
+    n_steps: int = 64
+    internal_batch_size: int = 64
+    ig_method: IGMethod = IGMethod.gausslegendre
+    top_tokens: int | None = 8  # prompt tokens perturbed (largest |attribution|); None: all
+    # the step, as a share of each token embedding's norm: the grid searched on the selection split
+    scales: list[float] = field(default_factory=lambda: [0.02, 0.05, 0.1, 0.2, 0.5])
+    grad_steps: int = 1
+
+    def __post_init__(self) -> None:
+        _positive("steering.grains", self, "n_steps", "internal_batch_size", "grad_steps")
+        if self.top_tokens is not None:
+            _positive("steering.grains", self, "top_tokens")
+        if self.ig_method == IGMethod.riemann_trapezoid and self.n_steps < 2:
+            raise ConfigError("steering.grains.n_steps", self.n_steps, "an integer >= 2 for riemann_trapezoid")
+        _grid("steering.grains.scales", self.scales)
+
+
+@dataclass
+class MethodsConfig:
+    # methods beside grains and additive, each with its scale chosen on selection, by their names in
+    # causalgear.steering.methods: `clamp` (z_j = `clamps` x its mean active value), and at the
+    # additive direction's norm and alphas, `diffmean` (selection prompts answered right minus wrong)
+    # and `random_direction` (seeded); at alphas times its own DiffMean, `concept_probe` (toward the
+    # value a probe reads in the question)
+    extra: list[str] = field(default_factory=lambda: ["clamp", "diffmean", "random_direction", "concept_probe"])
+    # additive steering: x + alpha * (the decoder's contribution of the mean active z_j); the
+    # direction methods at alpha times the additive direction's norm
+    alphas: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
+    clamps: list[float] = field(default_factory=lambda: [0.5, 2.0, 5.0, 10.0])
+    conditional: bool = True  # also each method gated by a misread detector fitted on selection
+    positions: SteeringPositions = SteeringPositions.all  # of the residual methods (grains: its own tokens)
+    # latents beside the feature that additive and clamp try: the first of GrAInS' contrastive ranking
+    candidates: int = 3
+
+    def __post_init__(self) -> None:
+        _at_least("steering.methods.candidates", self.candidates, 0, "an integer >= 0 (0: the feature alone)")
+        _grid("steering.methods.alphas", self.alphas)
+        _grid("steering.methods.clamps", self.clamps)
+
+
+@dataclass
+class ConceptsConfig:
+    # concept steering (AxBench's score): targets `component:VALUE`, prompts per side, SAE latents tried
+    targets: list[str] = field(default_factory=lambda: ["order_direction:ASC", "order_direction:DESC",
+                                                        "aggregate:MAX"])
+    prompts: int = 100
+    latents: int = 2
+
+    def __post_init__(self) -> None:
+        _positive("steering.concepts", self, "prompts", "latents")
+        for target in self.targets:
+            component, _, value = target.partition(":")
+            if value not in CONCEPT_VALUES.get(component, ()):
+                raise ConfigError("steering.concepts.targets", target, "component:VALUE, one of " + ", ".join(
+                    f"{c}:{'|'.join(vs)}" for c, vs in CONCEPT_VALUES.items()))
+
+
+@dataclass
+class SteeringConfig:
+    target: TargetConfig = field(default_factory=TargetConfig)
+    grains: GrainsConfig = field(default_factory=GrainsConfig)
+    methods: MethodsConfig = field(default_factory=MethodsConfig)
+    concepts: ConceptsConfig = field(default_factory=ConceptsConfig)
+    html_examples: int = 24  # examples attributions.html shows
+
+    def __post_init__(self) -> None:
+        _positive("steering", self, "html_examples")
+
+
+# an earlier flat key -> (its key now, whether a single value becomes a one-element list)
+RENAMED = {
+    **{k: (f"target.{k}", False) for k in ("feature", "causal_path", "split", "direction")},
+    **{k: (f"grains.{k}", False) for k in ("position", "baseline", "n_steps", "internal_batch_size", "ig_method",
+                                             "top_tokens", "grad_steps", "scales")},
+    "scale": ("grains.scales", True),
+    **{k: (f"methods.{k}", False) for k in ("alphas", "clamps", "conditional", "positions", "candidates")},
+    "alpha": ("methods.alphas", True), "extra_methods": ("methods.extra", False),
+    "concept_prompts": ("concepts.prompts", False), "concept_latents": ("concepts.latents", False),
+}
+
+
+class RenamedKey(ValueError):
+    """An override of a key that has moved; the message names the new key with the value."""
+
+
+def renamed_override(override: str) -> str | None:
+    """The one-line message for a command-line override of an earlier steering key, else None.
+    `steering.concepts=[...]` (now a group) is read as the old list of targets."""
+    key, sep, value = override.lstrip("+~").partition("=")
+    if not key.startswith("steering.") or not sep:
+        return None
+    old = key.removeprefix("steering.")
+    if old == "concepts" and value.startswith("["):
+        new, listed = "concepts.targets", False
+    elif old in RENAMED:
+        new, listed = RENAMED[old]
+    else:
+        return None
+    value = f"[{value}]" if listed and not value.startswith("[") else value
+    return f"steering.{old} was renamed: use steering.{new}={value}"
