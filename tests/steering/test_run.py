@@ -27,44 +27,77 @@ ONE_SPLIT = ["steering.target.split=null", "steering.methods.candidates=0", "ste
              "steering.methods.extra=[]"]
 
 
-def test_steer_writes_every_file_and_field(steer_cfg):
+@pytest.fixture(scope="module")
+def steered(steer_cfg):
+    """One steer run of the feature alone: (what it returned, steering.json, its run dir)."""
     cfg, root = steer_cfg
     out = root / "run"
     out.mkdir()
     result = steer(cfg, out)
-    saved = json.loads((out / "steering.json").read_text())
+    return result, json.loads((out / "steering.json").read_text()), out
+
+
+GRIDS = (("grains", [0.05, 0.5]), ("additive", [1.0, 4.0]))
+
+
+def test_steering_json_is_what_steer_returned_and_names_the_feature_s_source(steered):
+    result, saved, _ = steered
     assert saved["methods"]["grains"]["test"] == json.loads(json.dumps(result["methods"]["grains"]["test"]))
     assert saved["feature"] == 2 and saved["feature_source"] == "steering.target.feature"
-    for name, grid in (("grains", [0.05, 0.5]), ("additive", [1.0, 4.0])):
-        m = saved["methods"][name]
-        assert m["method"] == name and m["scale"] in grid
-        assert [c["scale"] for c in m["selection_curve"]] == [0.0, *grid]
-        unsteered, *steered = [c["accuracy"] for c in m["selection_curve"]]
-        assert m["unsteered_best_on_selection"] == (unsteered > max(steered))
-        t = m["test"]
-        assert t["steered_accuracy"] - t["baseline_accuracy"] == pytest.approx(t["delta"])
-        assert 0 <= t["changed_share"] <= 1 and t["fixed"] - t["broken"] == round(t["delta"] * t["n"])
-        assert t["ci_low"] <= t["delta"] <= t["ci_high"] and t["n"] == 8
-        assert sum(g["n"] for g in t["per_group"].values()) == 8
-        # a component can only flip on a prompt whose output changed
-        changed = round(t["changed_share"] * t["n"])
-        assert all(f["fixed"] + f["broken"] <= changed for f in t["component_flips"].values())
-    assert saved["methods"]["additive"]["mean_completeness_error"] is None
-    assert (out / "steering.png").stat().st_size > 1000
 
-    att = json.loads((out / "attributions.json").read_text())
+
+@pytest.mark.parametrize(("name", "grid"), GRIDS)
+def test_each_method_chooses_a_scale_of_its_grid_on_the_selection_curve(steered, name, grid):
+    m = steered[1]["methods"][name]
+    assert m["method"] == name and m["scale"] in grid
+    assert [c["scale"] for c in m["selection_curve"]] == [0.0, *grid]
+    unsteered, *steered_accuracy = [c["accuracy"] for c in m["selection_curve"]]
+    assert m["unsteered_best_on_selection"] == (unsteered > max(steered_accuracy))
+
+
+@pytest.mark.parametrize(("name", "grid"), GRIDS)
+def test_each_method_s_test_figures_add_up(steered, name, grid):
+    t = steered[1]["methods"][name]["test"]
+    assert t["steered_accuracy"] - t["baseline_accuracy"] == pytest.approx(t["delta"])
+    assert 0 <= t["changed_share"] <= 1 and t["fixed"] - t["broken"] == round(t["delta"] * t["n"])
+    assert t["ci_low"] <= t["delta"] <= t["ci_high"] and t["n"] == 8
+    assert sum(g["n"] for g in t["per_group"].values()) == 8
+
+
+@pytest.mark.parametrize(("name", "grid"), GRIDS)
+def test_a_component_flips_only_where_the_output_changed(steered, name, grid):
+    t = steered[1]["methods"][name]["test"]
+    changed = round(t["changed_share"] * t["n"])
+    assert all(f["fixed"] + f["broken"] <= changed for f in t["component_flips"].values())
+
+
+def test_only_grains_reports_the_completeness_of_its_attributions(steered):
+    methods = steered[1]["methods"]
+    assert methods["additive"]["mean_completeness_error"] is None
+    assert methods["grains"]["mean_completeness_error"] is not None
+    assert (steered[2] / "steering.png").stat().st_size > 1000
+
+
+def test_attributions_json_has_every_prompt_with_its_tokens_and_perturbed_positions(steered):
+    att = json.loads((steered[2] / "attributions.json").read_text())
     assert "feature_definition" in att and len(att["examples"]) == 6 + 8
     for row in att["examples"]:
         assert len(row["tokens"]) == len(row["token_ids"]) == len(row["attributions"])
         assert (row["baseline"], row["n_steps"], row["layer"], row["coordinate"]) == ("pad", 64, 1, 2)
         assert len(row["perturbed_positions"]) == min(8, row["prompt_length"])  # steering.grains.top_tokens
+
+
+def test_integrated_gradients_are_complete_within_five_percent(steered):
+    att = json.loads((steered[2] / "attributions.json").read_text())
     errors = [r["completeness_error"] for r in att["examples"] if r["completeness_error"] is not None]
     assert sum(errors) / len(errors) <= 0.05  # n_steps = 64 on the embedded model's architecture
-    page = (out / "attributions.html").read_text()
+
+
+def test_attributions_html_marks_each_shown_sql_right_or_wrong(steered):
+    page = (steered[2] / "attributions.html").read_text()
     assert page.count("class='ex'") == 3 and "rgba(" in page
-    # each shown example's SQL, unsteered and under each method, is marked right or wrong
     marks = page.count('<span class="ok">right</span>') + page.count('<span class="bad">wrong</span>')
-    assert marks == 3 * (1 + len(saved["methods"]))
+    assert marks == 3 * (1 + len(steered[1]["methods"]))  # unsteered and under each method
 
 
 def test_scale_zero_generates_the_unsteered_sql_and_the_embedding_matrix_never_moves(steer_cfg, smoke_model):
