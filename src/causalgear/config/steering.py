@@ -117,9 +117,13 @@ class SteeringConfig:
     methods: MethodsConfig = field(default_factory=MethodsConfig)
     concepts: ConceptsConfig = field(default_factory=ConceptsConfig)
     html_examples: int = 24  # examples attributions.html shows
+    # points a grid may grow past the edge that holds its best selection score, a side, each one
+    # step of the grid's own ratio further (steering.search); a best point still at an edge is flagged
+    grid_extensions: int = 2
 
     def __post_init__(self) -> None:
         _positive("steering", self, "html_examples")
+        _at_least("steering.grid_extensions", self.grid_extensions, 0, "an integer >= 0 (0: the grids as given)")
 
 
 # an earlier flat key -> (its key now, whether a single value becomes a one-element list)

@@ -115,28 +115,28 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dic
     along = {"diffmean": resid_diffmean.to(device), "random_direction": random_direction(
         len(resid_diffmean), float(resid_diffmean.norm()), seed).to(device)}
     alphas = list(s.methods.alphas)
-    # method -> [(latent or None, scale, intervention at that scale)]
-    grids: dict[str, list[tuple[int | None, float, Callable]]] = {
-        "clamp": [(j, c, lambda j=j, c=c: tools.make(Clamp(j, c))) for j in latents for c in s.methods.clamps],
-        "additive": [(j, a, lambda j=j, a=a: tools.make(AddLatent(j, a))) for j in latents for a in alphas],
-        **{name: [(None, a, lambda d=d, a=a: tools.make(AddVector(d, a))) for a in alphas]
+    # method -> (its grid of (latent or None, scale), the intervention at any point)
+    grids: dict[str, tuple[list, Callable]] = {
+        "clamp": ([(j, c) for j in latents for c in s.methods.clamps], lambda p: tools.make(Clamp(*p))),
+        "additive": ([(j, a) for j in latents for a in alphas], lambda p: tools.make(AddLatent(*p))),
+        **{name: ([(None, a) for a in alphas], lambda p, d=d: tools.make(AddVector(d, p[1])))
            for name, d in along.items()}}
     budget = bench.budget
 
-    def scored(split: str, make=None) -> dict:
-        preds = bench.runner(prompts[split]).predict(make() if make else None)
+    def scored(split: str, intervention=None) -> dict:
+        preds = bench.runner(prompts[split]).predict(intervention)
         j = np.array([judges(e, p, component, value, budget) for e, p in zip(prompts[split], preds, strict=True)])
         return {"concept": float(j[:, 0].mean()), "instruction": float(j[:, 1].mean()),
                 "fluency": float(j[:, 2].mean()), "score": proportion(harmonic(*j.T))}
 
     out = {"n_select": len(prompts["selection"]), "n_test": len(prompts["test"]), "candidate_latents": latents,
            "methods": {"none": {"latent": None, "scale": 0.0, "test": scored("test")}}}
-    for name, grid in grids.items():
-        makers = {(j, v): make for j, v, make in grid}
-        choice = select_then_report(list(makers), lambda p, m=makers: scored("selection", m[p])["score"]["rate"],
-                                    lambda p, m=makers: scored("test", m[p]), desc=f"{target} {name} (selection)",
-                                    unit="setting")
-        out["methods"][name] = {"latent": choice.latent, "scale": choice.scale, "selection_score": choice.score,
-                                "test": choice.report, "selection_curve": choice.curve}
+    for name, (grid, make) in grids.items():
+        choice = select_then_report(grid, lambda p, m=make: scored("selection", m(p))["score"]["rate"],
+                                    lambda p, m=make: scored("test", m(p)), desc=f"{target} {name} (selection)",
+                                    unit="setting", max_extensions=s.grid_extensions)
+        out["methods"][name] = {"latent": choice.latent, "scale": choice.scale, "scale_at_grid_edge": choice.edge,
+                                "selection_score": choice.score, "test": choice.report,
+                                "selection_curve": choice.curve}
     return out
 

@@ -42,10 +42,12 @@ def measure(ctx: SteerContext, method: SteeringMethod) -> dict:
     unsteered = {"latent": None, "scale": 0.0, "accuracy": float(sel.base.mean())}
     choice = select_then_report(method.grid(), lambda p: float(method.run(sel, p)[0].mean()),
                                 lambda p: method.run(tst, p), measure="accuracy",
-                                desc=f"{method.name} scales (selection)")
+                                desc=f"{method.name} scales (selection)",
+                                max_extensions=ctx.s.grid_extensions)
     treated, preds = choice.report
     # a steered result is reported whichever scale wins; this says when none beat no steering
-    result = {"latent": choice.latent, "scale": choice.scale, "selection_curve": [unsteered, *choice.curve],
+    result = {"latent": choice.latent, "scale": choice.scale, "scale_at_grid_edge": choice.edge,
+              "selection_curve": [unsteered, *choice.curve],
               "unsteered_best_on_selection": unsteered["accuracy"] > choice.score,
               "test": steered_summary(tst.examples, tst.base, treated, tst.preds, preds, causal.n_boot, ctx.seed),
               "test_predictions": preds, "test_correct": treated}
