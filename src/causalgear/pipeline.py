@@ -71,7 +71,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     bench = step("load", lambda c, _d: Workbench.load(c, "pipeline"), None, cfg)
     causal = step("evaluate", evaluate_on, "evaluate", bench)
     summary["causal"] = {k: causal[k] for k in ("chosen", "chosen_test", "controls", "verdict")}
-    steering = step("steer", lambda b, d: steer_on(b, d, chosen=causal["chosen"]), "steer", bench)
+    steering = step("steer", lambda b, d: steer_on(b, d, chosen=causal["chosen"], causal=causal), "steer", bench)
     summary["steering"] = {name: {"scale": m["scale"], **{k: m["test"][k] for k in (
         "baseline_accuracy", "steered_accuracy", "delta", "ci_low", "ci_high", "changed_share")}}
         for name, m in steering["methods"].items()}

@@ -50,3 +50,42 @@ def test_a_named_split_is_kept_and_a_split_too_small_to_halve_is_never_chosen(sm
     bench = Workbench.load(compose([*overrides, "causal.n_select=1000"], stage="steer"), "steer")
     split, why = choose_split(bench)
     assert split is None and "no shift split" in why["rule"]
+
+
+def causal_with_handles(order: float | None, aggregate: float | None, operator: float | None) -> dict:
+    """Evaluate's result as steer reads it: the full-residual cause on validation pairs per attribute."""
+    figures = {"order_direction": order, "aggregate": aggregate, "where_operator": operator}
+    return {"cause_isolate": {a: {"selection_full_residual": {"cause": {"rate": v}}} if v is not None else
+                              {"skipped": "no pair"} for a, v in figures.items()}}
+
+
+def test_a_split_with_room_but_no_handle_is_never_chosen(smoke_sae):
+    overrides, _ = smoke_sae
+    bench = Workbench.load(compose(overrides, stage="steer"), "steer")
+    room_only, why = choose_split(bench)
+    element = room_only.removeprefix("test_shift.")
+    fits = _fits(bench.cfg)
+    # plant: the split with the most room has no handle; another candidate has one
+    other = next(e for e in ("order", "aggregate", "operator") if e != element and e in fits)
+    planted = {"order": 0.9 if other == "order" else 0.0, "aggregate": 0.9 if other == "aggregate" else 0.0,
+               "operator": 0.9 if other == "operator" else 0.0}
+    if element in planted:
+        planted[element] = 0.0
+    split, why = choose_split(bench, causal_with_handles(planted["order"], planted["aggregate"], planted["operator"]))
+    assert split == f"test_shift.{other}" and "with a handle" in why["rule"]
+    assert why["validation_full_residual_cause"][other] == 0.9 and why["min_handle"] == 0.5
+
+
+def test_without_any_handle_at_or_above_the_floor_auto_steers_the_eval_split_or_an_unknown_one(smoke_sae):
+    overrides, _ = smoke_sae
+    bench = Workbench.load(compose(overrides, stage="steer"), "steer")
+    split, why = choose_split(bench, causal_with_handles(0.1, 0.2, 0.0))
+    fits = _fits(bench.cfg)
+    unknown = [e for e in fits if e not in ("order", "aggregate", "operator")]
+    if unknown:  # verb, select, where have no pairs: unknown handles come before the measured-low ones
+        assert split.removeprefix("test_shift.") in unknown and "unknown" in why["rule"]
+    else:
+        assert split is None and "no shift split has a handle" in why["rule"]
+    bench_all = Workbench.load(compose([*overrides, "steering.target.min_handle=0.0"], stage="steer"), "steer")
+    split, _ = choose_split(bench_all, causal_with_handles(0.1, 0.2, 0.0))
+    assert split.removeprefix("test_shift.") in ("order", "aggregate", "operator")  # every handle clears 0

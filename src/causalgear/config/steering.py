@@ -38,8 +38,13 @@ class TargetConfig:
     # off data.eval_split, data.eval_split's test half is measured too (the regression check)
     split: str | None = "auto"
     direction: Direction = Direction["raise"]
+    # auto: a shift split counts as having a handle where evaluate's full-residual interchange moves
+    # its attribute on at least this share of validation pairs
+    min_handle: float = 0.5
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.min_handle <= 1.0:
+            raise ConfigError("steering.target.min_handle", self.min_handle, "a share from 0 to 1")
         if self.feature is not None:
             _at_least("steering.target.feature", self.feature, 0,
                       "a coordinate index >= 0, or null (evaluate's choice)")

@@ -178,6 +178,9 @@ def measure_attribute(bench, attribute: str, select_examples, test_examples) -> 
         return {**result, "methods": {}, "skipped": "no pair the unedited model answers right on both prompts"}
     chosen = choose_latents(sae, select, c.pair_candidates)
     result["selection"] = [{"swap": list(swap), "latents": rows} for swap, rows in chosen.items()]
+    # the handle steering is aimed by (`steering.target`): can any interchange at this site move the
+    # attribute, on validation pairs alone (at most causal.pairs of them)
+    result["selection_full_residual"] = _figures(*select.run(full_residual, range(min(c.pairs, len(select.pairs)))))
     result["test_swaps_unseen_in_selection"] = sum(s not in chosen for s in test.swaps)
     methods: dict[str, Transfer | None] = {"no_interchange": None}
     for k in TOP_K:

@@ -201,6 +201,10 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
     if "validation_accuracy" in choice:
         why += " (validation accuracy: " + ", ".join(f"{e} {v:.3f}" for e, v in choice["validation_accuracy"].items())
         why += f"; {choice.get('source', '')})"
+    if choice.get("validation_full_residual_cause"):
+        handles = choice["validation_full_residual_cause"]
+        why += "; full-residual cause on validation pairs: " + ", ".join(
+            f"{e} {'unknown' if v is None else f'{v:.2f}'}" for e, v in handles.items())
     detector = s.get("detector")
     gate = Markup("<p class='meta'>gated_*: steered only where a misread detector, fitted on selection prompts, "
                   "fires; it fires on {}.</p>").format(

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from causalgear.io import write_json
+from causalgear.io import read_json, write_json
 from causalgear.steering.arms import IN_DISTRIBUTION, IN_SELECTION, SELECTION, TEST, Arm, ArmMaker
 from causalgear.steering.candidates import contrastive_latents
 from causalgear.steering.concept import concept_steering
@@ -27,7 +27,7 @@ from causalgear.steering.measure import measure
 from causalgear.steering.methods import ALWAYS, method
 from causalgear.steering.methods.base import Gated, MethodSkipped, SteerContext, SteeringMethod
 from causalgear.steering.outputs import print_summary, steering_json, write_outputs
-from causalgear.steering.target import choose_split, resolve_feature
+from causalgear.steering.target import causal_json_at, choose_split, resolve_feature
 from causalgear.workbench import HeldOut, Workbench
 
 
@@ -36,8 +36,12 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
     from causalgear.workbench import require_sae_path
 
     require_sae_path(cfg, "steer")
-    resolve_feature(cfg.steering.target, saved_width(cfg.sae.path))  # a bad feature is named before the model loads
-    return steer_on(Workbench.load(cfg, "steer"), out_dir)
+    target = cfg.steering.target
+    resolve_feature(target, saved_width(cfg.sae.path))  # a bad feature is named before the model loads
+    causal = None
+    if target.causal_path is not None and causal_json_at(target.causal_path).is_file():  # the handles
+        causal = read_json(causal_json_at(target.causal_path), "rerun `causalgear evaluate`")
+    return steer_on(Workbench.load(cfg, "steer"), out_dir, causal=causal)
 
 
 def make_arms(bench: Workbench, steerer: Steerer, held: HeldOut) -> dict[str, Arm]:
@@ -73,13 +77,15 @@ def make_methods(ctx: SteerContext) -> tuple[list[SteeringMethod], dict[str, str
     return methods, skipped, fires
 
 
-def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None) -> dict:
+def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None, causal: dict | None = None) -> dict:
     """Steering of `steering.target.feature`, else of `chosen` (evaluate's choice, from the
-    pipeline), else of the coordinate named by the causal.json in `steering.target.causal_path`."""
+    pipeline), else of the coordinate named by the causal.json in `steering.target.causal_path`.
+    `causal`: evaluate's result (in memory from the pipeline, else read there), whose handles aim
+    `steering.target.split=auto`."""
     s = bench.cfg.steering
     feature, source = resolve_feature(s.target, bench.sae.d_sae, chosen)
     start = time.monotonic()
-    split, split_choice = choose_split(bench)
+    split, split_choice = choose_split(bench, causal)
     held = bench.splits(split)
     steerer = Steerer(s, bench.tokenizer, bench.sae, bench.site, feature)
     arms = make_arms(bench, steerer, held)

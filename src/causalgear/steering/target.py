@@ -1,13 +1,23 @@
 """What steering turns and where: the feature (`steering.target.feature`, else evaluate's
 choice), and the split (`steering.target.split`).
 
-`steering.target.split=auto` steers where the model fails, chosen without looking at the test side.
+`steering.target.split=auto` steers where the model fails and the site holds a handle, chosen on
+validation data alone. The rule, written before any run:
 
-The candidates are TinySQL's graded shift splits. Each is judged by its validation twin
-(`validation_shift.<element>`, on the validation schemas): the model card's figure when the model
-has one, else measured here on at most `causal.n_select` of its examples. The one with the most
-room (the lowest validation accuracy) wins, among those large enough to hold a selection half
-and a test half. Data sets without shift splits steer on `data.eval_split`.
+- The candidates are TinySQL's graded shift splits large enough to hold a selection half and a
+  test half.
+- Room: each candidate's validation twin (`validation_shift.<element>`, on the validation
+  schemas): the model card's figure when the model has one, else measured here on at most
+  `causal.n_select` of its examples.
+- Handle: evaluate's cause of the full-residual interchange on validation pairs of the attribute
+  the shifted element names (order: ORDER BY direction, aggregate: the aggregate function,
+  operator: the WHERE operator); elements without pairs, or a run without evaluate's figures,
+  count as unknown.
+- A candidate whose handle is known and at least `steering.target.min_handle` comes first, then
+  those whose handle is unknown; one whose known handle is below it is never chosen. Within the
+  first tier that has any, the most room (the lowest validation accuracy) wins.
+
+Data sets without shift splits steer on `data.eval_split`.
 """
 
 from __future__ import annotations
@@ -31,8 +41,24 @@ def card_figures(model_dir: str | Path) -> dict[str, float]:
             if f"validation_shift.{e}_accuracy_mean" in card}
 
 
-def choose_split(bench) -> tuple[str | None, dict]:
-    """(the split to steer on, None for data.eval_split; how it was chosen)."""
+# a shift element -> the attribute whose counterfactual pairs say whether the site can move it
+HANDLE_OF = {"order": "order_direction", "aggregate": "aggregate", "operator": "where_operator"}
+
+
+def handles(causal: dict | None) -> dict[str, float | None]:
+    """Per shift element, the cause of the full-residual interchange on validation pairs of its
+    attribute, from evaluate's result (None: unknown)."""
+    measured = (causal or {}).get("cause_isolate") or {}
+    out: dict[str, float | None] = {}
+    for e in SHIFT_ELEMENTS:
+        r = (measured.get(HANDLE_OF.get(e, "")) or {}).get("selection_full_residual") or {}
+        out[e] = r.get("cause", {}).get("rate")
+    return out
+
+
+def choose_split(bench, causal: dict | None = None) -> tuple[str | None, dict]:
+    """(the split to steer on, None for data.eval_split; how it was chosen). `causal`: evaluate's
+    result, for the handles."""
     cfg = bench.cfg
     if cfg.steering.target.split != "auto":
         return cfg.steering.target.split, {"rule": "steering.target.split"}
@@ -52,10 +78,20 @@ def choose_split(bench) -> tuple[str | None, dict]:
     if not fits:
         return None, {"rule": f"auto: no shift split holds more than causal.n_select={cfg.causal.n_select} "
                               "examples, so data.eval_split", "validation_accuracy": figures}
-    element = min(fits, key=lambda e: (figures[e], SHIFT_ELEMENTS.index(e)))
-    return f"test_shift.{element}", {
-        "rule": "auto: the shift split whose validation twin the model gets least right (most room)",
-        "source": source, "validation_accuracy": figures, "candidates": fits}
+    handle, floor = handles(causal), cfg.steering.target.min_handle
+    tier = {e: 0 if handle[e] is not None and handle[e] >= floor else 1 if handle[e] is None else None for e in fits}
+    evidence = {"source": source, "validation_accuracy": figures, "validation_full_residual_cause": handle,
+                "min_handle": floor, "candidates": fits}
+    allowed = [e for e in fits if tier[e] is not None]
+    if not allowed:
+        return None, {"rule": f"auto: no shift split has a handle (full-residual cause >= {floor} on validation "
+                              "pairs), so data.eval_split", **evidence}
+    element = min(allowed, key=lambda e: (tier[e], figures[e], SHIFT_ELEMENTS.index(e)))
+    rule = (f"auto: of the shift splits with a handle (full-residual cause >= {floor} on validation pairs), the "
+            "one whose validation twin the model gets least right (most room)") if tier[element] == 0 else (
+            "auto: no shift split has a measured handle; of those whose handle is unknown, the one whose "
+            "validation twin the model gets least right (most room)")
+    return f"test_shift.{element}", {"rule": rule, **evidence}
 
 
 def resolve_feature(s: DictConfig, d_sae: int, chosen: int | None = None) -> tuple[int, str]:
