@@ -183,7 +183,7 @@ def test_a_steering_split_or_method_that_does_not_exist_is_refused():
     with pytest.raises(ConfigError) as err:  # the registered methods (causalgear.steering.methods)
         validate(compose(["steering.methods.extra=[clamp,prompting]"]))
     assert str(err.value) == ("steering.methods.extra[1]='prompting' is not allowed: one of clamp, diffmean, "
-                              "random_direction, concept_probe (causalgear.steering.methods)")
+                              "random_direction, concept_probe, trained_vector (causalgear.steering.methods)")
 
 
 def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path, capsys):

@@ -81,8 +81,10 @@ class MethodsConfig:
     # causalgear.steering.methods: `clamp` (z_j = `clamps` x its mean active value), and at the
     # additive direction's norm and alphas, `diffmean` (selection prompts answered right minus wrong)
     # and `random_direction` (seeded); at alphas times its own DiffMean, `concept_probe` (toward the
-    # value a probe reads in the question)
-    extra: list[str] = field(default_factory=lambda: ["clamp", "diffmean", "random_direction", "concept_probe"])
+    # value a probe reads in the question); `trained_vector` (a vector trained on the selection
+    # prompts' gold SQL, at multiples of itself)
+    extra: list[str] = field(default_factory=lambda: ["clamp", "diffmean", "random_direction", "concept_probe",
+                                                      "trained_vector"])
     # additive steering: x + alpha * (the decoder's contribution of the mean active z_j); the
     # direction methods at alpha times the additive direction's norm
     alphas: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
@@ -91,9 +93,14 @@ class MethodsConfig:
     positions: SteeringPositions = SteeringPositions.all  # of the residual methods (grains: its own tokens)
     # latents beside the feature that additive and clamp try: the first of GrAInS' contrastive ranking
     candidates: int = 3
+    # trained_vector: Adam steps, and the step as a share of the site's median activation norm
+    trained_steps: int = 100
+    trained_lr: float = 0.01
 
     def __post_init__(self) -> None:
         _at_least("steering.methods.candidates", self.candidates, 0, "an integer >= 0 (0: the feature alone)")
+        _positive("steering.methods", self, "trained_steps")
+        _at_least("steering.methods.trained_lr", self.trained_lr, 0, "a number > 0", strict=True)
         _grid("steering.methods.alphas", self.alphas)
         _grid("steering.methods.clamps", self.clamps)
 

@@ -18,6 +18,7 @@ _METHODS: dict[str, object] = {
     "diffmean": "causalgear.steering.methods.directions:DiffMean",
     "random_direction": "causalgear.steering.methods.directions:RandomDirection",
     "concept_probe": "causalgear.steering.methods.concept_probe:ConceptProbeSteering",
+    "trained_vector": "causalgear.steering.methods.trained_vector:TrainedVector",
 }
 ALWAYS = ("grains", "additive")
 

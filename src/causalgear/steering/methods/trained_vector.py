@@ -1,0 +1,34 @@
+"""The trained steering vector (`causalgear.steering.trained_vector`): h + m · v at the residual
+methods' positions, v trained on the selection prompts' gold SQL, m a multiple of it chosen on
+selection like every other method's scale."""
+
+from __future__ import annotations
+
+from causalgear.interventions.specs import AddVector
+from causalgear.seeds import seed_for
+from causalgear.steering.methods.base import MethodSkipped, Point, SteeringMethod
+from causalgear.steering.trained_vector import train_vector
+
+MULTIPLES = (0.5, 1.0, 2.0)  # of the trained vector; the search extends past an edge that wins
+
+
+class TrainedVector(SteeringMethod):
+    name = "trained_vector"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        m, bench = ctx.s.methods, ctx.bench
+        examples = [e for arm in ctx.fitting_arms() for e in arm.examples]
+        if not examples:
+            raise MethodSkipped("no selection prompt to train on")
+        # "decision" tokens are chosen per prompt by attribution; training pushes the whole prompt there
+        positions = "all" if m.positions == "all" else "prompt"
+        self.vector = train_vector(bench.model, bench.tokenizer, bench.site, examples, positions, m.trained_steps,
+                                   m.trained_lr, seed_for(ctx.seed, "trained steering vector"))
+        self.norm = float(self.vector.norm())
+
+    def grid(self) -> list[Point]:
+        return [(None, v) for v in MULTIPLES]
+
+    def intervention(self, arm, point: Point):
+        return arm.interventions.make(AddVector(self.vector, point[1], self.ctx.positions(arm)))
