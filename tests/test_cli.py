@@ -57,7 +57,7 @@ BAD = [
     # Hydra's composition errors: one line and exit 2 too
     (["sae.l1_coef=1e-2"], "sae.l1_coef is not a config key", "l1_coeff"),
     (["sae.k=abc"], "sae.k", "could not be converted to Integer"),
-    (["sae=nope"], "sae/nope", "batchtopk, deep_relu, deep_topk, jumprelu, relu, topk"),
+    (["sae=nope"], "sae/nope", "batchtopk, deep_relu, deep_topk, jumprelu, matryoshka, relu, topk"),
     (["model.layer=[1"], "config error", "[1"),
     (["-m", "sae.l1_coeff=1e-3,nan"], "sae.l1_coeff=nan", "a finite number"),
 ]

@@ -13,6 +13,7 @@ from causalgear.sae.deep_relu import DeepReLUSAE
 from causalgear.sae.deep_topk import DeepTopKSAE
 from causalgear.sae.io import load_sae, save_sae
 from causalgear.sae.jumprelu import JumpReLUSAE
+from causalgear.sae.matryoshka import MatryoshkaSAE, prefix_sizes
 from causalgear.sae.module import SAEModule
 from causalgear.sae.relu import ReLUSAE
 from causalgear.sae.topk import TopKSAE
@@ -24,10 +25,11 @@ def make(arch, d_in=12, seed=0):
             "topk": lambda: TopKSAE(d_in, 24, k=4),
             "deep_topk": lambda: DeepTopKSAE(d_in, 8, 3, [32, 16], dead_after_rows=8),
             "jumprelu": lambda: JumpReLUSAE(d_in, 24, threshold=0.05),
-            "batchtopk": lambda: BatchTopKSAE(d_in, 24, k=4)}[arch]()
+            "batchtopk": lambda: BatchTopKSAE(d_in, 24, k=4),
+            "matryoshka": lambda: MatryoshkaSAE(d_in, 32, k=4)}[arch]()
 
 
-ARCHS = ["deep_relu", "relu", "topk", "deep_topk", "jumprelu", "batchtopk"]
+ARCHS = ["deep_relu", "relu", "topk", "deep_topk", "jumprelu", "batchtopk", "matryoshka"]
 
 
 def trainer_step(sae, l1_coeff: float) -> SAEModule:
@@ -226,3 +228,49 @@ def test_batchtopk_keeps_k_per_row_on_average_in_training_and_uses_its_threshold
     with torch.no_grad():
         pre = sae.encode_pre(x)
         assert torch.equal(sae.encode(x), torch.relu(pre) * (pre > kept_min))
+
+
+def test_matryoshka_adds_each_proper_prefix_s_reconstruction_error_by_hand():
+    sae = make("matryoshka").train()
+    assert sae.prefixes == prefix_sizes(32) == [2, 4, 8, 16, 32]
+    x = torch.randn(16, 12)
+    terms = trainer_step(sae, 0.0).losses(x)
+    z = terms["z"]
+    nested = sum(((z[:, :m] @ sae.W_dec[:m] + sae.b_dec - x) ** 2).mean() for m in (2, 4, 8, 16))
+    torch.testing.assert_close(terms["prefixes"], nested)
+    torch.testing.assert_close(terms["loss"], terms["mse"] + nested + terms["aux"] / 32)
+
+
+def planted_hierarchy(n: int, g: torch.Generator) -> torch.Tensor:
+    """Rows of a parent feature with one of four children (a hierarchy), or of a lone feature."""
+    basis = torch.linalg.qr(torch.randn(12, 12, generator=torch.Generator().manual_seed(0)))[0]
+    parent, lone, children = basis[0], basis[1], basis[2:6]
+    has_parent = torch.rand(n, generator=g) < 0.5
+    which = torch.randint(0, 4, (n,), generator=g)
+    a, b = 0.5 + torch.rand(n, 1, generator=g), 0.5 + torch.rand(n, 1, generator=g)
+    return torch.where(has_parent[:, None], a * parent + b * children[which], a * lone)
+
+
+def test_matryoshka_s_small_prefixes_reconstruct_a_planted_hierarchy_better_than_batchtopk_s():
+    """The property the nesting buys: trained alike on the same rows, the first latents of a
+    Matryoshka SAE reconstruct alone what a BatchTopK SAE's first latents cannot."""
+    prefix_mse = {}
+    for cls in (MatryoshkaSAE, BatchTopKSAE):
+        torch.manual_seed(0)
+        sae = cls(12, 32, k=2).train()
+        step = trainer_step(sae, 0.0)
+        opt = torch.optim.Adam(sae.parameters(), lr=3e-3)
+        g = torch.Generator().manual_seed(1)
+        for _ in range(300):
+            terms = step.losses(planted_hierarchy(128, g))
+            opt.zero_grad()
+            terms["loss"].backward()
+            opt.step()
+            sae.post_step()
+        x = planted_hierarchy(512, torch.Generator().manual_seed(2))
+        with torch.no_grad():
+            z = sae.activation(sae.encode_pre(x))
+            prefix_mse[cls.arch] = [float(((z[:, :m] @ sae.W_dec[:m] + sae.b_dec - x) ** 2).mean()) for m in (2, 4)]
+            full = float(((sae.decode(z) - x) ** 2).mean())
+        assert full < 0.2 * float(x.var(0).sum() / x.shape[1]), cls.arch  # both reconstruct the rows
+    assert all(m < b for m, b in zip(prefix_mse["matryoshka"], prefix_mse["batchtopk"], strict=True)), prefix_mse

@@ -91,7 +91,7 @@ def test_a_registered_toy_architecture_trains_saves_loads_and_patches(toy_regist
 
 def test_an_unregistered_architecture_is_refused_naming_the_registered_ones():
     with pytest.raises(ConfigError, match=r"sae.arch='mystery' is not allowed: one of relu, topk, deep_relu, "
-                                          r"deep_topk, jumprelu, batchtopk \(causalgear.sae.registry\)"):
+                                          r"deep_topk, jumprelu, batchtopk, matryoshka \(causalgear.sae.registry\)"):
         validate(compose(["sae.arch=mystery"]))
 
 

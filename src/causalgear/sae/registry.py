@@ -18,6 +18,7 @@ _ARCHITECTURES: dict[str, object] = {
     "deep_topk": "causalgear.sae.deep_topk:DeepTopKSAE",
     "jumprelu": "causalgear.sae.jumprelu:JumpReLUSAE",
     "batchtopk": "causalgear.sae.batchtopk:BatchTopKSAE",
+    "matryoshka": "causalgear.sae.matryoshka:MatryoshkaSAE",
 }
 
 
