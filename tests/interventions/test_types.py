@@ -19,6 +19,7 @@ from causalgear.interventions.types import AddDirection, InterchangeCode, SameNo
 from causalgear.models.loading import decoder_layers
 from causalgear.models.site import Site
 from causalgear.sae.deep_relu import DeepReLUSAE
+from causalgear.sae.matryoshka import MatryoshkaSAE
 from causalgear.sae.relu import ReLUSAE
 
 
@@ -44,13 +45,14 @@ def logits(model, ids, mask):
 
 def firing_sae(arch, d_in=32):
     torch.manual_seed(0)
-    sae = DeepReLUSAE(d_in, 16, [24, 12]) if arch == "deep_relu" else ReLUSAE(d_in, 48)
+    sae = {"deep_relu": lambda: DeepReLUSAE(d_in, 16, [24, 12]), "relu": lambda: ReLUSAE(d_in, 48),
+           "matryoshka": lambda: MatryoshkaSAE(d_in, 48, k=8)}[arch]()
     with torch.no_grad():  # make codes fire on these activations
         (sae.encoder[-1].bias if arch == "deep_relu" else sae.b_enc).fill_(0.5)
     return sae.eval()
 
 
-@pytest.mark.parametrize("arch", ["deep_relu", "relu"])
+@pytest.mark.parametrize("arch", ["deep_relu", "relu", "matryoshka"])
 def test_zero_strength_edits_leave_the_logits_bit_identical(tiny_qwen2, arch):
     model, tokenizer = tiny_qwen2
     ids, mask = inputs(tokenizer)
