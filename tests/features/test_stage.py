@@ -66,3 +66,24 @@ def test_the_notebook_runs_top_to_bottom_and_shows_the_views(scored, monkeypatch
     assert any("coverage (mean over" in h for h in shown)  # the summary
     assert any("best latent" in h for h in shown)  # the concepts table
     assert any("class='card'" in h and "top activating contexts" in h for h in shown)  # latent cards
+
+
+def test_coverage_and_k_sparse_probing_stand_beside_the_random_sae_twin(scored):
+    result, out = scored
+    twin = json.loads((out / "concepts.json").read_text())["random_sae"]
+    assert twin["coverage"]["trained"] == pytest.approx(result["coverage"])
+    assert 0 <= twin["coverage"]["random"] <= 1 and twin["coverage"]["n"] == len(result["concepts"])
+    c = twin["coverage"]
+    assert c["delta"] == pytest.approx(c["trained"] - c["random"]) and c["ci_low"] <= c["delta"] <= c["ci_high"]
+    assert c["finding"] == (c["ci_low"] > 0)
+    assert set(twin["k_sparse_coverage"]) == {"1", "2", "5"}
+    assert twin["k_sparse_coverage"]["1"]["trained"] == pytest.approx(result["k_sparse_coverage"][1])
+
+
+def test_against_random_is_a_finding_only_where_the_interval_clears_zero():
+    from causalgear.features.against_random import against
+
+    clear = against([0.9, 0.8, 0.85, 0.9], [0.1, 0.2, 0.15, 0.1], seed=0)
+    assert clear["finding"] and clear["ci_low"] > 0 and clear["n"] == 4
+    tied = against([0.5, 0.2, 0.9, None], [0.5, 0.3, 0.8, 0.4], seed=0)
+    assert not tied["finding"] and tied["n"] == 3  # a concept one side does not score is left out

@@ -103,6 +103,9 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
     result["linear_probe_coverage"] = mean_f1("linear_probe")
     result["diffmean_coverage"] = mean_f1("diffmean")
     result["k_sparse_coverage"] = {k: mean_f1(f"k_sparse_{k}") for k in (1, 2, 5)}
+    from causalgear.features.against_random import random_sae_figures
+
+    result["random_sae"] = random_sae_figures(sae, x_fit, lab_fit, x_held, lab_held, concepts, result, refs, cfg.seed)
     from causalgear.features.floor import random_model_floor
 
     result["random_model_floor"] = random_model_floor(bench, concepts, out_dir, floor_examples, fit_rows)
@@ -118,7 +121,10 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
                                                                        "sql.agg")}
     detected = {f: sorted({c for r in result["latents"] for c in r["high_precision_for"] if c in cs})
                 for f, cs in families.items()}
-    print(f"features: coverage {result['coverage']:.3f} (linear probe {result['linear_probe_coverage']:.3f}, "
+    twin = result["random_sae"]["coverage"]
+    print(f"features: coverage {result['coverage']:.3f} (random SAE {twin['random']:.3f}, trained minus random "
+          f"{twin['delta']:+.3f} [{twin['ci_low']:+.3f}, {twin['ci_high']:+.3f}]; "
+          f"linear probe {result['linear_probe_coverage']:.3f}, "
           f"DiffMean {result['diffmean_coverage']:.3f}, random-model floor "
           f"{result['random_model_floor']['coverage']:.3f}); dead {result['dead_fraction']:.3f}, dense "
           f"{result['dense_fraction']:.3f}; high-precision detectors by family: "
