@@ -216,6 +216,8 @@ class CausalConfig:
     # cause/isolate: chosen on validation pairs, reported on at most `pairs` per attribute (0: skip)
     pairs: int = 150
     pair_candidates: int = 8  # latents tried one by one on each swap's selection pairs
+    # cause/isolate also of the SAE's untrained twin (sae.random_twin), the control of its latents
+    random_sae: bool = True
 
     def __post_init__(self) -> None:
         _positive("causal", self, "n_select", "n_test", "exhaustive_max", "confirm_top", "n_boot", "kl_examples",

@@ -13,8 +13,10 @@ pairs: no interchange; the best 1, 2 and 5 SAE latents of the pair's swap (candi
 whose code differs most between the two prompts of the swap's selection pairs, ordered by their own
 cause there); the DiffMean direction of the swap (the selection mean at the span of prompts with
 the source's value minus that with the base's); and the full residual at the span, the ceiling of
-any interchange at this site. Every choice is made on the selection pairs; a test swap the
-selection pairs never had gets no latents and no direction (it counts as not caused).
+any interchange at this site; and (`causal.random_sae`) the best 1, 2 and 5 latents of the SAE's
+random twin, chosen the same way, beside which a latent figure counts only where its interval
+clears the twin's. Every choice is made on the selection pairs; a test swap the selection pairs
+never had gets no latents and no direction (it counts as not caused).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from causalgear.estimators import diffmean
 from causalgear.interventions.statistics import proportion
 from causalgear.interventions.types import SpanInterchange, Transfer, along, full_residual, sae_codes
 from causalgear.models.site import Site
+from causalgear.sae.random_twin import random_twin
+from causalgear.seeds import seed_for
 
 TOP_K = (1, 2, 5)
 Swap = tuple[str, str]
@@ -187,7 +191,16 @@ def measure_attribute(bench, attribute: str, select_examples, test_examples) -> 
         methods[f"top_{k}_latents"] = per_pair_latents(sae, test, chosen, k)
     methods["diffmean"] = along(diffmean_directions(select, test))
     methods["full_residual"] = full_residual
+    if c.random_sae:  # the same choice and measure with an untrained twin of the SAE (sae.random_twin)
+        twin = random_twin(sae, seed_for(seed, "random SAE"))
+        chosen_by_twin = choose_latents(twin, select, c.pair_candidates)
+        for k in TOP_K:
+            methods[f"random_sae_top_{k}_latents"] = per_pair_latents(twin, test, chosen_by_twin, k)
     result["methods"] = {name: _figures(*test.run(transfer)) for name, transfer in methods.items()}
+    if c.random_sae:  # a latent figure is a finding only where its interval clears the twin's
+        m = result["methods"]
+        result["beats_random_sae"] = {f"top_{k}_latents": m[f"top_{k}_latents"]["cause"]["ci_low"] >
+                                      m[f"random_sae_top_{k}_latents"]["cause"]["ci_high"] for k in TOP_K}
     return result
 
 
