@@ -85,6 +85,14 @@ def _concepts_section(features: Path, base: Path) -> list[str]:
             {"detector": "DiffMean direction", "coverage (mean F1)": c["diffmean_coverage"]},
             {"detector": "5-sparse probe on latents", "coverage (mean F1)": c["k_sparse_coverage"]["5"]},
             {"detector": "same SAE recipe, random-weight model (floor)", "coverage (mean F1)": floor["coverage"]}]
+    twin = c.get("random_sae")
+    if twin:  # the control every SAE figure must clear
+        for name, f in (("best latent per concept", twin["coverage"]),
+                        ("5-sparse probe on latents", twin["k_sparse_coverage"]["5"])):
+            verdict = "a finding" if f["finding"] else "not a finding"
+            rows.append({"detector": f"{name}: random-SAE twin (trained minus twin [95% CI]: {f['delta']:+.3f} "
+                                     f"[{f['ci_low']:+.3f}, {f['ci_high']:+.3f}], {verdict})",
+                         "coverage (mean F1)": f["random"]})
     page = features / "features.html"
     return [Markup("<h2>Features against known concepts</h2>"),
             Markup("<p class='meta'>{} TinySQL concepts, chosen on {} fitting rows and scored on {} held-out rows; "
