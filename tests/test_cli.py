@@ -90,8 +90,8 @@ def test_unknown_stage_and_unknown_key_are_refused(tmp_path):
 
 
 def test_hydra_flags_work_after_the_stage(tmp_path):
-    proc, _ = run_cli("data", "--cfg", "job", "sae.d_sae=7", cwd=tmp_path, env_cache=tmp_path / "c")
-    assert proc.returncode == 0 and "d_sae: 7" in proc.stdout
+    proc, _ = run_cli("data", "--cfg", "job", "sae.d_sae=77", cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode == 0 and "d_sae: 77" in proc.stdout
     for args in (["--info"], ["sae.d_sae=3", "--info"], ["--info", "defaults", "sae.d_sae=3"]):  # bare --info last too
         proc, _ = run_cli("data", *args, cwd=tmp_path, env_cache=tmp_path / "c")
         assert proc.returncode == 0 and "Defaults List" in proc.stdout, (args, proc.stderr)

@@ -56,3 +56,10 @@ def test_report_runs_once_at_the_chosen_point_after_every_selection_score():
     choice = select_then_report([(0, 1.0), (0, 2.0)], on_selection, report, max_extensions=2)
     assert calls[-1] == ("report", (0, 4.0)) and [c[0] for c in calls].count("report") == 1
     assert choice.report == "measured"
+
+
+def test_a_flat_curve_or_a_single_scale_grows_nothing_and_is_flagged():
+    flat = select_then_report([(0, 1.0), (0, 2.0)], lambda p: 0.0, lambda p: p, max_extensions=3)
+    assert len(flat.curve) == 2 and (flat.scale, flat.edge) == (1.0, "low")  # ties go to the smaller scale
+    single = select_then_report([(0, 3.0)], peaked(1.0), lambda p: p, max_extensions=3)
+    assert len(single.curve) == 1 and single.edge == "only"

@@ -189,13 +189,18 @@ def _open_store(final: Path, rebuild: bool, discard_corrupt: bool = False) -> Ac
         return None
     try:
         return ActivationStore(final)
+    except FileNotFoundError as missing:
+        if not discard_corrupt:  # removed while read by a process rebuilding it: wait for it under the lock
+            return None
+        problem = CorruptStore(f"{final} lacks {missing.filename}")
     except CorruptStore as err:
-        if not rebuild:
-            raise CorruptStore(f"{err}; rerun with harvest.rebuild=true to rebuild it") from err
-        if discard_corrupt:
-            print(f"rebuilding: {err}")
-            shutil.rmtree(final)
-        return None
+        problem = err
+    if not rebuild:
+        raise CorruptStore(f"{problem}; rerun with harvest.rebuild=true to rebuild it") from problem
+    if discard_corrupt:
+        print(f"rebuilding: {problem}")
+        shutil.rmtree(final)
+    return None
 
 
 def run(cfg: DictConfig, out_dir: Path) -> dict:

@@ -188,7 +188,8 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
     rows = []
     for name, m in s["methods"].items():
         t = m["test"]
-        edge = f" (its grid's {m['scale_at_grid_edge']} edge)" if m.get("scale_at_grid_edge") else ""
+        edge = {"low": " (its grid's low edge)", "high": " (its grid's high edge)",
+                "only": " (its grid's one scale)"}.get(m.get("scale_at_grid_edge"), "")
         row = {"method": name, "latent": m.get("latent"), "scale (chosen on selection)": f"{m['scale']:g}{edge}",
                "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": _interval(t),
                "fixed / broken": f"{t['fixed']} / {t['broken']}" if "fixed" in t else "",

@@ -67,9 +67,10 @@ def print_summary(result: dict, out_dir: Path) -> None:
         if r["unsteered_best_on_selection"]:
             print(f"  {name}: no steering scored higher on selection ({r['selection_curve'][0]['accuracy']:.3f}) "
                   f"than any scale tried")
-        if r.get("scale_at_grid_edge"):
-            print(f"  {name}: the chosen scale is still the {r['scale_at_grid_edge']} edge of its grid "
-                  f"(steering.grid_extensions more points were tried past it)")
+        edge = r.get("scale_at_grid_edge")
+        if edge in ("low", "high"):
+            print(f"  {name}: the chosen scale is the {edge} edge of its grid (past it the curve was flat, or "
+                  f"steering.grid_extensions more points did not turn it down)")
     for name, why in result["skipped_methods"].items():
         print(f"{name}: skipped ({why})")
     for target, c in result.get("concept_steering", {}).items():

@@ -3,10 +3,11 @@ made on the selection prompts, and only then is the chosen point measured on the
 
 The rule, written once for every user (steering's methods, concept steering): the point with the
 best selection score; ties go to the smaller scale, then to the point tried first (the feature
-before the latents tried beside it). Where the best point sits at an edge of its latent's scales,
-the grid extends geometrically past that edge (by the ratio of the grid's two outermost scales on
-that side, else 2) until the selection curve turns down there, at most `max_extensions` times a
-side; a best point still at an edge is flagged (`edge`). Nothing from the test side reaches the
+before the latents tried beside it). Where the best point sits at an edge of its latent's scales
+and the curve rises toward that edge (it is not flat), the grid extends geometrically past the
+edge (by the ratio of the grid's two outermost scales on that side) until the selection curve
+turns down there, at most `max_extensions` times a side; a best point still at an edge is flagged
+(`edge`: "low", "high", or "only" for a grid of one scale). Nothing from the test side reaches the
 choice: `report` is called once, with the chosen point, after every selection score is in.
 """
 
@@ -49,9 +50,14 @@ def _step(scales: list[float], side: str) -> float:
 
 def _edge(curve: list[dict], best: dict) -> str | None:
     scales = sorted(r["scale"] for r in curve if r["latent"] == best["latent"])
-    if len(scales) < 2:
-        return "low" if len(scales) == 1 else None  # one point: no side has turned down
+    if len(scales) == 1:
+        return "only"
     return "high" if best["scale"] == scales[-1] else "low" if best["scale"] == scales[0] else None
+
+
+def _rising(curve: list[dict], best: dict, measure: str) -> bool:
+    """Whether the best latent's curve is not flat: some point of it scored below the best."""
+    return any(r[measure] < best[measure] for r in curve if r["latent"] == best["latent"])
 
 
 def select_then_report(points: Sequence[Point], on_selection: Callable[[Point], float],
@@ -66,10 +72,10 @@ def select_then_report(points: Sequence[Point], on_selection: Callable[[Point], 
     while curve:
         best = _best(curve, measure)
         side = _edge(curve, best)
-        if side is None or extended[side] >= max_extensions:
+        if side not in extended or extended[side] >= max_extensions or not _rising(curve, best, measure):
             break
         scales = sorted(r["scale"] for r in curve if r["latent"] == best["latent"])
-        ratio = _step(scales, side) if len(scales) > 1 else 2.0
+        ratio = _step(scales, side)
         scale = best["scale"] * ratio if side == "high" else best["scale"] / ratio
         extended[side] += 1
         curve.append({"latent": best["latent"], "scale": scale, measure: on_selection((best["latent"], scale)),
