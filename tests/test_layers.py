@@ -92,3 +92,14 @@ def test_there_is_no_import_circle():
 def test_no_module_is_over_400_lines():
     long = {module_name(p): n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
     assert long == {}
+
+
+def test_no_module_outside_data_tests_the_data_set_s_name():
+    """A stage asks the data source what it supports (`causalgear.data.sources`); it never compares
+    `data.name` with a string."""
+    import re
+
+    compared = re.compile(r"data\.name\s*(==|!=)|\.name\s*(==|!=)\s*[\"'](tinysql|spider|jsonl)[\"']")
+    found = [f"{p.relative_to(SRC)}:{i}" for p in SRC.rglob("*.py") if "data" not in p.relative_to(SRC).parts[:1]
+             for i, line in enumerate(p.read_text().splitlines(), 1) if compared.search(line)]
+    assert found == []
