@@ -9,6 +9,7 @@ the `exec` budget), or no prediction on it could be scored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -63,6 +64,21 @@ def read_rows(path: str | Path, budget: ExecBudget = DEFAULT_BUDGET) -> list[Exa
     if not examples:
         raise CausalgearError(f"{path} has no rows")
     return examples
+
+
+def read_rows_once(path: str | Path) -> list[Example]:
+    """`read_rows` under the default budget, once per state of the file in this process: every
+    stage loads its splits through a fresh source, and each read runs every row's gold SQL."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        return read_rows(p)  # its error
+    st = p.stat()
+    return list(_read_cached(str(p.resolve()), st.st_mtime_ns, st.st_size))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_cached(path: str, _mtime_ns: int, _size: int) -> tuple[Example, ...]:
+    return tuple(read_rows(path))
 
 
 def split_rows(examples: list[Example], split: str, test_fraction: float, seed: int) -> list[Example]:

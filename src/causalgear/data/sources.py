@@ -200,11 +200,8 @@ class Jsonl(DataSource):
 
     def _rows(self) -> list[Example]:
         from causalgear.data import jsonl
-        from causalgear.data.sqlexec import DEFAULT_BUDGET
 
-        if not hasattr(self, "_read"):
-            self._read = jsonl.read_rows(self.data.path, DEFAULT_BUDGET)
-        return self._read
+        return jsonl.read_rows_once(self.data.path)
 
     def load(self, split: str) -> list[Example]:
         from causalgear.data import jsonl
