@@ -26,7 +26,8 @@ Point = tuple[int | None, float]
 @dataclass(frozen=True)
 class Choice(Generic[T]):
     """The chosen point, every point's selection score (`curve`), what `report` measured there, and
-    `edge`: "low" or "high" where the chosen scale is still its grid's smallest or largest."""
+    `edge`: "low" or "high" where the chosen scale is still its grid's smallest or largest, "only"
+    where its grid has one scale."""
 
     latent: int | None
     scale: float
@@ -41,8 +42,9 @@ def _best(curve: list[dict], measure: str) -> dict:
 
 
 def _step(scales: list[float], side: str) -> float:
-    """The geometric ratio past an edge: that of the two outermost scales on that side, else 2."""
-    if len(scales) < 2 or min(scales) <= 0:
+    """The geometric ratio past an edge (`scales`: two or more, sorted): that of the two outermost
+    scales on that side, else 2."""
+    if min(scales) <= 0:
         return 2.0
     ratio = scales[-1] / scales[-2] if side == "high" else scales[1] / scales[0]
     return ratio if ratio > 1 else 2.0
