@@ -33,7 +33,10 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     from causalgear.harvest.run import run as harvest
     from causalgear.interventions.evaluate import evaluate_on
     from causalgear.models.stages import build_model
+    from causalgear.provenance import provenance
+    from causalgear.report.findings import findings
     from causalgear.report.page import write_report
+    from causalgear.report.tables import print_findings
     from causalgear.sae.train import refuse_relaunching_strategy_in_a_sweep, train
     from causalgear.steering.run import steer_on
     from causalgear.workbench import Workbench
@@ -84,8 +87,11 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     if cfg.report.features > 0:
         step("top-tokens", feature_tokens, None, bench)
     summary["seconds"] = timings
+    summary["provenance"] = provenance("pipeline", cfg.model.name)
     write_json(out_dir / "pipeline.json", summary)
     report = write_report(out_dir, cfg, summary)
     print(f"pipeline: {', '.join(f'{k} {v}s' for k, v in timings.items())}")
     print(f"report: {report}")
+    print("findings:")
+    print_findings(findings(out_dir))
     return summary

@@ -37,6 +37,8 @@ STAGES: dict[str, Stage] = {
               "causalgear.pipeline:run"),
         Stage("compare", "compare run dirs of a multirun: comparison.csv/.html, pareto.png",
               "causalgear.report.compare:main", hydra=False),
+        Stage("summarize", "what a pipeline run found: findings and tables, or docs/results.md (--markdown)",
+              "causalgear.report.summarize:main", hydra=False),
         Stage("score", "score Spider-format predictions against gold by execution accuracy",
               "causalgear.data.score_cli:main", hydra=False),
         Stage("data", "generate (or find cached) the configured data set and print its summary",

@@ -8,13 +8,14 @@ page is one file that can be mailed or archived; the attributions page is linked
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from causalgear.io import write_text
+from causalgear.report.findings import findings, interval, rate, read
 from causalgear.report.html_parts import Markup, join, png_img, table
+from causalgear.report.plots import patching_empty, profile_empty
 
 # Every fragment below is `Markup(template).format(...)`: each value is escaped on the way in
 # (`report.html_parts`), so no string read from a run's JSON reaches the page as markup.
@@ -28,6 +29,8 @@ th{background:#eef}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f6f6f6;padding:1em;font-size:12px;max-height:28em;overflow:auto}
 .verdict{font-size:16px;padding:.6em 1em;border-left:4px solid #c0392b;background:#fdf2f0}
 .ok{border-left-color:#1e8449;background:#eefaf1}.meta{color:#555}
+.findings li{margin:.3em 0;padding:.2em .6em;border-left:4px solid #999}.findings li.ok{border-left-color:#1e8449}
+.findings li.no{border-left-color:#c0392b}.empty{color:#555;font-style:italic}
 """
 
 
@@ -35,21 +38,27 @@ def _img(path: Path, alt: str) -> Markup:
     return png_img(path.read_bytes(), alt) if path.is_file() else Markup("")
 
 
-def _read(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+def _findings_section(run_dir: Path) -> list[str]:
+    """What the run found, one sentence per stage, before any table or plot."""
+    found = findings(run_dir)
+    if not found:
+        return []
+    items = join([Markup("<li class='{}'>{}</li>").format(
+        "ok" if f.verdict in ("a finding", "healthy") else "no" if f.verdict in ("not a finding", "unhealthy")
+        else "", f.sentence) for f in found], "")
+    return [Markup("<h2>Findings</h2><ul class='findings'>{}</ul>").format(items)]
 
 
-def _interval(r: dict) -> str:
-    return f"{r['delta']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
-
-
-def _rate(r: dict, digits: int) -> str:
-    """A share with its interval (`interventions.statistics.proportion`'s dict)."""
-    return f"{r['rate']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+def _plot_or_why(path: Path, alt: str, why: str | None) -> Markup:
+    """The plot, or the sentence that says why there is nothing to plot (a blank heatmap looks
+    like a broken one)."""
+    if why:
+        return Markup("<p class='empty'>{}</p>").format(why)
+    return _img(path, alt)
 
 
 def _sae_section(train: Path) -> list[str]:
-    m = _read(train / "metrics.json")
+    m = read(train / "metrics.json")
     if m is None:
         return []
     keys = ["arch", "d_in", "d_sae", "k", "l1_coeff", "explained_variance", "fvu", "mse", "l0", "density",
@@ -62,7 +71,7 @@ def _sae_section(train: Path) -> list[str]:
 
 
 def _features_section(path: Path) -> list[str]:
-    f = _read(path)
+    f = read(path)
     if not f:
         return []
     rows = [{"coordinate": r["coordinate"], "firing rate": r["firing_rate"],
@@ -74,7 +83,7 @@ def _features_section(path: Path) -> list[str]:
 
 
 def _concepts_section(features: Path, base: Path) -> list[str]:
-    c = _read(features / "concepts.json")
+    c = read(features / "concepts.json")
     if c is None:
         return []
     if c.get("skipped"):
@@ -105,15 +114,15 @@ def _concepts_section(features: Path, base: Path) -> list[str]:
 
 
 def _causal_section(evaluate: Path) -> list[str]:
-    c = _read(evaluate / "causal.json")
+    c = read(evaluate / "causal.json")
     if c is None:
         return []
     rows = [{"intervention": f"coordinate {c['chosen']} ({c['mode']})",
-             "Δ accuracy [95% CI]": _interval(c["chosen_test"])},
+             "Δ accuracy [95% CI]": interval(c["chosen_test"])},
             {"intervention": f"random coordinate {c['controls']['random_coordinate']['coordinate']}",
-             "Δ accuracy [95% CI]": _interval(c["controls"]["random_coordinate"])},
+             "Δ accuracy [95% CI]": interval(c["controls"]["random_coordinate"])},
             {"intervention": "random direction, same norm",
-             "Δ accuracy [95% CI]": _interval(c["controls"]["random_direction"])}]
+             "Δ accuracy [95% CI]": interval(c["controls"]["random_direction"])}]
     cls = "verdict ok" if c["beats_controls"] else "verdict"
     return [Markup("<h2>Causal evaluation</h2>"),
             Markup("<p class='meta'>Chosen on {} selection prompts ({}), reported on {} disjoint test prompts; "
@@ -121,9 +130,11 @@ def _causal_section(evaluate: Path) -> list[str]:
                 c["n_select"], c["method"], c["n_test"], c["baseline"]["test_accuracy"], c["kl_prompt_positions"]),
             Markup("<p class='{}'>{}</p>").format(cls, c["verdict"]),
             table(rows, ["intervention", "Δ accuracy [95% CI]"]), _img(evaluate / "causal.png", "causal plot"),
-            *_precision(c), _img(evaluate / "profile.png", "latent by SQL component heatmap"),
+            *_precision(c), _plot_or_why(evaluate / "profile.png", "latent by SQL component heatmap", profile_empty(c)),
             *_cause_isolate(c), *_transfer(c, evaluate),
-            _img(evaluate / "patching.png", "activation patching heatmap")]
+            _plot_or_why(evaluate / "patching.png", "activation patching heatmap",
+                         patching_empty(read(evaluate / "patching.json")) if c.get("activation_patching") else
+                         "")]
 
 
 def _cause_isolate(c: dict) -> list[str]:
@@ -137,7 +148,7 @@ def _cause_isolate(c: dict) -> list[str]:
         for name, m in r["methods"].items():
             methods += [name] if name not in methods else []
             cause, isolate = m["cause"], m["isolate"]["rate"]
-            row[name] = f"{_rate(cause, 2)} / {isolate:.2f}"
+            row[name] = f"{rate(cause, 2)} / {isolate:.2f}"
         rows.append(row if r["methods"] else {**row, "attribute": f"{attribute}: {r['skipped']}"})
     return [Markup("<h3>Cause and isolate on counterfactual pairs</h3>"),
             Markup("<p class='meta'>Each cell: cause [95% CI] / isolate. At the attribute's tokens the base prompt's "
@@ -154,7 +165,7 @@ def _precision(c: dict) -> list[str]:
     p = c.get("chosen_test_profile")
     if not p or p["target_component"] is None:
         return []
-    rows = [{"component": name, "prompts with it": r["n"], "Δ correctness [95% CI]": _interval(r)
+    rows = [{"component": name, "prompts with it": r["n"], "Δ correctness [95% CI]": interval(r)
              if r["delta"] is not None else "n/a", "Δ where the gold lacks it": r["absent_delta"]}
             for name, r in p["profile"].items()]
     return [Markup("<p>Causal precision on the test split (chosen by {}): target <b>{}</b>, precision {:.3f} "
@@ -167,22 +178,22 @@ def _transfer(c: dict, evaluate: Path) -> list[str]:
     if not c.get("transfer"):
         return []
     rows = [{"data": f"{c['source_data']} (chosen here)", "baseline": c["baseline"]["test_accuracy"],
-             "coordinate": _interval(c["chosen_test"]),
-             "random coordinate": _interval(c["controls"]["random_coordinate"]),
-             "random direction": _interval(c["controls"]["random_direction"])}]
+             "coordinate": interval(c["chosen_test"]),
+             "random coordinate": interval(c["controls"]["random_coordinate"]),
+             "random direction": interval(c["controls"]["random_direction"])}]
     for name, t in c["transfer"].items():
         if "skipped" in t:
             rows.append({"data": f"{name}: {t['data']}", "baseline": "skipped: " + t["skipped"]})
         else:
             rows.append({"data": f"{name}: {t['data']}", "baseline": t["baseline_accuracy"],
-                         "coordinate": _interval(t["chosen"]), "random coordinate": _interval(t["random_coordinate"]),
-                         "random direction": _interval(t["random_direction"])})
+                         "coordinate": interval(t["chosen"]), "random coordinate": interval(t["random_coordinate"]),
+                         "random direction": interval(t["random_direction"])})
     return [Markup("<h3>Transfer</h3>"), table(rows, ["data", "baseline", "coordinate", "random coordinate",
                                                 "random direction"]), _img(evaluate / "transfer.png", "transfer plot")]
 
 
 def _steering_section(steer: Path, base: Path) -> list[str]:
-    s = _read(steer / "steering.json")
+    s = read(steer / "steering.json")
     if s is None:
         return []
     rows = []
@@ -191,11 +202,11 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
         edge = {"low": " (its grid's low edge)", "high": " (its grid's high edge)",
                 "only": " (its grid's one scale)"}.get(m.get("scale_at_grid_edge"), "")
         row = {"method": name, "latent": m.get("latent"), "scale (chosen on selection)": f"{m['scale']:g}{edge}",
-               "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": _interval(t),
+               "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": interval(t),
                "fixed / broken": f"{t['fixed']} / {t['broken']}" if "fixed" in t else "",
                "McNemar p": t.get("mcnemar_p")}
         if s.get("in_distribution_split"):  # steered on another split: the regression check beside it
-            row[f"Δ on {s['in_distribution_split']} [95% CI]"] = _interval(m["in_distribution"])
+            row[f"Δ on {s['in_distribution_split']} [95% CI]"] = interval(m["in_distribution"])
         moved = [f"{c} {f['fixed']}/{f['broken']}" for c, f in t.get("component_flips", {}).items()
                  if f["fixed"] or f["broken"]]
         rows.append({**row, "outputs changed": t["changed_share"], "components fixed / broken": ", ".join(moved),
@@ -240,7 +251,7 @@ def _concept_steering(c: dict) -> list[str]:
             t = m["test"]
             rows.append({"target": target, "method": name, "latent": m["latent"], "scale": m["scale"],
                          "concept": t["concept"], "instruction": t["instruction"], "fluency": t["fluency"],
-                         "score [95% CI]": _rate(t["score"], 3), "test prompts": r["n_test"]})
+                         "score [95% CI]": rate(t["score"], 3), "test prompts": r["n_test"]})
     if not rows:
         return []
     return [Markup("<h3>Concept steering</h3>"),
@@ -258,6 +269,7 @@ def write_report(run_dir: Path, cfg: DictConfig, summary: dict | None = None) ->
                     "<style>{}</style></head><body><h1>causalgear report</h1>").format(Markup(_STYLE)),
              Markup("<p class='meta'>{} · model {} · data {} · SAE {}, layer {}</p>").format(
                  run_dir, cfg.model.name, cfg.data.name, cfg.sae.arch, cfg.model.layer)]
+    parts += _findings_section(run_dir)
     if summary and "model_test_accuracy" in summary:
         parts.append(Markup("<p>Model execution accuracy on the test split: {:.3f}</p>").format(
             summary["model_test_accuracy"]))

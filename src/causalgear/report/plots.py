@@ -87,13 +87,35 @@ def causal_plot(result: dict, path: Path) -> Path:
     return path
 
 
-def patching_heatmap(patching: dict, path: Path) -> Path | None:
-    """One heatmap per corruption kind (its first pair): recovery by layer and prompt token."""
+def _first_pairs(patching: dict) -> dict:
     firsts = {}
     for pair in patching["pairs"]:
         firsts.setdefault(pair["kind"], pair)
-    if not firsts:
+    return firsts
+
+
+def _largest(rec: list) -> float:
+    values = [abs(v) for row in rec for v in row if v == v]  # NaN-free
+    return max(values, default=0.0)
+
+
+def patching_empty(patching: dict | None) -> str | None:
+    """Why the activation-patching heatmap has nothing to show, or None when it has something."""
+    if not patching or not patching.get("pairs"):
+        return "No activation-patching pairs were made: nothing to plot."
+    firsts = _first_pairs(patching)
+    if all(_largest(p["recovery"]) < 1e-6 for p in firsts.values()):
+        return (f"Patching no (layer, token) restores any of the clean answer's log-prob: every recovery is 0 for "
+                f"{', '.join(firsts)}.")
+    return None
+
+
+def patching_heatmap(patching: dict, path: Path) -> Path | None:
+    """One heatmap per corruption kind (its first pair): recovery by layer and prompt token, its
+    largest value in the title, so that a faint row reads as small rather than broken."""
+    if patching_empty(patching):
         return None
+    firsts = _first_pairs(patching)
     fig, axes = plt.subplots(len(firsts), 1, figsize=(14, 2.2 * len(firsts)), squeeze=False)
     for ax, (kind, pair) in zip(axes[:, 0], firsts.items(), strict=True):
         rec = pair["recovery"]
@@ -102,7 +124,8 @@ def patching_heatmap(patching: dict, path: Path) -> Path | None:
         ax.set_xticks(range(len(pair["tokens"])), pair["tokens"], rotation=90, fontsize=6)
         for i in pair["corrupted_positions"]:
             ax.get_xticklabels()[i].set_color("#c0392b")
-        ax.set_title(f"{kind}: recovery of the clean SQL's log-prob (corrupted tokens in red)", fontsize=9)
+        ax.set_title(f"{kind}: recovery of the clean SQL's log-prob (corrupted tokens in red); largest "
+                     f"|recovery| {_largest(rec):.2f}", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.02)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -110,12 +133,24 @@ def patching_heatmap(patching: dict, path: Path) -> Path | None:
     return path
 
 
+def profile_empty(result: dict) -> str | None:
+    """Why the latent x component heatmap has nothing to show, or None when it has something."""
+    rows = [r for r in result.get("coordinates", []) if r.get("profile")]
+    if not rows:
+        return "No latent was profiled by SQL component: nothing to plot."
+    deltas = [p["delta"] for r in rows for p in r["profile"].values() if p["delta"] is not None]
+    if all(abs(d) < 1e-9 for d in deltas):
+        return (f"No latent moved any SQL component: every Δ correctness is 0 for the {len(rows)} profiled latents "
+                f"on {result.get('n_select')} selection prompts.")
+    return None
+
+
 def profile_heatmap(result: dict, path: Path) -> Path | None:
     """Latent x SQL component: the change of each component's correctness when the latent is
     patched (selection split), the measured latents by causal precision, the chosen one marked."""
-    rows = sorted((r for r in result["coordinates"] if r.get("profile")), key=lambda r: -r["precision"])
-    if not rows:
+    if profile_empty(result):
         return None
+    rows = sorted((r for r in result["coordinates"] if r.get("profile")), key=lambda r: -r["precision"])
     comps = result["components"]
     grid = [[r["profile"][c]["delta"] if r["profile"][c]["delta"] is not None else float("nan") for c in comps]
             for r in rows]

@@ -52,42 +52,21 @@ def write_outputs(out_dir: Path, bench, arms: dict, results: dict, result: dict)
 
 
 def print_summary(result: dict, out_dir: Path) -> None:
-    for name, r in result["methods"].items():
-        t = r["test"]
-        latent = "" if r["latent"] is None else f"latent {r['latent']}, "
-        print(f"{name}: {latent}scale {r['scale']:g} (chosen on selection); test accuracy "
-              f"{t['baseline_accuracy']:.3f} -> "
-              f"{t['steered_accuracy']:.3f}, delta {t['delta']:+.3f} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}], "
-              f"{t['changed_share']:.0%} of outputs changed; fixed {t['fixed']}, broke {t['broken']} "
-              f"(McNemar p {t['mcnemar_p']:.3g})")
-        if "in_distribution" in r:
-            d = r["in_distribution"]
-            print(f"  {name} on {result['in_distribution_split']} (same scale): {d['baseline_accuracy']:.3f} -> "
-                  f"{d['steered_accuracy']:.3f}, delta {d['delta']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
-        if r["unsteered_best_on_selection"]:
-            print(f"  {name}: no steering scored higher on selection ({r['selection_curve'][0]['accuracy']:.3f}) "
-                  f"than any scale tried")
-        edge = r.get("scale_at_grid_edge")
-        if edge in ("low", "high"):
-            print(f"  {name}: the chosen scale is the {edge} edge of its grid (past it the curve was flat, or "
-                  f"steering.grid_extensions more points did not turn it down)")
+    """One table row per method (and per concept-steering target and method), then what was skipped."""
+    from causalgear.report.tables import concept_steering_table, print_table, steering_table
+
+    print_table(steering_table(result))
+    unbeaten = [name for name, r in result["methods"].items() if r["unsteered_best_on_selection"]]
+    if unbeaten:
+        print(f"no scale beat no steering on selection for: {', '.join(unbeaten)}")
     for name, why in result["skipped_methods"].items():
         print(f"{name}: skipped ({why})")
-    for target, c in result.get("concept_steering", {}).items():
-        if "skipped" in c:
-            print(f"concept steering {target}: skipped ({c['skipped']})")
-            continue
-        print(f"concept steering {target} ({c['n_test']} test prompts), score [95% CI] (concept / instruction / "
-              "fluency): " + "; ".join(f"{name} {concept_line(m['test'])}" for name, m in c["methods"].items()))
+    concepts = concept_steering_table(result.get("concept_steering") or {})
+    if concepts:
+        print_table(concepts)
     print(f"mean completeness error (test, n_steps={result['n_steps']}): "
           f"{result['methods']['grains']['mean_completeness_error']}")
     print(f"wrote {out_dir / 'steering.json'} and {out_dir / 'attributions.html'}")
-
-
-def concept_line(t: dict) -> str:
-    score = t["score"]
-    return (f"{score['rate']:.2f} [{score['ci_low']:.2f}, {score['ci_high']:.2f}] "
-            f"({t['concept']:.2f} / {t['instruction']:.2f} / {t['fluency']:.2f})")
 
 
 def write_attributions(out_dir: Path, tokenizer, arms: list, result: dict) -> None:

@@ -1,0 +1,220 @@
+"""What a run found, one sentence per stage, generated from the JSON its stages wrote.
+
+Each sentence carries its figure, its interval, its control and a verdict, so that the top of
+report.html, the end of `causalgear pipeline` and `causalgear summarize` say the same thing. A
+verdict is "a finding" only where an interval clears its control; the sentences never pick a
+winner on the test split (where several methods are listed, every one whose interval clears is
+named, not the best one).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# The SAE health gate (issue #34): an SAE that fails it reconstructs too little, or fires too
+# densely, or wastes its dictionary, for its latents to be read as features.
+HEALTH_GATE = {"explained_variance": (">=", 0.9), "density": ("<=", 0.1), "dead_fraction": ("<=", 0.1)}
+
+# steering methods that act through the SAE's latents (the rest act on residual directions)
+SAE_METHODS = ("grains", "additive", "clamp")
+
+
+@dataclass(frozen=True)
+class Finding:
+    stage: str  # model, sae, features, causal, cause_isolate, steering, concept_steering, transfer
+    sentence: str
+    verdict: str  # "a finding", "not a finding", "healthy", "unhealthy", "measured"
+
+
+def read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def interval(r: dict, digits: int = 3) -> str:
+    return f"{r['delta']:+.{digits}f} [{r['ci_low']:+.{digits}f}, {r['ci_high']:+.{digits}f}]"
+
+
+def rate(r: dict, digits: int = 2) -> str:
+    return f"{r['rate']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+
+
+def health(metrics: dict) -> list[str]:
+    """The health gate's failures, each naming the figure and its bound; empty when it passes."""
+    failed = []
+    for key, (op, bound) in HEALTH_GATE.items():
+        value = metrics.get(key)
+        if value is None or (value < bound if op == ">=" else value > bound):
+            failed.append(f"{key} {value if value is None else round(value, 3)} (needs {op} {bound})")
+    return failed
+
+
+def model(card: dict) -> Finding:
+    shifts = {k.removeprefix("test_shift.").removesuffix("_accuracy_mean"): v for k, v in card.items()
+              if k.startswith("test_shift.") and k.endswith("_accuracy_mean")}
+    text = f"Model: {card['name']} executes {card['test_accuracy_mean']:.3f} of its test prompts correctly"
+    if "test_ood_accuracy_mean" in card:
+        text += f", {card['test_ood_accuracy_mean']:.3f} out of distribution"
+    if shifts:
+        text += "; with one phrasing element held out: " + ", ".join(f"{k} {v:.3f}" for k, v in shifts.items())
+    return Finding("model", text + ".", "measured")
+
+
+def sae(m: dict) -> Finding:
+    shape = f"{m['arch']}, {m['d_sae']} latents" + (f" (k {m['k']})" if m.get("k") else "")
+    failed = health(m)
+    text = (f"SAE: {shape} at layer {m.get('layer')} explains {m['explained_variance']:.3f} of the variance on "
+            f"validation rows (L0 {m['l0']:.1f}, density {m['density']:.3f}, dead {m['dead_fraction']:.3f}")
+    if m.get("ce_loss_recovered") is not None:
+        text += f", CE loss recovered {m['ce_loss_recovered']:.3f}"
+    gate = ", ".join(f"{k} {op} {b}" for k, (op, b) in HEALTH_GATE.items())
+    text += f"): {'passes' if not failed else 'fails'} the health gate ({gate})"
+    return Finding("sae", text + ("" if not failed else ": " + "; ".join(failed)) + ".",
+                   "healthy" if not failed else "unhealthy")
+
+
+def features(c: dict) -> Finding:
+    if c.get("skipped"):
+        return Finding("features", f"Features: skipped ({c['skipped']}).", "measured")
+    text = (f"Features: the best latent per concept reaches coverage {c['coverage']:.3f} over "
+            f"{len(c['per_concept'])} concepts")
+    twin = (c.get("random_sae") or {}).get("coverage")
+    verdict = "measured"
+    if twin:
+        verdict = "a finding" if twin["finding"] else "not a finding"
+        text += f"; its random-SAE twin {twin['random']:.3f} (trained minus twin {interval(twin)}): {verdict}"
+    text += (f"; references: linear probe {c['linear_probe_coverage']:.3f} (the ceiling), DiffMean "
+             f"{c['diffmean_coverage']:.3f}, random-weight model {c['random_model_floor']['coverage']:.3f}")
+    return Finding("features", text + ".", verdict)
+
+
+def causal(c: dict) -> Finding:
+    verdict = "a finding" if c["beats_controls"] else "not a finding"
+    ctrl = c["controls"]
+    text = (f"Causal choice: {c['mode']} on coordinate {c['chosen']} changes test accuracy by "
+            f"{interval(c['chosen_test'])} on {c['n_test']} prompts (baseline {c['baseline']['test_accuracy']:.3f}); "
+            f"random coordinate {interval(ctrl['random_coordinate'])}, random direction "
+            f"{interval(ctrl['random_direction'])}: {verdict}")
+    p = c.get("chosen_test_profile")
+    if p and p.get("target_component"):
+        text += (f"; its causal precision on {p['target_component']} is {p['precision']:.3f} "
+                 f"[{p['precision_ci_low']:.3f}, {p['precision_ci_high']:.3f}]")
+    return Finding("causal", text + ".", verdict)
+
+
+def _best_sae(methods: dict) -> tuple[str, dict] | None:
+    """The SAE latents' best figure among the top-1/2/5 (best by cause, reported with its name)."""
+    sae = {k: v for k, v in methods.items() if k.startswith("top_")}
+    return max(sae.items(), key=lambda kv: kv[1]["cause"]["rate"]) if sae else None
+
+
+def cause_isolate(ci: dict) -> Finding:
+    parts, found = [], []
+    for attribute, r in ci.items():
+        m = r["methods"]
+        if not m:
+            parts.append(f"{attribute}: {r.get('skipped', 'no pairs')}")
+            continue
+        best = _best_sae(m)
+        text = f"{attribute} ({r['test_pairs']} pairs)"
+        if best:
+            name, b = best
+            twin = m.get(f"random_sae_{name}")
+            text += f" best SAE {name.replace('_', ' ')} {rate(b['cause'])} / {b['isolate']['rate']:.2f}"
+            if twin:
+                text += f" (random SAE {twin['cause']['rate']:.2f})"
+            found += [f"{attribute} ({k.replace('_', ' ')})" for k, beat in r.get("beats_random_sae", {}).items()
+                      if beat]
+        for ref in ("diffmean", "full_residual"):
+            if ref in m:
+                text += f", {ref.replace('_', ' ')} {m[ref]['cause']['rate']:.2f}"
+        parts.append(text)
+    verdict = "a finding" if found else "not a finding"
+    tail = f"SAE latents beat their random twin on {', '.join(found)}" if found else \
+        "no SAE latent set beats its random-SAE twin"
+    return Finding("cause_isolate", "Cause / isolate (test pairs, cause [95% CI] / isolate): " + "; ".join(parts)
+                   + f": {tail}.", verdict)
+
+
+def steering(s: dict) -> Finding:
+    methods, split = s["methods"], s.get("data_split")
+    choice = s.get("split_choice") or {}
+    where = f"Steering on {split}"
+    element = split.split(".", 1)[1] if split and "." in split else None
+    room = (choice.get("validation_accuracy") or {}).get(element)
+    handle = (choice.get("validation_full_residual_cause") or {}).get(element)
+    if room is not None:
+        where += f" (validation accuracy {room:.3f}" + (f", full-residual cause {handle:.2f}" if handle is not None
+                                                        else "") + ")"
+    base = next(iter(methods.values()))["test"]["baseline_accuracy"]
+    clears = [n for n, m in methods.items() if m["test"]["ci_low"] > 0]
+
+    def said(n: str) -> str:
+        m = methods[n]
+        ind = f", in distribution {interval(m['in_distribution'])}" if "in_distribution" in m else ""
+        return f"{n} {interval(m['test'])}{ind}"
+
+    text = f"{where}, unsteered {base:.3f}: "
+    text += ("intervals above 0: " + "; ".join(said(n) for n in clears)) if clears else "no method's interval clears 0"
+    refs = [n for n in ("diffmean", "random_direction", "trained_vector") if n in methods and n not in clears]
+    if refs:
+        text += "; " + ", ".join(f"{n} {interval(methods[n]['test'])}" for n in refs)
+    sae_cleared = [n for n in clears if n.removeprefix("gated_") in SAE_METHODS]
+    if not sae_cleared:
+        sae_methods = [n for n in methods if n.removeprefix("gated_") in SAE_METHODS]
+        text += f"; no SAE-based method ({', '.join(sae_methods)}) clears 0" if sae_methods else ""
+    return Finding("steering", text + ".", "a finding" if sae_cleared else "not a finding")
+
+
+def concept_steering(c: dict) -> Finding | None:
+    parts = []
+    for target, r in c.items():
+        if "skipped" in r:
+            parts.append(f"{target} skipped ({r['skipped']})")
+            continue
+        scores = {n: m["test"]["score"] for n, m in r["methods"].items() if n != "none"}
+        parts.append(f"{target} " + ", ".join(f"{n} {s['rate']:.2f}" for n, s in scores.items()))
+    if not parts:
+        return None
+    return Finding("concept_steering", "Concept steering (score on test prompts, 0 to 1): " + "; ".join(parts) + ".",
+                   "measured")
+
+
+def transfer(c: dict) -> Finding | None:
+    t = {k: v for k, v in (c.get("transfer") or {}).items() if "skipped" not in v}
+    if not t:
+        return None
+    parts = [f"{name} ({r['data']}) {interval(r['chosen'])} against random direction {interval(r['random_direction'])}"
+             for name, r in t.items()]
+    return Finding("transfer", f"Transfer of coordinate {c['chosen']}: " + "; ".join(parts) + ".", "measured")
+
+
+def _said(stage: str, fn, data: dict) -> Finding | None:
+    """The stage's sentence; where its JSON lacks a field (a run of an older version, a stage run
+    alone) the sentence says so rather than the page failing."""
+    try:
+        return fn(data)
+    except (KeyError, TypeError, IndexError) as err:
+        return Finding(stage, f"{stage}: not summarised (its JSON lacks {err}).", "measured")
+
+
+def findings(run_dir: Path) -> list[Finding]:
+    """Every stage's sentence that this run dir has the JSON for, in pipeline order."""
+    run_dir = Path(run_dir)
+    out: list[Finding | None] = []
+    if card := read(run_dir / "model" / "model_card.json"):
+        out.append(_said("model", model, card))
+    if m := read(run_dir / "train" / "metrics.json"):
+        out.append(_said("sae", sae, m))
+    if c := read(run_dir / "features" / "concepts.json"):
+        out.append(_said("features", features, c))
+    if c := read(run_dir / "evaluate" / "causal.json"):
+        out.append(_said("causal", causal, c))
+        if c.get("cause_isolate"):
+            out.append(_said("cause_isolate", cause_isolate, c["cause_isolate"]))
+        out.append(_said("transfer", transfer, c))
+    if s := read(run_dir / "steer" / "steering.json"):
+        out.append(_said("steering", steering, s))
+        out.append(_said("concept_steering", concept_steering, s.get("concept_steering") or {}))
+    return [f for f in out if f is not None]

@@ -1,0 +1,165 @@
+"""A run's compact tables (one row per method, per attribute, per target), built from its JSON and
+rendered for a terminal (rich), for a pipe (plain columns) or as Markdown (docs/results.md)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from causalgear.report.findings import Finding, findings, interval, rate, read
+
+_EDGE = {"low": " (low edge)", "high": " (high edge)", "only": " (one scale)"}
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+def _f(v, digits: int = 3) -> str:
+    return "" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def sae_table(m: dict) -> Table:
+    keys = ["arch", "d_sae", "k", "layer", "explained_variance", "l0", "density", "dead_fraction", "ce_loss_recovered"]
+    keys = [k for k in keys if k in m]
+    return Table("SAE (validation rows)", keys, [[_f(m[k]) for k in keys]])
+
+
+def concepts_table(c: dict) -> Table:
+    twin = c.get("random_sae") or {}
+    rows = []
+    for name, value, t in (("best latent per concept", c["coverage"], twin.get("coverage")),
+                           ("5-sparse probe on latents", c["k_sparse_coverage"]["5"],
+                            twin.get("k_sparse_coverage", {}).get("5"))):
+        rows.append([name, _f(value), _f(t["random"]) if t else "", interval(t) if t else "",
+                     ("a finding" if t["finding"] else "not a finding") if t else ""])
+    rows += [["linear probe (ceiling)", _f(c["linear_probe_coverage"]), "", "", ""],
+             ["DiffMean", _f(c["diffmean_coverage"]), "", "", ""],
+             ["random-weight model (floor)", _f(c["random_model_floor"]["coverage"]), "", "", ""]]
+    return Table("Concept coverage (mean F1, held-out rows)",
+                 ["detector", "coverage", "random SAE", "trained - random [95% CI]", "verdict"], rows)
+
+
+def cause_isolate_table(ci: dict) -> Table:
+    """One row per attribute; the SAE's top-1/2/5 latents each with its random-SAE twin in the cell."""
+    names: list[str] = []
+    for r in ci.values():
+        names += [n for n in r["methods"] if n not in names and not n.startswith("random_sae_")]
+
+    def cell(m: dict, n: str) -> str:
+        if n not in m:
+            return ""
+        text = f"{rate(m[n]['cause'])} / {m[n]['isolate']['rate']:.2f}"
+        twin = m.get(f"random_sae_{n}")
+        return text + (f" (random SAE {twin['cause']['rate']:.2f})" if twin else "")
+
+    rows = [[a, str(r["test_pairs"]), *(cell(r["methods"], n) for n in names)] for a, r in ci.items()]
+    return Table("Cause / isolate (cause [95% CI] / isolate, test pairs)", ["attribute", "pairs", *names], rows)
+
+
+def steering_table(s: dict) -> Table:
+    rows = []
+    for name, m in s["methods"].items():
+        t = m["test"]
+        ind = interval(m["in_distribution"]) if "in_distribution" in m else ""
+        latent = "" if m.get("latent") is None else str(m["latent"])
+        rows.append([name, latent, f"{m['scale']:g}{_EDGE.get(m.get('scale_at_grid_edge'), '')}",
+                     f"{t['baseline_accuracy']:.3f} -> {t['steered_accuracy']:.3f}", interval(t), ind,
+                     f"{t['fixed']} / {t['broken']}"])
+    in_dist = s.get("in_distribution_split") or "in distribution"
+    return Table(f"Steering on {s.get('data_split')} ({s['n_test']} test prompts; scale chosen on selection)",
+                 ["method", "latent", "scale", "accuracy", "delta [95% CI]", f"delta on {in_dist}", "fixed / broken"],
+                 rows)
+
+
+def concept_steering_table(c: dict) -> Table | None:
+    rows = []
+    for target, r in c.items():
+        if "skipped" in r:
+            rows.append([target, "skipped: " + r["skipped"], "", "", "", ""])
+            continue
+        for name, m in r["methods"].items():
+            t = m["test"]
+            rows.append([target, name, "" if m.get("latent") is None else str(m["latent"]), _f(m.get("scale"), 3),
+                         rate(t["score"]), f"{t['concept']:.2f} / {t['instruction']:.2f} / {t['fluency']:.2f}"])
+    if not rows:
+        return None
+    return Table("Concept steering (score [95% CI]; concept / instruction / fluency)",
+                 ["target", "method", "latent", "scale", "score", "judges"], rows)
+
+
+def tables(run_dir: Path) -> list[Table]:
+    run_dir = Path(run_dir)
+    out: list[Table | None] = []
+    if m := read(run_dir / "train" / "metrics.json"):
+        out.append(sae_table(m))
+    if (c := read(run_dir / "features" / "concepts.json")) and not c.get("skipped"):
+        out.append(concepts_table(c))
+    if (c := read(run_dir / "evaluate" / "causal.json")) and c.get("cause_isolate"):
+        out.append(cause_isolate_table(c["cause_isolate"]))
+    if s := read(run_dir / "steer" / "steering.json"):
+        out.append(steering_table(s))
+        out.append(concept_steering_table(s.get("concept_steering") or {}))
+    return [t for t in out if t is not None]
+
+
+def print_table(table: Table, file: TextIO | None = None) -> None:
+    """rich on a terminal; plain aligned columns (no box, no colour, no wrapping) anywhere else."""
+    out = file or sys.stdout
+    if not out.isatty():
+        widths = [max(len(c), *(len(r[i]) for r in table.rows)) for i, c in enumerate(table.columns)]
+        print(table.title, file=out)
+        for row in [table.columns, *table.rows]:
+            print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip(), file=out)
+        return
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    t = RichTable(title=table.title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    for c in table.columns:
+        t.add_column(c)
+    for row in table.rows:
+        t.add_row(*row)
+    Console(file=out).print(t)
+
+
+def print_findings(found: list[Finding], file: TextIO | None = None) -> None:
+    out = file or sys.stdout
+    for f in found:
+        print(f"- {f.sentence}", file=out)
+
+
+def markdown_table(table: Table, heading: str) -> str:
+    def cell(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    lines = [f"### {table.title}", "", heading, "", "| " + " | ".join(map(cell, table.columns)) + " |",
+             "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in table.rows]
+    return "\n".join(lines)
+
+
+def markdown(run_dir: Path) -> str:
+    """docs/results.md for a run: where it came from, its findings, every table headed by its provenance."""
+    run_dir = Path(run_dir)
+    p = (read(run_dir / "pipeline.json") or {}).get("provenance") or {}
+    command, model, commit = p.get("command", "unknown"), p.get("model", "unknown"), p.get("commit", "unknown")
+    heading = f"`{command}` · model `{model}` · commit `{commit}`"
+    parts = ["# Results", "",
+             f"Written by `causalgear summarize RUN --markdown` from one run: {heading}. Do not edit by hand: "
+             "rerun the command.", "", "## Findings", ""]
+    parts += [f"- {f.sentence}" for f in findings(run_dir)]
+    seconds = (read(run_dir / "pipeline.json") or {}).get("seconds")
+    if seconds:
+        parts += ["", f"Stage seconds: {', '.join(f'{k} {v:g}' for k, v in seconds.items())} "
+                      f"(total {sum(seconds.values()):.0f} s)."]
+    parts += ["", "## Tables", ""]
+    for t in tables(run_dir):
+        parts += [markdown_table(t, heading), ""]
+    return "\n".join(parts)

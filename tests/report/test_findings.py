@@ -1,0 +1,144 @@
+"""What a run found, said once from its JSON: the findings sentences, `causalgear summarize`, and
+the top of report.html (checked as a browser would read it)."""
+
+import copy
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from causalgear.cli import main
+from causalgear.preflight import compose
+from causalgear.report.findings import findings, health
+from causalgear.report.page import write_report
+from causalgear.report.plots import patching_empty, profile_empty
+
+FIXTURE = Path(__file__).parent / "fixtures" / "run"
+GOLDEN = Path(__file__).parent / "fixtures" / "results.md"
+
+
+@pytest.fixture
+def run(tmp_path):
+    d = tmp_path / "run"
+    shutil.copytree(FIXTURE, d)
+    return d
+
+
+def test_every_stage_that_ran_says_one_sentence_with_its_figure_and_verdict(run):
+    found = {f.stage: f for f in findings(run)}
+    assert list(found) == ["model", "sae", "features", "causal", "cause_isolate", "steering", "concept_steering"]
+    assert "0.978" in found["model"].sentence
+    assert found["sae"].verdict == "healthy" and "passes the health gate" in found["sae"].sentence
+    assert found["features"].verdict == "a finding" and "random-SAE twin 0.490" in found["features"].sentence
+    # the SAE's best latents lose to DiffMean and tie their random twin: said, and not called a finding
+    ci = found["cause_isolate"]
+    assert ci.verdict == "not a finding" and "no SAE latent set beats its random-SAE twin" in ci.sentence
+    assert "diffmean 0.68" in ci.sentence and "full residual 0.75" in ci.sentence
+    steer = found["steering"]
+    assert "trained_vector +0.095 [+0.015, +0.175]" in steer.sentence and steer.verdict == "not a finding"
+
+
+def test_the_sentences_follow_the_json_not_a_template(run):
+    path = run / "steer" / "steering.json"
+    s = json.loads(path.read_text())
+    s["methods"]["clamp"]["test"].update(delta=0.2, ci_low=0.1, ci_high=0.3)
+    path.write_text(json.dumps(s))
+    steer = {f.stage: f for f in findings(run)}["steering"]
+    assert steer.verdict == "a finding" and "clamp +0.200 [+0.100, +0.300]" in steer.sentence
+    m = json.loads((run / "train" / "metrics.json").read_text())
+    assert health({**m, "dead_fraction": 0.3}) == ["dead_fraction 0.3 (needs <= 0.1)"]
+
+
+def test_summarize_markdown_matches_the_golden_page(run, capsys):
+    assert main(["summarize", str(run), "--markdown"]) == 0
+    assert capsys.readouterr().out == GOLDEN.read_text()
+
+
+def test_summarize_prints_findings_then_one_row_per_method(run, capsys):
+    assert main(["summarize", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("- Model: tinysql_multitable")
+    table = out[out.index("\nSteering on test_shift.order") + 1:].split("\n\n")[0].splitlines()
+    steering = json.loads((run / "steer" / "steering.json").read_text())
+    assert len(table) == 2 + len(steering["methods"])  # title, header, one row per method
+    assert any(line.startswith("trained_vector ") and "46 / 27" in line for line in table)
+
+
+def test_summarize_refuses_what_is_not_a_run(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["summarize", str(tmp_path / "nope")])
+    assert exit_.value.code == 2 and "is not a directory" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["summarize", str(tmp_path)])
+    assert "holds none of" in capsys.readouterr().err
+
+
+def test_a_plot_with_nothing_to_show_is_a_sentence_saying_why():
+    causal = json.loads((FIXTURE / "evaluate" / "causal.json").read_text())
+    assert "every Δ correctness is 0 for the 2 profiled latents" in profile_empty(causal)
+    moved = copy.deepcopy(causal)
+    next(iter(moved["coordinates"][0]["profile"].values()))["delta"] = -0.1
+    assert profile_empty(moved) is None
+    patching = json.loads((FIXTURE / "evaluate" / "patching.json").read_text())
+    assert patching_empty(patching) is None  # faint is not empty: the title carries its largest value
+    for pair in patching["pairs"]:
+        pair["recovery"] = [[0.0] * len(row) for row in pair["recovery"]]
+    assert "every recovery is 0" in patching_empty(patching)
+
+
+class _Page(HTMLParser):
+    """What a reader sees: the text of the findings list, and every image's alt text."""
+
+    def __init__(self):
+        super().__init__()
+        self.findings, self.images, self._in = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "ul" and a.get("class") == "findings":
+            self._in = 1
+        elif tag == "li" and self._in:
+            self.findings.append("")
+        elif tag == "img":
+            self.images.append(a.get("alt"))
+
+    def handle_endtag(self, tag):
+        if tag == "ul":
+            self._in = 0
+
+    def handle_data(self, data):
+        if self._in and self.findings:
+            self.findings[-1] += data
+
+
+def _render(run: Path) -> str:
+    (run / "evaluate" / "profile.png").write_bytes((Path(__file__).parents[2] / "docs" / "report.png").read_bytes())
+    return write_report(run, compose()).read_text()
+
+
+def test_the_report_opens_with_the_findings_and_shows_no_empty_plot(run):
+    html = _render(run)
+    page = _Page()
+    page.feed(html)
+    assert page.findings == [f.sentence for f in findings(run)]
+    assert html.index("<h2>Findings</h2>") < html.index("<table")  # before any table or plot
+    # an all-zero profile is a sentence, not an <img>, even where the png is on disk
+    assert "latent by SQL component heatmap" not in page.images
+    assert "No latent moved any SQL component" in html
+
+
+def test_the_report_reads_the_same_in_headless_chromium(run, tmp_path):
+    html = _render(run)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("no headless Chromium on this machine")
+    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
+                           "--dump-dom", (run / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    page = _Page()
+    page.feed(proc.stdout)
+    assert page.findings == [f.sentence for f in findings(run)] and html
+    assert "latent by SQL component heatmap" not in page.images
