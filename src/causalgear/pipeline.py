@@ -75,9 +75,10 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     causal = step("evaluate", evaluate_on, "evaluate", bench)
     summary["causal"] = {k: causal[k] for k in ("chosen", "chosen_test", "controls", "verdict")}
     steering = step("steer", lambda b, d: steer_on(b, d, chosen=causal["chosen"], causal=causal), "steer", bench)
-    summary["steering"] = {name: {"scale": m["scale"], **{k: m["test"][k] for k in (
+    summary["steering"] = {split or cfg.data.eval_split: {name: {"scale": m["scale"], **{k: m["test"][k] for k in (
         "baseline_accuracy", "steered_accuracy", "delta", "ci_low", "ci_high", "changed_share")}}
-        for name, m in steering["methods"].items()}
+        for name, m in r["methods"].items()}
+        for split, r in {steering["data_split"]: steering, **(steering.get("other_splits") or {})}.items()}
     if bench.store.manifest.get("concepts_known"):
         from causalgear.features.stage import features_on
 

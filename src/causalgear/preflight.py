@@ -125,7 +125,7 @@ def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> No
             target.check(f"transfer.{name}")
     if cfg.stage in HARVESTING_STAGES:  # `data` or `accuracy` on a Spider copy without its train file is fine
         data.check_split("harvest.split", cfg.harvest.split)
-    if cfg.steering.target.split not in (None, "auto"):
+    if cfg.steering.target.split not in (None, "auto", "handles"):
         data.check_split("steering.target.split", cfg.steering.target.split)
     for i, name in enumerate(cfg.steering.methods.extra):
         if name not in steering_methods.extras():

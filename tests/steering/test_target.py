@@ -7,7 +7,7 @@ from causalgear.config import SHIFT_ELEMENTS
 from causalgear.data.loading import load_split
 from causalgear.models.embedded import CARD, embedded_dir
 from causalgear.preflight import compose
-from causalgear.steering.target import card_figures, choose_split
+from causalgear.steering.target import card_figures, choose_split, choose_splits
 from causalgear.workbench import Workbench
 
 
@@ -89,3 +89,19 @@ def test_without_any_handle_at_or_above_the_floor_auto_steers_the_eval_split_or_
     bench_all = Workbench.load(compose([*overrides, "steering.target.min_handle=0.0"], stage="steer"), "steer")
     split, _ = choose_split(bench_all, causal_with_handles(0.1, 0.2, 0.0))
     assert split.removeprefix("test_shift.") in ("order", "aggregate", "operator")  # every handle clears 0
+
+
+def test_handles_steers_every_split_with_a_measured_handle_the_most_room_first(smoke_sae):
+    overrides, _ = smoke_sae
+    bench = Workbench.load(compose([*overrides, "steering.target.split=handles"], stage="steer"), "steer")
+    fits = [e for e in _fits(bench.cfg) if e in ("order", "aggregate", "operator")]
+    planted = {e: (0.9 if e in fits else 0.0) for e in ("order", "aggregate", "operator")}
+    planted[fits[0]] = 0.1  # room, but no handle: left out
+    chosen = choose_splits(bench, causal_with_handles(planted["order"], planted["aggregate"], planted["operator"]))
+    splits = [split for split, _ in chosen]
+    _, why = chosen[0]
+    expect = sorted(fits[1:], key=lambda e: (why["validation_accuracy"][e], SHIFT_ELEMENTS.index(e)))
+    assert splits == [f"test_shift.{e}" for e in expect] and why["rule"].startswith("handles:")
+    # no measured handle: handles never guesses at an unknown one
+    (split, why), = choose_splits(bench, causal_with_handles(0.0, None, 0.0))
+    assert split is None and "no shift split has a measured handle" in why["rule"]

@@ -34,7 +34,9 @@ class TargetConfig:
     feature: int | None = None
     causal_path: str | None = None  # an evaluate run dir (or its causal.json)
     # the split steering is chosen and reported on: `auto` (the shift split with the most room,
-    # judged on its validation twin), a split (e.g. `test_shift.order`), or null (data.eval_split);
+    # judged on its validation twin, among those with a handle), `handles` (every shift split with
+    # room and a measured handle, each reported), a split (e.g. `test_shift.order`), or null
+    # (data.eval_split);
     # off data.eval_split, data.eval_split's test half is measured too (the regression check)
     split: str | None = "auto"
     direction: Direction = Direction["raise"]

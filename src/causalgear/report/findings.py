@@ -216,5 +216,6 @@ def findings(run_dir: Path) -> list[Finding]:
         out.append(_said("transfer", transfer, c))
     if s := read(run_dir / "steer" / "steering.json"):
         out.append(_said("steering", steering, s))
+        out += [_said("steering", steering, other) for other in (s.get("other_splits") or {}).values()]
         out.append(_said("concept_steering", concept_steering, s.get("concept_steering") or {}))
     return [f for f in out if f is not None]

@@ -16,6 +16,7 @@ from causalgear.io import write_text
 from causalgear.report.findings import findings, interval, rate, read
 from causalgear.report.html_parts import Markup, join, png_img, table
 from causalgear.report.plots import patching_empty, profile_empty
+from causalgear.report.tables import steering_table
 
 # Every fragment below is `Markup(template).format(...)`: each value is escaped on the way in
 # (`report.html_parts`), so no string read from a run's JSON reaches the page as markup.
@@ -235,9 +236,21 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
                 f", chosen by {why}" if why else ""),
             table(rows, list(rows[0])), note, gate, _img(steer / "steering.png", "steering plot"),
             _img(steer / "steering_flips.png", "fixed and broken answers per method"),
+            *_other_splits(s.get("other_splits") or {}, base, steer),
             *_concept_steering(s.get("concept_steering") or {}),
             Markup("<p><a href='{}'>Token attributions and steered SQL (attributions.html)</a></p>").format(link)
             if link else ""]
+
+
+def _other_splits(others: dict, base: Path, steer: Path) -> list[str]:
+    """`steering.target.split=handles`: each further split's table (and its plots) after the first's."""
+    parts = []
+    for split, s in others.items():
+        t = steering_table(s)
+        parts += [Markup("<h3>{}</h3>").format(t.title),
+                  table([dict(zip(t.columns, row, strict=True)) for row in t.rows], t.columns),
+                  _img(steer / split / "steering.png", f"steering plot, {split}")]
+    return parts
 
 
 def _concept_steering(c: dict) -> list[str]:

@@ -104,6 +104,7 @@ def tables(run_dir: Path) -> list[Table]:
         out.append(cause_isolate_table(c["cause_isolate"]))
     if s := read(run_dir / "steer" / "steering.json"):
         out.append(steering_table(s))
+        out += [steering_table(other) for other in (s.get("other_splits") or {}).values()]
         out.append(concept_steering_table(s.get("concept_steering") or {}))
     return [t for t in out if t is not None]
 

@@ -27,7 +27,7 @@ from causalgear.steering.measure import measure
 from causalgear.steering.methods import ALWAYS, method
 from causalgear.steering.methods.base import Gated, MethodSkipped, SteerContext, SteeringMethod
 from causalgear.steering.outputs import print_summary, steering_json, write_outputs
-from causalgear.steering.target import causal_json_at, choose_split, resolve_feature
+from causalgear.steering.target import causal_json_at, choose_splits, resolve_feature
 from causalgear.workbench import HeldOut, Workbench
 
 
@@ -81,11 +81,29 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None, causal:
     """Steering of `steering.target.feature`, else of `chosen` (evaluate's choice, from the
     pipeline), else of the coordinate named by the causal.json in `steering.target.causal_path`.
     `causal`: evaluate's result (in memory from the pipeline, else read there), whose handles aim
-    `steering.target.split=auto`."""
-    s = bench.cfg.steering
-    feature, source = resolve_feature(s.target, bench.sae.d_sae, chosen)
+    `steering.target.split=auto` and `=handles`. With `handles`, steering.json is the first split's
+    (the most room), each further split's in `other_splits` and its files in a subdir named after it."""
+    feature, source = resolve_feature(bench.cfg.steering.target, bench.sae.d_sae, chosen)
     start = time.monotonic()
-    split, split_choice = choose_split(bench, causal)
+    (split, split_choice), *others = choose_splits(bench, causal)
+    result = steer_split(bench, out_dir, feature, source, split, split_choice)
+    if others:
+        result["other_splits"] = {}
+        for other, why in others:
+            # concept steering does not depend on the split: measured once, with the first
+            result["other_splits"][other] = steer_split(bench, out_dir / other, feature, source, other, why,
+                                                        concepts=False)
+    result["seconds"] = round(time.monotonic() - start, 1)
+    write_json(out_dir / "steering.json", result)
+    return result
+
+
+def steer_split(bench: Workbench, out_dir: Path, feature: int, source: str, split: str | None,
+                split_choice: dict, concepts: bool = True) -> dict:
+    """Every method chosen on `split`'s selection half and reported on its test half, written to
+    `out_dir` (steering.json, attributions, plots) and printed as one table."""
+    s = bench.cfg.steering
+    start = time.monotonic()
     held = bench.splits(split)
     steerer = Steerer(s, bench.tokenizer, bench.sae, bench.site, feature)
     arms = make_arms(bench, steerer, held)
@@ -106,11 +124,12 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None, causal:
         results[m.name]["mean_completeness_error"] = (float(np.mean(errors)) if errors else None) \
             if m.reports_completeness else None
     result = steering_json(ctx, source, split_choice, fires, results, skipped)
-    if s.concepts.targets:
+    if s.concepts.targets and concepts:
         began = time.monotonic()
         result["concept_steering"] = concept_steering(bench, bench.cfg.seed)
         timings["concept steering"] = round(time.monotonic() - began, 1)
     result["seconds_by_part"] = timings
+    out_dir.mkdir(parents=True, exist_ok=True)
     write_outputs(out_dir, bench, arms, results, result)
     result["seconds"] = round(time.monotonic() - start, 1)
     write_json(out_dir / "steering.json", result)

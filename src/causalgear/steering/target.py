@@ -17,7 +17,8 @@ validation data alone. The rule, written before any run:
   those whose handle is unknown; one whose known handle is below it is never chosen. Within the
   first tier that has any, the most room (the lowest validation accuracy) wins.
 
-Data sets without shift splits steer on `data.eval_split`.
+`steering.target.split=handles` steers every split of the first tier (a known handle), the most
+room first, and reports each. Data sets without shift splits steer on `data.eval_split`.
 """
 
 from __future__ import annotations
@@ -56,17 +57,13 @@ def handles(causal: dict | None) -> dict[str, float | None]:
     return out
 
 
-def choose_split(bench, causal: dict | None = None) -> tuple[str | None, dict]:
-    """(the split to steer on, None for data.eval_split; how it was chosen). `causal`: evaluate's
-    result, for the handles."""
-    cfg = bench.cfg
-    if cfg.steering.target.split != "auto":
-        return cfg.steering.target.split, {"rule": "steering.target.split"}
-    if "shift_splits" not in bench.source.supports:
-        return None, {"rule": f"auto: data={cfg.data.name} has no shift splits, so data.eval_split"}
+def _evidence(bench, causal: dict | None) -> tuple[list[str], dict, dict]:
+    """(the shift elements whose test split fits, each one's tier, the figures the rule reads): tier
+    0 a known handle >= min_handle, 1 unknown, None a known handle below it."""
     from causalgear.data.loading import load_split
     from causalgear.models.loading import model_source
 
+    cfg = bench.cfg
     figures, source = card_figures(model_source(cfg.model, cfg.paths.cache_dir)), "model card"
     if set(figures) != set(SHIFT_ELEMENTS):
         figures, source = {}, f"measured on at most causal.n_select={cfg.causal.n_select} examples each"
@@ -75,23 +72,52 @@ def choose_split(bench, causal: dict | None = None) -> tuple[str | None, dict]:
             figures[e] = float(bench.runner(examples).correct()[0].mean())
     # only the sizes of the test side are read: a split must hold a selection half and a test half
     fits = [e for e in SHIFT_ELEMENTS if len(load_split(cfg, f"test_shift.{e}")) > cfg.causal.n_select]
-    if not fits:
-        return None, {"rule": f"auto: no shift split holds more than causal.n_select={cfg.causal.n_select} "
-                              "examples, so data.eval_split", "validation_accuracy": figures}
     handle, floor = handles(causal), cfg.steering.target.min_handle
     tier = {e: 0 if handle[e] is not None and handle[e] >= floor else 1 if handle[e] is None else None for e in fits}
     evidence = {"source": source, "validation_accuracy": figures, "validation_full_residual_cause": handle,
                 "min_handle": floor, "candidates": fits}
-    allowed = [e for e in fits if tier[e] is not None]
+    return fits, tier, evidence
+
+
+def choose_splits(bench, causal: dict | None = None) -> list[tuple[str | None, dict]]:
+    """The splits to steer on, each with how it was chosen (None: data.eval_split). One, except for
+    `steering.target.split=handles`: every shift split with room and a measured handle, the most
+    room first. `causal`: evaluate's result, for the handles."""
+    cfg = bench.cfg
+    mode = cfg.steering.target.split
+    if mode not in ("auto", "handles"):
+        return [(mode, {"rule": "steering.target.split"})]
+    if "shift_splits" not in bench.source.supports:
+        return [(None, {"rule": f"{mode}: data={cfg.data.name} has no shift splits, so data.eval_split"})]
+    fits, tier, evidence = _evidence(bench, causal)
+    floor, figures = evidence["min_handle"], evidence["validation_accuracy"]
+    if not fits:
+        return [(None, {"rule": f"{mode}: no shift split holds more than causal.n_select={cfg.causal.n_select} "
+                                "examples, so data.eval_split", "validation_accuracy": figures})]
+    room = sorted(fits, key=lambda e: (figures[e], SHIFT_ELEMENTS.index(e)))
+    if mode == "handles":
+        chosen = [e for e in room if tier[e] == 0]
+        if not chosen:
+            return [(None, {"rule": f"handles: no shift split has a measured handle (full-residual cause >= {floor} "
+                                    "on validation pairs), so data.eval_split", **evidence})]
+        rule = (f"handles: every shift split with a measured handle (full-residual cause >= {floor} on validation "
+                "pairs), the most room (lowest validation accuracy) first")
+        return [(f"test_shift.{e}", {"rule": rule, **evidence}) for e in chosen]
+    allowed = [e for e in room if tier[e] is not None]
     if not allowed:
-        return None, {"rule": f"auto: no shift split has a handle (full-residual cause >= {floor} on validation "
-                              "pairs), so data.eval_split", **evidence}
-    element = min(allowed, key=lambda e: (tier[e], figures[e], SHIFT_ELEMENTS.index(e)))
+        return [(None, {"rule": f"auto: no shift split has a handle (full-residual cause >= {floor} on validation "
+                                "pairs), so data.eval_split", **evidence})]
+    element = min(allowed, key=lambda e: tier[e])  # stable: the most room within the first tier
     rule = (f"auto: of the shift splits with a handle (full-residual cause >= {floor} on validation pairs), the "
             "one whose validation twin the model gets least right (most room)") if tier[element] == 0 else (
             "auto: no shift split has a measured handle; of those whose handle is unknown, the one whose "
             "validation twin the model gets least right (most room)")
-    return f"test_shift.{element}", {"rule": rule, **evidence}
+    return [(f"test_shift.{element}", {"rule": rule, **evidence})]
+
+
+def choose_split(bench, causal: dict | None = None) -> tuple[str | None, dict]:
+    """The one split `steering.target.split` (not `handles`) steers on, and how it was chosen."""
+    return choose_splits(bench, causal)[0]
 
 
 def resolve_feature(s: DictConfig, d_sae: int, chosen: int | None = None) -> tuple[int, str]:
