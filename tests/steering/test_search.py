@@ -63,3 +63,42 @@ def test_a_flat_curve_or_a_single_scale_grows_nothing_and_is_flagged():
     assert len(flat.curve) == 2 and (flat.scale, flat.edge) == (1.0, "low")  # ties go to the smaller scale
     single = select_then_report([(0, 3.0)], peaked(1.0), lambda p: p, max_extensions=3)
     assert len(single.curve) == 1 and single.edge == "only"
+
+
+def planted(rates: dict[float, tuple[float, float]], n: int = 20):
+    """Per-prompt 0/1 scores: scale -> (share right on the first half, share right on the rest)."""
+    import numpy as np
+
+    calls = []
+
+    def per_prompt(p, idx):
+        calls.append((p[1], len(idx)))
+        first, rest = rates[p[1]]
+        row = np.array([1.0 if (i < n // 2 and i < first * n / 2) or (i >= n // 2 and i - n // 2 < rest * n / 2)
+                        else 0.0 for i in range(n)])
+        return row[idx]
+
+    return per_prompt, calls
+
+
+def test_successive_halving_scores_only_the_better_half_on_the_rest_and_never_chooses_a_pruned_point():
+    rates = {1.0: (0.2, 0.2), 2.0: (0.6, 0.6), 4.0: (0.8, 0.4), 8.0: (0.4, 1.0), 16.0: (0.1, 0.1)}
+    per_prompt, calls = planted(rates)
+    full = {s: (a + b) / 2 for s, (a, b) in rates.items()}
+    choice = select_then_report([(0, s) for s in rates], lambda p: full[p[1]], lambda p: p, measure="accuracy",
+                                per_prompt=per_prompt, n_prompts=20)
+    assert [s for s, _ in calls[:5]] == list(rates) and [s for s, _ in calls[5:]] == [2.0, 4.0, 8.0]  # >= median
+    pruned = {r["scale"] for r in choice.curve if r.get("pruned")}
+    assert pruned == {1.0, 16.0}
+    assert (choice.scale, choice.score) == (8.0, 0.7)  # the whole grid's winner, found with 3 of 5 on the rest
+    whole = select_then_report([(0, s) for s in rates], lambda p: full[p[1]], lambda p: p, measure="accuracy")
+    assert (whole.scale, whole.score) == (choice.scale, choice.score)
+
+
+def test_a_pruned_point_that_would_have_won_on_the_rest_is_the_price_of_halving_and_is_said():
+    rates = {1.0: (0.0, 1.0), 2.0: (0.5, 0.5), 4.0: (0.6, 0.5)}  # 1.0 wins overall (0.5) but loses the first half
+    per_prompt, _ = planted(rates)
+    choice = select_then_report([(0, s) for s in rates], None, lambda p: p, measure="accuracy",
+                                per_prompt=per_prompt, n_prompts=20)
+    assert choice.scale == 4.0 and [r for r in choice.curve if r.get("pruned")] == [
+        {"latent": 0, "scale": 1.0, "accuracy": 0.0, "pruned": True}]

@@ -186,7 +186,9 @@ def steering_plot(result: dict, path: Path) -> Path:
             if r is None:
                 continue
             # the chosen latent's curve (the SAE methods also try other candidate latents)
-            curve = [c for c in r["selection_curve"] if c.get("latent") in (None, r.get("latent"))]
+            # (a point pruned by successive halving was scored on half the prompts: not drawn)
+            curve = [c for c in r["selection_curve"] if c.get("latent") in (None, r.get("latent"))
+                     and not c.get("pruned")]
             t = r["test"]
             ax.plot([c["scale"] for c in curve], [c["accuracy"] for c in curve], "o-", color=color,
                     label=f"{label}: selection")

@@ -40,10 +40,18 @@ def measure(ctx: SteerContext, method: SteeringMethod) -> dict:
     causal = ctx.bench.cfg.causal
     sel, tst = ctx.arms[SELECTION], ctx.arms[TEST]
     unsteered = {"latent": None, "scale": 0.0, "accuracy": float(sel.base.mean())}
+    halves: dict[bytes, object] = {}  # the selection arm's halves, made once per method
+
+    def per_prompt(p, idx: np.ndarray) -> np.ndarray:
+        arm = halves.setdefault(idx.tobytes(), sel.subset(idx))
+        return method.run(arm, p)[0]
+
     choice = select_then_report(method.grid(), lambda p: float(method.run(sel, p)[0].mean()),
                                 lambda p: method.run(tst, p), measure="accuracy",
                                 desc=f"{method.name} scales (selection)",
-                                max_extensions=ctx.s.grid_extensions)
+                                max_extensions=ctx.s.grid_extensions,
+                                per_prompt=per_prompt if ctx.s.methods.halving else None,
+                                n_prompts=len(sel.examples))
     treated, preds = choice.report
     # a steered result is reported whichever scale wins; this says when none beat no steering
     result = {"latent": choice.latent, "scale": choice.scale, "scale_at_grid_edge": choice.edge,

@@ -9,6 +9,13 @@ edge (by the ratio of the grid's two outermost scales on that side) until the se
 turns down there, at most `max_extensions` times a side; a best point still at an edge is flagged
 (`edge`: "low", "high", or "only" for a grid of one scale). Nothing from the test side reaches the
 choice: `report` is called once, with the chosen point, after every selection score is in.
+
+Successive halving (where the caller scores per prompt, `per_prompt`): every point of the grid is
+scored on the first half of the selection prompts; only the better half of the points (those at or
+above the median point's score there, ties kept) is scored on the rest. A point left out keeps its
+first-half score in the curve, flagged `pruned`, and is never chosen; a point past an edge is scored
+on every prompt. Where the full-selection winner was among the better half on the first half, the
+choice, and so every test figure, is the one the whole grid would have given.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+import numpy as np
 
 from causalgear.logs import bar as progress_bar
 
@@ -38,7 +47,7 @@ class Choice(Generic[T]):
 
 
 def _best(curve: list[dict], measure: str) -> dict:
-    return max(curve, key=lambda r: (r[measure], -r["scale"]))
+    return max((r for r in curve if not r.get("pruned")), key=lambda r: (r[measure], -r["scale"]))
 
 
 def _step(scales: list[float], side: str) -> float:
@@ -62,14 +71,37 @@ def _rising(curve: list[dict], best: dict, measure: str) -> bool:
     return any(r[measure] < best[measure] for r in curve if r["latent"] == best["latent"])
 
 
+def halved(points: Sequence[Point], per_prompt: Callable[[Point, np.ndarray], np.ndarray], n: int,
+           desc: str = "", unit: str = "scale") -> list[dict]:
+    """Each point's selection score by successive halving over `n` prompts (module docstring):
+    `{"point", "score", "pruned"}` in the order of `points`."""
+    first, rest = np.arange(n // 2), np.arange(n // 2, n)
+    on_first = {p: per_prompt(p, first) for p in progress_bar(list(points), desc=f"{desc}, first half", unit=unit)}
+    means = sorted((float(v.mean()) for v in on_first.values()), reverse=True)
+    cut = means[(len(means) + 1) // 2 - 1]  # the median point's score: the better half, ties kept
+    kept = [p for p in points if float(on_first[p].mean()) >= cut]
+    on_rest = {p: per_prompt(p, rest) for p in progress_bar(kept, desc=f"{desc}, the rest", unit=unit)}
+    return [{"point": p, "score": float(np.concatenate([on_first[p], on_rest[p]]).mean()) if p in on_rest
+             else float(on_first[p].mean()), "pruned": p not in on_rest} for p in points]
+
+
 def select_then_report(points: Sequence[Point], on_selection: Callable[[Point], float],
                        report: Callable[[Point], T], *, measure: str = "score", desc: str = "",
-                       unit: str = "scale", max_extensions: int = 0) -> Choice[T]:
+                       unit: str = "scale", max_extensions: int = 0,
+                       per_prompt: Callable[[Point, np.ndarray], np.ndarray] | None = None,
+                       n_prompts: int = 0) -> Choice[T]:
     """Score every point on selection (`measure`: the curve's name for the score), extend the grid
     past an edge that holds the best point (at most `max_extensions` points a side), choose, then
-    `report` the chosen point."""
-    curve = [{"latent": j, "scale": float(v), measure: on_selection((j, v))}
-             for j, v in progress_bar(list(points), desc=desc, unit=unit)]
+    `report` the chosen point. With `per_prompt` (a point's 0/1 scores on the selection prompts at
+    the given positions, of `n_prompts`), the grid is scored by successive halving."""
+    points = list(points)
+    if per_prompt is not None and len(points) >= 3 and n_prompts >= 4:
+        curve = [{"latent": r["point"][0], "scale": float(r["point"][1]), measure: r["score"],
+                  **({"pruned": True} if r["pruned"] else {})}
+                 for r in halved(points, per_prompt, n_prompts, desc, unit)]
+    else:
+        curve = [{"latent": j, "scale": float(v), measure: on_selection((j, v))}
+                 for j, v in progress_bar(points, desc=desc, unit=unit)]
     extended = {"low": 0, "high": 0}
     while curve:
         best = _best(curve, measure)
