@@ -299,3 +299,28 @@ def test_the_residual_methods_steer_at_the_positions_the_config_names(smoke_sae,
             runs["all"]["methods"][name]["test"]["changed_share"], name
     # grains perturbs its own attributed tokens either way
     assert runs["decision"]["methods"]["grains"]["test"] == runs["all"]["methods"]["grains"]["test"]
+
+
+def test_handles_steers_each_split_with_a_handle_in_its_own_dir_sharing_the_in_distribution_arms(smoke_sae, tmp_path):
+    from causalgear.steering.run import steer_on
+    from causalgear.workbench import Workbench
+    from tests.steering.test_target import _fits, causal_with_handles
+
+    overrides, _ = smoke_sae
+    one = [o for o in ONE_SPLIT if not o.startswith("steering.target.split")]
+    cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.05,0.5]",
+                   "steering.methods.alphas=[1.0,4.0]", "steering.html_examples=3", *one,
+                   "steering.target.split=handles"], stage="steer")
+    two = [e for e in _fits(cfg) if e in ("order", "aggregate", "operator")][:2]
+    handle = {e: (0.9 if e in two else 0.0) for e in ("order", "aggregate", "operator")}
+    result = steer_on(Workbench.load(cfg, "steer"), tmp_path,
+                      causal=causal_with_handles(handle["order"], handle["aggregate"], handle["operator"]))
+    splits = [result["data_split"], *result["other_splits"]]
+    assert sorted(splits) == sorted(f"test_shift.{e}" for e in two)
+    other = result["other_splits"][splits[1]]
+    assert json.loads((tmp_path / splits[1] / "steering.json").read_text())["data_split"] == splits[1]
+    assert (tmp_path / splits[1] / "attributions.html").is_file()
+    assert set(json.loads((tmp_path / "steering.json").read_text())["other_splits"]) == {splits[1]}
+    # one in-distribution arm for both splits: the same unsteered answers
+    assert other["methods"]["grains"]["in_distribution"]["baseline_accuracy"] == \
+        result["methods"]["grains"]["in_distribution"]["baseline_accuracy"]

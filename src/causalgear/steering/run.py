@@ -44,15 +44,20 @@ def steer(cfg: DictConfig, out_dir: Path) -> dict:
     return steer_on(Workbench.load(cfg, "steer"), out_dir, causal=causal)
 
 
-def make_arms(bench: Workbench, steerer: Steerer, held: HeldOut) -> dict[str, Arm]:
+def make_arms(bench: Workbench, steerer: Steerer, held: HeldOut, shared: dict | None = None) -> dict[str, Arm]:
     """The steering split's halves, attributed; off data.eval_split, that split's too (its test half
-    is the regression check, its selection half what detectors and probes also fit on)."""
+    is the regression check, its selection half what detectors and probes also fit on). `shared`:
+    the in-distribution arms of an earlier split of the same run, reused (they do not depend on the
+    split), and filled where empty."""
     maker = ArmMaker(bench, steerer)
     arms = {SELECTION: maker.make(SELECTION, held.select, attribute=True),
             TEST: maker.make(TEST, held.test, attribute=True)}
     if held.split != bench.cfg.data.eval_split:
-        arms[IN_DISTRIBUTION] = maker.make(IN_DISTRIBUTION, bench.splits().test, attribute=True)
-        arms[IN_SELECTION] = maker.make(IN_SELECTION, bench.splits().select)
+        shared = {} if shared is None else shared
+        if not shared:
+            shared[IN_DISTRIBUTION] = maker.make(IN_DISTRIBUTION, bench.splits().test, attribute=True)
+            shared[IN_SELECTION] = maker.make(IN_SELECTION, bench.splits().select)
+        arms.update(shared)
     return arms
 
 
@@ -86,27 +91,28 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None, causal:
     feature, source = resolve_feature(bench.cfg.steering.target, bench.sae.d_sae, chosen)
     start = time.monotonic()
     (split, split_choice), *others = choose_splits(bench, causal)
-    result = steer_split(bench, out_dir, feature, source, split, split_choice)
+    steerer = Steerer(bench.cfg.steering, bench.tokenizer, bench.sae, bench.site, feature)
+    shared: dict[str, Arm] = {}  # the in-distribution arms: made and attributed once for every split
+    result = steer_split(bench, out_dir, steerer, source, split, split_choice, shared)
     if others:
         result["other_splits"] = {}
         for other, why in others:
             # concept steering does not depend on the split: measured once, with the first
-            result["other_splits"][other] = steer_split(bench, out_dir / other, feature, source, other, why,
-                                                        concepts=False)
+            result["other_splits"][other] = steer_split(bench, out_dir / other, steerer, source, other, why,
+                                                        shared, concepts=False)
     result["seconds"] = round(time.monotonic() - start, 1)
     write_json(out_dir / "steering.json", result)
     return result
 
 
-def steer_split(bench: Workbench, out_dir: Path, feature: int, source: str, split: str | None,
-                split_choice: dict, concepts: bool = True) -> dict:
+def steer_split(bench: Workbench, out_dir: Path, steerer: Steerer, source: str, split: str | None,
+                split_choice: dict, shared: dict | None = None, concepts: bool = True) -> dict:
     """Every method chosen on `split`'s selection half and reported on its test half, written to
     `out_dir` (steering.json, attributions, plots) and printed as one table."""
     s = bench.cfg.steering
     start = time.monotonic()
-    held = bench.splits(split)
-    steerer = Steerer(s, bench.tokenizer, bench.sae, bench.site, feature)
-    arms = make_arms(bench, steerer, held)
+    held, feature = bench.splits(split), steerer.latent
+    arms = make_arms(bench, steerer, held, shared)
     sel = arms[SELECTION]
     # the SAE methods also try the latents GrAInS' contrastive objective ranks first on selection
     n = s.methods.candidates
