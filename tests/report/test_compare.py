@@ -61,7 +61,7 @@ def test_the_pareto_figure_gains_a_coverage_panel_where_runs_have_one(tmp_path):
     assert width(with_precision) > width(with_coverage)  # the causal delta and precision-against-KL panels
 
 
-def test_a_run_row_carries_cause_and_isolate_per_attribute(tmp_path):
+def test_a_run_row_carries_cause_and_isolate_per_attribute_beside_the_random_sae(tmp_path):
     import json
 
     from causalgear.report.compare import collect
@@ -71,6 +71,7 @@ def test_a_run_row_carries_cause_and_isolate_per_attribute(tmp_path):
     (run / "metrics.json").write_text(json.dumps({"l0": 4.0, "explained_variance": 0.9}))
     rate = lambda r: {"rate": r, "ci_low": 0.0, "ci_high": 1.0, "n": 10}  # noqa: E731
     methods = {"top_1_latents": {"cause": rate(0.7), "isolate": rate(1.0)},
+               "random_sae_top_1_latents": {"cause": rate(0.1), "isolate": rate(1.0)},
                "diffmean": {"cause": rate(1.0), "isolate": rate(0.9)}}
     (run / "evaluate" / "causal.json").write_text(json.dumps({
         "chosen": 3, "chosen_test": {"delta": -0.1, "ci_low": -0.2, "ci_high": 0.0}, "kl_prompt_positions": 0.1,
@@ -78,6 +79,7 @@ def test_a_run_row_carries_cause_and_isolate_per_attribute(tmp_path):
                                                    "where_operator": {"methods": {}, "skipped": "no pair"}}}))
     row = collect(run, tmp_path)
     assert row["aggregate_top_1_latents_cause"] == 0.7 and row["aggregate_diffmean_isolate"] == 0.9
+    assert row["aggregate_random_sae_top_1_latents_cause"] == 0.1
     assert "aggregate_full_residual_cause" not in row and not any(k.startswith("where_operator") for k in row)
 
 
@@ -100,3 +102,22 @@ def test_a_run_row_carries_steering_regression_and_concept_scores(tmp_path):
     assert row["steer_gated_additive_delta"] == 0.05 and row["steer_gated_additive_in_distribution_delta"] == -0.01
     assert row["concept_order_direction_DESC_diffmean_score"] == 0.4
     assert not any(k.startswith("concept_aggregate") for k in row)
+
+
+def test_a_run_row_carries_coverage_beside_its_random_sae_twin(tmp_path):
+    import json
+
+    from causalgear.report.compare import collect
+
+    run = tmp_path / "0" / "train"
+    run.mkdir(parents=True)
+    (run.parent / "features").mkdir()
+    (run / "metrics.json").write_text(json.dumps({"l0": 4.0, "explained_variance": 0.9}))
+    (run.parent / "features" / "concepts.json").write_text(json.dumps({
+        "coverage": 0.5, "linear_probe_coverage": 0.7, "random_model_floor": {"coverage": 0.1},
+        "dead_fraction": 0.0, "dense_fraction": 0.0,
+        "random_sae": {"coverage": {"random": 0.45, "delta": 0.05, "ci_low": -0.01, "ci_high": 0.1,
+                                    "finding": False}}}))
+    row = collect(run, tmp_path)
+    assert (row["coverage_random_sae"], row["coverage_minus_random_sae"], row["coverage_beats_random_sae"]) == \
+        (0.45, 0.05, False)

@@ -54,7 +54,7 @@ def collect(run: Path, base: Path) -> dict:
                         "causal_precision_ci_high": precise["precision_ci_high"],
                         "causal_selectivity": precise["selectivity"]})
         for attribute, r in (causal.get("cause_isolate") or {}).items():
-            for name in ("top_1_latents", "diffmean", "full_residual"):
+            for name in ("top_1_latents", "random_sae_top_1_latents", "diffmean", "full_residual"):
                 if name in r["methods"]:
                     m = r["methods"][name]
                     row.update({f"{attribute}_{name}_cause": m["cause"]["rate"],
@@ -67,6 +67,10 @@ def collect(run: Path, base: Path) -> dict:
             row.update({"coverage": c["coverage"], "coverage_linear_probe": c["linear_probe_coverage"],
                         "coverage_random_floor": c["random_model_floor"]["coverage"],
                         "latents_dead": c["dead_fraction"], "latents_dense": c["dense_fraction"]})
+            twin = (c.get("random_sae") or {}).get("coverage")
+            if twin:  # the control a coverage figure must clear
+                row.update({"coverage_random_sae": twin["random"], "coverage_minus_random_sae": twin["delta"],
+                            "coverage_beats_random_sae": twin["finding"]})
     steering_file = run.parent / "steer" / "steering.json"
     if steering_file.is_file():
         steering = read_json(steering_file, REMEDY)
