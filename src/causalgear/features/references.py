@@ -16,15 +16,47 @@ from causalgear.features.scoring import auroc, best_threshold, f1_at
 ROW_PROBE_MAX_ITER = 500
 
 
-def linear_probe(x_fit, y_fit, x_held, y_held, seed: int = 0) -> dict:
+def linear_probe(x_fit, y_fit, x_held, y_held, seed: int = 0, where_held=None) -> dict:
     """Logistic regression on the activations: F1 and AUROC on the held-out rows, at the probability
-    threshold with the best F1 on the fitting rows (a rare concept's best is far from 0.5)."""
+    threshold with the best F1 on the fitting rows (a rare concept's best is far from 0.5). With
+    `where_held` ((example, position) per held-out row), also where its errors fall (`misses`)."""
     if y_fit.all() or not y_fit.any():
         return {"f1": None, "auroc": None}
     probe = estimators.fit_probe(x_fit, y_fit, seed, max_iter=ROW_PROBE_MAX_ITER)
     threshold = best_threshold(probe.predict_proba(x_fit)[:, 1], y_fit)
     p = probe.predict_proba(x_held)[:, 1]
-    return {"f1": f1_at(p, y_held, threshold), "auroc": auroc(p, y_held)}
+    out = {"f1": f1_at(p, y_held, threshold), "auroc": auroc(p, y_held)}
+    if where_held is not None:
+        out["misses"] = misses(p >= threshold, np.asarray(y_held, dtype=bool), np.asarray(where_held))
+    return out
+
+
+NEAR = 2  # tokens: a false positive this close to a labelled token of its example reads the same phrase
+
+
+def misses(predicted: np.ndarray, y: np.ndarray, where: np.ndarray) -> dict:
+    """Where a probe's false positives fall, to tell a label placed on the wrong tokens from a
+    concept the stream does not hold: within NEAR tokens of a labelled token of the same example
+    (the phrase's neighbours carry it too: the labels are too narrow), elsewhere in an example that
+    has the concept, or in an example without it (a real confusion). Shares of the false positives."""
+    examples, positions = where[:, 0], where[:, 1]
+    labelled: dict[int, np.ndarray] = {}
+    for e in np.unique(examples[y]):
+        labelled[int(e)] = positions[y & (examples == e)]
+    near = same = other = 0
+    for i in np.flatnonzero(predicted & ~y):
+        at = labelled.get(int(examples[i]))
+        if at is None:
+            other += 1
+        elif np.abs(at - positions[i]).min() <= NEAR:
+            near += 1
+        else:
+            same += 1
+    fp = near + same + other
+    share = (lambda n: round(n / fp, 4)) if fp else (lambda n: None)
+    return {"false_positives": fp, "false_negatives": int((~predicted & y).sum()), "positives": int(y.sum()),
+            "near_a_label": share(near), "elsewhere_in_its_example": share(same),
+            "in_examples_without_it": share(other)}
 
 
 def diffmean(x_fit, y_fit, x_held, y_held) -> dict:

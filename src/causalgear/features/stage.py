@@ -47,16 +47,49 @@ def latent_views(bench: Workbench, z_held: torch.Tensor, where_held: torch.Tenso
     return out
 
 
-def references(x_fit, lab_fit, x_held, lab_held, z_fit, z_held, concepts: list[str], seed: int) -> dict:
+def references(x_fit, lab_fit, x_held, lab_held, z_fit, z_held, concepts: list[str], seed: int,
+               where_held=None) -> dict:
     out: dict[str, dict] = {}
     for c, name in enumerate(concepts):
         y_fit, y_held = lab_fit[:, c], lab_held[:, c]
-        row = {"linear_probe": ref.linear_probe(x_fit, y_fit, x_held, y_held, seed),
+        row = {"linear_probe": ref.linear_probe(x_fit, y_fit, x_held, y_held, seed, where_held),
                "diffmean": ref.diffmean(x_fit, y_fit, x_held, y_held)}
         for k in (1, 2, 5):
             row[f"k_sparse_{k}"] = ref.k_sparse_probe(z_fit, y_fit, z_held, y_held, k, seed)
         out[name] = row
     return out
+
+
+def family(concept: str) -> str:
+    """A concept's family: its name without the value (question.agg.sum -> question.agg)."""
+    parts = concept.split(".")
+    return ".".join(parts[:2]) if parts[0] in ("question", "sql") and len(parts) > 2 and parts[1] != "where" \
+        else ".".join(parts[:3]) if parts[:2] == ["question", "where"] else concept
+
+
+def probe_by_family(refs: dict) -> dict:
+    """The linear probe's ceiling per concept family: mean F1 and AUROC, and where its false
+    positives fall (pooled), so a low ceiling says whether the labels or the stream are short."""
+    out: dict[str, dict] = {}
+    for name, row in refs.items():
+        p = row["linear_probe"]
+        if p["f1"] is None:
+            continue
+        f = out.setdefault(family(name), {"concepts": [], "f1": [], "auroc": [], "fp": np.zeros(3)})
+        f["concepts"].append(name)
+        f["f1"].append(p["f1"])
+        f["auroc"].append(p["auroc"])
+        m = p.get("misses") or {}
+        if m.get("false_positives"):
+            f["fp"] += m["false_positives"] * np.array([m["near_a_label"], m["elsewhere_in_its_example"],
+                                                        m["in_examples_without_it"]])
+    return {k: {"concepts": f["concepts"], "f1": round(float(np.mean(f["f1"])), 4),
+                "auroc": round(float(np.mean(f["auroc"])), 4),
+                "false_positives": int(round(f["fp"].sum())),
+                **({"near_a_label": round(float(f["fp"][0] / f["fp"].sum()), 4),
+                    "elsewhere_in_its_example": round(float(f["fp"][1] / f["fp"].sum()), 4),
+                    "in_examples_without_it": round(float(f["fp"][2] / f["fp"].sum()), 4)} if f["fp"].sum() else {})}
+            for k, f in out.items()}
 
 
 def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_examples: int = 800) -> dict:
@@ -92,7 +125,7 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
                                sequence)
         result["sequence_concepts"] = {"coverage": seq["coverage"], "per_concept": seq["per_concept"]}
     refs = references(x_fit.numpy(), lab_fit.numpy(), x_held.numpy(), lab_held.numpy(), z_fit.numpy(),
-                      z_held.numpy(), concepts, cfg.seed)
+                      z_held.numpy(), concepts, cfg.seed, where_held[:, :2].numpy())
     for name, row in refs.items():
         result["per_concept"][name]["references"] = row
 
@@ -101,6 +134,7 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
         return float(np.mean(vals)) if vals else None
 
     result["linear_probe_coverage"] = mean_f1("linear_probe")
+    result["linear_probe_by_family"] = probe_by_family(refs)
     result["diffmean_coverage"] = mean_f1("diffmean")
     result["k_sparse_coverage"] = {k: mean_f1(f"k_sparse_{k}") for k in (1, 2, 5)}
     from causalgear.features.against_random import random_sae_figures
