@@ -105,3 +105,16 @@ def test_handles_steers_every_split_with_a_measured_handle_the_most_room_first(s
     # no measured handle: handles never guesses at an unknown one
     (split, why), = choose_splits(bench, causal_with_handles(0.0, None, 0.0))
     assert split is None and "no shift split has a measured handle" in why["rule"]
+
+
+def test_reach_reads_the_held_out_phrasing_per_layer_from_validation_data_only(smoke_sae):
+    from causalgear.steering.concept_probe import reach
+
+    overrides, _ = smoke_sae
+    bench = Workbench.load(compose(overrides, stage="steer"), "steer")
+    r = reach(bench, "order", [0, 1], 20)
+    assert r["component"] == "order_direction" and 0 < r["n_held_out"] <= 20 and 0 < r["chance"] <= 1
+    for layer in (0, 1):
+        assert set(r["layers"][layer]) == {"held_out_phrasing", "in_distribution"}
+        assert all(0 <= v <= 1 for v in r["layers"][layer].values())
+    assert reach(bench, "order", [1], 20)["layers"][1] == r["layers"][1]  # seeded: the same probe

@@ -67,3 +67,38 @@ class ConceptProbe:
     def vectors(self, features: np.ndarray) -> torch.Tensor:
         """[n, d]: each prompt's direction, that of the value the probe reads."""
         return torch.stack([self.directions[v] for v in self.read(features)])
+
+
+def reach(bench, element: str, layers: list[int], n: int) -> dict:
+    """Can a probe read the value a held-out phrasing names at all? Per layer, a question probe (as
+    probe-guided steering fits it) fitted on in-distribution selection prompts, whose phrasings
+    training saw, and scored on at most `n` prompts of the element's validation twin (the held-out
+    phrasing) and on as many in-distribution test prompts; `chance`: the held-out side's most
+    common value. Validation data only: nothing of the shift's test split is read."""
+    from types import SimpleNamespace
+
+    from causalgear.data.loading import load_split
+    from causalgear.models.site import Site
+    from causalgear.steering.arms import question_features
+
+    component = COMPONENT_OF[element]
+    fit, in_dist = bench.splits().select, bench.splits().test[:n]
+    held = load_split(bench.cfg, f"validation_shift.{element}")[:n]
+
+    def labels(examples) -> np.ndarray:
+        return np.array([(components(e.sql) or {}).get(component) or "none" for e in examples])
+
+    y_fit, y_held, y_in = labels(fit), labels(held), labels(in_dist)
+    values, counts = np.unique(y_held, return_counts=True)
+    out = {"element": element, "component": component, "n_fit": len(fit), "n_held_out": len(held),
+           "chance": float(counts.max() / counts.sum()), "majority": str(values[counts.argmax()]), "layers": {}}
+    for layer in layers:
+        at = SimpleNamespace(tokenizer=bench.tokenizer, model=bench.model,
+                             site=Site(bench.model, layer, bench.site.kind))
+        probe = fit_question_probe(question_features(at, fit), y_fit, bench.cfg.seed)
+
+        def accuracy(examples, y: np.ndarray, at=at, probe=probe) -> float:
+            return float((probe.predict(question_features(at, examples)) == y).mean())
+
+        out["layers"][layer] = {"held_out_phrasing": accuracy(held, y_held), "in_distribution": accuracy(in_dist, y_in)}
+    return out
