@@ -70,7 +70,8 @@ def test_concept_steering_chooses_on_validation_and_reports_each_method(smoke_sa
                    "steering.methods.clamps=[3.0]"], stage="steer")
     result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:DESC"]
     assert result["n_select"] == 4 and result["n_test"] <= 4 and len(result["candidate_latents"]) == 2
-    assert set(result["methods"]) == {"none", "clamp", "additive", "diffmean", "random_direction"}
+    assert set(result["methods"]) == {"none", "clamp", "additive", "diffmean", "random_direction",
+                                      "random_sae_clamp", "random_sae_additive"}  # the SAE's random twin too
     for name, m in result["methods"].items():
         t = m["test"]
         assert all(0 <= t[k] <= 1 for k in ("concept", "instruction", "fluency"))
@@ -79,8 +80,9 @@ def test_concept_steering_chooses_on_validation_and_reports_each_method(smoke_sa
         if name == "none":
             assert m["scale"] == 0.0
             continue
-        grid = {"clamp": 2 * 1, "additive": 2 * 2}.get(name, 2)
+        grid = {"clamp": 2 * 1, "additive": 2 * 2}.get(name.removeprefix("random_sae_"), 2)
         assert len(m["selection_curve"]) == grid
-        best = max(c["score"] for c in m["selection_curve"])
-        assert m["selection_score"] == best and (m["latent"] is None) == (name not in ("clamp", "additive"))
+        best = max(c["score"] for c in m["selection_curve"] if not c.get("pruned"))  # halving: half-scored
+        assert m["selection_score"] == best
+        assert (m["latent"] is None) == (name.removeprefix("random_sae_") not in ("clamp", "additive"))
 

@@ -168,17 +168,23 @@ def steering(s: dict) -> Finding:
 
 
 def concept_steering(c: dict) -> Finding | None:
-    parts = []
+    """Each target's scores; a finding where an SAE method's interval clears its random-SAE twin's."""
+    parts, found = [], []
     for target, r in c.items():
         if "skipped" in r:
             parts.append(f"{target} skipped ({r['skipped']})")
             continue
         scores = {n: m["test"]["score"] for n, m in r["methods"].items() if n != "none"}
         parts.append(f"{target} " + ", ".join(f"{n} {s['rate']:.2f}" for n, s in scores.items()))
+        found += [f"{target} ({n})" for n in SAE_METHODS if n in scores and f"random_sae_{n}" in scores
+                  and scores[n]["ci_low"] > scores[f"random_sae_{n}"]["ci_high"]]
     if not parts:
         return None
-    return Finding("concept_steering", "Concept steering (score on test prompts, 0 to 1): " + "; ".join(parts) + ".",
-                   "measured")
+    twins = any(n.startswith("random_sae_") for r in c.values() for n in r.get("methods", {}))
+    tail = "" if not twins else f": SAE latents beat their random-SAE twin on {', '.join(found)}" if found else \
+        ": no SAE method's interval clears its random-SAE twin's"
+    return Finding("concept_steering", "Concept steering (score on test prompts, 0 to 1): " + "; ".join(parts) + tail
+                   + ".", "a finding" if found else "not a finding" if twins else "measured")
 
 
 def transfer(c: dict) -> Finding | None:

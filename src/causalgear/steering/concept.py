@@ -72,18 +72,34 @@ def harmonic(concept: np.ndarray, instruction: np.ndarray, fluency: np.ndarray) 
         return np.where((j > 0).all(0), 3 / (1 / np.where(j > 0, j, 1)).sum(0), 0.0)
 
 
-def token_means(bench, examples, batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each example's residual and SAE code at the site, averaged over its prompt and gold SQL tokens."""
+def token_means(bench, examples, batch_size: int = 32, saes: tuple = ()) -> tuple[torch.Tensor, ...]:
+    """Each example's residual and SAE code at the site (and each of `saes`' codes), averaged over its
+    prompt and gold SQL tokens."""
     device = next(bench.model.parameters()).device
-    resid, codes = [], []
+    saes = (bench.sae, *saes)
+    resid, codes = [], [[] for _ in saes]
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
             ids, mask, _ = prompt_sql_batch(bench.tokenizer, examples[i:i + batch_size], device)
             h = bench.site.run(ids, mask).float()
             m = mask.unsqueeze(-1).float()
             resid.append(((h * m).sum(1) / m.sum(1)).cpu())
-            codes.append(((bench.sae.encode(h) * m).sum(1) / m.sum(1)).cpu())
-    return torch.cat(resid), torch.cat(codes)
+            for out, sae in zip(codes, saes, strict=True):
+                out.append(((sae.encode(h) * m).sum(1) / m.sum(1)).cpu())
+    return torch.cat(resid), *(torch.cat(c) for c in codes)
+
+
+def random_sae_tools(bench, seed: int) -> tuple | None:
+    """The random-weight twin of the SAE (`causal.random_sae`) and its interventions, its code
+    statistics measured over the harvest as the trained SAE's are; None when the control is off."""
+    if not bench.cfg.causal.random_sae:
+        return None
+    from causalgear.sae.code_stats import coordinate_stats
+    from causalgear.sae.random_twin import random_twin
+    from causalgear.seeds import seed_for
+
+    twin = random_twin(bench.sae, seed_for(seed, "random SAE"))
+    return twin, Interventions(bench.site, twin, coordinate_stats(twin, bench.store))
 
 
 def concept_steering(bench, seed: int) -> dict:
@@ -93,10 +109,11 @@ def concept_steering(bench, seed: int) -> dict:
         why = f"data={cfg.data.name} has no validation split to choose on"
         return {t: {"skipped": why} for t in s.concepts.targets}
     validation, evaluation = load_split(cfg, "validation"), load_split(cfg, cfg.data.eval_split)
-    return {target: _one_target(bench, target, validation, evaluation, s, seed) for target in s.concepts.targets}
+    twin = random_sae_tools(bench, seed)
+    return {target: _one_target(bench, target, validation, evaluation, s, seed, twin) for target in s.concepts.targets}
 
 
-def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dict:
+def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: tuple | None = None) -> dict:
     component, value = parse_target(target)
     flags = [has_value(components(e.sql), component, value) for e in validation]
     pos = [e for e, f in zip(validation, flags, strict=True) if f]
@@ -107,7 +124,9 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dic
     if not pos or not prompts["selection"] or not prompts["test"]:
         return {"skipped": f"validation or {bench.cfg.data.eval_split} has no example to steer towards {target} "
                            f"(validation examples with it: {len(pos)}; without: {len(neg)})"}
-    (r_pos, z_pos), (r_neg, z_neg) = token_means(bench, pos), token_means(bench, neg)
+    extra = (twin[0],) if twin else ()
+    (r_pos, z_pos, *t_pos), (r_neg, z_neg, *t_neg) = token_means(bench, pos, saes=extra), \
+        token_means(bench, neg, saes=extra)
     resid_diffmean = diffmean(r_pos, r_neg)
     latents = torch.argsort(diffmean(z_pos, z_neg), descending=True)[:s.concepts.latents].tolist()
     tools = Interventions(bench.site, bench.sae, bench.stats)
@@ -121,11 +140,23 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dic
         "additive": ([(j, a) for j in latents for a in alphas], lambda p: tools.make(AddLatent(*p))),
         **{name: ([(None, a) for a in alphas], lambda p, d=d: tools.make(AddVector(d, p[1])))
            for name, d in along.items()}}
+    if twin:  # the same choice with the random-weight twin's latents: the control the SAE must clear
+        twin_tools = twin[1]
+        twin_latents = torch.argsort(diffmean(t_pos[0], t_neg[0]), descending=True)[:s.concepts.latents].tolist()
+        grids["random_sae_clamp"] = ([(j, c) for j in twin_latents for c in s.methods.clamps],
+                                     lambda p: twin_tools.make(Clamp(*p)))
+        grids["random_sae_additive"] = ([(j, a) for j in twin_latents for a in alphas],
+                                        lambda p: twin_tools.make(AddLatent(*p)))
     budget = bench.budget
 
+    def rows(split: str, intervention=None, idx=None) -> np.ndarray:
+        """[n, 3]: the three judges per output."""
+        examples = prompts[split] if idx is None else [prompts[split][i] for i in idx]
+        preds = bench.runner(examples).predict(intervention)
+        return np.array([judges(e, p, component, value, budget) for e, p in zip(examples, preds, strict=True)])
+
     def scored(split: str, intervention=None) -> dict:
-        preds = bench.runner(prompts[split]).predict(intervention)
-        j = np.array([judges(e, p, component, value, budget) for e, p in zip(prompts[split], preds, strict=True)])
+        j = rows(split, intervention)
         return {"concept": float(j[:, 0].mean()), "instruction": float(j[:, 1].mean()),
                 "fluency": float(j[:, 2].mean()), "score": proportion(harmonic(*j.T))}
 
@@ -134,7 +165,9 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int) -> dic
     for name, (grid, make) in grids.items():
         choice = select_then_report(grid, lambda p, m=make: scored("selection", m(p))["score"]["rate"],
                                     lambda p, m=make: scored("test", m(p)), desc=f"{target} {name} (selection)",
-                                    unit="setting", max_extensions=s.grid_extensions)
+                                    unit="setting", max_extensions=s.grid_extensions,
+                                    per_prompt=(lambda p, idx, m=make: harmonic(*rows("selection", m(p), idx).T))
+                                    if s.methods.halving else None, n_prompts=len(prompts["selection"]))
         out["methods"][name] = {"latent": choice.latent, "scale": choice.scale, "scale_at_grid_edge": choice.edge,
                                 "selection_score": choice.score, "test": choice.report,
                                 "selection_curve": choice.curve}
