@@ -120,3 +120,17 @@ def write_user_jsonl(folder: Path, n: int = 60) -> Path:
     path = folder / "data.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def chromium_dom(page: Path, profile: Path) -> str:
+    """The DOM of `page` as headless Chromium renders it (the test skips where no Chromium is installed)."""
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if chromium is None:
+        pytest.skip("no headless Chromium on this machine")
+    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout

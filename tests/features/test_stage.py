@@ -1,13 +1,12 @@
 """`causalgear features` on the embedded model's code path: every field, and a page that renders."""
 
 import json
-import shutil
-import subprocess
 
 import pytest
 
 from causalgear.features.stage import features
 from causalgear.preflight import compose
+from tests.conftest import chromium_dom
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +39,8 @@ def test_the_feature_page_renders_in_chromium(scored, tmp_path):
     _, out = scored
     page = (out / "features.html").read_text()
     assert page.count("class='card'") == sum(r["firing_rate"] > 0 for r in scored[0]["latents"])
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if chromium is None:
-        pytest.skip("no headless Chromium on this machine")
-    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
-                           "--dump-dom", (out / "features.html").as_uri()], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "SAE features against TinySQL's concepts" in proc.stdout and proc.stdout.count("<tr>") > 8
+    dom = chromium_dom(out / "features.html", tmp_path)
+    assert "SAE features against TinySQL's concepts" in dom and dom.count("<tr>") > 8
 
 
 def test_the_notebook_runs_top_to_bottom_and_shows_the_views(scored, monkeypatch):

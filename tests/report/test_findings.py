@@ -4,7 +4,6 @@ the top of report.html (checked as a browser would read it)."""
 import copy
 import json
 import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from causalgear.preflight import compose
 from causalgear.report.findings import findings, health
 from causalgear.report.page import write_report
 from causalgear.report.plots import patching_empty, profile_empty
+from tests.conftest import chromium_dom
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
 GOLDEN = Path(__file__).parent / "fixtures" / "results.md"
@@ -132,13 +132,8 @@ def test_the_report_opens_with_the_findings_and_shows_no_empty_plot(run):
 
 def test_the_report_reads_the_same_in_headless_chromium(run, tmp_path):
     html = _render(run)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if chromium is None:
-        pytest.skip("no headless Chromium on this machine")
-    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path}",
-                           "--dump-dom", (run / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = chromium_dom(run / "report.html", tmp_path)
     page = _Page()
-    page.feed(proc.stdout)
+    page.feed(dom)
     assert page.findings == [f.sentence for f in findings(run)] and html
     assert "latent by SQL component heatmap" not in page.images
