@@ -48,6 +48,9 @@ def test_pipeline_json_times_every_stage_and_skips_nothing_on_tinysql(piped):
     saved = read(out, "pipeline.json")
     assert set(saved["seconds"]) == {"harvest", "train", "load", "evaluate", "steer", "features", "top-tokens"}
     assert "skipped" not in saved and "skipped" not in summary
+    # where its figures come from: the command as typed, the model, the commit of the code that ran
+    assert saved["provenance"]["command"] == "causalgear pipeline"  # called from Python: no overrides typed
+    assert saved["provenance"]["model"] == "hf" and saved["provenance"]["commit"]
 
 
 def test_the_summary_carries_each_stage_s_own_figures(piped):
@@ -55,6 +58,15 @@ def test_the_summary_carries_each_stage_s_own_figures(piped):
     assert summary["causal"]["verdict"] == read(out, "evaluate/causal.json")["verdict"]
     assert read(out, "pipeline.json")["features"]["coverage"] == read(out, "features/concepts.json")["coverage"]
     assert len(read(out, "features.json")["coordinates"]) == 3
+    # the report opens with the findings, one sentence per stage, from those same files
+    import html
+
+    from causalgear.report.findings import findings
+
+    found = findings(out)
+    assert [f.stage for f in found][:4] == ["sae", "features", "causal", "cause_isolate"]
+    page = html.unescape((out / "report.html").read_text())
+    assert all(f.sentence in page for f in found) and page.index("Findings") < page.index("Sparse autoencoder")
 
 
 def test_steer_takes_the_coordinate_evaluate_chose_in_memory(piped):

@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import subprocess
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import causalgear
+SRC = Path(__file__).resolve().parent  # the package's source dir (a git checkout in development)
+
+
+def _version() -> str:
+    try:
+        return f"causalgear {version('causalgear')}"
+    except PackageNotFoundError:
+        return "causalgear (not installed)"
 
 
 def commit() -> str:
     """The source tree's commit (short), `-dirty` when it has uncommitted changes to tracked files;
     the package version where the code is not a git checkout (an installed wheel)."""
-    src = Path(causalgear.__file__).resolve().parent
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=src, capture_output=True, text=True,
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=SRC, capture_output=True, text=True,
                              timeout=10)
         if rev.returncode != 0:
-            return f"causalgear {causalgear.__version__}"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=src,
+            return _version()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=SRC,
                                capture_output=True, text=True, timeout=10).stdout.strip()
         return rev.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.TimeoutExpired):
-        return f"causalgear {causalgear.__version__}"
+        return _version()
 
 
 def overrides() -> list[str]:
