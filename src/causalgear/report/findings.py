@@ -17,8 +17,12 @@ from pathlib import Path
 # densely, or wastes its dictionary, for its latents to be read as features.
 HEALTH_GATE = {"explained_variance": (">=", 0.9), "density": ("<=", 0.1), "dead_fraction": ("<=", 0.1)}
 
-# steering methods that act through the SAE's latents (the rest act on residual directions)
-SAE_METHODS = ("grains", "additive", "clamp")
+
+
+def acts_through_latents(m: dict) -> bool:
+    """A steering method that acts through an SAE latent names it (`latent`); a residual direction's
+    (DiffMean, a probe's, a trained vector) has none."""
+    return m.get("latent") is not None
 
 
 @dataclass(frozen=True)
@@ -160,9 +164,9 @@ def steering(s: dict) -> Finding:
     refs = [n for n in ("diffmean", "random_direction", "trained_vector") if n in methods and n not in clears]
     if refs:
         text += "; " + ", ".join(f"{n} {interval(methods[n]['test'])}" for n in refs)
-    sae_cleared = [n for n in clears if n.removeprefix("gated_") in SAE_METHODS]
+    sae_cleared = [n for n in clears if acts_through_latents(methods[n])]
     if not sae_cleared:
-        sae_methods = [n for n in methods if n.removeprefix("gated_") in SAE_METHODS]
+        sae_methods = [n for n, m in methods.items() if acts_through_latents(m)]
         text += f"; no SAE-based method ({', '.join(sae_methods)}) clears 0" if sae_methods else ""
     return Finding("steering", text + ".", "a finding" if sae_cleared else "not a finding")
 
@@ -176,8 +180,8 @@ def concept_steering(c: dict) -> Finding | None:
             continue
         scores = {n: m["test"]["score"] for n, m in r["methods"].items() if n != "none"}
         parts.append(f"{target} " + ", ".join(f"{n} {s['rate']:.2f}" for n, s in scores.items()))
-        found += [f"{target} ({n})" for n in SAE_METHODS if n in scores and f"random_sae_{n}" in scores
-                  and scores[n]["ci_low"] > scores[f"random_sae_{n}"]["ci_high"]]
+        found += [f"{target} ({n})" for n, m in r["methods"].items() if acts_through_latents(m)
+                  and f"random_sae_{n}" in scores and scores[n]["ci_low"] > scores[f"random_sae_{n}"]["ci_high"]]
     if not parts:
         return None
     twins = any(n.startswith("random_sae_") for r in c.values() for n in r.get("methods", {}))
