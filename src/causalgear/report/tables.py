@@ -10,7 +10,8 @@ from typing import TextIO
 
 from causalgear.report.findings import Finding, findings, interval, rate, read
 
-_EDGE = {"low": " (low edge)", "high": " (high edge)", "only": " (one scale)"}
+# where a chosen scale sits on its grid (steering.search's `edge`), in words
+EDGE = {"low": "low edge", "high": "high edge", "only": "one scale"}
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,12 @@ class Table:
     title: str
     columns: list[str]
     rows: list[list[str]]
+
+
+def edge(m: dict, form: str) -> str:
+    """A method's grid-edge flag in `form` (e.g. " ({})"), or "" where its scale is inside its grid."""
+    where = EDGE.get(m.get("scale_at_grid_edge"))
+    return form.format(where) if where else ""
 
 
 def _f(v, digits: int = 3) -> str:
@@ -68,7 +75,7 @@ def steering_table(s: dict) -> Table:
         t = m["test"]
         ind = interval(m["in_distribution"]) if "in_distribution" in m else ""
         latent = "" if m.get("latent") is None else str(m["latent"])
-        rows.append([name, latent, f"{m['scale']:g}{_EDGE.get(m.get('scale_at_grid_edge'), '')}",
+        rows.append([name, latent, f"{m['scale']:g}{edge(m, ' ({})')}",
                      f"{t['baseline_accuracy']:.3f} -> {t['steered_accuracy']:.3f}", interval(t), ind,
                      f"{t['fixed']} / {t['broken']}"])
     in_dist = s.get("in_distribution_split") or "in distribution"
@@ -149,14 +156,15 @@ def markdown_table(table: Table, heading: str) -> str:
 def markdown(run_dir: Path) -> str:
     """docs/results.md for a run: where it came from, its findings, every table headed by its provenance."""
     run_dir = Path(run_dir)
-    p = (read(run_dir / "pipeline.json") or {}).get("provenance") or {}
+    summary = read(run_dir / "pipeline.json") or {}
+    p = summary.get("provenance") or {}
     command, model, commit = p.get("command", "unknown"), p.get("model", "unknown"), p.get("commit", "unknown")
     heading = f"`{command}` · model `{model}` · commit `{commit}`"
     parts = ["# Results", "",
              f"Written by `causalgear summarize RUN --markdown` from one run: {heading}. Do not edit by hand: "
              "rerun the command.", "", "## Findings", ""]
     parts += [f"- {f.sentence}" for f in findings(run_dir)]
-    seconds = (read(run_dir / "pipeline.json") or {}).get("seconds")
+    seconds = summary.get("seconds")
     if seconds:
         parts += ["", f"Stage seconds: {', '.join(f'{k} {v:g}' for k, v in seconds.items())} "
                       f"(total {sum(seconds.values()):.0f} s)."]
