@@ -32,6 +32,8 @@ def linear_probe(x_fit, y_fit, x_held, y_held, seed: int = 0, where_held=None) -
 
 
 NEAR = 2  # tokens: a false positive this close to a labelled token of its example reads the same phrase
+# where a false positive falls (misses' shares, in this order)
+PLACES = ("near_a_label", "elsewhere_in_its_example", "in_examples_without_it")
 
 
 def misses(predicted: np.ndarray, y: np.ndarray, where: np.ndarray) -> dict:
@@ -43,20 +45,13 @@ def misses(predicted: np.ndarray, y: np.ndarray, where: np.ndarray) -> dict:
     labelled: dict[int, np.ndarray] = {}
     for e in np.unique(examples[y]):
         labelled[int(e)] = positions[y & (examples == e)]
-    near = same = other = 0
+    counts = np.zeros(len(PLACES))
     for i in np.flatnonzero(predicted & ~y):
         at = labelled.get(int(examples[i]))
-        if at is None:
-            other += 1
-        elif np.abs(at - positions[i]).min() <= NEAR:
-            near += 1
-        else:
-            same += 1
-    fp = near + same + other
-    share = (lambda n: round(n / fp, 4)) if fp else (lambda n: None)
+        counts[2 if at is None else 0 if np.abs(at - positions[i]).min() <= NEAR else 1] += 1
+    fp = int(counts.sum())
     return {"false_positives": fp, "false_negatives": int((~predicted & y).sum()), "positives": int(y.sum()),
-            "near_a_label": share(near), "elsewhere_in_its_example": share(same),
-            "in_examples_without_it": share(other)}
+            **{place: round(float(n) / fp, 4) if fp else None for place, n in zip(PLACES, counts, strict=True)}}
 
 
 def diffmean(x_fit, y_fit, x_held, y_held) -> dict:

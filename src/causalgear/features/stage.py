@@ -75,20 +75,17 @@ def probe_by_family(refs: dict) -> dict:
         p = row["linear_probe"]
         if p["f1"] is None:
             continue
-        f = out.setdefault(family(name), {"concepts": [], "f1": [], "auroc": [], "fp": np.zeros(3)})
+        f = out.setdefault(family(name), {"concepts": [], "f1": [], "auroc": [], "fp": np.zeros(len(ref.PLACES))})
         f["concepts"].append(name)
         f["f1"].append(p["f1"])
         f["auroc"].append(p["auroc"])
         m = p.get("misses") or {}
         if m.get("false_positives"):
-            f["fp"] += m["false_positives"] * np.array([m["near_a_label"], m["elsewhere_in_its_example"],
-                                                        m["in_examples_without_it"]])
+            f["fp"] += m["false_positives"] * np.array([m[place] for place in ref.PLACES])
     return {k: {"concepts": f["concepts"], "f1": round(float(np.mean(f["f1"])), 4),
-                "auroc": round(float(np.mean(f["auroc"])), 4),
-                "false_positives": int(round(f["fp"].sum())),
-                **({"near_a_label": round(float(f["fp"][0] / f["fp"].sum()), 4),
-                    "elsewhere_in_its_example": round(float(f["fp"][1] / f["fp"].sum()), 4),
-                    "in_examples_without_it": round(float(f["fp"][2] / f["fp"].sum()), 4)} if f["fp"].sum() else {})}
+                "auroc": round(float(np.mean(f["auroc"])), 4), "false_positives": int(round(f["fp"].sum())),
+                **({place: round(float(n / f["fp"].sum()), 4) for place, n in zip(ref.PLACES, f["fp"], strict=True)}
+                   if f["fp"].sum() else {})}
             for k, f in out.items()}
 
 
