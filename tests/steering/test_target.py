@@ -7,7 +7,7 @@ from causalgear.config import SHIFT_ELEMENTS
 from causalgear.data.loading import load_split
 from causalgear.models.embedded import CARD, embedded_dir
 from causalgear.preflight import compose
-from causalgear.steering.target import card_figures, choose_split, choose_splits
+from causalgear.steering.target import card_figures, choose_splits
 from causalgear.workbench import Workbench
 
 
@@ -19,7 +19,7 @@ def test_auto_takes_the_validation_twin_the_model_card_says_is_least_right(smoke
     overrides, _ = smoke_sae
     bench = Workbench.load(compose(overrides, stage="steer"), "steer")
     card = json.loads((embedded_dir(bench.cfg.model, bench.cfg.paths.cache_dir) / CARD).read_text())
-    split, why = choose_split(bench)
+    split, why = choose_splits(bench)[0]
     assert why["source"] == "model card"
     assert why["validation_accuracy"] == {e: card[f"validation_shift.{e}_accuracy_mean"] for e in SHIFT_ELEMENTS}
     fits = _fits(bench.cfg)
@@ -36,7 +36,7 @@ def test_without_a_card_auto_measures_the_validation_twins(smoke_sae, tmp_path):
     assert card_figures(model_dir) == {}
     cfg = compose([*overrides, "model=hf", f"model.name_or_path={model_dir}", "model.layer=1", "model.num_layers=2"],
                   stage="steer")
-    split, why = choose_split(Workbench.load(cfg, "steer"))
+    split, why = choose_splits(Workbench.load(cfg, "steer"))[0]
     assert why["source"].startswith("measured") and set(why["validation_accuracy"]) == set(SHIFT_ELEMENTS)
     assert all(0 <= v <= 1 for v in why["validation_accuracy"].values())
     assert split.removeprefix("test_shift.") in _fits(cfg)
@@ -45,10 +45,10 @@ def test_without_a_card_auto_measures_the_validation_twins(smoke_sae, tmp_path):
 def test_a_named_split_is_kept_and_a_split_too_small_to_halve_is_never_chosen(smoke_sae):
     overrides, _ = smoke_sae
     bench = Workbench.load(compose([*overrides, "steering.target.split=test_shift.verb"], stage="steer"), "steer")
-    assert choose_split(bench) == ("test_shift.verb", {"rule": "steering.target.split"})
+    assert choose_splits(bench)[0] == ("test_shift.verb", {"rule": "steering.target.split"})
     # with n_select above every shift split's size, no shift split can hold a test half
     bench = Workbench.load(compose([*overrides, "causal.n_select=1000"], stage="steer"), "steer")
-    split, why = choose_split(bench)
+    split, why = choose_splits(bench)[0]
     assert split is None and "no shift split" in why["rule"]
 
 
@@ -62,7 +62,7 @@ def causal_with_handles(order: float | None, aggregate: float | None, operator: 
 def test_a_split_with_room_but_no_handle_is_never_chosen(smoke_sae):
     overrides, _ = smoke_sae
     bench = Workbench.load(compose(overrides, stage="steer"), "steer")
-    room_only, why = choose_split(bench)
+    room_only, why = choose_splits(bench)[0]
     element = room_only.removeprefix("test_shift.")
     fits = _fits(bench.cfg)
     # plant: the split with the most room has no handle; another candidate has one
@@ -71,7 +71,8 @@ def test_a_split_with_room_but_no_handle_is_never_chosen(smoke_sae):
                "operator": 0.9 if other == "operator" else 0.0}
     if element in planted:
         planted[element] = 0.0
-    split, why = choose_split(bench, causal_with_handles(planted["order"], planted["aggregate"], planted["operator"]))
+    handles = causal_with_handles(planted["order"], planted["aggregate"], planted["operator"])
+    split, why = choose_splits(bench, handles)[0]
     assert split == f"test_shift.{other}" and "with a handle" in why["rule"]
     assert why["validation_full_residual_cause"][other] == 0.9 and why["min_handle"] == 0.5
 
@@ -79,7 +80,7 @@ def test_a_split_with_room_but_no_handle_is_never_chosen(smoke_sae):
 def test_without_any_handle_at_or_above_the_floor_auto_steers_the_eval_split_or_an_unknown_one(smoke_sae):
     overrides, _ = smoke_sae
     bench = Workbench.load(compose(overrides, stage="steer"), "steer")
-    split, why = choose_split(bench, causal_with_handles(0.1, 0.2, 0.0))
+    split, why = choose_splits(bench, causal_with_handles(0.1, 0.2, 0.0))[0]
     fits = _fits(bench.cfg)
     unknown = [e for e in fits if e not in ("order", "aggregate", "operator")]
     if unknown:  # verb, select, where have no pairs: unknown handles come before the measured-low ones
@@ -87,7 +88,7 @@ def test_without_any_handle_at_or_above_the_floor_auto_steers_the_eval_split_or_
     else:
         assert split is None and "no shift split has a handle" in why["rule"]
     bench_all = Workbench.load(compose([*overrides, "steering.target.min_handle=0.0"], stage="steer"), "steer")
-    split, _ = choose_split(bench_all, causal_with_handles(0.1, 0.2, 0.0))
+    split, _ = choose_splits(bench_all, causal_with_handles(0.1, 0.2, 0.0))[0]
     assert split.removeprefix("test_shift.") in ("order", "aggregate", "operator")  # every handle clears 0
 
 

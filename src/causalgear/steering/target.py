@@ -115,11 +115,6 @@ def choose_splits(bench, causal: dict | None = None) -> list[tuple[str | None, d
     return [(f"test_shift.{element}", {"rule": rule, **evidence})]
 
 
-def choose_split(bench, causal: dict | None = None) -> tuple[str | None, dict]:
-    """The one split `steering.target.split` (not `handles`) steers on, and how it was chosen."""
-    return choose_splits(bench, causal)[0]
-
-
 def resolve_feature(s: DictConfig, d_sae: int, chosen: int | None = None) -> tuple[int, str]:
     """The coordinate to steer and where it came from: `feature` (of `steering.target`, as `s`), else evaluate's choice
     (`chosen`, handed over in memory by the pipeline, or the causal.json in its `causal_path`)."""
