@@ -18,9 +18,9 @@ from omegaconf.errors import MissingMandatoryValue
 from causalgear.config import CONF_DIR, ConfigError, register_configs
 
 # the stages that read or build the activation store (and so harvest.split)
-HARVESTING_STAGES = ("harvest", "train", "evaluate", "features", "steer", "serve", "pipeline", "none")
+HARVESTING_STAGES = ("harvest", "train", "evaluate", "features", "steer", "serve", "select", "pipeline", "none")
 # the stages that load the SAE at sae.path, whose own shape then decides arch, d_sae and k
-SAE_READING_STAGES = ("evaluate", "features", "steer", "serve")
+SAE_READING_STAGES = ("evaluate", "features", "steer", "serve", "select")
 
 
 def explicit_keys(overrides: list[str] | tuple[str, ...]) -> set[str]:

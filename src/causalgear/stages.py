@@ -33,6 +33,8 @@ STAGES: dict[str, Stage] = {
               "causalgear.features.stage:features"),
         Stage("steer", "integrated-gradient (GrAInS) and additive steering of the chosen feature",
               "causalgear.steering.run:steer"),
+        Stage("select", "train a candidate SAE and score what it carries on validation data -> selection.json "
+              "(a sweep: -m experiment=sae_selection, then compare)", "causalgear.selection:select"),
         Stage("pipeline", "build-model -> harvest -> train -> evaluate -> steer in one run dir, then report.html",
               "causalgear.pipeline:run"),
         Stage("compare", "compare run dirs of a multirun: comparison.csv/.html, pareto.png",

@@ -27,6 +27,14 @@ from causalgear.workbench import Workbench
 MIN_POSITIVES = 10  # a concept with fewer held-out rows is not scored
 
 
+def scorable(known: list[str], m_fit: torch.Tensor, m_held: torch.Tensor) -> tuple[list[str], list[str]]:
+    """The token-level concepts with enough rows on both sides to fit and to score, and apart from
+    them the sequence-level ones (what the whole example asks for), which stay out of coverage."""
+    enough = [c for c in known if int(((m_held & BIT[c]) != 0).sum()) >= MIN_POSITIVES
+              and int(((m_fit & BIT[c]) != 0).sum()) >= MIN_POSITIVES]
+    return [c for c in enough if not c.startswith("seq.")], [c for c in enough if c.startswith("seq.")]
+
+
 def features(cfg: DictConfig, out_dir: Path) -> dict:
     return features_on(Workbench.load(cfg, "features"), out_dir)
 
@@ -98,12 +106,7 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
     known = store.manifest.get("concepts_known", [])
     x_fit, m_fit, _ = labelled_rows(store, is_train, fit_rows, cfg.seed)
     x_held, m_held, where_held = labelled_rows(store, is_validation, fit_rows, cfg.seed)
-    # token-level concepts with enough rows on both sides to fit and to score; the sequence-level ones
-    # (what the whole example asks for) are scored apart and stay out of coverage
-    scorable = [c for c in known if int(((m_held & BIT[c]) != 0).sum()) >= MIN_POSITIVES
-                and int(((m_fit & BIT[c]) != 0).sum()) >= MIN_POSITIVES]
-    concepts = [c for c in scorable if not c.startswith("seq.")]
-    sequence = [c for c in scorable if c.startswith("seq.")]
+    concepts, sequence = scorable(known, m_fit, m_held)
     if not concepts:
         result = {"concepts": [], "coverage": None, "skipped": f"no concept has {MIN_POSITIVES} labelled rows on both "
                   f"the fitting and the held-out side ({len(x_fit)} and {len(x_held)} rows; known: {len(known)})"}

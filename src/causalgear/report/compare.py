@@ -71,6 +71,11 @@ def collect(run: Path, base: Path) -> dict:
             if twin:  # the control a coverage figure must clear
                 row.update({"coverage_random_sae": twin["random"], "coverage_minus_random_sae": twin["delta"],
                             "coverage_beats_random_sae": twin["finding"]})
+    selection_file = run.parent / "selection.json"
+    if selection_file.is_file():  # `causalgear select`: validation figures only, ranked by selection.RULE
+        from causalgear.selection import flat
+
+        row.update(flat(read_json(selection_file, REMEDY)))
     steering_file = run.parent / "steer" / "steering.json"
     if steering_file.is_file():
         steering = read_json(steering_file, REMEDY)
@@ -205,7 +210,12 @@ def main(argv: list[str]) -> int:
             print(f"causalgear compare: {run}: a JSON file there lacks a field it should have ({err!r}); {REMEDY}",
                   file=sys.stderr)
             return 2
-    first = ["run", "overrides", "arch", "l1_coeff", "k", "d_sae", "explained_variance", "l0", "density",
+    if any("select_carry" in r for r in rows):
+        from causalgear.selection import rank, write_table
+
+        rows = rank(rows)
+        write_table(rows, args.out or base)
+    first = ["run", "select_rank", "overrides", "arch", "l1_coeff", "k", "d_sae", "explained_variance", "l0", "density",
              "dead_fraction", "ce_loss_recovered", "coverage", "latents_dense", "latents_dead"]
     columns = [c for c in first if any(c in r for r in rows)]
     columns += sorted({k for r in rows for k in r} - set(columns))

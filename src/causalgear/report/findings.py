@@ -13,10 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-# The SAE health gate (issue #34): an SAE that fails it reconstructs too little, or fires too
-# densely, or wastes its dictionary, for its latents to be read as features.
-HEALTH_GATE = {"explained_variance": (">=", 0.9), "density": ("<=", 0.1), "dead_fraction": ("<=", 0.1)}
-
+from causalgear.sae.health import HEALTH_GATE, health
 
 
 def acts_through_latents(m: dict) -> bool:
@@ -42,16 +39,6 @@ def interval(r: dict, digits: int = 3) -> str:
 
 def rate(r: dict, digits: int = 2) -> str:
     return f"{r['rate']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
-
-
-def health(metrics: dict) -> list[str]:
-    """The health gate's failures, each naming the figure and its bound; empty when it passes."""
-    failed = []
-    for key, (op, bound) in HEALTH_GATE.items():
-        value = metrics.get(key)
-        if value is None or (value < bound if op == ">=" else value > bound):
-            failed.append(f"{key} {value if value is None else round(value, 3)} (needs {op} {bound})")
-    return failed
 
 
 def model(card: dict) -> Finding:

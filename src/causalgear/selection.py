@@ -1,0 +1,220 @@
+"""`causalgear select`: one candidate SAE (architecture, k, block) trained and scored by what it
+carries, on validation data only -> selection.json. `causalgear compare` ranks the candidates of a
+sweep by RULE, written here before any sweep runs (the preset: `experiment=sae_selection`).
+
+What a candidate is scored on (no test split is read):
+- health: train's figures on the store's validation rows, against the health gate (`sae.health`);
+- carry: per attribute of a counterfactual pair (ORDER BY direction, the aggregate function), the
+  best single latent of each swap, chosen (`cause_isolate.choose_latents`) on the pairs of every
+  other validation example and measured on the pairs of the rest, so that the figure is not the
+  maximum of the candidates it was chosen from; beside it the same for the SAE's random twin
+  (`sae.random_twin`) and the full residual (what any interchange at the site can do);
+- coverage: concept coverage (best latent per concept, mean F1) on the store's validation rows,
+  minus its random twin's, with a paired interval over concepts;
+- absorption: feature absorption on the same rows (`features.absorption`), the SAE's and the twin's
+  (reported, not ranked on).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, open_dict
+
+from causalgear.io import write_json
+from causalgear.sae.health import health
+
+# the attributes a default SAE's single latents should carry (issue #34's goals)
+SCORED = ("order_direction", "aggregate")
+
+RULE = ("1. The health gate (explained variance >= 0.9, density <= 0.1, dead <= 0.1): a candidate that "
+        "fails it ranks below every candidate that passes. 2. Carry, higher first: the mean over ORDER BY "
+        "direction and the aggregate function of the best single latent's cause, chosen on half the "
+        "validation examples' pairs and measured on the other half, rounded to 2 decimals. 3. Ties: "
+        "coverage minus the random SAE's on validation rows, higher first.")
+
+
+def carry(bench, twin, attribute: str, examples: list) -> dict:
+    """The best single latent's cause and isolate per swap on held-apart validation pairs, for the SAE
+    and its twin, beside the full residual's."""
+    from causalgear.data.pairs import make_pairs
+    from causalgear.interventions.cause_isolate import PairSet, choose_latents, per_pair_latents
+    from causalgear.interventions.statistics import proportion
+    from causalgear.interventions.types import full_residual
+
+    c, seed = bench.cfg.causal, bench.cfg.seed
+    choose = PairSet(bench, make_pairs(bench.tokenizer, examples[0::2], attribute, c.pairs, seed, every_swap=True))
+    score = PairSet(bench, make_pairs(bench.tokenizer, examples[1::2], attribute, c.pairs, seed))
+    out: dict = {"choose_pairs": len(choose.pairs), "score_pairs": len(score.pairs)}
+    if not choose.pairs or not score.pairs:
+        return {**out, "skipped": "no pair the unedited model answers right on both prompts"}
+    for name, sae in (("sae", bench.sae), ("random_sae", twin)):
+        chosen = choose_latents(sae, choose, c.pair_candidates)
+        cause, isolate = score.run(per_pair_latents(sae, score, chosen, 1))
+        out[name] = {"latents": {"->".join(s): rows[0]["latent"] for s, rows in chosen.items()},
+                     "cause": proportion(cause), "isolate": proportion(isolate)}
+    cause, isolate = score.run(full_residual)
+    out["full_residual"] = {"cause": proportion(cause), "isolate": proportion(isolate)}
+    return out
+
+
+def dictionary(bench, twin, fit_rows: int = 60_000) -> dict:
+    """Concept coverage on the store's validation rows (fitting rows: its training rows) against the
+    twin's, and feature absorption (`features.absorption`) of the SAE and of the twin."""
+    from causalgear.features.absorption import absorption, probes
+    from causalgear.features.against_random import against
+    from causalgear.features.dictionary import concept_matrix, labelled_rows, score_dictionary
+    from causalgear.features.stage import scorable
+    from causalgear.sae.module import is_train, is_validation
+
+    store, seed = bench.store, bench.cfg.seed
+    x_fit, m_fit, _ = labelled_rows(store, is_train, fit_rows, seed)
+    x_held, m_held, _ = labelled_rows(store, is_validation, fit_rows, seed)
+    concepts, _ = scorable(store.manifest.get("concepts_known", []), m_fit, m_held)
+    if not concepts:
+        skipped = {"skipped": "no concept has enough labelled rows on both sides"}
+        return {"coverage": skipped, "absorption": skipped}
+    lab_fit, lab_held = concept_matrix(m_fit, concepts), concept_matrix(m_held, concepts)
+    fitted = probes(x_fit.numpy(), lab_fit.numpy(), concepts, seed)
+    f1, absorbed = {}, {}
+    for name, sae in (("sae", bench.sae), ("random_sae", twin)):
+        device = next(sae.parameters()).device
+        with torch.no_grad():
+            z_fit, z_held = (sae.encode(x.to(device)).cpu() for x in (x_fit, x_held))
+        scored = score_dictionary(z_fit, lab_fit, z_held, lab_held, concepts)
+        f1[name] = [scored["per_concept"][c]["f1"] for c in concepts]
+        absorbed[name] = absorption(sae, fitted, lab_fit.numpy(), x_held.numpy(), lab_held.numpy(), z_fit.numpy(),
+                                    z_held.numpy(), concepts, seed)
+    return {"coverage": {"concepts": len(concepts), **against(f1["sae"], f1["random_sae"], seed)},
+            "absorption": absorbed}
+
+
+def score(bench, metrics: dict, out_dir: Path) -> dict:
+    """selection.json: the candidate's health, carry and coverage (see the module's docstring)."""
+    from causalgear.data.loading import load_split
+    from causalgear.sae.random_twin import random_twin
+    from causalgear.seeds import seed_for
+
+    start = time.monotonic()
+    twin = random_twin(bench.sae, seed_for(bench.cfg.seed, "random SAE"))
+    validation = load_split(bench.cfg, "validation")
+    failed = health(metrics)
+    result = {"arch": bench.sae.arch, "d_sae": bench.sae.d_sae, "k": metrics.get("k"), "layer": bench.site.layer,
+              "site": bench.site.kind, "sae": bench.sae_path,
+              "health": {k: metrics.get(k) for k in ("explained_variance", "l0", "density", "dead_fraction")},
+              "passes_gate": not failed, "gate_failures": failed,
+              "carry": {a: carry(bench, twin, a, validation) for a in SCORED}, **dictionary(bench, twin)}
+    result["carry_score"] = carry_score(result)
+    result["seconds"] = round(time.monotonic() - start, 1)
+    write_json(out_dir / "selection.json", result)
+    cov = result["coverage"]
+    print(f"select: {result['arch']} k {result['k']} block {result['layer']}: gate "
+          f"{'passed' if not failed else 'failed (' + '; '.join(failed) + ')'}; carry {result['carry_score']:.2f} ("
+          + "; ".join(f"{a} {r['sae']['cause']['rate']:.2f}, twin {r['random_sae']['cause']['rate']:.2f}, "
+                      f"full residual {r['full_residual']['cause']['rate']:.2f}"
+                      for a, r in result["carry"].items() if "sae" in r)
+          + f"); coverage {cov.get('trained', float('nan')):.3f} minus twin {cov.get('delta', float('nan')):+.3f}; "
+          f"absorption {result['absorption']['sae'].get('absorption_fraction')} (twin "
+          f"{result['absorption']['random_sae'].get('absorption_fraction')}); {result['seconds']}s")
+    return result
+
+
+def carry_score(result: dict) -> float:
+    """RULE's carry: the mean over SCORED of the best single latent's cause (0 where no pair was kept)."""
+    return float(np.mean([r["sae"]["cause"]["rate"] if "sae" in r else 0.0 for r in result["carry"].values()]))
+
+
+def rank(rows: list[dict]) -> list[dict]:
+    """The candidates (compare's rows with selection figures) in RULE's order, each given its `select_rank`."""
+    def key(r: dict) -> tuple:
+        cov = r.get("select_coverage_delta")
+        return (not r["select_passes_gate"], -round(r["select_carry"], 2), -(cov if cov is not None else -np.inf))
+
+    ordered = sorted(rows, key=key)
+    for i, r in enumerate(ordered, 1):
+        r["select_rank"] = i
+    return ordered
+
+
+def select(cfg: DictConfig, out_dir: Path) -> dict:
+    """Train the configured SAE into out_dir/train, then score it (harvest shared per site by the
+    cache); with `sae.path`, score that SAE instead (e.g. `hydra.run.dir=` its sweep job, to rescore)."""
+    from causalgear.sae.train import train
+    from causalgear.workbench import Workbench
+
+    if cfg.sae.path is None:
+        metrics = train(cfg, out_dir / "train")
+        with open_dict(cfg):
+            cfg.sae.path = str(out_dir / "train")
+    else:  # an SAE already trained (a sweep's job, rescored): its own metrics.json
+        from causalgear.io import read_json
+        from causalgear.sae.paths import sae_dir
+
+        metrics = read_json(sae_dir(cfg.sae.path).parent / "metrics.json", "point sae.path at a `causalgear train` "
+                            "run dir, whose metrics.json gives the health gate's figures")
+    return score(Workbench.load(cfg, "select"), metrics, out_dir)
+
+
+def flat(sel: dict) -> dict:
+    """A selection.json as compare's scalar columns (select_...)."""
+    row = {"layer": sel["layer"], "select_passes_gate": sel["passes_gate"], "select_carry": sel["carry_score"]}
+    figures = ("rate", "ci_low", "ci_high")
+    for attribute, r in sel["carry"].items():
+        for name in ("sae", "random_sae", "full_residual"):
+            if name in r:
+                row.update({f"select_{attribute}_{name}_{k}": r[name]["cause"][k] for k in figures})
+    cov = sel["coverage"]
+    row.update({f"select_coverage_{k}": cov.get(k) for k in ("trained", "random", "delta", "ci_low", "ci_high")})
+    for name, a in (sel.get("absorption") or {}).items():  # runs scored before absorption was measured lack it
+        row.update({f"select_{name}_{k}": a.get(k) for k in ("absorption_fraction", "full_absorption")})
+    return row
+
+
+def _interval(r: dict, key: str, value: str, form: str) -> str:
+    if r.get(f"{key}_{value}") is None:
+        return ""
+    return f"{r[f'{key}_{value}']:{form}} [{r[f'{key}_ci_low']:{form}}, {r[f'{key}_ci_high']:{form}}]"
+
+
+def table(rows: list[dict]):
+    """The ranked candidates as one table (`report.tables.Table`): every measure, the rank."""
+    from causalgear.report.tables import Table
+
+    columns = ["rank", "arch", "k", "block", "EV", "density", "dead", "gate"]
+    for a in SCORED:
+        columns += [f"{a}: best latent", f"{a}: random SAE", f"{a}: full residual"]
+    columns += ["carry", "coverage", "coverage - random SAE [95% CI]", "absorption (random SAE)",
+                "full absorption (random SAE)"]
+    out = []
+    for r in rows:
+        cells = [str(r["select_rank"]), str(r.get("arch")), str(r.get("k")), str(r.get("layer")),
+                 f"{r['explained_variance']:.3f}", f"{r['density']:.3f}", f"{r['dead_fraction']:.3f}",
+                 "passes" if r["select_passes_gate"] else "fails"]
+        for a in SCORED:
+            cells += [_interval(r, f"select_{a}_{n}", "rate", ".2f") for n in ("sae", "random_sae", "full_residual")]
+        cov = r.get("select_coverage_trained")
+        cells += [f"{r['select_carry']:.2f}", "" if cov is None else f"{cov:.3f}",
+                  _interval(r, "select_coverage", "delta", "+.3f")]
+        for k in ("absorption_fraction", "full_absorption"):
+            t, u = r.get(f"select_sae_{k}"), r.get(f"select_random_sae_{k}")
+            cells.append("" if t is None else f"{t:.3f}" + ("" if u is None else f" ({u:.3f})"))
+        out.append(cells)
+    return Table("SAE selection (validation data only)", columns, out)
+
+
+def write_table(rows: list[dict], out: Path) -> str:
+    """selection.md beside comparison.csv: the rule, the ranked table, the winner; printed too."""
+    from causalgear.io import write_text
+    from causalgear.report.tables import markdown_table, print_table
+
+    t, w = table(rows), rows[0]
+    winner = f"{w.get('arch')} k {w.get('k')} at block {w.get('layer')} ({w['run']})"
+    text = (markdown_table(t, f"Rule (`causalgear.selection.RULE`, written before the sweep): {RULE}")
+            + f"\n\nWinner: {winner}.\n")
+    write_text(out / "selection.md", text)
+    print_table(t)
+    print(f"winner by the rule: {winner}")
+    return text
