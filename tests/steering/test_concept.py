@@ -9,10 +9,13 @@ import pytest
 from causalgear.config import ConfigError
 from causalgear.data.components import components
 from causalgear.data.examples import Example
+from causalgear.data.loading import load_split
 from causalgear.data.sqlexec import DEFAULT_BUDGET
 from causalgear.preflight import compose, validate
 from causalgear.steering.concept import concept_steering, harmonic, has_value, judges
+from causalgear.steering.concept_spans import attribute_span
 from causalgear.workbench import Workbench
+from tests.conftest import SMOKE_SMALL
 
 
 @pytest.fixture
@@ -70,8 +73,10 @@ def test_concept_steering_chooses_on_validation_and_reports_each_method(smoke_sa
                    "steering.methods.clamps=[3.0]"], stage="steer")
     result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:DESC"]
     assert result["n_select"] == 4 and result["n_test"] <= 4 and len(result["candidate_latents"]) == 2
-    assert set(result["methods"]) == {"none", "clamp", "additive", "diffmean", "random_direction",
-                                      "random_sae_clamp", "random_sae_additive"}  # the SAE's random twin too
+    at_every_position = {"clamp", "additive", "diffmean", "random_direction", "random_sae_clamp", "random_sae_additive"}
+    at_the_words = {"diffmean_at_span", "clamp_at_span", "additive_at_span", "random_sae_clamp_at_span",
+                    "random_sae_additive_at_span"}
+    assert set(result["methods"]) == {"none"} | at_every_position | at_the_words  # the SAE's random twin too
     for name, m in result["methods"].items():
         t = m["test"]
         assert all(0 <= t[k] <= 1 for k in ("concept", "instruction", "fluency"))
@@ -80,9 +85,40 @@ def test_concept_steering_chooses_on_validation_and_reports_each_method(smoke_sa
         if name == "none":
             assert m["scale"] == 0.0
             continue
-        grid = {"clamp": 2 * 1, "additive": 2 * 2}.get(name.removeprefix("random_sae_"), 2)
+        kind = name.removeprefix("random_sae_").removesuffix("_at_span")
+        grid = {"clamp": 2 * 1, "additive": 2 * 2}.get(kind, 2)
         assert len(m["selection_curve"]) == grid
         best = max(c["score"] for c in m["selection_curve"] if not c.get("pruned"))  # halving: half-scored
         assert m["selection_score"] == best
-        assert (m["latent"] is None) == (name.removeprefix("random_sae_") not in ("clamp", "additive"))
+        assert (m["latent"] is None) == (kind not in ("clamp", "additive"))
+
+
+def test_the_span_is_the_words_that_say_the_value(smoke_model):
+    cfg, _, tokenizer = smoke_model
+    examples = [e for e in load_split(compose(["model=tinysql_smoke", f"paths.cache_dir={cfg.paths.cache_dir}",
+                                               *SMOKE_SMALL]), "train") if " ORDER BY " in e.sql][:20]
+    assert examples
+    for e in examples:
+        span = attribute_span(tokenizer, e, "order_direction")
+        ids = tokenizer(e.prompt, add_special_tokens=False).input_ids
+        said = tokenizer.decode([ids[i] for i in span])
+        words = ("ascending", "descending", "increasing", "decreasing", "lowest to highest", "highest to lowest",
+                 "smallest first", "largest first")
+        assert any(w in e.question and said.strip() and said.strip() in w for w in words) or not len(span), (said, e)
+    assert any(len(attribute_span(tokenizer, e, "order_direction")) for e in examples)
+
+
+def test_span_only_steering_has_only_the_at_span_methods(smoke_sae):
+    overrides, _ = smoke_sae
+    cfg = compose([*overrides, "data.n_validation_per_set=8", "steering.concepts.targets=[order_direction:ASC]",
+                   "steering.concepts.prompts=3", "steering.concepts.latents=1", "steering.methods.alphas=[2.0]",
+                   "steering.methods.clamps=[3.0]", "steering.concepts.positions=[span]", "causal.random_sae=false"],
+                  stage="steer")
+    result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:ASC"]
+    assert set(result["methods"]) == {"none", "diffmean_at_span", "clamp_at_span", "additive_at_span"}
+
+
+def test_concept_positions_are_checked():
+    with pytest.raises(ConfigError, match="steering.concepts.positions"):
+        validate(compose(["steering.concepts.positions=[everywhere]"]))
 

@@ -119,9 +119,15 @@ class ConceptsConfig:
                                                         "aggregate:MAX"])
     prompts: int = 100
     latents: int = 2
+    # where the methods act: every position (`all`), and/or only at the words that say the value,
+    # where cause / isolate's interchange acts (`span`)
+    positions: list[str] = field(default_factory=lambda: ["all", "span"])
 
     def __post_init__(self) -> None:
         _positive("steering.concepts", self, "prompts", "latents")
+        if not self.positions or any(p not in ("all", "span") for p in self.positions):
+            raise ConfigError("steering.concepts.positions", list(self.positions),
+                              "a non-empty list of all and span, e.g. [all, span]")
         for target in self.targets:
             component, _, value = target.partition(":")
             if value not in CONCEPT_VALUES.get(component, ()):

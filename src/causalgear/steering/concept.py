@@ -11,7 +11,10 @@ Everything is chosen on the validation split and reported on data.eval_split (at
 mean code differs most between validation examples with and without the value), each method's
 latent and scale. Methods: clamp and additive on those latents; DiffMean of the residual over
 the same examples (as AxBench computes it: mean over each example's tokens, then positives minus
-negatives), at multiples of itself; an equal-norm random direction at the same multiples.
+negatives), at multiples of itself; an equal-norm random direction at the same multiples. These act
+at every position (`steering.concepts.positions` has `all`); with `span`, DiffMean and the SAE
+methods also act only at the words that say the value, where an interchange acts
+(`steering.concept_spans`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from causalgear.estimators import diffmean
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.specs import AddLatent, AddVector, Clamp
 from causalgear.interventions.statistics import proportion
+from causalgear.interventions.types import AtTokens
 from causalgear.models.teacher_forcing import prompt_sql_batch
 from causalgear.steering.baselines import random_direction
 from causalgear.steering.search import select_then_report
@@ -147,10 +151,23 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
                                      lambda p: twin_tools.make(Clamp(*p)))
         grids["random_sae_additive"] = ([(j, a) for j in twin_latents for a in alphas],
                                         lambda p: twin_tools.make(AddLatent(*p)))
+    if "all" not in s.concepts.positions:
+        grids = {}
+    if "span" in s.concepts.positions:
+        from causalgear.steering.concept_spans import span_grids
+
+        saes = {"sae": (bench.sae, tools), **({"random_sae": twin} if twin else {})}
+        grids.update(span_grids(bench, component, pos, neg, prompts, saes, s.concepts.latents, alphas,
+                                list(s.methods.clamps)))
     budget = bench.budget
 
     def rows(split: str, intervention=None, idx=None) -> np.ndarray:
-        """[n, 3]: the three judges per output."""
+        """[n, 3]: the three judges per output. An at-span intervention is one per split (a dict),
+        its positions one per prompt of the split: a subset `idx` takes theirs."""
+        if isinstance(intervention, dict):
+            intervention = intervention[split]
+            if idx is not None:
+                intervention = AtTokens(intervention.inner, [intervention.tokens[i] for i in idx])
         examples = prompts[split] if idx is None else [prompts[split][i] for i in idx]
         preds = bench.runner(examples).predict(intervention)
         return np.array([judges(e, p, component, value, budget) for e, p in zip(examples, preds, strict=True)])
