@@ -57,6 +57,11 @@ def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
     assert saved["select_by"] == "precision" and saved["chosen"] == best["coordinate"]
     t = saved["chosen_test_profile"]
     assert set(t["profile"]) == set(saved["components"]) and {"precision_ci_low", "precision_ci_high"} <= set(t)
+    # the random twin's coordinate, chosen the same way, beside it: the control precision must clear
+    twin = saved["random_sae_chosen"]
+    assert 0 <= twin["coordinate"] < 4 and twin["n"] == 6
+    assert twin["precision_ci_low"] <= twin["precision_ci_high"] and twin["ci_low"] <= twin["delta"] <= twin["ci_high"]
+    assert saved["precision_beats_random_sae"] == (t["precision_ci_low"] > twin["precision_ci_high"])
     # a random tiny model writes no valid SQL: nothing can beat its controls, and it says so
     assert not saved["beats_controls"] and saved["verdict"].startswith("no coordinate beats its controls")
     # nor does it know any counterfactual pair, so cause/isolate says it measured none, per attribute
@@ -65,6 +70,11 @@ def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
     # the chosen code fires (b_enc > 0): removing it or setting it to 5x its mean moves the next-token
     # distribution; interchange sets it to another prompt's similar mean code
     assert saved["kl_prompt_positions"] > (1e-6 if mode != "interchange" else 0)
+
+
+def test_without_the_random_sae_control_there_is_no_twin_coordinate(tiny_qwen2_dir, tmp_path):
+    result, _ = run_evaluate(tiny_qwen2_dir, tmp_path, 4, "causal.random_sae=false", "causal.pairs=0")
+    assert result["random_sae_chosen"] is None and result["precision_beats_random_sae"] is None
 
 
 def test_a_large_dictionary_is_ranked_by_attribution_and_confirmed(tiny_qwen2_dir, tmp_path):

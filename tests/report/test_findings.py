@@ -11,9 +11,10 @@ import pytest
 
 from causalgear.cli import main
 from causalgear.preflight import compose
-from causalgear.report.findings import findings, health
+from causalgear.report.findings import findings
 from causalgear.report.page import write_report
 from causalgear.report.plots import patching_empty, profile_empty
+from causalgear.sae.health import health
 from tests.conftest import chromium_dom
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
@@ -50,6 +51,18 @@ def test_the_sentences_follow_the_json_not_a_template(run):
     assert steer.verdict == "a finding" and "clamp +0.200 [+0.100, +0.300]" in steer.sentence
     m = json.loads((run / "train" / "metrics.json").read_text())
     assert health({**m, "dead_fraction": 0.3}) == ["dead_fraction 0.3 (needs <= 0.1)"]
+
+
+def test_the_chosen_coordinate_s_precision_is_said_beside_its_random_twin_s(run):
+    path = run / "evaluate" / "causal.json"
+    c = json.loads(path.read_text())
+    c["chosen_test_profile"].update(target_component="where_operator", precision=0.6, precision_ci_low=0.5,
+                                    precision_ci_high=0.7)
+    c["random_sae_chosen"] = {"coordinate": 3, "precision": 0.1, "precision_ci_low": 0.0, "precision_ci_high": 0.2}
+    c["precision_beats_random_sae"] = True
+    path.write_text(json.dumps(c))
+    sentence = {f.stage: f for f in findings(run)}["causal"].sentence
+    assert "0.600 [0.500, 0.700] against the random SAE's coordinate's 0.100 [0.000, 0.200] (clears it)" in sentence
 
 
 def test_summarize_markdown_matches_the_golden_page(run, capsys):

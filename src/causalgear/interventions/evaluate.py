@@ -34,16 +34,70 @@ def evaluate(cfg: DictConfig, out_dir: Path) -> dict:
     return evaluate_on(Workbench.load(cfg, "evaluate"), out_dir)
 
 
-def _ranked(bench: Workbench, made: Interventions, select, per_coord: list[dict]) -> tuple[str, list[int]]:
+def _ranked(bench: Workbench, sae, made: Interventions, select, per_coord: list[dict]) -> tuple[str, list[int]]:
     """Which coordinates to patch: all of a small dictionary; for a large one, the top
     `causal.confirm_top` by attribution patching (recorded in `per_coord`)."""
-    c, sae = bench.cfg.causal, bench.sae
+    c = bench.cfg.causal
     if sae.d_sae <= c.exhaustive_max:
         return "exhaustive", list(range(sae.d_sae))
     scores = attribution_scores(bench.tokenizer, sae, select, bench.site, made.code_delta(c.mode, c.scale))
     for j in range(sae.d_sae):
         per_coord[j]["attribution"] = float(scores[j])
     return "attribution", scores.abs().argsort(descending=True)[:c.confirm_top].tolist()
+
+
+def choose_coordinate(bench: Workbench, sae, stats: dict, made: Interventions, select, sel_run,
+                      unedited: tuple, desc: str) -> tuple[str, list[dict], int]:
+    """Patch the coordinates `_ranked` names on the selection split and choose one by
+    `causal.select_by`: (how they were ranked, every coordinate's row, the chosen coordinate).
+    `unedited`: the selection split's (correct, correctness per component, gold has component)."""
+    c, seed = bench.cfg.causal, bench.cfg.seed
+    base_sel, base_parts, has = unedited
+    per_coord = [{"coordinate": j, "delta": None, "ci_low": None, "ci_high": None, "n": None,
+                  "firing_rate": float(stats["firing_rate"][j]), "mean_activation": float(stats["mean"][j]),
+                  "mean_active_value": float(stats["mean_active"][j])} for j in range(sae.d_sae)]
+    method, to_patch = _ranked(bench, sae, made, select, per_coord)
+    for j in progress_bar(to_patch, desc=desc, unit="coord"):
+        if stats["firing_rate"][j] == 0 and c.mode == "zero":
+            # a code that never fires: ablating it is the identity, nothing to measure
+            treated, parts = base_sel, base_parts
+        else:
+            treated, preds = sel_run.correct(made.make(code_spec(c.mode, j, c.scale)))
+            parts = correctness(select, preds)
+        per_coord[j].update(paired_bootstrap(base_sel, treated, c.n_boot, seed).as_dict())
+        per_coord[j].update(profile(base_parts, parts, has, c.n_boot, seed))
+    measured = [r for r in per_coord if r["delta"] is not None]
+    if c.select_by == "precision":
+        chosen = max(measured, key=lambda r: (r["precision"], abs(r["delta"]), -r["coordinate"]))["coordinate"]
+    else:
+        chosen = max(measured, key=lambda r: (abs(r["delta"]), -r["coordinate"]))["coordinate"]
+    return method, per_coord, chosen
+
+
+def twin_coordinate(bench: Workbench, held, sel_run, test_run, unedited: tuple, unedited_test: tuple) -> dict:
+    """The random twin's coordinate, chosen on the selection split as the SAE's is, and its accuracy
+    change and causal precision on the test split: the control the chosen coordinate's must clear."""
+    from causalgear.sae.code_stats import coordinate_stats
+    from causalgear.sae.random_twin import random_twin
+
+    cfg, c = bench.cfg, bench.cfg.causal
+    twin = random_twin(bench.sae, seed_for(cfg.seed, "random SAE"))
+    stats = coordinate_stats(twin, bench.store)
+    cf_sel = cf_test = None
+    if c.mode == "interchange":
+        cf_sel = counterfactual_codes(bench.tokenizer, twin, bench.site, held.select, held.pool, cfg.seed)
+        cf_test = counterfactual_codes(bench.tokenizer, twin, bench.site, held.test, held.pool, cfg.seed)
+    _, _, chosen = choose_coordinate(bench, twin, stats, Interventions(bench.site, twin, stats, cf_sel), held.select,
+                                     sel_run, unedited, f"random SAE: patch ({c.mode})")
+    base_test, base_parts, has = unedited_test
+    treated, preds = test_run.correct(Interventions(bench.site, twin, stats, cf_test).make(
+        code_spec(c.mode, chosen, c.scale)))
+    parts = correctness(held.test, preds)
+    p = profile(base_parts, parts, has, c.n_boot, cfg.seed)
+    low, high = precision_interval(base_parts, parts, has, c.n_boot, cfg.seed)
+    return {"coordinate": chosen, **paired_bootstrap(base_test, treated, c.n_boot, cfg.seed).as_dict(),
+            "target_component": p["target_component"], "precision": p["precision"], "precision_ci_low": low,
+            "precision_ci_high": high}
 
 
 def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
@@ -62,26 +116,12 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
     base_parts, has = correctness(select, base_preds), gold_has(select)
     base_test, base_test_preds = test_run.correct()
 
-    per_coord = [{"coordinate": j, "delta": None, "ci_low": None, "ci_high": None, "n": None,
-                  "firing_rate": float(stats["firing_rate"][j]), "mean_activation": float(stats["mean"][j]),
-                  "mean_active_value": float(stats["mean_active"][j])} for j in range(sae.d_sae)]
-    method, to_patch = _ranked(bench, on_select, select, per_coord)
-    for j in progress_bar(to_patch, desc=f"patch ({c.mode})", unit="coord"):
-        if stats["firing_rate"][j] == 0 and c.mode == "zero":
-            # a code that never fires: ablating it is the identity, nothing to measure
-            treated, parts = base_sel, base_parts
-        else:
-            treated, preds = sel_run.correct(on_select.make(code_spec(c.mode, j, c.scale)))
-            parts = correctness(select, preds)
-        per_coord[j].update(paired_bootstrap(base_sel, treated, c.n_boot, cfg.seed).as_dict())
-        per_coord[j].update(profile(base_parts, parts, has, c.n_boot, cfg.seed))
+    unedited = (base_sel, base_parts, has)
+    method, per_coord, chosen = choose_coordinate(bench, sae, stats, on_select, select, sel_run, unedited,
+                                                  f"patch ({c.mode})")
     measured = [r for r in per_coord if r["delta"] is not None]
     rank_corr = spearman([r["attribution"] for r in measured], [r["delta"] for r in measured]) \
         if method == "attribution" else None
-    if c.select_by == "precision":
-        chosen = max(measured, key=lambda r: (r["precision"], abs(r["delta"]), -r["coordinate"]))["coordinate"]
-    else:
-        chosen = max(measured, key=lambda r: (abs(r["delta"]), -r["coordinate"]))["coordinate"]
     rng = random.Random(seed_for(cfg.seed, "random control coordinate"))
     alive = [j for j in range(sae.d_sae) if j != chosen and stats["firing_rate"][j] > 0] or \
         [j for j in range(sae.d_sae) if j != chosen]
@@ -94,6 +134,10 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
     chosen_test_profile = profile(base_test_parts, chosen_parts, test_has, c.n_boot, cfg.seed)
     chosen_test_profile["precision_ci_low"], chosen_test_profile["precision_ci_high"] = precision_interval(
         base_test_parts, chosen_parts, test_has, c.n_boot, cfg.seed)
+    twin_chosen = None
+    if c.random_sae:  # the same choice and measure with the frozen random twin (sae.random_twin)
+        twin_chosen = twin_coordinate(bench, held, sel_run, test_run, unedited,
+                                      (base_test, base_test_parts, test_has))
     kl = prompt_kl(bench.tokenizer, test[:c.kl_examples], patch, bench.model)
     checks, beats, verdict = judge(chosen, chosen_iv, ctrl_iv, dir_iv)
     result = {
@@ -106,6 +150,9 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
                      "selection_correct": int(base_sel.sum()), "test_correct": int(base_test.sum())},
         "coordinates": per_coord, "chosen": chosen, "components": list(COMPONENTS),
         "select_by": c.select_by, "chosen_test_profile": chosen_test_profile,
+        "random_sae_chosen": twin_chosen,
+        "precision_beats_random_sae": None if twin_chosen is None else
+        chosen_test_profile["precision_ci_low"] > twin_chosen["precision_ci_high"],
         "chosen_test": chosen_iv.as_dict(),
         "controls": {"random_coordinate": {"coordinate": control_j, **ctrl_iv.as_dict()},
                      "random_direction": dir_iv.as_dict()},
@@ -145,7 +192,10 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
         print(f"causal precision of coordinate {chosen} on the test split (chosen by {c.select_by}): target "
               f"{p['target_component']}, Δ {p['profile'][p['target_component']]['delta']:+.3f}; precision "
               f"{p['precision']:.3f} [{p['precision_ci_low']:.3f}, {p['precision_ci_high']:.3f}], selectivity "
-              f"{p['selectivity']:.3f}")
+              f"{p['selectivity']:.3f}" + ("" if twin_chosen is None else
+                                           f"; random SAE's coordinate {twin_chosen['coordinate']}: precision "
+                                           f"{twin_chosen['precision']:.3f} [{twin_chosen['precision_ci_low']:.3f}, "
+                                           f"{twin_chosen['precision_ci_high']:.3f}]"))
     for attribute, r in result.get("cause_isolate", {}).items():
         print(f"cause/isolate, {attribute} ({r['test_pairs']} test pairs): " + "; ".join(
             f"{name} {m['cause']['rate']:.2f}/{m['isolate']['rate']:.2f}" for name, m in r["methods"].items()))

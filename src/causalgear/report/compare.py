@@ -53,6 +53,10 @@ def collect(run: Path, base: Path) -> dict:
                         "causal_precision_ci_low": precise["precision_ci_low"],
                         "causal_precision_ci_high": precise["precision_ci_high"],
                         "causal_selectivity": precise["selectivity"]})
+            twin = causal.get("random_sae_chosen")
+            if twin:
+                row.update({"causal_precision_random_sae": twin["precision"],
+                            "causal_precision_beats_random_sae": causal["precision_beats_random_sae"]})
         for attribute, r in (causal.get("cause_isolate") or {}).items():
             for name in ("top_1_latents", "random_sae_top_1_latents", "diffmean", "full_residual"):
                 if name in r["methods"]:

@@ -91,6 +91,11 @@ def causal(c: dict) -> Finding:
     if p and p.get("target_component"):
         text += (f"; its causal precision on {p['target_component']} is {p['precision']:.3f} "
                  f"[{p['precision_ci_low']:.3f}, {p['precision_ci_high']:.3f}]")
+        twin = c.get("random_sae_chosen")
+        if twin:  # the random-SAE control, chosen the same way
+            clears = "clears" if c["precision_beats_random_sae"] else "does not clear"
+            text += (f" against the random SAE's coordinate's {twin['precision']:.3f} [{twin['precision_ci_low']:.3f}, "
+                     f"{twin['precision_ci_high']:.3f}] ({clears} it)")
     return Finding("causal", text + ".", verdict)
 
 
