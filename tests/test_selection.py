@@ -43,6 +43,7 @@ def test_selection_json_has_health_carry_and_coverage_each_beside_the_random_twi
     result, out, _ = selected
     saved = json.loads((out / "selection.json").read_text())
     assert saved["carry_score"] == result["carry_score"]
+    assert saved["provenance"]["command"].startswith("causalgear select") and saved["provenance"]["commit"]
     assert saved["arch"] == "topk" and saved["d_sae"] == 16 and saved["layer"] == 1
     assert set(saved["health"]) == {"explained_variance", "l0", "density", "dead_fraction"}
     assert saved["passes_gate"] == (not saved["gate_failures"])
@@ -95,6 +96,7 @@ def test_compare_ranks_the_candidates_and_writes_the_table_with_its_rule_and_win
     assert main(["compare", str(sweep)]) == 0
     page = (sweep / "selection.md").read_text()
     assert RULE in page and "Winner: topk k 2 at block 1 (1/train)" in page
+    assert "2 candidates (`causalgear select`, commit " in page
     assert "| 1 | topk | 2 | 1 |" in page
     assert "winner by the rule" in capsys.readouterr().out
     with open(sweep / "comparison.csv") as f:

@@ -42,6 +42,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     from causalgear.workbench import Workbench
 
     refuse_relaunching_strategy_in_a_sweep(cfg)  # before the model and the harvest, not at train
+    # the code that runs is the checkout's now: a commit made while the run works is not its
+    origin = provenance("pipeline", cfg.model.name)
     timings: dict[str, float] = {}
     summary: dict = {}
 
@@ -88,7 +90,7 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     if cfg.report.features > 0:
         step("top-tokens", feature_tokens, None, bench)
     summary["seconds"] = timings
-    summary["provenance"] = provenance("pipeline", cfg.model.name)
+    summary["provenance"] = origin
     write_json(out_dir / "pipeline.json", summary)
     report = write_report(out_dir, cfg, summary)
     print(f"pipeline: {', '.join(f'{k} {v}s' for k, v in timings.items())}")

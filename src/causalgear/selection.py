@@ -92,8 +92,9 @@ def dictionary(bench, twin, fit_rows: int = 60_000) -> dict:
             "absorption": absorbed}
 
 
-def score(bench, metrics: dict, out_dir: Path) -> dict:
-    """selection.json: the candidate's health, carry and coverage (see the module's docstring)."""
+def score(bench, metrics: dict, out_dir: Path, origin: dict | None = None) -> dict:
+    """selection.json: the candidate's health, carry and coverage (see the module's docstring);
+    `origin`: the command, model and commit that ran (`causalgear.provenance`)."""
     from causalgear.data.loading import load_split
     from causalgear.sae.random_twin import random_twin
     from causalgear.seeds import seed_for
@@ -108,6 +109,7 @@ def score(bench, metrics: dict, out_dir: Path) -> dict:
               "passes_gate": not failed, "gate_failures": failed,
               "carry": {a: carry(bench, twin, a, validation) for a in SCORED}, **dictionary(bench, twin)}
     result["carry_score"] = carry_score(result)
+    result["provenance"] = origin
     result["seconds"] = round(time.monotonic() - start, 1)
     write_json(out_dir / "selection.json", result)
     cov = result["coverage"]
@@ -142,9 +144,11 @@ def rank(rows: list[dict]) -> list[dict]:
 def select(cfg: DictConfig, out_dir: Path) -> dict:
     """Train the configured SAE into out_dir/train, then score it (harvest shared per site by the
     cache); with `sae.path`, score that SAE instead (e.g. `hydra.run.dir=` its sweep job, to rescore)."""
+    from causalgear.provenance import provenance
     from causalgear.sae.train import train
     from causalgear.workbench import Workbench
 
+    origin = provenance("select", cfg.model.name)
     if cfg.sae.path is None:
         metrics = train(cfg, out_dir / "train")
         with open_dict(cfg):
@@ -155,12 +159,13 @@ def select(cfg: DictConfig, out_dir: Path) -> dict:
 
         metrics = read_json(sae_dir(cfg.sae.path).parent / "metrics.json", "point sae.path at a `causalgear train` "
                             "run dir, whose metrics.json gives the health gate's figures")
-    return score(Workbench.load(cfg, "select"), metrics, out_dir)
+    return score(Workbench.load(cfg, "select"), metrics, out_dir, origin)
 
 
 def flat(sel: dict) -> dict:
     """A selection.json as compare's scalar columns (select_...)."""
-    row = {"layer": sel["layer"], "select_passes_gate": sel["passes_gate"], "select_carry": sel["carry_score"]}
+    row = {"layer": sel["layer"], "select_passes_gate": sel["passes_gate"], "select_carry": sel["carry_score"],
+           "select_commit": (sel.get("provenance") or {}).get("commit", "not recorded")}
     figures = ("rate", "ci_low", "ci_high")
     for attribute, r in sel["carry"].items():
         for name in ("sae", "random_sae", "full_residual"):
@@ -212,7 +217,9 @@ def write_table(rows: list[dict], out: Path) -> str:
 
     t, w = table(rows), rows[0]
     winner = f"{w.get('arch')} k {w.get('k')} at block {w.get('layer')} ({w['run']})"
-    text = (markdown_table(t, f"Rule (`causalgear.selection.RULE`, written before the sweep): {RULE}")
+    commits = ", ".join(sorted({str(r["select_commit"]) for r in rows}))
+    text = (markdown_table(t, f"{len(rows)} candidates (`causalgear select`, commit {commits}), validation data "
+                              f"only. Rule (`causalgear.selection.RULE`, written before the sweep): {RULE}")
             + f"\n\nWinner: {winner}.\n")
     write_text(out / "selection.md", text)
     print_table(t)
