@@ -9,7 +9,8 @@ import pytest
 from causalgear.cli import main
 from causalgear.data.sources import TinySQL
 from causalgear.preflight import compose
-from causalgear.selection import RULE, SCORED, rank, select
+from causalgear.report.selection import RULE, SCORED, rank
+from causalgear.selection import select
 from tests.conftest import SMOKE_SMALL
 
 CANDIDATE = ["logger=none", "sae=topk", "sae.d_sae=16", "sae.k=2", "sae.epochs=1", "sae.ce_examples=4",

@@ -1,9 +1,9 @@
 """`causalgear select`: one candidate SAE (architecture, k, block) trained and scored by what it
 carries, on validation data only -> selection.json. `causalgear compare` ranks the candidates of a
-sweep by RULE, written here before any sweep runs (the preset: `experiment=sae_selection`).
+sweep by `report.selection.RULE`, written before any sweep ran (the preset: `experiment=sae_selection`).
 
 What a candidate is scored on (no test split is read):
-- health: train's figures on the store's validation rows, against the health gate (`sae.health`);
+- health: train's figures on the store's validation rows, against the health gate (`report.health`);
 - carry: per attribute of a counterfactual pair (ORDER BY direction, the aggregate function), the
   best single latent of each swap, chosen (`cause_isolate.choose_latents`) on the pairs of every
   other validation example and measured on the pairs of the rest, so that the figure is not the
@@ -25,16 +25,8 @@ import torch
 from omegaconf import DictConfig, open_dict
 
 from causalgear.io import write_json
-from causalgear.sae.health import health
-
-# the attributes a default SAE's single latents should carry (issue #34's goals)
-SCORED = ("order_direction", "aggregate")
-
-RULE = ("1. The health gate (explained variance >= 0.9, density <= 0.1, dead <= 0.1): a candidate that "
-        "fails it ranks below every candidate that passes. 2. Carry, higher first: the mean over ORDER BY "
-        "direction and the aggregate function of the best single latent's cause, chosen on half the "
-        "validation examples' pairs and measured on the other half, rounded to 2 decimals. 3. Ties: "
-        "coverage minus the random SAE's on validation rows, higher first.")
+from causalgear.report.health import health
+from causalgear.report.selection import SCORED
 
 
 def carry(bench, twin, attribute: str, examples: list) -> dict:
@@ -119,26 +111,18 @@ def score(bench, metrics: dict, out_dir: Path, origin: dict | None = None) -> di
                       f"full residual {r['full_residual']['cause']['rate']:.2f}"
                       for a, r in result["carry"].items() if "sae" in r)
           + f"); coverage {cov.get('trained', float('nan')):.3f} minus twin {cov.get('delta', float('nan')):+.3f}; "
-          f"absorption {result['absorption']['sae'].get('absorption_fraction')} (twin "
-          f"{result['absorption']['random_sae'].get('absorption_fraction')}); {result['seconds']}s")
+          f"absorption {_f(result['absorption']['sae'].get('absorption_fraction'))} (twin "
+          f"{_f(result['absorption']['random_sae'].get('absorption_fraction'))}); {result['seconds']}s")
     return result
+
+
+def _f(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
 
 
 def carry_score(result: dict) -> float:
     """RULE's carry: the mean over SCORED of the best single latent's cause (0 where no pair was kept)."""
     return float(np.mean([r["sae"]["cause"]["rate"] if "sae" in r else 0.0 for r in result["carry"].values()]))
-
-
-def rank(rows: list[dict]) -> list[dict]:
-    """The candidates (compare's rows with selection figures) in RULE's order, each given its `select_rank`."""
-    def key(r: dict) -> tuple:
-        cov = r.get("select_coverage_delta")
-        return (not r["select_passes_gate"], -round(r["select_carry"], 2), -(cov if cov is not None else -np.inf))
-
-    ordered = sorted(rows, key=key)
-    for i, r in enumerate(ordered, 1):
-        r["select_rank"] = i
-    return ordered
 
 
 def select(cfg: DictConfig, out_dir: Path) -> dict:
@@ -160,68 +144,3 @@ def select(cfg: DictConfig, out_dir: Path) -> dict:
         metrics = read_json(sae_dir(cfg.sae.path).parent / "metrics.json", "point sae.path at a `causalgear train` "
                             "run dir, whose metrics.json gives the health gate's figures")
     return score(Workbench.load(cfg, "select"), metrics, out_dir, origin)
-
-
-def flat(sel: dict) -> dict:
-    """A selection.json as compare's scalar columns (select_...)."""
-    row = {"layer": sel["layer"], "select_passes_gate": sel["passes_gate"], "select_carry": sel["carry_score"],
-           "select_commit": (sel.get("provenance") or {}).get("commit", "not recorded")}
-    figures = ("rate", "ci_low", "ci_high")
-    for attribute, r in sel["carry"].items():
-        for name in ("sae", "random_sae", "full_residual"):
-            if name in r:
-                row.update({f"select_{attribute}_{name}_{k}": r[name]["cause"][k] for k in figures})
-    cov = sel["coverage"]
-    row.update({f"select_coverage_{k}": cov.get(k) for k in ("trained", "random", "delta", "ci_low", "ci_high")})
-    for name, a in (sel.get("absorption") or {}).items():  # runs scored before absorption was measured lack it
-        row.update({f"select_{name}_{k}": a.get(k) for k in ("absorption_fraction", "full_absorption")})
-    return row
-
-
-def _interval(r: dict, key: str, value: str, form: str) -> str:
-    if r.get(f"{key}_{value}") is None:
-        return ""
-    return f"{r[f'{key}_{value}']:{form}} [{r[f'{key}_ci_low']:{form}}, {r[f'{key}_ci_high']:{form}}]"
-
-
-def table(rows: list[dict]):
-    """The ranked candidates as one table (`report.tables.Table`): every measure, the rank."""
-    from causalgear.report.tables import Table
-
-    columns = ["rank", "arch", "k", "block", "EV", "density", "dead", "gate"]
-    for a in SCORED:
-        columns += [f"{a}: best latent", f"{a}: random SAE", f"{a}: full residual"]
-    columns += ["carry", "coverage", "coverage - random SAE [95% CI]", "absorption (random SAE)",
-                "full absorption (random SAE)"]
-    out = []
-    for r in rows:
-        cells = [str(r["select_rank"]), str(r.get("arch")), str(r.get("k")), str(r.get("layer")),
-                 f"{r['explained_variance']:.3f}", f"{r['density']:.3f}", f"{r['dead_fraction']:.3f}",
-                 "passes" if r["select_passes_gate"] else "fails"]
-        for a in SCORED:
-            cells += [_interval(r, f"select_{a}_{n}", "rate", ".2f") for n in ("sae", "random_sae", "full_residual")]
-        cov = r.get("select_coverage_trained")
-        cells += [f"{r['select_carry']:.2f}", "" if cov is None else f"{cov:.3f}",
-                  _interval(r, "select_coverage", "delta", "+.3f")]
-        for k in ("absorption_fraction", "full_absorption"):
-            t, u = r.get(f"select_sae_{k}"), r.get(f"select_random_sae_{k}")
-            cells.append("" if t is None else f"{t:.3f}" + ("" if u is None else f" ({u:.3f})"))
-        out.append(cells)
-    return Table("SAE selection (validation data only)", columns, out)
-
-
-def write_table(rows: list[dict], out: Path) -> str:
-    """selection.md beside comparison.csv: the rule, the ranked table, the winner; printed too."""
-    from causalgear.io import write_text
-    from causalgear.report.tables import markdown_table, print_table
-
-    t, w = table(rows), rows[0]
-    winner = f"{w.get('arch')} k {w.get('k')} at block {w.get('layer')} ({w['run']})"
-    commits = ", ".join(sorted({str(r["select_commit"]) for r in rows}))
-    text = (markdown_table(t, f"{len(rows)} candidates (`causalgear select`, commit {commits}), validation data "
-                              f"only. Rule (`causalgear.selection.RULE`, written before the sweep): {RULE}")
-            + f"\n\nWinner: {winner}.\n")
-    write_text(out / "selection.md", text)
-    print_table(t)
-    print(f"winner by the rule: {winner}")
-    return text

@@ -12,9 +12,9 @@ import pytest
 from causalgear.cli import main
 from causalgear.preflight import compose
 from causalgear.report.findings import findings
+from causalgear.report.health import health
 from causalgear.report.page import write_report
 from causalgear.report.plots import patching_empty, profile_empty
-from causalgear.sae.health import health
 from tests.conftest import chromium_dom
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"

@@ -76,8 +76,8 @@ def collect(run: Path, base: Path) -> dict:
                 row.update({"coverage_random_sae": twin["random"], "coverage_minus_random_sae": twin["delta"],
                             "coverage_beats_random_sae": twin["finding"]})
     selection_file = run.parent / "selection.json"
-    if selection_file.is_file():  # `causalgear select`: validation figures only, ranked by selection.RULE
-        from causalgear.selection import flat
+    if selection_file.is_file():  # `causalgear select`: validation figures only, ranked by report.selection.RULE
+        from causalgear.report.selection import flat
 
         row.update(flat(read_json(selection_file, REMEDY)))
     steering_file = run.parent / "steer" / "steering.json"
@@ -215,7 +215,7 @@ def main(argv: list[str]) -> int:
                   file=sys.stderr)
             return 2
     if any("select_carry" in r for r in rows):
-        from causalgear.selection import rank, write_table
+        from causalgear.report.selection import rank, write_table
 
         rows = rank(rows)
         write_table(rows, args.out or base)

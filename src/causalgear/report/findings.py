@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from causalgear.sae.health import HEALTH_GATE, health
+from causalgear.report.health import HEALTH_GATE, health
 
 
 def acts_through_latents(m: dict) -> bool:
