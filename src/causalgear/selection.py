@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from omegaconf import DictConfig, open_dict
 
 from causalgear.io import write_json
@@ -58,7 +57,7 @@ def dictionary(bench, twin, fit_rows: int = 60_000) -> dict:
     twin's, and feature absorption (`features.absorption`) of the SAE and of the twin."""
     from causalgear.features.absorption import absorption, probes
     from causalgear.features.against_random import against
-    from causalgear.features.dictionary import concept_matrix, labelled_rows, score_dictionary
+    from causalgear.features.dictionary import concept_matrix, encode_rows, labelled_rows, score_dictionary
     from causalgear.features.stage import scorable
     from causalgear.sae.module import is_train, is_validation
 
@@ -73,9 +72,7 @@ def dictionary(bench, twin, fit_rows: int = 60_000) -> dict:
     fitted = probes(x_fit.numpy(), lab_fit.numpy(), concepts, seed)
     f1, absorbed = {}, {}
     for name, sae in (("sae", bench.sae), ("random_sae", twin)):
-        device = next(sae.parameters()).device
-        with torch.no_grad():
-            z_fit, z_held = (sae.encode(x.to(device)).cpu() for x in (x_fit, x_held))
+        z_fit, z_held = encode_rows(sae, x_fit, x_held)
         scored = score_dictionary(z_fit, lab_fit, z_held, lab_held, concepts)
         f1[name] = [scored["per_concept"][c]["f1"] for c in concepts]
         absorbed[name] = absorption(sae, fitted, lab_fit.numpy(), x_held.numpy(), lab_held.numpy(), z_fit.numpy(),
@@ -88,11 +85,9 @@ def score(bench, metrics: dict, out_dir: Path, origin: dict | None = None) -> di
     """selection.json: the candidate's health, carry and coverage (see the module's docstring);
     `origin`: the command, model and commit that ran (`causalgear.provenance`)."""
     from causalgear.data.loading import load_split
-    from causalgear.sae.random_twin import random_twin
-    from causalgear.seeds import seed_for
 
     start = time.monotonic()
-    twin = random_twin(bench.sae, seed_for(bench.cfg.seed, "random SAE"))
+    twin = bench.twin
     validation = load_split(bench.cfg, "validation")
     failed = health(metrics)
     result = {"arch": bench.sae.arch, "d_sae": bench.sae.d_sae, "k": metrics.get("k"), "layer": bench.site.layer,

@@ -94,6 +94,20 @@ class Workbench:
         return coordinate_stats(self.sae, self.store)
 
     @cached_property
+    def twin(self) -> SparseAutoencoder:
+        """The SAE's frozen random-weight twin (`sae.random_twin`), drawn once from the run's seed: the
+        control every SAE figure stands beside."""
+        from causalgear.sae.random_twin import random_twin
+        from causalgear.seeds import seed_for
+
+        return random_twin(self.sae, seed_for(self.cfg.seed, "random SAE"))
+
+    @cached_property
+    def twin_stats(self) -> dict[str, torch.Tensor]:
+        """The twin's code statistics over the harvest, measured as the SAE's are (`stats`)."""
+        return coordinate_stats(self.twin, self.store)
+
+    @cached_property
     def budget(self):
         return budget_of(self.cfg.exec)
 

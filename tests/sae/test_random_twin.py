@@ -42,3 +42,20 @@ def test_a_one_layer_twin_has_unit_decoder_rows_its_encoder_their_transpose_and_
             assert torch.all(t == 0.25), name
     if hasattr(sae, "k"):
         assert twin.k == sae.k
+
+
+def test_a_run_draws_its_twin_once_from_its_seed_and_measures_its_codes_as_the_sae_s(smoke_sae):
+    from causalgear.preflight import compose
+    from causalgear.sae.code_stats import coordinate_stats
+    from causalgear.seeds import seed_for
+    from causalgear.workbench import Workbench
+
+    overrides, _ = smoke_sae
+    bench = Workbench.load(compose(overrides, stage="evaluate"), "evaluate")
+    assert bench.twin is bench.twin and bench.twin_stats is bench.twin_stats  # every stage shares one
+    again = random_twin(bench.sae, seed_for(bench.cfg.seed, "random SAE"))
+    for (name, a), (_, b) in zip(bench.twin.state_dict().items(), again.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    assert not any(p.requires_grad for p in bench.twin.parameters())
+    expected = coordinate_stats(again, bench.store)
+    assert all(torch.equal(bench.twin_stats[k], expected[k]) for k in expected)

@@ -6,13 +6,10 @@ where that interval lies above zero."""
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from causalgear.features import references as ref
-from causalgear.features.dictionary import score_dictionary
+from causalgear.features.dictionary import encode_rows, score_dictionary
 from causalgear.interventions.statistics import paired_bootstrap
-from causalgear.sae.random_twin import random_twin
-from causalgear.seeds import seed_for
 
 N_BOOT = 2000
 
@@ -28,14 +25,11 @@ def against(trained: list[float | None], random: list[float | None], seed: int) 
     return {"trained": float(t.mean()), "random": float(r.mean()), **iv.as_dict(), "finding": iv.low > 0}
 
 
-def random_sae_figures(sae, x_fit, lab_fit, x_held, lab_held, concepts: list[str], trained: dict, refs: dict,
+def random_sae_figures(twin, x_fit, lab_fit, x_held, lab_held, concepts: list[str], trained: dict, refs: dict,
                        seed: int) -> dict:
-    """The twin's coverage and k-sparse probing beside the trained SAE's (`trained`: score_dictionary's
-    result; `refs`: each concept's k-sparse probes of the trained SAE)."""
-    twin = random_twin(sae, seed_for(seed, "random SAE"))
-    device = next(twin.parameters()).device
-    with torch.no_grad():
-        r_fit, r_held = (twin.encode(x.to(device)).cpu() for x in (x_fit, x_held))
+    """The twin's (`Workbench.twin`) coverage and k-sparse probing beside the trained SAE's (`trained`:
+    score_dictionary's result; `refs`: each concept's k-sparse probes of the trained SAE)."""
+    r_fit, r_held = encode_rows(twin, x_fit, x_held)
     scored = score_dictionary(r_fit, lab_fit, r_held, lab_held, concepts)
     out = {"drawn": "the architecture's constructor at the trained shape; one-layer SAEs: unit-norm Gaussian "
                     "decoder rows, the encoder their transpose, zero biases; the trained k and thresholds; frozen",

@@ -28,6 +28,13 @@ def labelled_rows(store, select, limit: int, seed: int) -> tuple[torch.Tensor, t
     return acts, masks, where
 
 
+def encode_rows(sae, *rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Each set of rows' codes under `sae`, on the CPU (the rows go to the SAE's device)."""
+    device = next(sae.parameters()).device
+    with torch.no_grad():
+        return tuple(sae.encode(x.to(device)).cpu() for x in rows)
+
+
 def concept_matrix(masks: torch.Tensor, concepts: list[str]) -> torch.Tensor:
     return torch.stack([(masks & BIT[c]) != 0 for c in concepts], -1)
 

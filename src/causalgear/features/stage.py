@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from causalgear.data.concepts import BIT
 from causalgear.features import references as ref
-from causalgear.features.dictionary import concept_matrix, labelled_rows, score_dictionary
+from causalgear.features.dictionary import concept_matrix, encode_rows, labelled_rows, score_dictionary
 from causalgear.io import write_json
 from causalgear.sae.module import is_train, is_validation
 from causalgear.workbench import Workbench
@@ -114,9 +114,7 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
         print(f"features: skipped: {result['skipped']}")
         return result
     lab_fit, lab_held = concept_matrix(m_fit, concepts), concept_matrix(m_held, concepts)
-    device = next(sae.parameters()).device
-    with torch.no_grad():
-        z_fit, z_held = (sae.encode(x.to(device)).cpu() for x in (x_fit, x_held))
+    z_fit, z_held = encode_rows(sae, x_fit, x_held)
     result = {"concepts": concepts, "fit_rows": len(x_fit), "held_out_rows": len(x_held), "d_sae": sae.d_sae,
               "sae": bench.sae_path,
               "sae_verified": bench.sae_verified, **score_dictionary(z_fit, lab_fit, z_held, lab_held, concepts)}
@@ -139,7 +137,8 @@ def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_e
     result["k_sparse_coverage"] = {k: mean_f1(f"k_sparse_{k}") for k in (1, 2, 5)}
     from causalgear.features.against_random import random_sae_figures
 
-    result["random_sae"] = random_sae_figures(sae, x_fit, lab_fit, x_held, lab_held, concepts, result, refs, cfg.seed)
+    result["random_sae"] = random_sae_figures(bench.twin, x_fit, lab_fit, x_held, lab_held, concepts, result, refs,
+                                              cfg.seed)
     from causalgear.features.floor import random_model_floor
 
     result["random_model_floor"] = random_model_floor(bench, concepts, out_dir, floor_examples, fit_rows)

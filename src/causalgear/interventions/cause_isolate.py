@@ -34,8 +34,6 @@ from causalgear.estimators import diffmean
 from causalgear.interventions.statistics import proportion
 from causalgear.interventions.types import SpanInterchange, Transfer, along, full_residual, sae_codes
 from causalgear.models.site import Site
-from causalgear.sae.random_twin import random_twin
-from causalgear.seeds import seed_for
 
 TOP_K = (1, 2, 5)
 Swap = tuple[str, str]
@@ -192,7 +190,7 @@ def measure_attribute(bench, attribute: str, select_examples, test_examples) -> 
     methods["diffmean"] = along(diffmean_directions(select, test))
     methods["full_residual"] = full_residual
     if c.random_sae:  # the same choice and measure with an untrained twin of the SAE (sae.random_twin)
-        twin = random_twin(sae, seed_for(seed, "random SAE"))
+        twin = bench.twin
         chosen_by_twin = choose_latents(twin, select, c.pair_candidates)
         for k in TOP_K:
             methods[f"random_sae_top_{k}_latents"] = per_pair_latents(twin, test, chosen_by_twin, k)

@@ -77,12 +77,8 @@ def choose_coordinate(bench: Workbench, sae, stats: dict, made: Interventions, s
 def twin_coordinate(bench: Workbench, held, sel_run, test_run, unedited: tuple, unedited_test: tuple) -> dict:
     """The random twin's coordinate, chosen on the selection split as the SAE's is, and its accuracy
     change and causal precision on the test split: the control the chosen coordinate's must clear."""
-    from causalgear.sae.code_stats import coordinate_stats
-    from causalgear.sae.random_twin import random_twin
-
     cfg, c = bench.cfg, bench.cfg.causal
-    twin = random_twin(bench.sae, seed_for(cfg.seed, "random SAE"))
-    stats = coordinate_stats(twin, bench.store)
+    twin, stats = bench.twin, bench.twin_stats
     cf_sel = cf_test = None
     if c.mode == "interchange":
         cf_sel = counterfactual_codes(bench.tokenizer, twin, bench.site, held.select, held.pool, cfg.seed)

@@ -55,9 +55,8 @@ def _interval(r: dict, key: str, value: str, form: str) -> str:
     return f"{r[f'{key}_{value}']:{form}} [{r[f'{key}_ci_low']:{form}}, {r[f'{key}_ci_high']:{form}}]"
 
 
-def table(rows: list[dict]):
+def table(rows: list[dict]) -> Table:
     """The ranked candidates as one table (`report.tables.Table`): every measure, the rank."""
-
     columns = ["rank", "arch", "k", "block", "EV", "density", "dead", "gate"]
     for a in SCORED:
         columns += [f"{a}: best latent", f"{a}: random SAE", f"{a}: full residual"]
@@ -82,7 +81,6 @@ def table(rows: list[dict]):
 
 def write_table(rows: list[dict], out: Path) -> str:
     """selection.md beside comparison.csv: the rule, the ranked table, the winner; printed too."""
-
     t, w = table(rows), rows[0]
     winner = f"{w.get('arch')} k {w.get('k')} at block {w.get('layer')} ({w['run']})"
     commits = ", ".join(sorted({str(r["select_commit"]) for r in rows}))

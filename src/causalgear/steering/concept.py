@@ -93,17 +93,12 @@ def token_means(bench, examples, batch_size: int = 32, saes: tuple = ()) -> tupl
     return torch.cat(resid), *(torch.cat(c) for c in codes)
 
 
-def random_sae_tools(bench, seed: int) -> tuple | None:
+def random_sae_tools(bench) -> tuple | None:
     """The random-weight twin of the SAE (`causal.random_sae`) and its interventions, its code
     statistics measured over the harvest as the trained SAE's are; None when the control is off."""
     if not bench.cfg.causal.random_sae:
         return None
-    from causalgear.sae.code_stats import coordinate_stats
-    from causalgear.sae.random_twin import random_twin
-    from causalgear.seeds import seed_for
-
-    twin = random_twin(bench.sae, seed_for(seed, "random SAE"))
-    return twin, Interventions(bench.site, twin, coordinate_stats(twin, bench.store))
+    return bench.twin, Interventions(bench.site, bench.twin, bench.twin_stats)
 
 
 def concept_steering(bench, seed: int) -> dict:
@@ -113,7 +108,7 @@ def concept_steering(bench, seed: int) -> dict:
         why = f"data={cfg.data.name} has no validation split to choose on"
         return {t: {"skipped": why} for t in s.concepts.targets}
     validation, evaluation = load_split(cfg, "validation"), load_split(cfg, cfg.data.eval_split)
-    twin = random_sae_tools(bench, seed)
+    twin = random_sae_tools(bench)
     return {target: _one_target(bench, target, validation, evaluation, s, seed, twin) for target in s.concepts.targets}
 
 
@@ -139,20 +134,19 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
         len(resid_diffmean), float(resid_diffmean.norm()), seed).to(device)}
     alphas = list(s.methods.alphas)
     # method -> (its grid of (latent or None, scale), the intervention at any point)
-    grids: dict[str, tuple[list, Callable]] = {
-        "clamp": ([(j, c) for j in latents for c in s.methods.clamps], lambda p: tools.make(Clamp(*p))),
-        "additive": ([(j, a) for j in latents for a in alphas], lambda p: tools.make(AddLatent(*p))),
-        **{name: ([(None, a) for a in alphas], lambda p, d=d: tools.make(AddVector(d, p[1])))
-           for name, d in along.items()}}
-    if twin:  # the same choice with the random-weight twin's latents: the control the SAE must clear
-        twin_tools = twin[1]
-        twin_latents = torch.argsort(diffmean(t_pos[0], t_neg[0]), descending=True)[:s.concepts.latents].tolist()
-        grids["random_sae_clamp"] = ([(j, c) for j in twin_latents for c in s.methods.clamps],
-                                     lambda p: twin_tools.make(Clamp(*p)))
-        grids["random_sae_additive"] = ([(j, a) for j in twin_latents for a in alphas],
-                                        lambda p: twin_tools.make(AddLatent(*p)))
-    if "all" not in s.concepts.positions:
-        grids = {}
+    grids: dict[str, tuple[list, Callable]] = {}
+    if "all" in s.concepts.positions:
+        grids["clamp"] = ([(j, c) for j in latents for c in s.methods.clamps], lambda p: tools.make(Clamp(*p)))
+        grids["additive"] = ([(j, a) for j in latents for a in alphas], lambda p: tools.make(AddLatent(*p)))
+        grids.update({name: ([(None, a) for a in alphas], lambda p, d=d: tools.make(AddVector(d, p[1])))
+                      for name, d in along.items()})
+        if twin:  # the same choice with the random-weight twin's latents: the control the SAE must clear
+            twin_tools = twin[1]
+            twin_latents = torch.argsort(diffmean(t_pos[0], t_neg[0]), descending=True)[:s.concepts.latents].tolist()
+            grids["random_sae_clamp"] = ([(j, c) for j in twin_latents for c in s.methods.clamps],
+                                         lambda p: twin_tools.make(Clamp(*p)))
+            grids["random_sae_additive"] = ([(j, a) for j in twin_latents for a in alphas],
+                                            lambda p: twin_tools.make(AddLatent(*p)))
     if "span" in s.concepts.positions:
         from causalgear.steering.concept_spans import span_grids
 
