@@ -36,7 +36,7 @@ def accuracy_report(examples: Sequence[Example], predictions: Sequence[str], ver
 
 
 def evaluate_model(model, tokenizer, examples: Sequence[Example], max_new_tokens: int = 64,
-                   batch_size: int = 32, budget: ExecBudget = DEFAULT_BUDGET, progress: bool = False,
+                   batch_size: int = 128, budget: ExecBudget = DEFAULT_BUDGET, progress: bool = False,
                    schema_decoding: bool = False) -> dict:
     """`schema_decoding`: each prediction decoded under its schema's grammar (`models.constrain`)."""
     predictions = generate_sql(model, tokenizer, [e.prompt for e in examples], max_new_tokens=max_new_tokens,

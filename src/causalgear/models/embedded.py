@@ -71,7 +71,7 @@ def measure_splits(card: dict, model, tokenizer, model_cfg, cache_dir: str | Pat
         examples = (multitable_split(build, cache_dir, "test") if split.startswith("multitable_test")
                     else tinysql.load_split(data_cfg, cache_dir, split))
         examples = _per_set(examples, build.test_examples_per_set)
-        report = evaluate_model(model, tokenizer, examples, max_new_tokens=64, batch_size=64, progress=progress,
+        report = evaluate_model(model, tokenizer, examples, max_new_tokens=64, batch_size=128, progress=progress,
                                 schema_decoding=split.endswith("_schema"))
         by_set = {g: r["execution_accuracy"] for g, r in report["by_group"].items()}
         card[f"{split}_accuracy"] = by_set

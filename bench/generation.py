@@ -1,0 +1,67 @@
+"""Greedy SQL generation time by batch size, side by side, with the outputs compared.
+
+    python bench/generation.py [--prompts 200] [--sizes 16,32,64,128,256] [overrides]
+
+Generates SQL for the first `--prompts` prompts of the held-out test split (unsteered, and steered
+by adding the SAE's most active latent at every position, as steering does) at each batch size,
+in turn, twice (the second pass reported: the first warms the allocator). Ends with one JSON line:
+each size's seconds as a ratio to 32's (the default before 128) and how many outputs differ from
+32's (0: the batch size changes time, not answers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--prompts", type=int, default=200)
+    p.add_argument("--sizes", default="16,32,64,128,256")
+    args, overrides = p.parse_known_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if 32 not in sizes:
+        sizes.insert(0, 32)
+
+    from causalgear.preflight import compose
+    from causalgear.workbench import Workbench
+
+    cfg = compose(overrides)
+    if cfg.sae.path is None:  # unsteered only
+        from causalgear.models.loading import load_model
+
+        model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
+        steered = None
+    else:
+        from causalgear.interventions.factory import Interventions
+        from causalgear.interventions.specs import AddLatent
+
+        bench = Workbench.load(cfg, "bench")
+        model, tokenizer = bench.model, bench.tokenizer
+        latent = int(bench.stats["firing_rate"].argmax())
+        steered = Interventions(bench.site, bench.sae, bench.stats).make(AddLatent(latent, 2.0))
+    from causalgear.data.loading import load_split
+    from causalgear.models.generate import generate_sql
+
+    prompts = [e.prompt for e in load_split(cfg, cfg.data.eval_split)[:args.prompts]]
+    out: dict = {"prompts": len(prompts), "model": cfg.model.name}
+    for label, intervention in (("unsteered", None), ("steered", steered)):
+        if label == "steered" and intervention is None:
+            continue
+        seconds, preds = {}, {}
+        for _ in range(2):
+            for bs in sizes:
+                began = time.perf_counter()
+                preds[bs] = generate_sql(model, tokenizer, prompts, batch_size=bs, intervention=intervention)
+                seconds[bs] = time.perf_counter() - began
+        out[label] = {str(bs): {"time_vs_32": round(seconds[bs] / seconds[32], 3),
+                                "outputs_differing_from_32": sum(a != b for a, b in zip(preds[bs], preds[32],
+                                                                                       strict=True))}
+                      for bs in sizes}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
