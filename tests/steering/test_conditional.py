@@ -12,12 +12,27 @@ from causalgear.steering.run import steer
 from causalgear.workbench import Workbench
 
 
+class Writer:
+    """A runner without a model: "writes" each example steered at the intervention's scale, and
+    logs every example it writes for."""
+
+    def __init__(self, examples, log):
+        self.examples, self.log = list(examples), log
+
+    def correct(self, scale):
+        self.log.extend(self.examples)
+        return np.ones(len(self.examples)), [f"{e} at {scale:g}" for e in self.examples]
+
+
 class Maker:
     """Arms without a model: what `Arm.subset` needs of an ArmMaker."""
 
+    def __init__(self):
+        self.written = []
+
     def make(self, key, examples, *, base, preds, rows, attributed=None):
-        return Arm(key, rows, tuple(examples), None, None, np.asarray(base, dtype=float), tuple(preds), attributed,
-                   self)
+        return Arm(key, rows, tuple(examples), Writer(examples, self.written), None, np.asarray(base, dtype=float),
+                   tuple(preds), attributed, self)
 
 
 def _arm(examples, base, preds, key="test") -> Arm:
@@ -50,6 +65,36 @@ def test_a_gated_method_runs_only_where_the_detector_fires_and_keeps_the_rest_un
     assert part.rows.tolist() == [2, 3] and Gated(inner, fires).run(part, (None, 2.0))[1] == ["C", "D steered 2"]
     fires["test"][:] = False
     assert Gated(inner, fires).run(arm, (None, 2.0))[1] == ["A", "B", "C", "D"] and len(inner.seen) == 2
+
+
+class ByScale(SteeringMethod):
+    """The base class's run, with the point's scale as the intervention."""
+
+    name = "by_scale"
+
+    def __init__(self):
+        super().__init__(ctx=None)
+
+    def intervention(self, arm, point):
+        return point[1]
+
+
+def test_a_prompt_steered_at_a_point_is_generated_once_whoever_asks_for_it():
+    method = ByScale()
+    arm = _arm("abcd", [0, 0, 0, 0], ["A", "B", "C", "D"])
+    written = arm.maker.written
+    first = method.run(arm.subset(np.array([0, 1])), (None, 2.0))  # successive halving's first half
+    assert written == ["a", "b"] and first[1] == ["a at 2", "b at 2"]
+    correct, preds = method.run(arm, (None, 2.0))  # the whole arm: only the rest is generated
+    assert written == ["a", "b", "c", "d"] and preds == ["a at 2", "b at 2", "c at 2", "d at 2"]
+    assert correct.tolist() == [1, 1, 1, 1]
+    # the gated twin's subset reads its answers; another point or another arm is generated anew
+    assert Gated(method, {"test": np.array([False, True, False, True])}).run(arm, (None, 2.0))[1] == \
+        ["A", "b at 2", "C", "d at 2"] and len(written) == 4
+    method.run(arm.subset(np.array([3])), (None, 4.0))
+    other = arm.maker.make("selection", list("abcd"), base=[0] * 4, preds=list("ABCD"), rows=np.arange(4))
+    method.run(other.subset(np.array([3])), (None, 2.0))
+    assert written[4:] == ["d", "d"]
 
 
 def test_the_detector_learns_a_separable_misreading():

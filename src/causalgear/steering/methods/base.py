@@ -89,6 +89,9 @@ class SteeringMethod:
 
     def __init__(self, ctx: SteerContext):
         self.ctx = ctx
+        # (arm key, point) -> {row: (1/0, SQL)}: a prompt steered at a point is generated once, whoever
+        # asks (successive halving's halves, the report, the gated twin's subset)
+        self._answers: dict[tuple[str, Point], dict[int, tuple[float, str]]] = {}
 
     def grid(self) -> list[Point]:
         raise NotImplementedError
@@ -97,13 +100,22 @@ class SteeringMethod:
         raise NotImplementedError
 
     def run(self, arm: Arm, point: Point) -> tuple[np.ndarray, list[str]]:
-        """1/0 per prompt and the SQL written, steered at `point`."""
-        return arm.runner.correct(self.intervention(arm, point))
+        """1/0 per prompt and the SQL written, steered at `point`; only the prompts not yet steered
+        at `point` are generated."""
+        done = self._answers.setdefault((arm.key, point), {})
+        missing = [i for i, row in enumerate(arm.rows.tolist()) if row not in done]
+        if missing:
+            todo = arm if len(missing) == len(arm.rows) else arm.subset(np.array(missing))
+            correct, preds = todo.runner.correct(self.intervention(todo, point))
+            done.update({int(todo.rows[k]): (float(correct[k]), preds[k]) for k in range(len(missing))})
+        answers = [done[row] for row in arm.rows.tolist()]
+        return np.array([c for c, _ in answers], dtype=np.float64), [p for _, p in answers]
 
 
 class Gated(SteeringMethod):
     """`inner` on the prompts where the misread detector fires; the unsteered answers elsewhere
-    (not generated again: they are the same by construction)."""
+    (not generated again: they are the same by construction). Where `inner` has already steered a
+    fired prompt at the point, its answer is read, not generated again."""
 
     def __init__(self, inner: SteeringMethod, fires: dict[str, np.ndarray]):
         super().__init__(inner.ctx)
