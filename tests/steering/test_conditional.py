@@ -48,9 +48,10 @@ class Recorded(SteeringMethod):
         super().__init__(ctx=None)
         self.seen = []
 
-    def run(self, arm, point):
+    def run_many(self, arm, points):
         self.seen.append(list(arm.examples))
-        return np.ones(len(arm.examples)), [f"{p} steered {point[1]:g}" for p in arm.preds]
+        return {point: (np.ones(len(arm.examples)), [f"{p} steered {point[1]:g}" for p in arm.preds])
+                for point in points}
 
 
 def test_a_gated_method_runs_only_where_the_detector_fires_and_keeps_the_rest_unsteered():

@@ -71,12 +71,15 @@ def planted(rates: dict[float, tuple[float, float]], n: int = 20):
 
     calls = []
 
-    def per_prompt(p, idx):
+    def one(p, idx):
         calls.append((p[1], len(idx)))
         first, rest = rates[p[1]]
         row = np.array([1.0 if (i < n // 2 and i < first * n / 2) or (i >= n // 2 and i - n // 2 < rest * n / 2)
                         else 0.0 for i in range(n)])
         return row[idx]
+
+    def per_prompt(points, idx):
+        return [one(p, idx) for p in points]
 
     return per_prompt, calls
 

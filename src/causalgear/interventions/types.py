@@ -146,13 +146,17 @@ class AtTokens(Intervention):
     def __init__(self, inner: ResidualEdit, tokens: Sequence[torch.Tensor]):
         self.inner, self.tokens = inner, tokens
 
-    def applied(self, batch: dict) -> contextlib.AbstractContextManager:
+    def where(self, batch: dict) -> torch.Tensor:
+        """[batch, seq] bool: the positions edited in the batch's prompt pass."""
         mask = batch["attention_mask"]
         where = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
         for row, i in enumerate(batch["example_index"].tolist()):
             pad = mask.shape[1] - int(mask[row].sum())
             where[row, pad + torch.as_tensor(self.tokens[i], dtype=torch.long)] = True
-        return self.inner.site.edit(self.inner.edit(batch["example_index"]), positions=where)
+        return where
+
+    def applied(self, batch: dict) -> contextlib.AbstractContextManager:
+        return self.inner.site.edit(self.inner.edit(batch["example_index"]), positions=self.where(batch))
 
 
 class SameNormDirection(ResidualEdit):
@@ -261,3 +265,72 @@ def along(directions: torch.Tensor) -> Transfer:
         return h + ((source - h) * u).sum(-1, keepdim=True) * u
 
     return transfer
+
+
+class Stacked(Intervention):
+    """Several interventions run as one prompt list: part k is its own prompt list (of `sizes[k]`
+    prompts, indexed from 0 as the part was built for), placed after the parts before it. A batch
+    may hold rows of several parts; each row is edited exactly as its own part edits it alone, so
+    a grid's points are generated together, in fewer decoding steps than one after another. The
+    parts are all residual edits at the same positions, all edits at given tokens, or all input
+    perturbations (`stackable`)."""
+
+    def __init__(self, parts: Sequence[Intervention], sizes: Sequence[int]):
+        if not stackable(parts):
+            raise ValueError("Stacked: the parts must be all residual edits at the same positions, all edits "
+                             f"at given tokens, or all input perturbations, not {[type(p).__name__ for p in parts]}")
+        self.parts, self.starts = list(parts), torch.tensor([0, *sizes]).cumsum(0)
+
+    def _split(self, batch: dict):
+        """(part, its rows in the batch, the batch of those rows as the part indexes them)."""
+        m = batch["example_index"].cpu()
+        part_of = torch.searchsorted(self.starts, m, right=True) - 1
+        for k in part_of.unique().tolist():
+            rows = (part_of == k).nonzero().squeeze(1)
+            sub = {key: v[rows.to(v.device)] for key, v in batch.items() if key != "example_index"}
+            yield self.parts[k], rows, {**sub, "example_index": m[rows] - self.starts[k]}
+
+    def inputs_embeds(self, batch: dict) -> torch.Tensor | None:
+        parts = list(self._split(batch))
+        embeds = [(rows, part.inputs_embeds(sub)) for part, rows, sub in parts]
+        if embeds[0][1] is None:
+            return None
+        out = torch.empty((len(batch["example_index"]), *embeds[0][1].shape[1:]), dtype=embeds[0][1].dtype,
+                          device=embeds[0][1].device)
+        for rows, e in embeds:
+            out[rows.to(out.device)] = e
+        return out
+
+    def applied(self, batch: dict) -> contextlib.AbstractContextManager:
+        parts = list(self._split(batch))
+        first = parts[0][0]
+        if not isinstance(first, ResidualEdit | AtTokens):
+            return contextlib.nullcontext()  # input perturbations: all in inputs_embeds
+        inner = (lambda p: p.inner) if isinstance(first, AtTokens) else (lambda p: p)
+        edits = [(rows, inner(part).edit(sub["example_index"])) for part, rows, sub in parts]
+
+        def edited(h: torch.Tensor) -> torch.Tensor:
+            out = h.clone()
+            for rows, edit in edits:
+                r = rows.to(h.device)
+                out[r] = edit(h[r])
+            return out
+
+        if isinstance(first, AtTokens):
+            where = torch.zeros(batch["attention_mask"].shape, dtype=torch.bool, device=batch["attention_mask"].device)
+            for part, rows, sub in parts:
+                where[rows.to(where.device)] = part.where(sub)
+            return first.inner.site.edit(edited, positions=where)
+        return first.site.edit(edited, first.positions)
+
+
+def stackable(parts: Sequence[Intervention]) -> bool:
+    """Whether `Stacked` can run `parts` as one prompt list."""
+    if not parts:
+        return False
+    if all(isinstance(p, EmbeddingPerturbation) for p in parts):
+        return True
+    if all(isinstance(p, AtTokens) for p in parts):
+        return len({id(p.inner.site) for p in parts}) == 1
+    return all(isinstance(p, ResidualEdit) for p in parts) and len({id(p.site) for p in parts}) == 1 \
+        and all(isinstance(p.positions, str) for p in parts) and len({p.positions for p in parts}) == 1

@@ -49,12 +49,16 @@ class ArmMaker:
     bench: object
     steerer: object
 
+    def runner(self, examples: list):
+        """What generates and scores `examples` (any list: e.g. several arms' prompts stacked)."""
+        return self.bench.runner(examples)
+
     def make(self, key: str, examples: list, *, attribute: bool = False, base: np.ndarray | None = None,
              preds: list[str] | None = None, attributed: list | None = None, rows: np.ndarray | None = None) -> Arm:
         """An arm of `examples`: its unsteered answers generated unless given, its prompts attributed
         (`attribute`) against those answers unless given."""
         bench = self.bench
-        runner = bench.runner(examples)
+        runner = self.runner(examples)
         if base is None:
             base, preds = runner.correct()
         if attribute:

@@ -31,7 +31,7 @@ from causalgear.estimators import diffmean
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.specs import AddLatent, AddVector, Clamp
 from causalgear.interventions.statistics import proportion
-from causalgear.interventions.types import AtTokens
+from causalgear.interventions.types import AtTokens, Stacked, stackable
 from causalgear.models.teacher_forcing import prompt_sql_batch
 from causalgear.steering.baselines import random_direction
 from causalgear.steering.search import select_then_report
@@ -155,19 +155,28 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
                                 list(s.methods.clamps)))
     budget = bench.budget
 
-    def rows(split: str, intervention=None, idx=None) -> np.ndarray:
-        """[n, 3]: the three judges per output. An at-span intervention is one per split (a dict),
-        its positions one per prompt of the split: a subset `idx` takes theirs."""
-        if isinstance(intervention, dict):
-            intervention = intervention[split]
-            if idx is not None:
-                intervention = AtTokens(intervention.inner, [intervention.tokens[i] for i in idx])
+    def rows(split: str, interventions: list, idx=None) -> list[np.ndarray]:
+        """[n, 3] per intervention: the three judges per output, the interventions' outputs generated
+        together where they stack. An at-span intervention is one per split (a dict), its positions
+        one per prompt of the split: a subset `idx` takes theirs."""
         examples = prompts[split] if idx is None else [prompts[split][i] for i in idx]
-        preds = bench.runner(examples).predict(intervention)
-        return np.array([judges(e, p, component, value, budget) for e, p in zip(examples, preds, strict=True)])
+        resolved = []
+        for intervention in interventions:
+            if isinstance(intervention, dict):
+                intervention = intervention[split]
+                if idx is not None:
+                    intervention = AtTokens(intervention.inner, [intervention.tokens[i] for i in idx])
+            resolved.append(intervention)
+        if len(resolved) > 1 and stackable(resolved):
+            preds = bench.runner(examples * len(resolved)).predict(Stacked(resolved, [len(examples)] * len(resolved)))
+            per = [preds[k * len(examples):(k + 1) * len(examples)] for k in range(len(resolved))]
+        else:
+            per = [bench.runner(examples).predict(intervention) for intervention in resolved]
+        return [np.array([judges(e, p, component, value, budget) for e, p in zip(examples, preds, strict=True)])
+                for preds in per]
 
     def scored(split: str, intervention=None) -> dict:
-        j = rows(split, intervention)
+        (j,) = rows(split, [intervention])
         return {"concept": float(j[:, 0].mean()), "instruction": float(j[:, 1].mean()),
                 "fluency": float(j[:, 2].mean()), "score": proportion(harmonic(*j.T))}
 
@@ -177,7 +186,8 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
         choice = select_then_report(grid, lambda p, m=make: scored("selection", m(p))["score"]["rate"],
                                     lambda p, m=make: scored("test", m(p)), desc=f"{target} {name} (selection)",
                                     unit="setting", max_extensions=s.grid_extensions,
-                                    per_prompt=(lambda p, idx, m=make: harmonic(*rows("selection", m(p), idx).T))
+                                    per_prompt=(lambda points, idx, m=make: [harmonic(*j.T) for j in rows(
+                                        "selection", [m(p) for p in points], idx)])
                                     if s.methods.halving else None, n_prompts=len(prompts["selection"]))
         out["methods"][name] = {"latent": choice.latent, "scale": choice.scale, "scale_at_grid_edge": choice.edge,
                                 "selection_score": choice.score, "test": choice.report,

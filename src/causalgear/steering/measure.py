@@ -40,11 +40,10 @@ def measure(ctx: SteerContext, method: SteeringMethod) -> dict:
     causal = ctx.bench.cfg.causal
     sel, tst = ctx.arms[SELECTION], ctx.arms[TEST]
     unsteered = {"latent": None, "scale": 0.0, "accuracy": float(sel.base.mean())}
-    halves: dict[bytes, object] = {}  # the selection arm's halves, made once per method
 
-    def per_prompt(p, idx: np.ndarray) -> np.ndarray:
-        arm = halves.setdefault(idx.tobytes(), sel.subset(idx))
-        return method.run(arm, p)[0]
+    def per_prompt(points, idx: np.ndarray) -> list[np.ndarray]:
+        answers = method.run_many(sel.subset(idx), points)
+        return [answers[p][0] for p in points]
 
     choice = select_then_report(method.grid(), lambda p: float(method.run(sel, p)[0].mean()),
                                 lambda p: method.run(tst, p), measure="accuracy",

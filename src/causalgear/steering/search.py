@@ -71,16 +71,20 @@ def _rising(curve: list[dict], best: dict, measure: str) -> bool:
     return any(r[measure] < best[measure] for r in curve if r["latent"] == best["latent"])
 
 
-def halved(points: Sequence[Point], per_prompt: Callable[[Point, np.ndarray], np.ndarray], n: int,
-           desc: str = "", unit: str = "scale") -> list[dict]:
+def halved(points: Sequence[Point], per_prompt: Callable[[list[Point], np.ndarray], list[np.ndarray]], n: int,
+           desc: str = "") -> list[dict]:
     """Each point's selection score by successive halving over `n` prompts (module docstring):
-    `{"point", "score", "pruned"}` in the order of `points`."""
+    `{"point", "score", "pruned"}` in the order of `points`. `per_prompt(points, idx)`: each point's
+    0/1 scores on the prompts at `idx`, the points measured together."""
     first, rest = np.arange(n // 2), np.arange(n // 2, n)
-    on_first = {p: per_prompt(p, first) for p in progress_bar(list(points), desc=f"{desc}, first half", unit=unit)}
-    means = sorted((float(v.mean()) for v in on_first.values()), reverse=True)
-    cut = means[(len(means) + 1) // 2 - 1]  # the median point's score: the better half, ties kept
-    kept = [p for p in points if float(on_first[p].mean()) >= cut]
-    on_rest = {p: per_prompt(p, rest) for p in progress_bar(kept, desc=f"{desc}, the rest", unit=unit)}
+    with progress_bar(total=2, desc=desc, unit="half") as halves:
+        on_first = dict(zip(points, per_prompt(list(points), first), strict=True))
+        halves.update()
+        means = sorted((float(v.mean()) for v in on_first.values()), reverse=True)
+        cut = means[(len(means) + 1) // 2 - 1]  # the median point's score: the better half, ties kept
+        kept = [p for p in points if float(on_first[p].mean()) >= cut]
+        on_rest = dict(zip(kept, per_prompt(kept, rest), strict=True))
+        halves.update()
     return [{"point": p, "score": float(np.concatenate([on_first[p], on_rest[p]]).mean()) if p in on_rest
              else float(on_first[p].mean()), "pruned": p not in on_rest} for p in points]
 
@@ -88,17 +92,18 @@ def halved(points: Sequence[Point], per_prompt: Callable[[Point, np.ndarray], np
 def select_then_report(points: Sequence[Point], on_selection: Callable[[Point], float],
                        report: Callable[[Point], T], *, measure: str = "score", desc: str = "",
                        unit: str = "scale", max_extensions: int = 0,
-                       per_prompt: Callable[[Point, np.ndarray], np.ndarray] | None = None,
+                       per_prompt: Callable[[list[Point], np.ndarray], list[np.ndarray]] | None = None,
                        n_prompts: int = 0) -> Choice[T]:
     """Score every point on selection (`measure`: the curve's name for the score), extend the grid
     past an edge that holds the best point (at most `max_extensions` points a side), choose, then
-    `report` the chosen point. With `per_prompt` (a point's 0/1 scores on the selection prompts at
-    the given positions, of `n_prompts`), the grid is scored by successive halving."""
+    `report` the chosen point. With `per_prompt` (given points and positions of the `n_prompts`
+    selection prompts: each point's 0/1 scores there, the points measured together), the grid is
+    scored by successive halving."""
     points = list(points)
     if per_prompt is not None and len(points) >= 3 and n_prompts >= 4:
         curve = [{"latent": r["point"][0], "scale": float(r["point"][1]), measure: r["score"],
                   **({"pruned": True} if r["pruned"] else {})}
-                 for r in halved(points, per_prompt, n_prompts, desc, unit)]
+                 for r in halved(points, per_prompt, n_prompts, desc)]
     else:
         curve = [{"latent": j, "scale": float(v), measure: on_selection((j, v))}
                  for j, v in progress_bar(points, desc=desc, unit=unit)]

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from causalgear.interventions.specs import Positions, at_tokens
-from causalgear.interventions.types import Intervention
+from causalgear.interventions.types import Intervention, Stacked, stackable
 from causalgear.steering.arms import IN_DISTRIBUTION, IN_SELECTION, SELECTION, TEST, Arm, question_features
 
 Point = tuple[int | None, float]  # (the latent, None for a direction that is no latent's; the scale)
@@ -102,14 +102,36 @@ class SteeringMethod:
     def run(self, arm: Arm, point: Point) -> tuple[np.ndarray, list[str]]:
         """1/0 per prompt and the SQL written, steered at `point`; only the prompts not yet steered
         at `point` are generated."""
-        done = self._answers.setdefault((arm.key, point), {})
-        missing = [i for i, row in enumerate(arm.rows.tolist()) if row not in done]
-        if missing:
-            todo = arm if len(missing) == len(arm.rows) else arm.subset(np.array(missing))
-            correct, preds = todo.runner.correct(self.intervention(todo, point))
-            done.update({int(todo.rows[k]): (float(correct[k]), preds[k]) for k in range(len(missing))})
-        answers = [done[row] for row in arm.rows.tolist()]
-        return np.array([c for c, _ in answers], dtype=np.float64), [p for _, p in answers]
+        return self.run_many(arm, [point])[point]
+
+    def run_many(self, arm: Arm, points: list[Point]) -> dict[Point, tuple[np.ndarray, list[str]]]:
+        """`run` at each of `points`, the prompts not yet steered at them generated together
+        (`interventions.types.Stacked`) where their interventions stack, else point by point."""
+        todo = []
+        for point in points:
+            done = self._answers.setdefault((arm.key, point), {})
+            missing = [i for i, row in enumerate(arm.rows.tolist()) if row not in done]
+            if missing:
+                part = arm if len(missing) == len(arm.rows) else arm.subset(np.array(missing))
+                todo.append((done, part, self.intervention(part, point)))
+        if len(todo) > 1 and stackable([iv for _, _, iv in todo]):
+            examples = [e for _, part, _ in todo for e in part.examples]
+            correct, preds = arm.maker.runner(examples).correct(
+                Stacked([iv for _, _, iv in todo], [len(part.examples) for _, part, _ in todo]))
+            start = 0
+            for done, part, _ in todo:
+                n = len(part.examples)
+                done.update({int(part.rows[k]): (float(correct[start + k]), preds[start + k]) for k in range(n)})
+                start += n
+        else:
+            for done, part, iv in todo:
+                correct, preds = part.runner.correct(iv)
+                done.update({int(part.rows[k]): (float(correct[k]), preds[k]) for k in range(len(preds))})
+        out = {}
+        for point in points:
+            answers = [self._answers[(arm.key, point)][row] for row in arm.rows.tolist()]
+            out[point] = np.array([c for c, _ in answers], dtype=np.float64), [p for _, p in answers]
+        return out
 
 
 class Gated(SteeringMethod):
@@ -126,12 +148,16 @@ class Gated(SteeringMethod):
     def grid(self) -> list[Point]:
         return self.inner.grid()
 
-    def run(self, arm: Arm, point: Point) -> tuple[np.ndarray, list[str]]:
-        correct, preds = arm.base.copy(), list(arm.preds)
+    def run_many(self, arm: Arm, points: list[Point]) -> dict[Point, tuple[np.ndarray, list[str]]]:
         idx = np.flatnonzero(self.fires[arm.key][arm.rows])
-        if len(idx):
-            sub_correct, sub_preds = self.inner.run(arm.subset(idx), point)
-            correct[idx] = sub_correct
-            for k, i in enumerate(idx):
-                preds[i] = sub_preds[k]
-        return correct, preds
+        steered = self.inner.run_many(arm.subset(idx), points) if len(idx) else {}
+        out = {}
+        for point in points:
+            correct, preds = arm.base.copy(), list(arm.preds)
+            if len(idx):
+                sub_correct, sub_preds = steered[point]
+                correct[idx] = sub_correct
+                for k, i in enumerate(idx):
+                    preds[i] = sub_preds[k]
+            out[point] = correct, preds
+        return out
