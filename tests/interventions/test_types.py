@@ -312,5 +312,11 @@ def test_stacked_interventions_generate_what_each_generates_alone(tiny_qwen2):
         assert together == [o for out in alone for o in out], kind
         assert len({tuple(out) for out in alone}) > 1, kind  # the parts differ: rows were not mixed up
     assert not stackable([grids["residual"][0], grids["at tokens"][0]])
+
+    class OwnWay(AddDirection):  # applies itself its own way (as SpanInterchange does): never stacked
+        def applied(self, batch):
+            return super().applied(batch)
+
+    assert not stackable([OwnWay(site, direction, 1.0)] * 2) and stackable(grids["residual"][:2])
     with pytest.raises(ValueError, match="same positions"):
         Stacked([grids["residual"][0], grids["inputs"][0]], [3, 3])

@@ -324,13 +324,19 @@ class Stacked(Intervention):
         return first.site.edit(edited, first.positions)
 
 
+def _kind(part: Intervention) -> str | None:
+    """What `Stacked` may stack a part with; None: a type that applies itself its own way."""
+    if isinstance(part, EmbeddingPerturbation) and type(part).applied is Intervention.applied:
+        return "inputs"
+    if isinstance(part, AtTokens) and type(part).applied is AtTokens.applied:
+        return f"tokens at {id(part.inner.site)}"
+    if isinstance(part, ResidualEdit) and type(part).applied is ResidualEdit.applied \
+            and isinstance(part.positions, str):
+        return f"{part.positions} at {id(part.site)}"
+    return None
+
+
 def stackable(parts: Sequence[Intervention]) -> bool:
-    """Whether `Stacked` can run `parts` as one prompt list."""
-    if not parts:
-        return False
-    if all(isinstance(p, EmbeddingPerturbation) for p in parts):
-        return True
-    if all(isinstance(p, AtTokens) for p in parts):
-        return len({id(p.inner.site) for p in parts}) == 1
-    return all(isinstance(p, ResidualEdit) for p in parts) and len({id(p.site) for p in parts}) == 1 \
-        and all(isinstance(p.positions, str) for p in parts) and len({p.positions for p in parts}) == 1
+    """Whether `Stacked` can run `parts` as one prompt list: all of one kind, at one site."""
+    kinds = {_kind(p) for p in parts}
+    return len(kinds) == 1 and None not in kinds
