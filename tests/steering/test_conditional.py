@@ -19,9 +19,12 @@ class Writer:
     def __init__(self, examples, log):
         self.examples, self.log = list(examples), log
 
-    def correct(self, scale):
+    def predict(self, scale):
         self.log.extend(self.examples)
-        return np.ones(len(self.examples)), [f"{e} at {scale:g}" for e in self.examples]
+        return [f"{e} at {scale:g}" for e in self.examples]
+
+    def score(self, preds):
+        return np.ones(len(preds))
 
 
 class Maker:
@@ -30,8 +33,11 @@ class Maker:
     def __init__(self):
         self.written = []
 
+    def runner(self, examples):
+        return Writer(examples, self.written)
+
     def make(self, key, examples, *, base, preds, rows, attributed=None):
-        return Arm(key, rows, tuple(examples), Writer(examples, self.written), None, np.asarray(base, dtype=float),
+        return Arm(key, rows, tuple(examples), self.runner(examples), None, np.asarray(base, dtype=float),
                    tuple(preds), attributed, self)
 
 

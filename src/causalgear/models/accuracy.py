@@ -65,5 +65,8 @@ class Runner:
     def correct(self, intervention=None) -> tuple[np.ndarray, list[str]]:
         """(1.0 / 0.0 per example, the predictions)."""
         preds = self.predict(intervention)
-        verdicts = score_predictions(self.examples, preds, self.budget)
-        return np.array([v.correct for v in verdicts], dtype=np.float64), preds
+        return self.score(preds), preds
+
+    def score(self, preds: Sequence[str]) -> np.ndarray:
+        """1.0 / 0.0 per example: whether its prediction executes to the gold's result."""
+        return np.array([v.correct for v in score_predictions(self.examples, preds, self.budget)], dtype=np.float64)

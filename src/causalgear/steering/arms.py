@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from causalgear.interventions.factory import Interventions
+from causalgear.interventions.types import Intervention, Stacked, stackable
 from causalgear.logs import bar as progress_bar
 from causalgear.models.accuracy import Runner
 
@@ -68,6 +69,18 @@ class ArmMaker:
         return Arm(key, np.arange(len(examples)) if rows is None else rows, tuple(examples), runner,
                    Interventions(bench.site, bench.sae, bench.stats, perturber=perturber), base, tuple(preds),
                    None if attributed is None else tuple(attributed), self)
+
+
+def predict_each(runner, parts: list[tuple[list, Intervention]]) -> list[list[str]]:
+    """Each part's SQL (its prompts under its intervention; `runner(examples)` makes what generates),
+    the parts generated together where their interventions stack (`Stacked`), else one by one."""
+    interventions = [intervention for _, intervention in parts]
+    if len(parts) < 2 or not stackable(interventions):
+        return [runner(list(examples)).predict(intervention) for examples, intervention in parts]
+    preds = runner([e for examples, _ in parts for e in examples]).predict(
+        Stacked(interventions, [len(examples) for examples, _ in parts]))
+    ends = np.cumsum([0] + [len(examples) for examples, _ in parts])
+    return [preds[start:end] for start, end in zip(ends[:-1], ends[1:], strict=True)]
 
 
 def question_features(bench, examples) -> np.ndarray:

@@ -31,8 +31,9 @@ from causalgear.estimators import diffmean
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.specs import AddLatent, AddVector, Clamp
 from causalgear.interventions.statistics import proportion
-from causalgear.interventions.types import AtTokens, Stacked, stackable
+from causalgear.interventions.types import AtTokens
 from causalgear.models.teacher_forcing import prompt_sql_batch
+from causalgear.steering.arms import predict_each
 from causalgear.steering.baselines import random_direction
 from causalgear.steering.search import select_then_report
 
@@ -167,11 +168,7 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
                 if idx is not None:
                     intervention = AtTokens(intervention.inner, [intervention.tokens[i] for i in idx])
             resolved.append(intervention)
-        if len(resolved) > 1 and stackable(resolved):
-            preds = bench.runner(examples * len(resolved)).predict(Stacked(resolved, [len(examples)] * len(resolved)))
-            per = [preds[k * len(examples):(k + 1) * len(examples)] for k in range(len(resolved))]
-        else:
-            per = [bench.runner(examples).predict(intervention) for intervention in resolved]
+        per = predict_each(bench.runner, [(examples, intervention) for intervention in resolved])
         return [np.array([judges(e, p, component, value, budget) for e, p in zip(examples, preds, strict=True)])
                 for preds in per]
 

@@ -15,8 +15,16 @@ import numpy as np
 import torch
 
 from causalgear.interventions.specs import Positions, at_tokens
-from causalgear.interventions.types import Intervention, Stacked, stackable
-from causalgear.steering.arms import IN_DISTRIBUTION, IN_SELECTION, SELECTION, TEST, Arm, question_features
+from causalgear.interventions.types import Intervention
+from causalgear.steering.arms import (
+    IN_DISTRIBUTION,
+    IN_SELECTION,
+    SELECTION,
+    TEST,
+    Arm,
+    predict_each,
+    question_features,
+)
 
 Point = tuple[int | None, float]  # (the latent, None for a direction that is no latent's; the scale)
 
@@ -114,19 +122,10 @@ class SteeringMethod:
             if missing:
                 part = arm if len(missing) == len(arm.rows) else arm.subset(np.array(missing))
                 todo.append((done, part, self.intervention(part, point)))
-        if len(todo) > 1 and stackable([iv for _, _, iv in todo]):
-            examples = [e for _, part, _ in todo for e in part.examples]
-            correct, preds = arm.maker.runner(examples).correct(
-                Stacked([iv for _, _, iv in todo], [len(part.examples) for _, part, _ in todo]))
-            start = 0
-            for done, part, _ in todo:
-                n = len(part.examples)
-                done.update({int(part.rows[k]): (float(correct[start + k]), preds[start + k]) for k in range(n)})
-                start += n
-        else:
-            for done, part, iv in todo:
-                correct, preds = part.runner.correct(iv)
-                done.update({int(part.rows[k]): (float(correct[k]), preds[k]) for k in range(len(preds))})
+        written = predict_each(arm.maker.runner, [(part.examples, iv) for _, part, iv in todo])
+        for (done, part, _), preds in zip(todo, written, strict=True):
+            correct = part.runner.score(preds)
+            done.update({int(part.rows[k]): (float(correct[k]), preds[k]) for k in range(len(preds))})
         out = {}
         for point in points:
             answers = [self._answers[(arm.key, point)][row] for row in arm.rows.tolist()]
