@@ -26,6 +26,7 @@ from omegaconf import DictConfig, open_dict
 from causalgear.io import write_json
 from causalgear.report.health import health
 from causalgear.report.selection import SCORED
+from causalgear.report.tables import number
 
 
 def carry(bench, twin, attribute: str, examples: list) -> dict:
@@ -106,13 +107,9 @@ def score(bench, metrics: dict, out_dir: Path, origin: dict | None = None) -> di
                       f"full residual {r['full_residual']['cause']['rate']:.2f}"
                       for a, r in result["carry"].items() if "sae" in r)
           + f"); coverage {cov.get('trained', float('nan')):.3f} minus twin {cov.get('delta', float('nan')):+.3f}; "
-          f"absorption {_f(result['absorption']['sae'].get('absorption_fraction'))} (twin "
-          f"{_f(result['absorption']['random_sae'].get('absorption_fraction'))}); {result['seconds']}s")
+          f"absorption {number(result['absorption']['sae'].get('absorption_fraction'))} (twin "
+          f"{number(result['absorption']['random_sae'].get('absorption_fraction'))}); {result['seconds']}s")
     return result
-
-
-def _f(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.3f}"
 
 
 def carry_score(result: dict) -> float:

@@ -7,6 +7,7 @@ import html
 from pathlib import Path
 
 from causalgear.io import write_text
+from causalgear.report.tables import number
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px;color:#222}
@@ -27,10 +28,6 @@ def _colour(value: float, scale: float) -> str:
     return f"rgba(192,57,43,{a:.3f})" if value >= 0 else f"rgba(41,128,185,{a:.3f})"
 
 
-def _percent(v: float | None) -> str:
-    return "n/a" if v is None else f"{v:.2%}"
-
-
 def _mark(ok: bool) -> str:
     return '<span class="ok">right</span>' if ok else '<span class="bad">wrong</span>'
 
@@ -49,7 +46,7 @@ def attributions_page(path: Path, result: dict, examples, attributed, tokenizer,
         f"<b>{html.escape(result['baseline_embedding'])}</b> embedding, {result['n_steps']} steps "
         f"({html.escape(result['ig_method'])}). GrAInS scale "
         f"{m['grains']['scale']:g}, additive alpha {m['additive']['scale']:g} (both chosen on the selection split). "
-        f"Mean completeness error on the test split: {_percent(m['grains']['mean_completeness_error'])}.</p>",
+        f"Mean completeness error on the test split: {number(m['grains']['mean_completeness_error'], '{:.2%}')}.</p>",
         "<p class='legend'><span style='background:rgba(192,57,43,.8)'>raises F</span>"
         "<span style='background:rgba(41,128,185,.8)'>lowers F</span>"
         "<span class='resp'>response token (the unsteered SQL)</span> Tokens perturbed by GrAInS are underlined.</p>",
@@ -64,7 +61,7 @@ def attributions_page(path: Path, result: dict, examples, attributed, tokenizer,
             style = f"background:{_colour(v, scale)}" + (";text-decoration:underline" if pos in perturbed else "")
             spans.append(f"<span class='{cls}' style='{style}' title='{v:+.4f}'>"
                          f"{html.escape(tokenizer.decode([tid]))}</span>")
-        err = _percent(a.completeness_error)
+        err = number(a.completeness_error, "{:.2%}")
         parts.append(
             f"<div class='ex'><div class='meta'>{html.escape(e.id)} · {html.escape(e.group)} · F(x) = {a.f_input:.3f}, "
             f"F(x') = {a.f_baseline:.3f}, completeness error {err}</div>"

@@ -8,6 +8,7 @@ import html
 from pathlib import Path
 
 from causalgear.io import write_text
+from causalgear.report.tables import number
 
 CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
@@ -21,10 +22,6 @@ const v=(r)=>r.children[i].dataset.v??r.children[i].textContent;
 rows.sort((a,b)=>{const x=v(a),y=v(b);
 const nx=parseFloat(x),ny=parseFloat(y);return (isNaN(nx)||isNaN(ny)?x.localeCompare(y):nx-ny)*(asc?1:-1)});
 rows.forEach(r=>t.appendChild(r))});"""
-
-
-def _num(v, fmt: str = "{:.3f}") -> str:
-    return "n/a" if v is None else fmt.format(v)
 
 
 def _histogram_svg(h: dict, width: int = 220, height: int = 50) -> str:
@@ -81,10 +78,10 @@ def concepts_table_html(result: dict) -> str:
     concepts = "".join(
         f"<tr><td class='l'>{html.escape(name)}</td><td>{c['positives']}</td>"
         f"<td><a href='#latent-{c['latent']}'>{c['latent']}</a></td>"
-        f"<td>{c['f1']:.3f}</td><td>{_num(c['auroc'])}</td><td>{_num(c['references']['linear_probe']['f1'])}</td>"
-        f"<td>{_num(c['references']['diffmean']['f1'])}</td><td>{_num(c['references']['k_sparse_1']['f1'])}</td>"
-        f"<td>{_num(c['references']['k_sparse_5']['f1'])}</td>"
-        f"<td>{_num(result['random_model_floor']['per_concept_f1'].get(name))}</td></tr>"
+        f"<td>{c['f1']:.3f}</td><td>{number(c['auroc'])}</td><td>{number(c['references']['linear_probe']['f1'])}</td>"
+        f"<td>{number(c['references']['diffmean']['f1'])}</td><td>{number(c['references']['k_sparse_1']['f1'])}</td>"
+        f"<td>{number(c['references']['k_sparse_5']['f1'])}</td>"
+        f"<td>{number(result['random_model_floor']['per_concept_f1'].get(name))}</td></tr>"
         for name, c in result["per_concept"].items())
     return (f"<table><tr><th>concept</th><th>held-out positives</th><th>best latent</th><th>F1</th>"
             f"<th>AUROC</th><th>linear probe F1</th><th>DiffMean F1</th><th>1-sparse F1</th><th>5-sparse F1</th>"
@@ -95,7 +92,7 @@ def summary_html(result: dict) -> str:
     floor = result["random_model_floor"]
     summary = (f"<p>coverage (mean over {len(result['per_concept'])} concepts of the best latent's F1 on "
                f"held-out rows) <b>{result['coverage']:.3f}</b>; linear probe on the residual (ceiling) "
-               f"{_num(result['linear_probe_coverage'])}; DiffMean {_num(result['diffmean_coverage'])}; "
+               f"{number(result['linear_probe_coverage'])}; DiffMean {number(result['diffmean_coverage'])}; "
                f"the same SAE recipe on a randomly initialised model (floor) {floor['coverage']:.3f}. "
                f"Dead latents {result['dead_fraction']:.1%}, dense (firing on over 10% of tokens) "
                f"{result['dense_fraction']:.1%}.</p>")

@@ -27,6 +27,11 @@ def edge(m: dict, form: str) -> str:
     return form.format(where) if where else ""
 
 
+def number(v: float | None, fmt: str = "{:.3f}") -> str:
+    """A figure as text, "n/a" where it was not measured."""
+    return "n/a" if v is None else fmt.format(v)
+
+
 def _f(v, digits: int = 3) -> str:
     return "" if v is None else f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
