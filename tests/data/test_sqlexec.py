@@ -161,3 +161,36 @@ def test_queries_in_several_threads_each_stop_at_their_own_deadline(db):
         assert result.kind == "timeout" and result.bound == "wall_clock"
         assert timeout <= seconds < timeout + 0.5, (timeout, seconds)
     assert execute(db, "SELECT count(*) FROM items").rows == ((2,),)  # nothing left armed
+
+
+def test_an_outcome_is_given_again_while_the_file_is_unchanged_and_a_timeout_never(db, monkeypatch):
+    import causalgear.data.sqlexec as sqlexec
+
+    runs = []
+    real = sqlexec._execute
+    monkeypatch.setattr(sqlexec, "_execute", lambda *a: runs.append(a[1]) or real(*a))
+    monkeypatch.setattr(sqlexec, "REMEMBERED", sqlexec.Remembered(2**20))
+    first = execute(db, "SELECT name FROM items ORDER BY name")
+    assert execute(db, "SELECT name FROM items ORDER BY name;") == first and len(runs) == 1
+    assert execute(db, "SELECT name FROM items ORDER BY name", ExecBudget(max_rows=1)).bound == "rows"
+    assert len(runs) == 2  # another budget is another outcome
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO items VALUES ('cap', 2.0, 1)")
+    conn.commit()
+    conn.close()
+    assert execute(db, "SELECT name FROM items ORDER BY name").rows == (("cap",), ("ink",), ("pen",))
+    slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+    quick = ExecBudget(timeout_s=0.05)
+    assert execute(db, slow, quick).kind == "timeout" and execute(db, slow, quick).kind == "timeout"
+    assert runs.count(slow) == 2
+
+
+def test_remembered_outcomes_stay_within_their_bytes():
+    from causalgear.data.sqlexec import ExecResult, Remembered
+
+    kept = Remembered(max_bytes=1600)
+    for i in range(20):
+        kept.put(i, ExecResult("ok", rows=(("x" * 90,),)))
+    assert kept.bytes <= 1600 and kept.get(0) is None and kept.get(19).rows == (("x" * 90,),)
+    kept.put("big", ExecResult("ok", rows=(("y" * 500,),)))  # over a sixteenth of the bound: not kept
+    assert kept.get("big") is None

@@ -18,17 +18,24 @@ Hard bounds, each named in the result when it stops a query (`ExecResult.bound`)
   tables and sorters in memory, so a runaway sort or DISTINCT fails with "out of memory" instead
   of filling the disk.
 - `rows`, `result_bytes`: what Python materialises of the result.
+
+Outcomes are remembered (`Remembered`): the same statement on the same unchanged file under the
+same budget gives the same outcome, except a stop at the wall clock or at the process-wide heap
+limit (both depend on what else runs), which is never kept. Steering and scoring run the same
+outputs many times (most interventions leave most answers unchanged).
 """
 
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import functools
 import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,14 +197,64 @@ def too_long(sql: str, budget: ExecBudget) -> ExecResult | None:
     return None
 
 
+class Remembered:
+    """Outcomes by key, the least recently used dropped first once their rows pass `max_bytes`."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._items: OrderedDict[Hashable, tuple[ExecResult, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> ExecResult | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: Hashable, result: ExecResult) -> None:
+        if result.kind == TIMEOUT or result.bound == "memory":
+            return
+        size = sum(_size(v) for row in result.rows or () for v in row) + len(result.error or "")
+        if size > self.max_bytes // 16:  # one large result would push out many small ones
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = (result, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.bytes -= dropped
+
+
+REMEMBERED = Remembered(64 * 2**20)
+
+
 def execute(db_path: str | Path, sql: str, budget: ExecBudget = DEFAULT_BUDGET) -> ExecResult:
-    """Run one SELECT on a database file. Never writes; returns instead of raising on bad SQL."""
-    start = time.monotonic()
+    """Run one SELECT on a database file. Never writes; returns instead of raising on bad SQL.
+    An outcome this process already met for the statement on the file as it is now is given again."""
     sql = normalize_sql(sql)
     if (over := too_long(sql, budget)) is not None:
         return over
+    path = Path(db_path)
+    try:
+        st = path.stat()
+    except OSError:
+        return _execute(path, sql, budget)  # _connect_read_only names the missing file
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, sql, dataclasses.astuple(budget))
+    if (known := REMEMBERED.get(key)) is not None:
+        return known
+    result = _execute(path, sql, budget)
+    REMEMBERED.put(key, result)
+    return result
+
+
+def _execute(db_path: Path, sql: str, budget: ExecBudget) -> ExecResult:
+    start = time.monotonic()
     _set_heap_limit(budget.max_heap_bytes)
-    conn = _connect_read_only(Path(db_path), budget)
+    conn = _connect_read_only(db_path, budget)
     denied: list[int] = []
     stopped: list[str] = []
     steps = 0
