@@ -105,3 +105,15 @@ def test_a_pruned_point_that_would_have_won_on_the_rest_is_the_price_of_halving_
                                 per_prompt=per_prompt, n_prompts=20)
     assert choice.scale == 4.0 and [r for r in choice.curve if r.get("pruned")] == [
         {"latent": 0, "scale": 1.0, "accuracy": 0.0, "pruned": True}]
+
+
+def test_halving_asks_for_the_points_in_order_of_scale_and_keeps_the_curve_in_grid_order():
+    rates = {1.0: (0.2, 0.2), 2.0: (0.6, 0.6), 4.0: (0.8, 0.4)}
+    per_prompt, _ = planted(rates)
+    asked = []
+    grid = [(j, s) for j in (7, 3) for s in rates]
+    choice = select_then_report(grid, None, lambda p: p, measure="accuracy", n_prompts=20,
+                                per_prompt=lambda points, idx: asked.append(list(points)) or per_prompt(points, idx))
+    assert asked[0] == [(7, 1.0), (3, 1.0), (7, 2.0), (3, 2.0), (7, 4.0), (3, 4.0)]
+    assert asked[1] == [(7, 2.0), (3, 2.0), (7, 4.0), (3, 4.0)]
+    assert [(r["latent"], r["scale"]) for r in choice.curve] == grid

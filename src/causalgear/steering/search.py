@@ -77,12 +77,15 @@ def halved(points: Sequence[Point], per_prompt: Callable[[list[Point], np.ndarra
     `{"point", "score", "pruned"}` in the order of `points`. `per_prompt(points, idx)`: each point's
     0/1 scores on the prompts at `idx`, the points measured together."""
     first, rest = np.arange(n // 2), np.arange(n // 2, n)
+    # asked for in order of scale: the points measured together share batches with their neighbours,
+    # and the large scales, whose outputs run longest, hold up only each other's batches
+    by_scale = sorted(points, key=lambda p: p[1])
     with progress_bar(total=2, desc=desc, unit="half") as halves:
-        on_first = dict(zip(points, per_prompt(list(points), first), strict=True))
+        on_first = dict(zip(by_scale, per_prompt(by_scale, first), strict=True))
         halves.update()
         means = sorted((float(v.mean()) for v in on_first.values()), reverse=True)
         cut = means[(len(means) + 1) // 2 - 1]  # the median point's score: the better half, ties kept
-        kept = [p for p in points if float(on_first[p].mean()) >= cut]
+        kept = [p for p in by_scale if float(on_first[p].mean()) >= cut]
         on_rest = dict(zip(kept, per_prompt(kept, rest), strict=True))
         halves.update()
     return [{"point": p, "score": float(np.concatenate([on_first[p], on_rest[p]]).mean()) if p in on_rest
