@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+import torch
 
 from causalgear.cli import main
 from causalgear.pipeline import run
@@ -48,9 +49,11 @@ def test_pipeline_json_times_every_stage_and_skips_nothing_on_tinysql(piped):
     saved = read(out, "pipeline.json")
     assert set(saved["seconds"]) == {"harvest", "train", "load", "evaluate", "steer", "features", "top-tokens"}
     assert "skipped" not in saved and "skipped" not in summary
-    # where its figures come from: the command as typed, the model, the commit of the code that ran
+    # where its figures come from: the command as typed, the model, the commit of the code that ran, the
+    # machine (its processor and the numerical libraries)
     assert saved["provenance"]["command"] == "causalgear pipeline"  # called from Python: no overrides typed
     assert saved["provenance"]["model"] == "hf" and saved["provenance"]["commit"]
+    assert f"torch {torch.__version__}" in saved["provenance"]["machine"]
 
 
 def test_the_summary_carries_each_stage_s_own_figures(piped):

@@ -1,7 +1,10 @@
-"""Where a run's figures come from: the command, the model and the commit of the code that ran."""
+"""Where a run's figures come from: the command, the model, the commit of the code that ran and the
+machine it ran on (its processor and the numerical libraries: the embedded model's build is
+deterministic on one machine, and floating point differs between processors and library versions)."""
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -40,5 +43,23 @@ def overrides() -> list[str]:
     return [o for o in HydraConfig.get().overrides.task if not o.startswith(("stage=", "hydra."))]
 
 
+def machine() -> str:
+    """The processor and the libraries whose arithmetic a figure depends on, in one line."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:  # Linux names the model there; platform.processor() often does not
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    libraries = []
+    for name in ("torch", "transformers"):
+        try:
+            libraries.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return ", ".join([cpu or "unknown processor", *libraries])
+
+
 def provenance(stage: str, model: str) -> dict:
-    return {"command": " ".join(["causalgear", stage, *overrides()]), "model": model, "commit": commit()}
+    return {"command": " ".join(["causalgear", stage, *overrides()]), "model": model, "commit": commit(),
+            "machine": machine()}

@@ -22,6 +22,7 @@ def test_the_card_has_each_graded_shift_split_by_command_set(smoke_model):
         assert card[f"{split}_accuracy_mean"] == sum(by_set.values()) / len(by_set)
     for split in SHIFT_SPLITS + VALIDATION_SHIFT_SPLITS:  # each covers the command sets its element occurs in
         assert set(card[f"{split}_accuracy"]) == set(SHIFT_SETS[split.split(".")[1]])
+    assert f"torch {torch.__version__}" in card["built_on"]  # one recipe builds one model per machine, not per recipe
 
 
 def test_build_model_completes_a_card_from_an_earlier_build(smoke_model, tmp_path, capsys):

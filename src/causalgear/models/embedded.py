@@ -33,6 +33,7 @@ from causalgear.models.recipe import (  # noqa: F401 - re-exported: the recipe's
     training_data_cfg,
 )
 from causalgear.models.tokenizer import train_tokenizer
+from causalgear.provenance import machine
 
 # the splits the model card reports: the test split, all-at-once shift, each graded shift and its
 # validation twin, and multi-table TinySQL's test split, decoded free and under its schemas' grammar
@@ -236,7 +237,9 @@ def build_embedded(model_cfg, cache_dir: str | Path, out_dir: Path, progress: bo
             "n_parameters": sum(p.numel() for p in model.parameters()),
             "train_examples": len(rows), "training_seconds": round(train_seconds, 1),
             "tokens_seen": tokens_seen, "tokens_per_second": round(tokens_seen / train_seconds),
-            "history": history, "data_key": tinysql.data_key(data_cfg)}
+            "history": history, "data_key": tinysql.data_key(data_cfg),
+            # the same recipe builds the same model on one machine, not on every one (floating point)
+            "built_on": machine()}
     card_start = time.monotonic()
     measure_splits(card, model, tokenizer, model_cfg, cache_dir, progress)
     card["card_seconds"] = round(time.monotonic() - card_start, 1)

@@ -165,9 +165,10 @@ def markdown(run_dir: Path) -> str:
     p = summary.get("provenance") or {}
     command, model, commit = p.get("command", "unknown"), p.get("model", "unknown"), p.get("commit", "unknown")
     heading = f"`{command}` · model `{model}` · commit `{commit}`"
+    ran_on = f" It ran on {p['machine']}." if p.get("machine") else ""
     parts = ["# Results", "",
              f"Written by `causalgear summarize RUN --markdown` from one run: {heading}. Do not edit by hand: "
-             "rerun the command.", "", "## Findings", ""]
+             f"rerun the command.{ran_on}", "", "## Findings", ""]
     parts += [f"- {f.sentence}" for f in findings(run_dir)]
     seconds = summary.get("seconds")
     if seconds:
