@@ -53,8 +53,12 @@ def test_selection_json_has_health_carry_and_coverage_each_beside_the_random_twi
         assert "skipped" in r or {"sae", "random_sae", "full_residual"} <= set(r)
         for name in ("sae", "random_sae"):
             if name in r:
-                assert 0 <= r[name]["cause"]["ci_low"] <= r[name]["cause"]["rate"] <= r[name]["cause"]["ci_high"] <= 1
-                assert all(0 <= j < 16 for j in r[name]["latents"].values())
+                for figures in (r[name], r[name]["two_latents"]):  # one latent per swap; one per value
+                    c = figures["cause"]
+                    assert 0 <= c["ci_low"] <= c["rate"] <= c["ci_high"] <= 1
+                assert all(1 <= len(js) <= 2 and all(0 <= j < 16 for j in js) for js in r[name]["latents"].values())
+    assert result["carry_score"] == pytest.approx(sum(
+        r["sae"]["two_latents"]["cause"]["rate"] if "sae" in r else 0.0 for r in saved["carry"].values()) / len(SCORED))
     cov = saved["coverage"]
     assert "skipped" in cov or (cov["trained"] is not None and cov["random"] is not None and cov["n"] > 0)
     assert set(saved["absorption"]) == {"sae", "random_sae"}

@@ -14,11 +14,13 @@ from causalgear.report.tables import Table, markdown_table, print_table
 # the attributes a default SAE's single latents should carry (issue #34's goals)
 SCORED = ("order_direction", "aggregate")
 
+# RULE's second version: carry counts the best two latents per swap (one per value it names), as
+# issue #34's goal does; the first counted one latent per swap. Changed before the sweep it ranks.
 RULE = ("1. The health gate (explained variance >= 0.9, density <= 0.1, dead <= 0.1): a candidate that "
         "fails it ranks below every candidate that passes. 2. Carry, higher first: the mean over ORDER BY "
-        "direction and the aggregate function of the best single latent's cause, chosen on half the "
-        "validation examples' pairs and measured on the other half, rounded to 2 decimals. 3. Ties: "
-        "coverage minus the random SAE's on validation rows, higher first.")
+        "direction and the aggregate function of the cause of the best two latents per swap (one per value "
+        "the swap names), chosen on half the validation examples' pairs and measured on the other half, "
+        "rounded to 2 decimals. 3. Ties: coverage minus the random SAE's on validation rows, higher first.")
 
 
 def rank(rows: list[dict]) -> list[dict]:
@@ -42,6 +44,9 @@ def flat(sel: dict) -> dict:
         for name in ("sae", "random_sae", "full_residual"):
             if name in r:
                 row.update({f"select_{attribute}_{name}_{k}": r[name]["cause"][k] for k in figures})
+        for name in ("sae", "random_sae"):
+            if "two_latents" in r.get(name, {}):
+                row.update({f"select_{attribute}_{name}_2_{k}": r[name]["two_latents"]["cause"][k] for k in figures})
     cov = sel["coverage"]
     row.update({f"select_coverage_{k}": cov.get(k) for k in ("trained", "random", "delta", "ci_low", "ci_high")})
     for name, a in (sel.get("absorption") or {}).items():  # runs scored before absorption was measured lack it
@@ -59,7 +64,7 @@ def table(rows: list[dict]) -> Table:
     """The ranked candidates as one table (`report.tables.Table`): every measure, the rank."""
     columns = ["rank", "arch", "k", "block", "EV", "density", "dead", "gate"]
     for a in SCORED:
-        columns += [f"{a}: best latent", f"{a}: random SAE", f"{a}: full residual"]
+        columns += [f"{a}: best latent", f"{a}: best two", f"{a}: random SAE's two", f"{a}: full residual"]
     columns += ["carry", "coverage", "coverage - random SAE [95% CI]", "absorption (random SAE)",
                 "full absorption (random SAE)"]
     out = []
@@ -68,7 +73,8 @@ def table(rows: list[dict]) -> Table:
                  f"{r['explained_variance']:.3f}", f"{r['density']:.3f}", f"{r['dead_fraction']:.3f}",
                  "passes" if r["select_passes_gate"] else "fails"]
         for a in SCORED:
-            cells += [_interval(r, f"select_{a}_{n}", "rate", ".2f") for n in ("sae", "random_sae", "full_residual")]
+            cells += [_interval(r, f"select_{a}_{n}", "rate", ".2f")
+                      for n in ("sae", "sae_2", "random_sae_2", "full_residual")]
         cov = r.get("select_coverage_trained")
         cells += [f"{r['select_carry']:.2f}", "" if cov is None else f"{cov:.3f}",
                   _interval(r, "select_coverage", "delta", "+.3f")]
