@@ -100,9 +100,9 @@ def test_compare_ranks_the_candidates_and_writes_the_table_with_its_rule_and_win
     (sweep / "1" / "selection.json").write_text(json.dumps(better))
     assert main(["compare", str(sweep)]) == 0
     page = (sweep / "selection.md").read_text()
-    assert RULE in page and "Winner: topk k 2 at block 1 (1/train)" in page
+    assert RULE in page and "Winner: topk k 2 of 16 at block 1 (1/train)" in page
     assert "2 candidates (`causalgear select`, commit " in page
-    assert "| 1 | topk | 2 | 1 |" in page
+    assert "| 1 | topk | 2 | 16 | 1 |" in page
     assert "winner by the rule" in capsys.readouterr().out
     with open(sweep / "comparison.csv") as f:
         header = f.readline()

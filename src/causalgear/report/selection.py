@@ -62,14 +62,14 @@ def _interval(r: dict, key: str, value: str, form: str) -> str:
 
 def table(rows: list[dict]) -> Table:
     """The ranked candidates as one table (`report.tables.Table`): every measure, the rank."""
-    columns = ["rank", "arch", "k", "block", "EV", "density", "dead", "gate"]
+    columns = ["rank", "arch", "k", "d_sae", "block", "EV", "density", "dead", "gate"]
     for a in SCORED:
         columns += [f"{a}: best latent", f"{a}: best two", f"{a}: random SAE's two", f"{a}: full residual"]
     columns += ["carry", "coverage", "coverage - random SAE [95% CI]", "absorption (random SAE)",
                 "full absorption (random SAE)"]
     out = []
     for r in rows:
-        cells = [str(r["select_rank"]), str(r.get("arch")), str(r.get("k")), str(r.get("layer")),
+        cells = [str(r["select_rank"]), str(r.get("arch")), str(r.get("k")), str(r.get("d_sae")), str(r.get("layer")),
                  f"{r['explained_variance']:.3f}", f"{r['density']:.3f}", f"{r['dead_fraction']:.3f}",
                  "passes" if r["select_passes_gate"] else "fails"]
         for a in SCORED:
@@ -88,7 +88,7 @@ def table(rows: list[dict]) -> Table:
 def write_table(rows: list[dict], out: Path) -> str:
     """selection.md beside comparison.csv: the rule, the ranked table, the winner; printed too."""
     t, w = table(rows), rows[0]
-    winner = f"{w.get('arch')} k {w.get('k')} at block {w.get('layer')} ({w['run']})"
+    winner = f"{w.get('arch')} k {w.get('k')} of {w.get('d_sae')} at block {w.get('layer')} ({w['run']})"
     commits = ", ".join(sorted({str(r["select_commit"]) for r in rows}))
     text = (markdown_table(t, f"{len(rows)} candidates (`causalgear select`, commit {commits}), validation data "
                               f"only. Rule (`causalgear.report.selection.RULE`, written before the sweep): {RULE}")
