@@ -11,7 +11,7 @@ import numpy as np
 from causalgear.io import write_text
 from causalgear.report.tables import Table, markdown_table, print_table
 
-# the attributes a default SAE's single latents should carry (issue #34's goals)
+# the attributes a default SAE's latents should carry (issue #34's goals)
 SCORED = ("order_direction", "aggregate")
 
 # RULE's second version: carry counts the best two latents per swap (one per value it names), as
