@@ -80,6 +80,9 @@ class Workbench:
         sae = sae.to(next(model.parameters()).device).requires_grad_(False)
         with open_dict(cfg):  # an SAE loaded from a path keeps its own shape (validate refused a contradiction)
             cfg.sae.arch, cfg.sae.d_sae, cfg.sae.k = sae.arch, sae.d_sae, (sae.k if sae.uses_k else None)
+            # and its own site: its code statistics are taken over the activations it reads, also where
+            # model.layer names another block (an SAE trained before the default site moved)
+            cfg.harvest.layer, cfg.harvest.site = layer, kind
         store, _ = ensure_store(cfg)
         return cls(cfg, model, tokenizer, sae, sae_cfg, str(path), Site(model, layer, kind), store)
 
