@@ -163,12 +163,18 @@ def database_problem(db_path: str | Path) -> str | None:
     """Why the SQLite file at `db_path` cannot be trusted (not a database, or damaged pages), or
     None: SQLite's own `PRAGMA quick_check`, read-only. Remembered per file state, so that a
     split's databases are checked once per process however often the split is loaded."""
-    p = Path(db_path)
     try:
-        st = p.stat()
+        return _database_problem(*file_state(db_path))
     except OSError as err:
         return f"cannot be read ({err.strerror})"
-    return _database_problem(str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def file_state(path: str | Path) -> tuple[str, int, int]:
+    """(resolved path, mtime in ns, size): what a remembered answer about a file is keyed by, so
+    that a changed file is asked again. Raises OSError where the file cannot be stat'ed."""
+    p = Path(path)
+    st = p.stat()
+    return str(p.resolve()), st.st_mtime_ns, st.st_size
 
 
 @functools.lru_cache(maxsize=4096)
@@ -240,10 +246,9 @@ def execute(db_path: str | Path, sql: str, budget: ExecBudget = DEFAULT_BUDGET) 
         return over
     path = Path(db_path)
     try:
-        st = path.stat()
+        key = (*file_state(path), sql, dataclasses.astuple(budget))
     except OSError:
         return _execute(path, sql, budget)  # _connect_read_only names the missing file
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size, sql, dataclasses.astuple(budget))
     if (known := REMEMBERED.get(key)) is not None:
         return known
     result = _execute(path, sql, budget)
