@@ -11,6 +11,7 @@ from causalgear.interventions.specs import (
     Grains,
     Interchange,
     MeanLatent,
+    MoveCodes,
     ZeroLatent,
     at_tokens,
     code_spec,
@@ -87,6 +88,28 @@ def test_patching_moves_the_block_output_by_exactly_the_decoder_difference(tiny_
     z_new[..., j] = 0
     expected_delta = sae.decode(z_new) - sae.decode(z)
     torch.testing.assert_close(patched - h, expected_delta, rtol=1e-5, atol=1e-6)
+
+
+def test_moving_several_codes_sets_them_part_of_the_way_and_nothing_at_zero(tiny_qwen2):
+    model, tokenizer = tiny_qwen2
+    ids, mask = inputs(tokenizer)
+    sae = firing_sae("relu")
+    h = run_to_layer(model, ids, mask, 1)
+    z = sae.encode(h)
+    latents, values = (3, 7, 11), torch.tensor([2.0, 0.0, 5.0])
+    made = Interventions(Site(model, 1), sae, {"mean": torch.zeros(48), "mean_active": torch.ones(48)})
+    with applied(made.make(MoveCodes(latents, values, 0.0)), ids):
+        assert torch.equal(run_to_layer(model, ids, mask, 1), h)
+    for alpha in (0.5, 1.0):
+        with applied(made.make(MoveCodes(latents, values, alpha)), ids):
+            moved = run_to_layer(model, ids, mask, 1)
+        z_new = z.clone()
+        z_new[..., list(latents)] += alpha * (values - z[..., list(latents)])  # at 1: the codes are the values
+        torch.testing.assert_close(moved - h, sae.decode(z_new) - sae.decode(z), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"latents \[3, 48\]: one or more coordinates, each in 0..47"):
+        made.make(MoveCodes((3, 48), torch.zeros(2), 1.0))
+    with pytest.raises(ValueError, match="1 values for 2 latents"):
+        made.make(MoveCodes((3, 4), torch.zeros(1), 1.0))
 
 
 def test_the_hook_is_gone_after_exit_and_after_an_exception(tiny_qwen2):

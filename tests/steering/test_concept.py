@@ -5,6 +5,7 @@ import sqlite3
 
 import numpy as np
 import pytest
+import torch
 
 from causalgear.config import ConfigError
 from causalgear.data.components import components
@@ -13,7 +14,7 @@ from causalgear.data.loading import load_split
 from causalgear.data.sqlexec import DEFAULT_BUDGET
 from causalgear.preflight import compose, validate
 from causalgear.steering.concept import concept_steering, harmonic, has_value, judges
-from causalgear.steering.concept_spans import attribute_span
+from causalgear.steering.concept_spans import attribute_span, moved_latents, value_span
 from causalgear.workbench import Workbench
 from tests.conftest import SMOKE_SMALL
 
@@ -74,8 +75,8 @@ def test_concept_steering_chooses_on_validation_and_reports_each_method(smoke_sa
     result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:DESC"]
     assert result["n_select"] == 4 and result["n_test"] <= 4 and len(result["candidate_latents"]) == 2
     at_every_position = {"clamp", "additive", "diffmean", "random_direction", "random_sae_clamp", "random_sae_additive"}
-    at_the_words = {"diffmean_at_span", "clamp_at_span", "additive_at_span", "random_sae_clamp_at_span",
-                    "random_sae_additive_at_span"}
+    at_the_words = {"diffmean_at_span", "clamp_at_span", "additive_at_span", "patch_at_span",
+                    "random_sae_clamp_at_span", "random_sae_additive_at_span", "random_sae_patch_at_span"}
     assert set(result["methods"]) == {"none"} | at_every_position | at_the_words  # the SAE's random twin too
     for name, m in result["methods"].items():
         t = m["test"]
@@ -86,11 +87,13 @@ def test_concept_steering_chooses_on_validation_and_reports_each_method(smoke_sa
             assert m["scale"] == 0.0
             continue
         kind = name.removeprefix("random_sae_").removesuffix("_at_span")
-        grid = {"clamp": 2 * 1, "additive": 2 * 2}.get(kind, 2)
+        grid = {"clamp": 2 * 1, "additive": 2 * 2, "patch": 3}.get(kind, 2)
         assert len(m["selection_curve"]) == grid
         best = max(c["score"] for c in m["selection_curve"] if not c.get("pruned"))  # halving: half-scored
         assert m["selection_score"] == best
         assert (m["latent"] is None) == (kind not in ("clamp", "additive"))
+        if kind == "patch":  # the latents it moves, each differing by at least patch_share of the largest
+            assert m["moved_latents"] and len(set(m["moved_latents"])) == len(m["moved_latents"])
 
 
 def test_the_span_is_the_words_that_say_the_value(smoke_model):
@@ -108,6 +111,35 @@ def test_the_span_is_the_words_that_say_the_value(smoke_model):
     assert any(len(attribute_span(tokenizer, e, "order_direction")) for e in examples)
 
 
+def said(tokenizer, example, attribute: str) -> str:
+    ids = tokenizer(example.prompt, add_special_tokens=False).input_ids
+    return tokenizer.decode([ids[i] for i in value_span(tokenizer, example, attribute)]).strip()
+
+
+def test_without_an_equal_length_swap_the_span_is_every_phrase_that_says_a_value(smoke_model):
+    _, _, tokenizer = smoke_model
+    two = Example("x", "test", "CS2", "t", "display the sum of latitude and the smallest tier from factories",
+                  "CREATE TABLE factories (latitude REAL, tier TEXT)",
+                  "SELECT SUM(latitude) AS sum_latitude, MIN(tier) AS min_tier FROM factories", "db")
+    assert not len(attribute_span(tokenizer, two, "aggregate"))  # two aggregates: no swap says which
+    words = said(tokenizer, two, "aggregate")
+    assert "sum of" in words and "smallest" in words and "the" not in words.split() and "tier" not in words
+    count = Example("y", "test", "CS2", "t", "compute the count of mode over paintings",
+                    "CREATE TABLE paintings (mode TEXT)", "SELECT COUNT(mode) AS count_mode FROM paintings", "db")
+    assert said(tokenizer, count, "aggregate") == "count of"
+    one = Example("z", "test", "CS2", "t", "sorted by price descending", "CREATE TABLE t (price REAL)",
+                  "SELECT price FROM t ORDER BY price DESC", "db")
+    swap = attribute_span(tokenizer, one, "order_direction")
+    assert len(swap) and torch.equal(value_span(tokenizer, one, "order_direction"), swap)  # the interchange's
+
+
+def test_a_patch_moves_the_latents_that_differ_most_both_ways():
+    delta = torch.tensor([0.05, -2.0, 1.0, 0.3, 0.0])
+    assert moved_latents(delta, 0.1) == [1, 2, 3]  # the "off" latent of the other values too
+    assert moved_latents(delta, 1.0) == [1]
+    assert moved_latents(torch.zeros(3), 0.1) == []
+
+
 def test_span_only_steering_has_only_the_at_span_methods(smoke_sae):
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "data.n_validation_per_set=8", "steering.concepts.targets=[order_direction:ASC]",
@@ -115,7 +147,8 @@ def test_span_only_steering_has_only_the_at_span_methods(smoke_sae):
                    "steering.methods.clamps=[3.0]", "steering.concepts.positions=[span]", "causal.random_sae=false"],
                   stage="steer")
     result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:ASC"]
-    assert set(result["methods"]) == {"none", "diffmean_at_span", "clamp_at_span", "additive_at_span"}
+    assert set(result["methods"]) == {"none", "diffmean_at_span", "clamp_at_span", "additive_at_span",
+                                      "patch_at_span"}
 
 
 def test_concept_positions_are_checked():

@@ -122,9 +122,17 @@ class ConceptsConfig:
     # where the methods act: every position (`all`), and/or only at the words that say the value,
     # where cause / isolate's interchange acts (`span`)
     positions: list[str] = field(default_factory=lambda: ["all", "span"])
+    # patch_at_span: the SAE's codes at the words moved toward their mean where the value holds, by
+    # these shares of the way (1: set to it); the latents moved are those whose mean there differs by
+    # at least `patch_share` of the largest difference
+    patch: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    patch_share: float = 0.1
 
     def __post_init__(self) -> None:
         _positive("steering.concepts", self, "prompts", "latents")
+        _grid("steering.concepts.patch", self.patch)
+        if not 0.0 < self.patch_share <= 1.0:
+            raise ConfigError("steering.concepts.patch_share", self.patch_share, "a share above 0, at most 1")
         if not self.positions or any(p not in ("all", "span") for p in self.positions):
             raise ConfigError("steering.concepts.positions", list(self.positions),
                               "a non-empty list of all and span, e.g. [all, span]")

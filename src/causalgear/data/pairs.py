@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from causalgear.data.examples import Example
+from causalgear.data.vocab import AGG_PHRASES
 
 ATTRIBUTES = ("order_direction", "aggregate", "where_operator")
 
@@ -85,6 +86,13 @@ def _aggregate_swaps(ex: Example):
 def _operator_swaps(ex: Example):
     return _word_swaps(ex, r" WHERE \w+ (>=|<=|>|<) ", _OPERATORS, lambda words: list(_OPERATORS))
 
+
+# the words that say a value of each attribute, where no swap of equal length exists (concept
+# steering's spans): the swap tables', and each aggregate phrase of the generator, before its field
+VALUE_WORDS = {"order_direction": tuple(_ORDER), "where_operator": tuple(_OPERATORS),
+               "aggregate": tuple(dict.fromkeys(phrase.split("{field}")[0].strip()
+                                                for table in AGG_PHRASES.values() for phrases in table.values()
+                                                for phrase in phrases))}
 
 _SWAPS = {"order_direction": _order_swaps, "aggregate": _aggregate_swaps, "where_operator": _operator_swaps}
 

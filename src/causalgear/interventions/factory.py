@@ -19,6 +19,7 @@ from causalgear.interventions.specs import (
     Grains,
     Interchange,
     MeanLatent,
+    MoveCodes,
     PerExample,
     Positions,
     Spec,
@@ -31,6 +32,7 @@ from causalgear.interventions.types import (
     EmbeddingPerturbation,
     InterchangeCode,
     Intervention,
+    MovedCodes,
     ResidualEdit,
     SetCode,
     ZeroCode,
@@ -85,6 +87,8 @@ class Interventions:
                 if self.counterfactual is None:
                     raise ValueError("interchange needs the counterfactual prompts' codes")
                 return placed(InterchangeCode(self.site, self.sae, j, self.counterfactual[:, j]), positions)
+            case MoveCodes(latents, values, alpha, positions):
+                return placed(MovedCodes(self.site, self.sae, latents, values, alpha), positions)
             case AddLatent(j, alpha, positions):
                 return placed(AddDirection(self.site, self.direction(j), alpha), positions)
             case AddVector(vector, alpha, positions):

@@ -79,6 +79,17 @@ class PerExample:
 
 
 @dataclass(frozen=True)
+class MoveCodes:
+    """z_S + `alpha` × (`values` − z_S) for the latents S (`latents`): at alpha 1, S take `values`
+    (e.g. their mean where a concept holds), as an interchange sets codes to a source's."""
+
+    latents: tuple[int, ...]
+    values: torch.Tensor  # [len(latents)]
+    alpha: float
+    positions: Positions = "all"
+
+
+@dataclass(frozen=True)
 class Grains:
     """GrAInS: the input embeddings of the prompt tokens most attributed to `latent` pushed by
     `scale` × their norm; always at those tokens (the attribution chooses the positions)."""
@@ -88,7 +99,7 @@ class Grains:
 
 
 CodeSpec = Union[ZeroLatent, MeanLatent, Clamp, Interchange]  # noqa: UP007
-Spec = Union[CodeSpec, AddLatent, AddVector, PerExample, Grains]  # noqa: UP007
+Spec = Union[CodeSpec, MoveCodes, AddLatent, AddVector, PerExample, Grains]  # noqa: UP007
 
 # causal.mode's names: the patches of one SAE code evaluate and transfer choose among
 CODE_MODES = ("zero", "mean", "inject", "interchange")

@@ -116,6 +116,34 @@ class InterchangeCode(CodePatch):
         return self.values[example_index.cpu()].unsqueeze(-1).to(z_j.device)
 
 
+class MovedCodes(ResidualEdit):
+    """z_S -> z_S + alpha (values - z_S) for several codes S at once: a concept's codes set toward
+    their mean where it holds, without a source prompt. As in CodePatch, only the decoded change
+    moves the stream, so alpha 0 leaves it bit-identical."""
+
+    def __init__(self, site: Site, sae: SparseAutoencoder, latents: Sequence[int], values: torch.Tensor,
+                 alpha: float):
+        super().__init__(site)
+        latents = [int(j) for j in latents]
+        if not latents or not all(0 <= j < sae.d_sae for j in latents):
+            raise ValueError(f"latents {latents}: one or more coordinates, each in 0..{sae.d_sae - 1}")
+        if len(values) != len(latents):
+            raise ValueError(f"{len(values)} values for {len(latents)} latents: one value per latent")
+        self.sae, self.latents, self.values, self.alpha = sae, torch.tensor(latents), values.float(), float(alpha)
+
+    def edit(self, example_index: torch.Tensor) -> Edit:
+        sae, S, alpha = self.sae, self.latents, self.alpha
+
+        def moved(h: torch.Tensor) -> torch.Tensor:
+            z = sae.encode(h.float())
+            z_new = z.clone()
+            z_new[..., S] = z[..., S] + alpha * (self.values.to(z) - z[..., S])
+            new, old = sae.decode(torch.stack([z_new, z]))
+            return h + (new - old).to(h.dtype)
+
+        return moved
+
+
 class AddDirection(ResidualEdit):
     """h -> h + alpha * direction: additive steering, and the direction baselines."""
 

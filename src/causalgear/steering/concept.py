@@ -13,8 +13,8 @@ latent and scale. Methods: clamp and additive on those latents; DiffMean of the 
 the same examples (as AxBench computes it: mean over each example's tokens, then positives minus
 negatives), at multiples of itself; an equal-norm random direction at the same multiples. These act
 at every position (`steering.concepts.positions` has `all`); with `span`, DiffMean and the SAE
-methods also act only at the words that say the value, where an interchange acts
-(`steering.concept_spans`).
+methods also act only at the words that say the value, where an interchange acts, and the SAE's
+codes there move toward their mean where the value holds (`steering.concept_spans`).
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
     alphas = list(s.methods.alphas)
     # method -> (its grid of (latent or None, scale), the intervention at any point)
     grids: dict[str, tuple[list, Callable]] = {}
+    notes: dict[str, dict] = {}  # what a method's entry says beside its point
     if "all" in s.concepts.positions:
         grids["clamp"] = ([(j, c) for j in latents for c in s.methods.clamps], lambda p: tools.make(Clamp(*p)))
         grids["additive"] = ([(j, a) for j in latents for a in alphas], lambda p: tools.make(AddLatent(*p)))
@@ -152,8 +153,9 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
         from causalgear.steering.concept_spans import span_grids
 
         saes = {"sae": (bench.sae, tools), **({"random_sae": twin} if twin else {})}
-        grids.update(span_grids(bench, component, pos, neg, prompts, saes, s.concepts.latents, alphas,
-                                list(s.methods.clamps)))
+        at_span, notes = span_grids(bench, component, pos, neg, prompts, saes, s.concepts.latents, alphas,
+                                    list(s.methods.clamps), s.concepts)
+        grids.update(at_span)
     budget = bench.budget
 
     def rows(split: str, interventions: list, idx=None) -> list[np.ndarray]:
@@ -188,6 +190,6 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
                                     if s.methods.halving else None, n_prompts=len(prompts["selection"]))
         out["methods"][name] = {"latent": choice.latent, "scale": choice.scale, "scale_at_grid_edge": choice.edge,
                                 "selection_score": choice.score, "test": choice.report,
-                                "selection_curve": choice.curve}
+                                "selection_curve": choice.curve, **notes.get(name, {})}
     return out
 
