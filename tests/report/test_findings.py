@@ -15,6 +15,7 @@ from causalgear.report.findings import findings
 from causalgear.report.health import health
 from causalgear.report.page import write_report
 from causalgear.report.plots import patching_empty, profile_empty
+from causalgear.report.tables import concept_steering_table
 from tests.conftest import chromium_dom
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
@@ -51,6 +52,23 @@ def test_the_sentences_follow_the_json_not_a_template(run):
     assert steer.verdict == "a finding" and "clamp +0.200 [+0.100, +0.300]" in steer.sentence
     m = json.loads((run / "train" / "metrics.json").read_text())
     assert health({**m, "dead_fraction": 0.3}) == ["dead_fraction 0.3 (needs <= 0.1)"]
+
+
+def test_a_patch_of_several_latents_counts_as_sae_based_against_its_twin(run):
+    path = run / "steer" / "steering.json"
+    s = json.loads(path.read_text())
+    methods = s["concept_steering"]["aggregate:MAX"]["methods"]
+    score = {"rate": 0.76, "ci_low": 0.67, "ci_high": 0.83, "n": 100}
+    methods["patch_at_span"] = {"latent": None, "scale": 1.0, "moved_latents": [138, 218, 35],
+                                "test": {"score": score, "concept": 0.76, "instruction": 1.0, "fluency": 0.99}}
+    methods["random_sae_patch_at_span"] = {**methods["patch_at_span"], "test": {
+        "score": {**score, "rate": 0.0, "ci_low": 0.0, "ci_high": 0.04}, "concept": 0.0, "instruction": 1.0,
+        "fluency": 0.99}}
+    path.write_text(json.dumps(s))
+    concept = {f.stage: f for f in findings(run)}["concept_steering"]
+    assert concept.verdict == "a finding" and "aggregate:MAX (patch_at_span)" in concept.sentence
+    rows = concept_steering_table(s["concept_steering"]).rows
+    assert ["aggregate:MAX", "patch_at_span", "3 moved"] == next(r for r in rows if r[1] == "patch_at_span")[:3]
 
 
 def test_the_chosen_coordinate_s_precision_is_said_beside_its_random_twin_s(run):

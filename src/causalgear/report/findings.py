@@ -17,9 +17,9 @@ from causalgear.report.health import HEALTH_GATE, health
 
 
 def acts_through_latents(m: dict) -> bool:
-    """A steering method that acts through an SAE latent names it (`latent`); a residual direction's
-    (DiffMean, a probe's, a trained vector) has none."""
-    return m.get("latent") is not None
+    """A steering method that acts through SAE latents names them (`latent`, or a patch's
+    `moved_latents`); a residual direction's (DiffMean, a probe's, a trained vector) has none."""
+    return m.get("latent") is not None or bool(m.get("moved_latents"))
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,9 @@ def concept_steering_table(c: dict) -> Table | None:
             continue
         for name, m in r["methods"].items():
             t = m["test"]
-            rows.append([target, name, "" if m.get("latent") is None else str(m["latent"]), _f(m.get("scale"), 3),
+            latents = str(m["latent"]) if m.get("latent") is not None else \
+                f"{len(m['moved_latents'])} moved" if m.get("moved_latents") else ""
+            rows.append([target, name, latents, _f(m.get("scale"), 3),
                          rate(t["score"]), f"{t['concept']:.2f} / {t['instruction']:.2f} / {t['fluency']:.2f}"])
     if not rows:
         return None
