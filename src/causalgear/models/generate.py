@@ -19,7 +19,7 @@ import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
 
 from causalgear.logs import bar as progress_bar
-from causalgear.models.site import decoding_rows
+from causalgear.models.decoding import decoding_rows
 
 # A statement ends at ';', at a new line, or where the model starts a new prompt section.
 _STOPS = (";", "\n", "###")
@@ -68,7 +68,7 @@ def _greedy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch: d
             max_new_tokens: int) -> list[list[int]]:
     """Each row's new tokens, greedy; a row leaves the batch (its cache rows too) once its text holds a
     stop or it wrote EOS. An edit at a site sees the rows still decoding where they were in the batch
-    (`models.site.decoding_rows`)."""
+    (`models.decoding`)."""
     device = batch["input_ids"].device
     may_stop = _may_stop(tokenizer, model.config.vocab_size)
     widest = max(len(s) for s in _STOPS)  # a stop that ends in the new token starts at most this many tokens back

@@ -14,40 +14,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar
 
 import torch
 
+from causalgear.models.decoding import on_batch
 from causalgear.models.loading import decoder_layers
 
 KINDS = ("resid", "mlp_out", "attn_out")
 _SUBMODULES = {"mlp_out": ("mlp", "feed_forward"), "attn_out": ("self_attn", "attn", "attention")}
-
-
-# the rows of a generation batch still decoding, and the batch's size (`models.generate` drops the
-# rows that finished): an edit made for the whole batch is applied to its rows where they were
-_DECODING: ContextVar[tuple[torch.Tensor, int] | None] = ContextVar("decoding_rows", default=None)
-
-
-@contextlib.contextmanager
-def decoding_rows(rows: torch.Tensor, size: int) -> Iterator[None]:
-    """Inside: the forward passes run only the batch's `rows` (of `size`)."""
-    token = _DECODING.set((rows, size))
-    try:
-        yield
-    finally:
-        _DECODING.reset(token)
-
-
-def _on_batch(fn: Callable[[torch.Tensor], torch.Tensor], h: torch.Tensor) -> torch.Tensor:
-    """fn(h), with h's rows placed where they are in the whole batch while some have left it."""
-    live = _DECODING.get()
-    if live is None or len(live[0]) == live[1] or h.shape[0] != len(live[0]):
-        return fn(h)
-    rows = live[0].to(h.device)
-    whole = h.new_zeros((live[1], *h.shape[1:]))
-    whole[rows] = h
-    return fn(whole)[rows]
 
 
 class StopForward(Exception):
@@ -136,7 +110,7 @@ class Site:
             if isinstance(positions, str):
                 if positions == "prompt" and h.shape[1] == 1:
                     return None  # a decoding step: the prompt was already edited
-                return replace_first(output, _on_batch(fn, h))
+                return replace_first(output, on_batch(fn, h))
             if positions.shape != h.shape[:2]:
                 return None  # decoding steps after the masked prompt
             return replace_first(output, torch.where(positions.unsqueeze(-1), fn(h), h))
