@@ -77,7 +77,7 @@ def _greedy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch: d
     length = torch.zeros(n, dtype=torch.long)
     mask, cache, rows = batch["attention_mask"], DynamicCache(), torch.arange(n)
     first = {"inputs_embeds": embeds} if embeds is not None else {"input_ids": batch["input_ids"]}
-    logits = model(**first, attention_mask=mask, position_ids=_first_positions(mask), past_key_values=cache,
+    logits = model(**first, attention_mask=mask, position_ids=_first_positions(mask), cache=cache,
                    use_cache=True, logits_to_keep=1).logits[:, -1]
     for step in range(max_new_tokens):
         token = logits.argmax(-1).cpu()

@@ -153,8 +153,7 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
         from causalgear.steering.concept_spans import span_grids
 
         saes = {"sae": (bench.sae, tools), **({"random_sae": twin} if twin else {})}
-        at_span, notes = span_grids(bench, component, pos, neg, prompts, saes, s.concepts.latents, alphas,
-                                    list(s.methods.clamps), s.concepts)
+        at_span, notes = span_grids(bench, component, pos, neg, prompts, saes, s)
         grids.update(at_span)
     budget = bench.budget
 

@@ -83,11 +83,13 @@ def span_means(bench, examples: list, spans: list[torch.Tensor], saes: tuple) ->
 
 
 def span_grids(bench, component: str, pos: list, neg: list, prompts: dict[str, list], tools: dict,
-               n_latents: int, alphas: list[float], clamps: list[float], concepts) -> tuple[dict, dict]:
+               steering) -> tuple[dict, dict]:
     """The at-span methods' grids: name -> (points (latent or None, scale), point -> intervention per
     split), and name -> what the JSON says of the method beside its point (the latents a patch moves).
-    `tools`: "sae" (and "random_sae") -> (the SAE, its Interventions); `concepts`: steering.concepts."""
-    tok = bench.tokenizer
+    `tools`: "sae" (and "random_sae") -> (the SAE, its Interventions); `steering`: the config group
+    (its grids: methods.alphas and methods.clamps; concepts.latents, concepts.patch and patch_share)."""
+    tok, concepts = bench.tokenizer, steering.concepts
+    alphas, clamps = list(steering.methods.alphas), list(steering.methods.clamps)
     at = {split: tuple(value_span(tok, e, component) for e in examples) for split, examples in prompts.items()}
     saes = tuple(sae for sae, _ in tools.values())
     h_pos, *z_pos = span_means(bench, pos, [value_span(tok, e, component) for e in pos], saes)
@@ -107,7 +109,7 @@ def span_grids(bench, component: str, pos: list, neg: list, prompts: dict[str, l
     for i, (name, (_, made)) in enumerate(tools.items()):
         prefix = "" if name == "sae" else f"{name}_"
         delta = diffmean(z_pos[i], z_neg[i])
-        latents = torch.argsort(delta, descending=True)[:n_latents].tolist()
+        latents = torch.argsort(delta, descending=True)[:concepts.latents].tolist()
         grids[f"{prefix}clamp_at_span"] = ([(j, c) for j in latents for c in clamps],
                                            lambda p, m=made: per_split(lambda s: Clamp(p[0], p[1], s), m))
         grids[f"{prefix}additive_at_span"] = ([(j, a) for j in latents for a in alphas],
