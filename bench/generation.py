@@ -1,12 +1,14 @@
-"""Greedy SQL generation time by batch size, side by side, with the outputs compared.
+"""Greedy SQL generation time by batch size, and by decoder, side by side, with the outputs compared.
 
-    python bench/generation.py [--prompts 200] [--sizes 16,32,64,128,256] [overrides]
+    python bench/generation.py [--prompts 200] [--sizes 16,32,64,128,256] [--alphas 2,8] [overrides]
 
 Generates SQL for the first `--prompts` prompts of the held-out test split (unsteered, and steered
-by adding the SAE's most active latent at every position, as steering does) at each batch size,
-in turn, twice (the second pass reported: the first warms the allocator). Ends with one JSON line:
-each size's seconds as a ratio to 32's (the default before 128) and how many outputs differ from
-32's (0: the batch size changes time, not answers).
+by adding the SAE's most active latent at every position, as steering does, at each of `--alphas`)
+at each batch size, in turn, twice (the second pass reported: the first warms the allocator). Then,
+at `generation.batch_size`, the greedy loop that drops ended rows (`models.generate`) against
+`model.generate` for the same batches. Ends with one JSON line: each size's seconds as a ratio to
+32's (the default before 128), the loop's seconds as a ratio to `model.generate`'s, and how many
+outputs differ (0: they change time, not answers).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--prompts", type=int, default=200)
     p.add_argument("--sizes", default="16,32,64,128,256")
+    p.add_argument("--alphas", default="2,8")
     args, overrides = p.parse_known_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if 32 not in sizes:
@@ -33,7 +36,7 @@ def main() -> None:
         from causalgear.models.loading import load_model
 
         model, tokenizer = load_model(cfg.model, cfg.paths.cache_dir)
-        steered = None
+        steered = {}
     else:
         from causalgear.interventions.factory import Interventions
         from causalgear.interventions.specs import AddLatent
@@ -41,15 +44,14 @@ def main() -> None:
         bench = Workbench.load(cfg, "bench")
         model, tokenizer = bench.model, bench.tokenizer
         latent = int(bench.stats["firing_rate"].argmax())
-        steered = Interventions(bench.site, bench.sae, bench.stats).make(AddLatent(latent, 2.0))
+        made = Interventions(bench.site, bench.sae, bench.stats)
+        steered = {f"steered {a}": made.make(AddLatent(latent, float(a))) for a in args.alphas.split(",")}
     from causalgear.data.loading import load_split
     from causalgear.models.generate import generate_sql
 
     prompts = [e.prompt for e in load_split(cfg, cfg.data.eval_split)[:args.prompts]]
     out: dict = {"prompts": len(prompts), "model": cfg.model.name}
-    for label, intervention in (("unsteered", None), ("steered", steered)):
-        if label == "steered" and intervention is None:
-            continue
+    for label, intervention in {"unsteered": None, **steered}.items():
         seconds, preds = {}, {}
         for _ in range(2):
             for bs in sizes:
@@ -60,7 +62,30 @@ def main() -> None:
                                 "outputs_differing_from_32": sum(a != b for a, b in zip(preds[bs], preds[32],
                                                                                        strict=True))}
                       for bs in sizes}
+    out["decoder"] = decoders(model, tokenizer, prompts, {"unsteered": None, **steered}, cfg.generation.batch_size)
     print(json.dumps(out))
+
+
+def decoders(model, tokenizer, prompts: list[str], interventions: dict, batch_size: int) -> dict:
+    """The greedy loop against `model.generate` (what `generate_sql` falls back to), alternated, twice."""
+    from unittest import mock
+
+    from causalgear.models import generate
+
+    out = {}
+    for label, intervention in interventions.items():
+        seconds, preds = {}, {}
+        for _ in range(2):
+            for decoder in ("model.generate", "loop"):
+                with mock.patch.object(generate, "_plain_greedy", lambda _m, d=decoder: d == "loop"):
+                    began = time.perf_counter()
+                    preds[decoder] = generate.generate_sql(model, tokenizer, prompts, batch_size=batch_size,
+                                                           intervention=intervention)
+                    seconds[decoder] = time.perf_counter() - began
+        out[label] = {"loop_time_vs_generate": round(seconds["loop"] / seconds["model.generate"], 3),
+                      "outputs_differing": sum(a != b for a, b in zip(preds["loop"], preds["model.generate"],
+                                                                      strict=True))}
+    return out
 
 
 if __name__ == "__main__":

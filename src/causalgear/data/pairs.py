@@ -88,11 +88,11 @@ def _operator_swaps(ex: Example):
 
 
 # the words that say a value of each attribute, where no swap of equal length exists (concept
-# steering's spans): the swap tables', and each aggregate phrase of the generator, before its field
+# steering's spans): the swap tables', and each aggregate phrase the model is trained on, before its
+# field (never the phrases held out for the shift splits: a method must not know them)
 VALUE_WORDS = {"order_direction": tuple(_ORDER), "where_operator": tuple(_OPERATORS),
                "aggregate": tuple(dict.fromkeys(phrase.split("{field}")[0].strip()
-                                                for table in AGG_PHRASES.values() for phrases in table.values()
-                                                for phrase in phrases))}
+                                                for phrases in AGG_PHRASES["train"].values() for phrase in phrases))}
 
 _SWAPS = {"order_direction": _order_swaps, "aggregate": _aggregate_swaps, "where_operator": _operator_swaps}
 
