@@ -4,8 +4,8 @@ where cause / isolate's interchange sets the stream (`causalgear.data.pairs`), i
 position. No source prompt is needed: the push comes from the validation examples.
 
 Where a prompt has no swap of equal length (a count, a sum said "the sum of", two aggregates), the
-span is the tokens of every phrase of the generator's tables that says a value of the component
-(`value_span`): steering needs no aligned source, only the words.
+span is the tokens of every phrase the model is trained on that says a value of the component
+(`value_span`, `data.pairs.VALUE_WORDS`): steering needs no aligned source, only the words.
 
 Methods: DiffMean over those tokens (mean of the site's stream at the words of validation examples
 with the target value minus without); the SAE's clamp and additive on the latents whose mean code
