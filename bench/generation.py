@@ -1,14 +1,15 @@
 """Greedy SQL generation time by batch size, and by decoder, side by side, with the outputs compared.
 
-    python bench/generation.py [--prompts 200] [--sizes 16,32,64,128,256] [--alphas 2,8] [overrides]
+    python bench/generation.py [--prompts 200] [--sizes 16,32,64,128,256] [--alphas 0.5,2,8] [overrides]
 
 Generates SQL for the first `--prompts` prompts of the held-out test split (unsteered, and steered
 by adding the SAE's most active latent at every position, as steering does, at each of `--alphas`)
 at each batch size, in turn, twice (the second pass reported: the first warms the allocator). Then,
 at `generation.batch_size`, the greedy loop that drops ended rows (`models.generate`) against
-`model.generate` for the same batches. Ends with one JSON line: each size's seconds as a ratio to
-32's (the default before 128), the loop's seconds as a ratio to `model.generate`'s, and how many
-outputs differ (0: they change time, not answers).
+`model.generate` for the same batches, also for every alpha's point generated together (a grid).
+Ends with one JSON line: each size's seconds as a ratio to 32's (the default before 128), the
+loop's seconds as a ratio to `model.generate`'s, and how many outputs differ (0: they change time,
+not answers).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--prompts", type=int, default=200)
     p.add_argument("--sizes", default="16,32,64,128,256")
-    p.add_argument("--alphas", default="2,8")
+    p.add_argument("--alphas", default="0.5,2,8")
     args, overrides = p.parse_known_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if 32 not in sizes:
@@ -62,18 +63,24 @@ def main() -> None:
                                 "outputs_differing_from_32": sum(a != b for a, b in zip(preds[bs], preds[32],
                                                                                        strict=True))}
                       for bs in sizes}
-    out["decoder"] = decoders(model, tokenizer, prompts, {"unsteered": None, **steered}, cfg.generation.batch_size)
+    cases = {label: (prompts, intervention) for label, intervention in {"unsteered": None, **steered}.items()}
+    if steered:  # a grid's points generated together, as steering searches one (some outputs end, some run on)
+        from causalgear.interventions.types import Stacked
+
+        cases["steered grid"] = (prompts * len(steered), Stacked(list(steered.values()), [len(prompts)] * len(steered)))
+    out["decoder"] = decoders(model, tokenizer, cases, cfg.generation.batch_size)
     print(json.dumps(out))
 
 
-def decoders(model, tokenizer, prompts: list[str], interventions: dict, batch_size: int) -> dict:
-    """The greedy loop against `model.generate` (what `generate_sql` falls back to), alternated, twice."""
+def decoders(model, tokenizer, cases: dict, batch_size: int) -> dict:
+    """The greedy loop against `model.generate` (what `generate_sql` falls back to), alternated, twice;
+    `cases`: label -> (prompts, intervention)."""
     from unittest import mock
 
     from causalgear.models import generate
 
     out = {}
-    for label, intervention in interventions.items():
+    for label, (prompts, intervention) in cases.items():
         seconds, preds = {}, {}
         for _ in range(2):
             for decoder in ("model.generate", "loop"):
