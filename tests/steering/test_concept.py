@@ -154,4 +154,8 @@ def test_span_only_steering_has_only_the_at_span_methods(smoke_sae):
 def test_concept_positions_are_checked():
     with pytest.raises(ConfigError, match="steering.concepts.positions"):
         validate(compose(["steering.concepts.positions=[everywhere]"]))
+    with pytest.raises(ConfigError, match=r"steering.concepts.patch_share=1.5.*a share above 0, at most 1"):
+        validate(compose(["steering.concepts.patch_share=1.5"]))
+    with pytest.raises(ConfigError, match=r"steering.concepts.patch=\[0.0\]"):
+        validate(compose(["steering.concepts.patch=[0.0]"]))
 
