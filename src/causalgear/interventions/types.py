@@ -23,6 +23,17 @@ from causalgear.sae.base import SparseAutoencoder
 Edit = Callable[[torch.Tensor], torch.Tensor]
 
 
+def through_codes(sae: SparseAutoencoder, h: torch.Tensor,
+                  new_codes: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """h + g(z') - g(z), z = encode(h), z' = new_codes(z): only what the SAE attributes to the codes
+    that change moves the stream; what it fails to reconstruct stays. Holds for any decoder g, the
+    deep one included, because both decodes are computed."""
+    z = sae.encode(h.float())
+    # one decoder call for both codes: in generation the per-call overhead is what a step costs
+    new, old = sae.decode(torch.stack([new_codes(z), z]))
+    return h + (new - old).to(h.dtype)
+
+
 class Intervention:
     """No change: the unedited model."""
 
@@ -47,9 +58,8 @@ class ResidualEdit(Intervention):
 
 
 class CodePatch(ResidualEdit):
-    """x' = x + g(z') - g(z), z' = z except z'_j: only what the SAE attributes to coordinate j
-    moves the stream; what it fails to reconstruct stays. Holds for any decoder g, the deep one
-    included, because both decodes are computed. `record`: a dict that receives z[..., j] and
+    """x' = x + g(z') - g(z), z' = z except z'_j (`through_codes`): only what the SAE attributes to
+    coordinate j moves the stream. `record`: a dict that receives z[..., j] and
     z'[..., j] of the first call (the prompt's pass), at no extra cost."""
 
     def __init__(self, site: Site, sae: SparseAutoencoder, j: int, record: dict | None = None):
@@ -65,17 +75,14 @@ class CodePatch(ResidualEdit):
     def edit(self, example_index: torch.Tensor) -> Edit:
         sae, j = self.sae, self.j
 
-        def patched(h: torch.Tensor) -> torch.Tensor:
-            z = sae.encode(h.float())
+        def patched(z: torch.Tensor) -> torch.Tensor:
             z_new = z.clone()
             z_new[..., j] = torch.as_tensor(self.value(z[..., j], example_index), dtype=z.dtype, device=z.device)
-            # one decoder call for both codes: in generation the per-call overhead is what a step costs
-            new, old = sae.decode(torch.stack([z_new, z]))
             if self.record is not None and "before" not in self.record:
                 self.record["before"], self.record["after"] = z[..., j], z_new[..., j]
-            return h + (new - old).to(h.dtype)
+            return z_new
 
-        return patched
+        return lambda h: through_codes(sae, h, patched)
 
 
 class ZeroCode(CodePatch):
@@ -118,8 +125,8 @@ class InterchangeCode(CodePatch):
 
 class MovedCodes(ResidualEdit):
     """z_S -> z_S + alpha (values - z_S) for several codes S at once: a concept's codes set toward
-    their mean where it holds, without a source prompt. As in CodePatch, only the decoded change
-    moves the stream, so alpha 0 leaves it bit-identical."""
+    their mean where it holds, without a source prompt. Only the decoded change moves the stream
+    (`through_codes`), so alpha 0 leaves it bit-identical."""
 
     def __init__(self, site: Site, sae: SparseAutoencoder, latents: Sequence[int], values: torch.Tensor,
                  alpha: float):
@@ -134,14 +141,12 @@ class MovedCodes(ResidualEdit):
     def edit(self, example_index: torch.Tensor) -> Edit:
         sae, S, alpha = self.sae, self.latents, self.alpha
 
-        def moved(h: torch.Tensor) -> torch.Tensor:
-            z = sae.encode(h.float())
+        def moved(z: torch.Tensor) -> torch.Tensor:
             z_new = z.clone()
             z_new[..., S] = z[..., S] + alpha * (self.values.to(z) - z[..., S])
-            new, old = sae.decode(torch.stack([z_new, z]))
-            return h + (new - old).to(h.dtype)
+            return z_new
 
-        return moved
+        return lambda h: through_codes(sae, h, moved)
 
 
 class AddDirection(ResidualEdit):
@@ -267,18 +272,17 @@ def full_residual(h: torch.Tensor, source: torch.Tensor, rows: list[int]) -> tor
 
 def sae_codes(sae: SparseAutoencoder, js: Sequence[int] | torch.Tensor) -> Transfer:
     """The codes `js` take the source's values: one list for every example, or a bool mask
-    [n_examples, d_sae] of each example's own. As in CodePatch, only the decoded change moves the
-    stream."""
+    [n_examples, d_sae] of each example's own. Only the decoded change moves the stream
+    (`through_codes`)."""
     if not isinstance(js, torch.Tensor):
         mask = torch.zeros(sae.d_sae, dtype=torch.bool)
         mask[list(js)] = True
         js = mask.unsqueeze(0)
 
     def transfer(h: torch.Tensor, source: torch.Tensor, rows: list[int]) -> torch.Tensor:
-        z, z_source = sae.encode(h.float()), sae.encode(source.float())
-        which = (js if len(js) == 1 else js[rows]).to(z.device).unsqueeze(1)  # [batch or 1, 1, d_sae]
-        new, old = sae.decode(torch.stack([torch.where(which, z_source, z), z]))
-        return h + (new - old).to(h.dtype)
+        z_source = sae.encode(source.float())
+        which = (js if len(js) == 1 else js[rows]).to(z_source.device).unsqueeze(1)  # [batch or 1, 1, d_sae]
+        return through_codes(sae, h, lambda z: torch.where(which, z_source, z))
 
     return transfer
 

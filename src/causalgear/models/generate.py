@@ -40,9 +40,9 @@ def _may_stop(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> torch.Tens
     can the output have ended), computed once per tokenizer."""
     if tokenizer not in _STOP_TOKENS:
         chars = set("".join(_STOPS))
+        texts = tokenizer.batch_decode([[i] for i in range(min(vocab_size, len(tokenizer)))])
         flags = torch.zeros(vocab_size, dtype=torch.bool)
-        for i in range(min(vocab_size, len(tokenizer))):
-            flags[i] = any(c in tokenizer.decode([i]) for c in chars)
+        flags[:len(texts)] = torch.tensor([any(c in text for c in chars) for text in texts])
         _STOP_TOKENS[tokenizer] = flags
     return _STOP_TOKENS[tokenizer]
 
@@ -82,8 +82,8 @@ def _greedy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch: d
     for step in range(max_new_tokens):
         token = logits.argmax(-1).cpu()
         new[rows, step], length[rows] = token, step + 1
-        done = token == tokenizer.eos_token_id if tokenizer.eos_token_id is not None else torch.zeros_like(token,
-                                                                                                       dtype=torch.bool)
+        eos = tokenizer.eos_token_id
+        done = torch.zeros(len(rows), dtype=torch.bool) if eos is None else token == eos
         for r in may_stop[token].nonzero().squeeze(1).tolist():
             row = int(rows[r])
             tail = tokenizer.decode(new[row, max(0, step + 1 - widest):step + 1].tolist())
