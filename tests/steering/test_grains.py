@@ -60,3 +60,50 @@ def test_additive_direction_of_a_one_layer_sae_is_its_decoder_row():
     torch.manual_seed(0)
     sae = ReLUSAE(6, 4)
     torch.testing.assert_close(decoder_direction(sae, 2, 3.0), 3.0 * sae.W_dec[2].detach())
+
+
+def test_prompts_attributed_together_equal_each_attributed_alone(tiny_qwen2):
+    from omegaconf import OmegaConf
+
+    from causalgear.config.steering import SteeringConfig
+    from causalgear.steering.grains import Steerer
+
+    model, tokenizer = tiny_qwen2
+    torch.manual_seed(0)
+    prompts = ["### Instruction: show the name ### Response:", "### Instruction: count ### Response:",
+               "### Instruction: show the name and the age of every person ### Response:"]
+    responses = ["SELECT name FROM people", "SELECT COUNT(*)", ""]
+    s = OmegaConf.structured(SteeringConfig)
+    s.grains.top_tokens = 3
+
+    def attributed(rows_per_pass: int):
+        s.grains.internal_batch_size = rows_per_pass
+        return Steerer(s, tokenizer, ReLUSAE(32, 8), Site(model, 1), 3).attribute_many(prompts, responses)
+
+    torch.manual_seed(0)
+    alone = attributed(s.grains.n_steps + 2)  # each prompt's rows in a pass of its own
+    torch.manual_seed(0)
+    together = attributed(1000)  # all three prompts in one pass, the shorter two right-padded
+    for a, b in zip(alone, together, strict=True):
+        assert (a.prompt_ids, a.response_ids, a.tokens.tolist()) == (b.prompt_ids, b.response_ids, b.tokens.tolist())
+        torch.testing.assert_close(a.attributions, b.attributions, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(a.unit_delta, b.unit_delta, rtol=1e-4, atol=1e-6)
+        assert abs(a.f_input - b.f_input) < 1e-4 and a.completeness_error is not None
+
+
+def test_the_unit_perturbation_is_the_one_step_perturbation_at_scale_one(tiny_qwen2):
+    from omegaconf import OmegaConf
+
+    from causalgear.config.steering import SteeringConfig
+    from causalgear.steering.grains import Steerer
+
+    model, tokenizer = tiny_qwen2
+    torch.manual_seed(0)
+    s = OmegaConf.structured(SteeringConfig)
+    steerer = Steerer(s, tokenizer, ReLUSAE(32, 8), Site(model, 1), 3)
+    a = steerer.attribute("### Instruction: show the name ### Response:", "SELECT name")
+    x = model.get_input_embeddings()(torch.tensor(a.prompt_ids + a.response_ids)).detach()
+    f = steerer.readout.function(readout_mask(len(a.prompt_ids), len(x), "response"))
+    torch.testing.assert_close(a.unit_delta, perturbation(f, x, a.tokens, 1.0)[:len(a.prompt_ids)],
+                               rtol=1e-4, atol=1e-6)
+    assert float(a.unit_delta.norm(dim=-1).gt(0).sum()) == len(a.tokens) == 8

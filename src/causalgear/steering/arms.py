@@ -15,7 +15,6 @@ import torch
 
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.types import Intervention, Stacked, stackable
-from causalgear.logs import bar as progress_bar
 from causalgear.models.accuracy import Runner
 
 # the arms a steering run makes: the steering split's halves and, off data.eval_split, the
@@ -63,8 +62,8 @@ class ArmMaker:
         if base is None:
             base, preds = runner.correct()
         if attribute:
-            attributed = [self.steerer.attribute(e.prompt, p) for e, p in progress_bar(
-                list(zip(examples, preds, strict=True)), desc=f"attribute ({key})", unit="prompt")]
+            attributed = self.steerer.attribute_many([e.prompt for e in examples], list(preds),
+                                                     desc=f"attribute ({key})")
         perturber = self.steerer.perturber(attributed) if attributed is not None else None
         return Arm(key, np.arange(len(examples)) if rows is None else rows, tuple(examples), runner,
                    Interventions(bench.site, bench.sae, bench.stats, perturber=perturber), base, tuple(preds),

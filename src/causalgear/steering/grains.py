@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from causalgear.errors import CausalgearError
 from causalgear.models.site import Site
 from causalgear.steering.feature import FeatureReadout, readout_mask
-from causalgear.steering.integrated_gradients import integrated_gradients
+from causalgear.steering.integrated_gradients import integrated_gradients_many
 
 
 def chosen_tokens(attributions: torch.Tensor, prompt_len: int, top_tokens: int | None) -> torch.Tensor:
@@ -36,13 +36,19 @@ def perturbation(f: Callable[[torch.Tensor], torch.Tensor], embeds: torch.Tensor
     cur = base.clone()
     if scale == 0 or len(tokens) == 0:
         return torch.zeros_like(base)
-    norms = base[tokens].norm(dim=-1, keepdim=True)
     for _ in range(steps):
         point = cur.unsqueeze(0).requires_grad_(True)
         (grad,) = torch.autograd.grad(f(point).sum(), point)
-        g = grad[0, tokens]
-        cur[tokens] += sign * (scale / steps) * norms * g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        cur += step(base, grad[0], tokens, sign * scale / steps)
     return cur - base
+
+
+def step(embeds: torch.Tensor, grad: torch.Tensor, tokens: torch.Tensor, size: float) -> torch.Tensor:
+    """size * ||e_t|| * g_t / ||g_t|| at `tokens`, zero elsewhere ([T, d])."""
+    out = torch.zeros_like(embeds)
+    g = grad[tokens].to(embeds.dtype)
+    out[tokens] = size * embeds[tokens].norm(dim=-1, keepdim=True) * g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    return out
 
 
 def baseline_embedding(kind: str, embedding: torch.nn.Embedding, pad_id: int | None) -> torch.Tensor:
@@ -91,19 +97,42 @@ class Steerer:
         x = self._embeds(prompt_ids + response_ids)
         return x, self.readout.function(readout_mask(len(prompt_ids), len(x), self.s.position))
 
-    def attribute(self, prompt: str, response: str) -> Attributed:
+    def _ids(self, prompt: str, response: str) -> tuple[list[int], list[int]]:
         prompt_ids = self.tokenizer(prompt).input_ids
         response_ids = self.tokenizer(response, add_special_tokens=False).input_ids \
             if self.s.position == "response" and response else []
-        x, f = self._input_and_f(prompt_ids, response_ids)
-        att = integrated_gradients(f, x, self.baseline, self.s.n_steps, self.s.internal_batch_size,
-                                   self.s.ig_method)
-        tokens = chosen_tokens(att.per_token, len(prompt_ids), self.s.top_tokens)
-        unit = None
-        if self.s.grad_steps == 1:  # one step: the perturbation is linear in the scale
-            unit = perturbation(f, x, tokens, 1.0, 1, self.sign)[:len(prompt_ids)]
-        return Attributed(prompt_ids, response_ids, att.per_token, att.f_input, att.f_baseline,
-                          att.completeness_error, tokens, unit)
+        return prompt_ids, response_ids
+
+    def attribute(self, prompt: str, response: str) -> Attributed:
+        return self.attribute_many([prompt], [response])[0]
+
+    def attribute_many(self, prompts: list[str], responses: list[str], progress: bool = True,
+                       desc: str = "attribute") -> list[Attributed]:
+        """Each prompt attributed against its response, the IG points of several prompts sharing a
+        pass (`grains.internal_batch_size` rows each), with its unit perturbation where it is linear
+        in the scale (one gradient step: dF/dx at x, which the IG passes give)."""
+        ids = [self._ids(p, r) for p, r in zip(prompts, responses, strict=True)]
+        xs = [self._embeds(p + r) for p, r in ids]
+        masks = [readout_mask(len(p), len(x), self.s.position) for (p, _), x in zip(ids, xs, strict=True)]
+
+        def f(points: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+            mask = torch.zeros(points.shape[:2], dtype=torch.bool)
+            for r, i in enumerate(rows.tolist()):
+                mask[r, :len(masks[i])] = masks[i]
+            return self.readout.function(mask)(points)
+
+        atts = integrated_gradients_many(f, xs, self.baseline, self.s.n_steps, self.s.internal_batch_size,
+                                         self.s.ig_method, progress=progress, desc=desc)
+        out = []
+        for (prompt_ids, response_ids), x, att in zip(ids, xs, atts, strict=True):
+            tokens = chosen_tokens(att.per_token, len(prompt_ids), self.s.top_tokens)
+            unit = None
+            if self.s.grad_steps == 1:  # one step: the perturbation is linear in the scale
+                unit = step(x, att.grad_at_input, tokens, self.sign)[:len(prompt_ids)] if len(tokens) \
+                    else torch.zeros_like(x[:len(prompt_ids)])
+            out.append(Attributed(prompt_ids, response_ids, att.per_token, att.f_input, att.f_baseline,
+                                  att.completeness_error, tokens, unit))
+        return out
 
     def delta(self, a: Attributed, scale: float) -> torch.Tensor:
         if a.unit_delta is not None:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from causalgear.config import IGMethod
+from causalgear.logs import bar
 
 
 def quadrature(n_steps: int, method: str = "gausslegendre") -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,6 +37,7 @@ class Attribution:
     per_token: torch.Tensor  # [T]: IG summed over the hidden dimension
     f_input: float
     f_baseline: float
+    grad_at_input: torch.Tensor | None = None  # [T, d]: dF/dx at x itself (GrAInS' first step)
 
     @property
     def completeness_error(self) -> float | None:
@@ -50,18 +52,48 @@ def integrated_gradients(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Ten
                          n_steps: int = 64, internal_batch_size: int = 64,
                          method: str = "gausslegendre") -> Attribution:
     """IG of `f` ([B, T, d] -> [B]) at one input `x` [T, d] against `baseline` [T, d] (or [d])."""
-    x = x.detach()
-    baseline = baseline.detach().expand_as(x).to(x.dtype)
+    (att,) = integrated_gradients_many(lambda points, _rows: f(points), [x], baseline, n_steps,
+                                       internal_batch_size, method)
+    return att
+
+
+def integrated_gradients_many(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], xs: list[torch.Tensor],
+                              baseline: torch.Tensor, n_steps: int = 64, internal_batch_size: int = 64,
+                              method: str = "gausslegendre", progress: bool = False,
+                              desc: str = "attribute") -> list[Attribution]:
+    """IG of `f` at each input xs[i] [T_i, d] against `baseline` [d]. Every input contributes
+    n_steps quadrature points, itself and the baseline (F at both ends; dF/dx at x) as rows, and
+    the rows of all inputs share passes of `internal_batch_size` rows, longest inputs first, shorter
+    ones right-padded with zeros. `f(points [R, T, d], rows [R])` gives F of each row, `rows` naming
+    its input: it must read nothing past the row's own length (a causal model read at masked
+    positions does not), so the padding changes no figure."""
     alphas, weights = quadrature(n_steps, method)
-    alphas, weights = alphas.to(x.device, x.dtype), weights.to(x.device, torch.float64)
-    diff = x - baseline
-    grad_sum = torch.zeros_like(x, dtype=torch.float64)
-    for start in range(0, n_steps, internal_batch_size):
-        a = alphas[start:start + internal_batch_size]
-        points = (baseline + a[:, None, None] * diff).requires_grad_(True)
-        (grads,) = torch.autograd.grad(f(points).sum(), points)
-        grad_sum += (weights[start:start + internal_batch_size, None, None] * grads.double()).sum(0)
-    with torch.no_grad():
-        ends = f(torch.stack([x, baseline]))
-    return Attribution(per_token=(diff.double() * grad_sum).sum(-1).float(), f_input=float(ends[0]),
-                       f_baseline=float(ends[1]))
+    order = sorted(range(len(xs)), key=lambda i: -len(xs[i]))
+    rows = [(i, k) for i in order for k in range(n_steps + 2)]  # k = n_steps: x; n_steps + 1: baseline
+    grad_sum = [torch.zeros_like(x, dtype=torch.float64) for x in xs]
+    at_x: list = [None] * len(xs)
+    ends = [[0.0, 0.0] for _ in xs]
+    for start in bar(range(0, len(rows), internal_batch_size), progress=progress, desc=desc, unit="pass"):
+        chunk = rows[start:start + internal_batch_size]
+        points = xs[chunk[0][0]].new_zeros(len(chunk), len(xs[chunk[0][0]]), xs[0].shape[-1])
+        for r, (i, k) in enumerate(chunk):
+            x = xs[i].detach()
+            base = baseline.detach().to(x.dtype).expand_as(x)
+            points[r, :len(x)] = x if k == n_steps else base if k > n_steps else base + float(alphas[k]) * (x - base)
+        points.requires_grad_(True)
+        values = f(points, torch.tensor([i for i, _ in chunk]))
+        (grads,) = torch.autograd.grad(values.sum(), points)
+        values = values.detach()
+        for r, (i, k) in enumerate(chunk):
+            g = grads[r, :len(xs[i])]
+            if k < n_steps:
+                grad_sum[i] += float(weights[k]) * g.double()
+            else:
+                ends[i][k - n_steps] = float(values[r])
+                if k == n_steps:
+                    at_x[i] = g
+    out = []
+    for i, x in enumerate(xs):
+        diff = (x.detach() - baseline.detach().to(x.dtype).expand_as(x)).double()
+        out.append(Attribution((diff * grad_sum[i]).sum(-1).float(), ends[i][0], ends[i][1], at_x[i]))
+    return out
