@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from causalgear.config import compose
 from causalgear.models.generate import generate_sql
+from causalgear.preflight import compose
 from causalgear.steering.grains import Steerer
 
 

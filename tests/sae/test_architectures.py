@@ -45,6 +45,18 @@ def test_forward_is_decode_of_encode(arch):
     assert sae.encode(x).shape == (5, sae.d_sae) and (sae.encode(x) >= 0).all()
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_one_latents_pre_activation_is_that_column_of_all_of_them(arch):
+    torch.manual_seed(0)
+    sae = make(arch)
+    x = torch.randn(2, 5, 12)
+    with torch.no_grad():  # trained-looking biases, so that the column's own bias term is exercised
+        for p in sae.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    for j in (0, 3, sae.d_sae - 1):
+        torch.testing.assert_close(sae.encode_pre_at(x, j), sae.encode_pre(x)[..., j], rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("arch,k", [("topk", 4), ("deep_topk", 3)])
 def test_topk_keeps_at_most_k_codes(arch, k):
     sae = make(arch)

@@ -71,6 +71,10 @@ class SparseAutoencoder(nn.Module):
     def encode_pre(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def encode_pre_at(self, x: torch.Tensor, j: int) -> torch.Tensor:
+        """Latent j's pre-activation alone ([...]): what a readout of one latent needs."""
+        return self.encode_pre(x)[..., j]
+
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         return torch.relu(pre)
 

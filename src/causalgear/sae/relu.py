@@ -27,6 +27,11 @@ class ReLUSAE(SparseAutoencoder):
         # (x - b_dec) W_enc + b_enc, with b_dec moved onto the bias: one fused op on the batch, not three
         return F.linear(x, self.W_enc.T, self.b_enc - self.b_dec @ self.W_enc)
 
+    def encode_pre_at(self, x: torch.Tensor, j: int) -> torch.Tensor:
+        # one column of the encoder, not all d_sae: integrated gradients read one latent thousands of times
+        w = self.W_enc[:, j]
+        return x @ w + (self.b_enc[j] - self.b_dec @ w)
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return F.linear(z, self.W_dec.T, self.b_dec)
 

@@ -39,7 +39,7 @@ class FeatureReadout:
 
     def pre_activations(self, embeds: torch.Tensor) -> torch.Tensor:
         """[B, T] pre-activation of the coordinate at every position of unpadded sequences [B, T, d]."""
-        return self.sae.encode_pre(self.site.run(inputs_embeds=embeds, grad=True).float())[..., self.coordinate]
+        return self.sae.encode_pre_at(self.site.run(inputs_embeds=embeds, grad=True).float(), self.coordinate)
 
     def function(self, mask: torch.Tensor):
         """F as a callable [B, T, d] -> [B], summed over `mask` ([T] bool)."""

@@ -76,22 +76,27 @@ def integrated_gradients_many(f: Callable[[torch.Tensor, torch.Tensor], torch.Te
     for start in bar(range(0, len(rows), internal_batch_size), progress=progress, desc=desc, unit="pass"):
         chunk = rows[start:start + internal_batch_size]
         points = xs[chunk[0][0]].new_zeros(len(chunk), len(xs[chunk[0][0]]), xs[0].shape[-1])
-        for r, (i, k) in enumerate(chunk):
+        mine = {i: [r for r, (j, _) in enumerate(chunk) if j == i] for i, _ in chunk}  # each input's rows
+        for i, at in mine.items():
             x = xs[i].detach()
             base = baseline.detach().to(x.dtype).expand_as(x)
-            points[r, :len(x)] = x if k == n_steps else base if k > n_steps else base + float(alphas[k]) * (x - base)
+            a = torch.tensor([float(alphas[k]) if k < n_steps else float(k == n_steps) for k in
+                              (chunk[r][1] for r in at)], dtype=x.dtype, device=x.device)
+            points[at, :len(x)] = base + a[:, None, None] * (x - base)
+            points[[r for r in at if chunk[r][1] == n_steps], :len(x)] = x  # x itself, not x' + 1 (x - x')
         points.requires_grad_(True)
         values = f(points, torch.tensor([i for i, _ in chunk]))
         (grads,) = torch.autograd.grad(values.sum(), points)
         values = values.detach()
+        weighted = grads.double() * torch.tensor([float(weights[k]) if k < n_steps else 0.0 for _, k in chunk],
+                                                 dtype=torch.float64, device=grads.device)[:, None, None]
+        for i, at in mine.items():
+            grad_sum[i] += weighted[at, :len(xs[i])].sum(0)
         for r, (i, k) in enumerate(chunk):
-            g = grads[r, :len(xs[i])]
-            if k < n_steps:
-                grad_sum[i] += float(weights[k]) * g.double()
-            else:
+            if k >= n_steps:
                 ends[i][k - n_steps] = float(values[r])
                 if k == n_steps:
-                    at_x[i] = g
+                    at_x[i] = grads[r, :len(xs[i])]
     out = []
     for i, x in enumerate(xs):
         diff = (x.detach() - baseline.detach().to(x.dtype).expand_as(x)).double()
