@@ -63,6 +63,8 @@ class GrainsConfig:
     # Gauss-Legendre points: with the pad baseline 32 keep the completeness error (reported per
     # prompt) small at half the time of 64 (bench/ig_baselines.py measures both)
     n_steps: int = 32
+    # rows a forward-backward pass: each prompt's n_steps points, itself and the baseline, several
+    # prompts sharing a pass; more rows a pass is no faster on CPU (bench/attribution.py)
     internal_batch_size: int = 64
     ig_method: IGMethod = IGMethod.gausslegendre
     top_tokens: int | None = 8  # prompt tokens perturbed (largest |attribution|); None: all
