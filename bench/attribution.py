@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
+from bench_common import attribution_setup
 
-from causalgear.models.generate import generate_sql
 from causalgear.preflight import compose
 from causalgear.steering.grains import Steerer
 
@@ -26,16 +25,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[64, 128, 256, 512])
     parser.add_argument("--feature", type=int, default=None)
     args, overrides = parser.parse_known_args()
-    from causalgear.workbench import Workbench
-
-    cfg = compose(overrides)
-    bench = Workbench.load(cfg, "bench")
-    feature = args.feature
-    if feature is None:
-        feature = json.loads((Path(cfg.sae.path).parent / "evaluate" / "causal.json").read_text())["chosen"]
-    examples = bench.splits().test[:args.prompts]
+    cfg, bench, feature, examples, responses = attribution_setup(overrides, args.feature, args.prompts)
     prompts = [e.prompt for e in examples]
-    responses = generate_sql(bench.model, bench.tokenizer, prompts)
 
     def attributed(rows: int, together: bool) -> tuple[float, list]:
         run_cfg = compose([*overrides, f"steering.grains.internal_batch_size={rows}"])

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
+from bench_common import attribution_setup
 
 
 def main() -> None:
@@ -24,18 +24,10 @@ def main() -> None:
     p.add_argument("--prompts", type=int, default=20)
     args, overrides = p.parse_known_args()
 
-    from causalgear.models.generate import generate_sql
     from causalgear.preflight import compose
     from causalgear.steering.grains import Steerer
-    from causalgear.workbench import Workbench
 
-    cfg = compose(overrides)
-    bench = Workbench.load(cfg, "bench")
-    feature = args.feature
-    if feature is None:
-        feature = json.loads((Path(cfg.sae.path).parent / "evaluate" / "causal.json").read_text())["chosen"]
-    examples = bench.splits().test[:args.prompts]
-    responses = generate_sql(bench.model, bench.tokenizer, [e.prompt for e in examples])
+    _, bench, feature, examples, responses = attribution_setup(overrides, args.feature, args.prompts)
     out: dict = {"feature": feature, "prompts": len(examples)}
     for baseline in ("zero", "pad", "mean"):
         for steps in (16, 32, 64):

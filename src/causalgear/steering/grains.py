@@ -104,7 +104,7 @@ class Steerer:
         return prompt_ids, response_ids
 
     def attribute(self, prompt: str, response: str) -> Attributed:
-        return self.attribute_many([prompt], [response])[0]
+        return self.attribute_many([prompt], [response], progress=False)[0]  # one prompt: no bar (the service)
 
     def attribute_many(self, prompts: list[str], responses: list[str], progress: bool = True,
                        desc: str = "attribute") -> list[Attributed]:
