@@ -79,10 +79,10 @@ def _greedy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch: d
     first = {"inputs_embeds": embeds} if embeds is not None else {"input_ids": batch["input_ids"]}
     logits = model(**first, attention_mask=mask, position_ids=_first_positions(mask), cache=cache,
                    use_cache=True, logits_to_keep=1).logits[:, -1]
+    eos = tokenizer.eos_token_id
     for step in range(max_new_tokens):
         token = logits.argmax(-1).cpu()
         new[rows, step], length[rows] = token, step + 1
-        eos = tokenizer.eos_token_id
         done = torch.zeros(len(rows), dtype=torch.bool) if eos is None else token == eos
         for r in may_stop[token].nonzero().squeeze(1).tolist():
             row = int(rows[r])

@@ -128,8 +128,7 @@ class Steerer:
             tokens = chosen_tokens(att.per_token, len(prompt_ids), self.s.top_tokens)
             unit = None
             if self.s.grad_steps == 1:  # one step: the perturbation is linear in the scale
-                unit = step(x, att.grad_at_input, tokens, self.sign)[:len(prompt_ids)] if len(tokens) \
-                    else torch.zeros_like(x[:len(prompt_ids)])
+                unit = step(x, att.grad_at_input, tokens, self.sign)[:len(prompt_ids)]
             out.append(Attributed(prompt_ids, response_ids, att.per_token, att.f_input, att.f_baseline,
                                   att.completeness_error, tokens, unit))
         return out

@@ -76,7 +76,9 @@ def integrated_gradients_many(f: Callable[[torch.Tensor, torch.Tensor], torch.Te
     for start in bar(range(0, len(rows), internal_batch_size), progress=progress, desc=desc, unit="pass"):
         chunk = rows[start:start + internal_batch_size]
         points = xs[chunk[0][0]].new_zeros(len(chunk), len(xs[chunk[0][0]]), xs[0].shape[-1])
-        mine = {i: [r for r, (j, _) in enumerate(chunk) if j == i] for i, _ in chunk}  # each input's rows
+        mine: dict[int, list[int]] = {}  # each input's rows in this pass
+        for r, (i, _) in enumerate(chunk):
+            mine.setdefault(i, []).append(r)
         for i, at in mine.items():
             x = xs[i].detach()
             base = baseline.detach().to(x.dtype).expand_as(x)
