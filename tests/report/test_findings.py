@@ -15,7 +15,7 @@ from causalgear.report.findings import findings
 from causalgear.report.health import health
 from causalgear.report.page import write_report
 from causalgear.report.plots import patching_empty, profile_empty
-from causalgear.report.tables import concept_steering_table
+from causalgear.report.tables import concept_steering_table, steering_table
 from tests.conftest import chromium_dom
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run"
@@ -69,6 +69,26 @@ def test_a_patch_of_several_latents_counts_as_sae_based_against_its_twin(run):
     assert concept.verdict == "a finding" and "aggregate:MAX (patch_at_span)" in concept.sentence
     rows = concept_steering_table(s["concept_steering"]).rows
     assert ["aggregate:MAX", "patch_at_span", "3 moved"] == next(r for r in rows if r[1] == "patch_at_span")[:3]
+
+
+def test_an_sae_method_that_clears_0_is_a_finding_only_above_its_random_twin(run):
+    path = run / "steer" / "steering.json"
+    s = json.loads(path.read_text())
+    gain = copy.deepcopy(s["methods"]["clamp"])
+    gain.update(latent=None, moved_latents=[3, 1, 4])
+    gain["test"].update(delta=0.1, ci_low=0.05, ci_high=0.15)
+    twin = copy.deepcopy(gain)
+    twin["test"].update(delta=0.08, ci_low=0.04, ci_high=0.12)
+    s["methods"].update(trained_latents=gain, random_sae_trained_latents=twin)
+    path.write_text(json.dumps(s))
+    steer = {f.stage: f for f in findings(run)}["steering"]
+    assert "trained_latents +0.100 [+0.050, +0.150]" in steer.sentence
+    assert "random-SAE twin +0.080 [+0.040, +0.120]" in steer.sentence
+    assert steer.verdict == "not a finding" and "clears its random-SAE twin" in steer.sentence
+    twin["test"].update(delta=0.0, ci_low=-0.01, ci_high=0.01)
+    path.write_text(json.dumps(s))
+    assert {f.stage: f for f in findings(run)}["steering"].verdict == "a finding"
+    assert ["trained_latents", "3 moved"] == next(r for r in steering_table(s).rows if r[0] == "trained_latents")[:2]
 
 
 def test_the_chosen_coordinate_s_precision_is_said_beside_its_random_twin_s(run):

@@ -183,7 +183,8 @@ def test_a_steering_split_or_method_that_does_not_exist_is_refused():
     with pytest.raises(ConfigError) as err:  # the registered methods (causalgear.steering.methods)
         validate(compose(["steering.methods.extra=[clamp,prompting]"]))
     assert str(err.value) == ("steering.methods.extra[1]='prompting' is not allowed: one of clamp, diffmean, "
-                              "random_direction, concept_probe, trained_vector (causalgear.steering.methods)")
+                              "random_direction, concept_probe, trained_vector, trained_latents, "
+                              "random_sae_trained_latents (causalgear.steering.methods)")
 
 
 def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path, capsys):
@@ -224,7 +225,8 @@ def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_s
     """Everything is chosen on selection examples only: with every test example's gold replaced by
     a query no output matches (concept steering: by one on another table, so the component it
     forces stays), the split, the candidate latents, each method's latent and scale, and concept
-    steering's choices are the same, and only the test figures move."""
+    steering's choices are the same (the trained vector's and trained latents' too: which latents,
+    their amounts), and only the test figures move."""
     import dataclasses
 
     from causalgear import workbench
@@ -255,9 +257,10 @@ def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_s
     peeked = steer(cfg, tmp_path / "b")
     for key in ("data_split", "split_choice", "candidate_latents", "detector", "skipped_methods"):
         assert peeked[key] == honest[key], key
+    assert {"trained_vector", "trained_latents", "random_sae_trained_latents"} <= set(honest["methods"])
     for name, m in honest["methods"].items():
-        for key in ("latent", "scale", "selection_curve"):
-            assert peeked["methods"][name][key] == m[key], (name, key)
+        for key in ("latent", "scale", "selection_curve", "moved_latents", "trained_amounts"):
+            assert peeked["methods"][name].get(key) == m.get(key), (name, key)
         assert peeked["methods"][name]["test"]["steered_accuracy"] == 0.0  # the test figures did see the change
     honest_c, peeked_c = (r["concept_steering"]["order_direction:DESC"] for r in (honest, peeked))
     assert peeked_c["candidate_latents"] == honest_c["candidate_latents"]

@@ -88,9 +88,11 @@ class MethodsConfig:
     # additive direction's norm and alphas, `diffmean` (selection prompts answered right minus wrong)
     # and `random_direction` (seeded); at alphas times its own DiffMean, `concept_probe` (toward the
     # value a probe reads in the question); `trained_vector` (a vector trained on the selection
-    # prompts' gold SQL, at multiples of itself)
+    # prompts' gold SQL, at multiples of itself); `trained_latents` (the same, as amounts of the SAE
+    # latents with the largest output effect) and its control on the random-weight twin's latents
     extra: list[str] = field(default_factory=lambda: ["clamp", "diffmean", "random_direction", "concept_probe",
-                                                      "trained_vector"])
+                                                      "trained_vector", "trained_latents",
+                                                      "random_sae_trained_latents"])
     # additive steering: x + alpha * (the decoder's contribution of the mean active z_j); the
     # direction methods at alpha times the additive direction's norm
     alphas: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
@@ -105,10 +107,12 @@ class MethodsConfig:
     # trained_vector: Adam steps, and the step as a share of the site's median activation norm
     trained_steps: int = 100
     trained_lr: float = 0.01
+    # trained_latents: the SAE latents (by their output effect on selection) whose amounts it trains
+    trained_latents: int = 8
 
     def __post_init__(self) -> None:
         _at_least("steering.methods.candidates", self.candidates, 0, "an integer >= 0 (0: the feature alone)")
-        _positive("steering.methods", self, "trained_steps")
+        _positive("steering.methods", self, "trained_steps", "trained_latents")
         _at_least("steering.methods.trained_lr", self.trained_lr, 0, "a number > 0", strict=True)
         _grid("steering.methods.alphas", self.alphas)
         _grid("steering.methods.clamps", self.clamps)

@@ -149,18 +149,35 @@ def steering(s: dict) -> Finding:
     def said(n: str) -> str:
         m = methods[n]
         ind = f", in distribution {interval(m['in_distribution'])}" if "in_distribution" in m else ""
-        return f"{n} {interval(m['test'])}{ind}"
+        twin = _twin(methods, n)
+        return f"{n} {interval(m['test'])}{ind}" + (f", random-SAE twin {interval(twin['test'])}" if twin else "")
 
     text = f"{where}, unsteered {base:.3f}: "
     text += ("intervals above 0: " + "; ".join(said(n) for n in clears)) if clears else "no method's interval clears 0"
     refs = [n for n in ("diffmean", "random_direction", "trained_vector") if n in methods and n not in clears]
     if refs:
         text += "; " + ", ".join(f"{n} {interval(methods[n]['test'])}" for n in refs)
-    sae_cleared = [n for n in clears if acts_through_latents(methods[n])]
+    sae_methods = [n for n, m in methods.items() if acts_through_latents(m) and "random_sae_" not in n]
+    sae_cleared = [n for n in sae_methods if n in clears]
+    found = [n for n in sae_cleared if _clears_twin(methods, n)]
     if not sae_cleared:
-        sae_methods = [n for n, m in methods.items() if acts_through_latents(m)]
         text += f"; no SAE-based method ({', '.join(sae_methods)}) clears 0" if sae_methods else ""
-    return Finding("steering", text + ".", "a finding" if sae_cleared else "not a finding")
+    elif not found:
+        text += f"; no SAE-based method that clears 0 ({', '.join(sae_cleared)}) clears its random-SAE twin"
+    return Finding("steering", text + ".", "a finding" if found else "not a finding")
+
+
+def _twin(methods: dict, name: str) -> dict | None:
+    """A steering method's random-SAE twin, where it has one (`random_sae_X` for X,
+    `gated_random_sae_X` for `gated_X`)."""
+    gated = name.startswith("gated_")
+    return methods.get(f"gated_random_sae_{name[6:]}" if gated else f"random_sae_{name}")
+
+
+def _clears_twin(methods: dict, name: str) -> bool:
+    """Whether a steering method's test interval lies above its random-SAE twin's (no twin: it does)."""
+    twin = _twin(methods, name)
+    return twin is None or methods[name]["test"]["ci_low"] > twin["test"]["ci_high"]
 
 
 def concept_steering(c: dict) -> Finding | None:

@@ -16,7 +16,7 @@ from causalgear.io import write_text
 from causalgear.report.findings import findings, interval, rate, read
 from causalgear.report.html_parts import Markup, join, png_img, table
 from causalgear.report.plots import patching_empty, profile_empty
-from causalgear.report.tables import edge, steering_table
+from causalgear.report.tables import edge, latent_cell, steering_table
 
 # Every fragment below is `Markup(template).format(...)`: each value is escaped on the way in
 # (`report.html_parts`), so no string read from a run's JSON reaches the page as markup.
@@ -201,7 +201,7 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
     for name, m in s["methods"].items():
         t = m["test"]
         flag = edge(m, " (its grid's {})")
-        row = {"method": name, "latent": m.get("latent"), "scale (chosen on selection)": f"{m['scale']:g}{flag}",
+        row = {"method": name, "latent": latent_cell(m), "scale (chosen on selection)": f"{m['scale']:g}{flag}",
                "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": interval(t),
                "fixed / broken": f"{t['fixed']} / {t['broken']}" if "fixed" in t else "",
                "McNemar p": t.get("mcnemar_p")}

@@ -74,13 +74,18 @@ def cause_isolate_table(ci: dict) -> Table:
     return Table("Cause / isolate (cause [95% CI] / isolate, test pairs)", ["attribute", "pairs", *names], rows)
 
 
+def latent_cell(m: dict) -> str:
+    """A steering method's latent: its one latent, how many it moves (`moved_latents`), or none."""
+    return str(m["latent"]) if m.get("latent") is not None else \
+        f"{len(m['moved_latents'])} moved" if m.get("moved_latents") else ""
+
+
 def steering_table(s: dict) -> Table:
     rows = []
     for name, m in s["methods"].items():
         t = m["test"]
         ind = interval(m["in_distribution"]) if "in_distribution" in m else ""
-        latent = "" if m.get("latent") is None else str(m["latent"])
-        rows.append([name, latent, f"{m['scale']:g}{edge(m, ' ({})')}",
+        rows.append([name, latent_cell(m), f"{m['scale']:g}{edge(m, ' ({})')}",
                      f"{t['baseline_accuracy']:.3f} -> {t['steered_accuracy']:.3f}", interval(t), ind,
                      f"{t['fixed']} / {t['broken']}"])
     in_dist = s.get("in_distribution_split") or "in distribution"
@@ -97,9 +102,7 @@ def concept_steering_table(c: dict) -> Table | None:
             continue
         for name, m in r["methods"].items():
             t = m["test"]
-            latents = str(m["latent"]) if m.get("latent") is not None else \
-                f"{len(m['moved_latents'])} moved" if m.get("moved_latents") else ""
-            rows.append([target, name, latents, _f(m.get("scale"), 3),
+            rows.append([target, name, latent_cell(m), _f(m.get("scale"), 3),
                          rate(t["score"]), f"{t['concept']:.2f} / {t['instruction']:.2f} / {t['fluency']:.2f}"])
     if not rows:
         return None

@@ -53,7 +53,7 @@ def measure(ctx: SteerContext, method: SteeringMethod) -> dict:
                                 n_prompts=len(sel.examples))
     treated, preds = choice.report
     # a steered result is reported whichever scale wins; this says when none beat no steering
-    result = {"latent": choice.latent, "scale": choice.scale, "scale_at_grid_edge": choice.edge,
+    result = {"latent": choice.latent, "scale": choice.scale, **method.described(), "scale_at_grid_edge": choice.edge,
               "selection_curve": [unsteered, *choice.curve],
               "unsteered_best_on_selection": unsteered["accuracy"] > choice.score,
               "test": steered_summary(tst.examples, tst.base, treated, tst.preds, preds, causal.n_boot, ctx.seed),

@@ -2,8 +2,9 @@
 beat (ReFT-r1 and RePS in spirit). One vector v (rank 1: its direction and its norm) is added at the
 site, h -> h + v, at the positions the residual methods edit, and trained to raise the
 log-likelihood of the selection prompts' gold SQL under teacher forcing (the objective: mean
-cross-entropy of the gold SQL tokens, Adam from v = 0, the model frozen). Only selection prompts
-and their gold SQL are read; the test side never is.
+cross-entropy of the gold SQL tokens, Adam from v = 0, the model frozen). With a `basis`, v is a
+combination of its rows (`trained_latents`: a few SAE latents' decoder directions). Only selection
+prompts and their gold SQL are read; the test side never is.
 """
 
 from __future__ import annotations
@@ -24,11 +25,37 @@ def _prompt_mask(tokenizer, examples: Sequence[Example], ids: torch.Tensor) -> t
     return torch.arange(ids.shape[1], device=ids.device)[None, :] < torch.tensor(lengths, device=ids.device)[:, None]
 
 
+def gold_sql_loss(model, tokenizer, site: Site, examples: Sequence[Example], positions: str,
+                  v: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of `examples`' gold SQL tokens with h + v at `positions` ("all": every
+    position of prompt and SQL, as in generation; "prompt": the prompt's alone); differentiable in v."""
+    device = next(model.parameters()).device
+    ids, mask, labels = prompt_sql_batch(tokenizer, examples, device)
+    where = "all" if positions == "all" else _prompt_mask(tokenizer, examples, ids) & mask.bool()
+    with site.edit(lambda x: x + v.to(x.dtype), where):
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits[:, :-1]
+    target = labels[:, 1:]
+    keep = target != -100
+    return torch.nn.functional.cross_entropy(logits[keep].float(), target[keep])
+
+
+def loss_gradient(model, tokenizer, site: Site, examples: Sequence[Example], positions: str, d_in: int,
+                  batch_size: int = 16) -> torch.Tensor:
+    """dL/dv at v = 0 ([d_in], the site's width): the gold SQL loss's gradient in the added vector, over
+    every example (each batch weighted by its size)."""
+    examples = list(examples)
+    v = torch.zeros(d_in, device=next(model.parameters()).device, requires_grad=True)
+    for start in range(0, len(examples), batch_size):
+        batch = examples[start:start + batch_size]
+        (gold_sql_loss(model, tokenizer, site, batch, positions, v) * len(batch) / len(examples)).backward()
+    return v.grad.detach()
+
+
 def train_vector(model, tokenizer, site: Site, examples: Sequence[Example], positions: str, steps: int,
-                 lr: float, seed: int, batch_size: int = 16) -> torch.Tensor:
-    """v after `steps` Adam steps on the gold SQL loss of `examples` with h + v at `positions`
-    ("all": every position of prompt and SQL, as in generation; "prompt": the prompt's alone).
-    `lr`: the step, as a share of the site's median activation norm on these prompts."""
+                 lr: float, seed: int, batch_size: int = 16, basis: torch.Tensor | None = None) -> torch.Tensor:
+    """v after `steps` Adam steps on `gold_sql_loss` of `examples` at `positions`. `lr`: the step, as a
+    share of the site's median activation norm on these prompts. With `basis` ([m, d], unit rows), v =
+    c @ basis and the m coefficients c are trained (and returned) instead of v's every entry."""
     device = next(model.parameters()).device
     examples = list(examples)
     rng = random.Random(seed)
@@ -36,18 +63,13 @@ def train_vector(model, tokenizer, site: Site, examples: Sequence[Example], posi
         ids, mask, _ = prompt_sql_batch(tokenizer, examples[:batch_size], device)
         h = site.run(ids, mask)
         scale = float(h[mask.bool()].float().norm(dim=-1).median())
-    v = torch.zeros(h.shape[-1], device=device, requires_grad=True)
-    opt = torch.optim.Adam([v], lr=lr * scale)
+    basis = basis.to(device) if basis is not None else None
+    c = torch.zeros(h.shape[-1] if basis is None else basis.shape[0], device=device, requires_grad=True)
+    opt = torch.optim.Adam([c], lr=lr * scale)
     for _ in range(steps):
-        batch = rng.sample(examples, min(batch_size, len(examples)))
-        ids, mask, labels = prompt_sql_batch(tokenizer, batch, device)
-        where = "all" if positions == "all" else _prompt_mask(tokenizer, batch, ids) & mask.bool()
-        with site.edit(lambda x: x + v.to(x.dtype), where):
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits[:, :-1]
-        target = labels[:, 1:]
-        keep = target != -100
-        loss = torch.nn.functional.cross_entropy(logits[keep].float(), target[keep])
+        v = c if basis is None else c @ basis
+        loss = gold_sql_loss(model, tokenizer, site, rng.sample(examples, min(batch_size, len(examples))), positions, v)
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return v.detach()
+    return c.detach()

@@ -19,6 +19,8 @@ _METHODS: dict[str, object] = {
     "random_direction": "causalgear.steering.methods.directions:RandomDirection",
     "concept_probe": "causalgear.steering.methods.concept_probe:ConceptProbeSteering",
     "trained_vector": "causalgear.steering.methods.trained_vector:TrainedVector",
+    "trained_latents": "causalgear.steering.methods.trained_latents:TrainedLatents",
+    "random_sae_trained_latents": "causalgear.steering.methods.trained_latents:RandomSaeTrainedLatents",
 }
 ALWAYS = ("grains", "additive")
 

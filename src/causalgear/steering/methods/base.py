@@ -107,6 +107,11 @@ class SteeringMethod:
     def intervention(self, arm: Arm, point: Point) -> Intervention:
         raise NotImplementedError
 
+    def described(self) -> dict:
+        """What steering.json records of the method beside its point (e.g. `moved_latents`: the SAE
+        latents it acts through, which make it an SAE-based method in the report)."""
+        return {}
+
     def run(self, arm: Arm, point: Point) -> tuple[np.ndarray, list[str]]:
         """1/0 per prompt and the SQL written, steered at `point`; only the prompts not yet steered
         at `point` are generated."""
@@ -146,6 +151,9 @@ class Gated(SteeringMethod):
 
     def grid(self) -> list[Point]:
         return self.inner.grid()
+
+    def described(self) -> dict:
+        return self.inner.described()
 
     def run_many(self, arm: Arm, points: list[Point]) -> dict[Point, tuple[np.ndarray, list[str]]]:
         idx = np.flatnonzero(self.fires[arm.key][arm.rows])

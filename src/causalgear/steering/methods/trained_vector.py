@@ -12,6 +12,12 @@ from causalgear.steering.trained_vector import train_vector
 MULTIPLES = (0.5, 1.0, 2.0)  # of the trained vector; the search extends past an edge that wins
 
 
+def training_positions(positions: str) -> str:
+    """Where a trained vector is added while it trains, for `steering.methods.positions`: "decision"
+    tokens are chosen per prompt by attribution, so training pushes the whole prompt there."""
+    return "all" if positions == "all" else "prompt"
+
+
 class TrainedVector(SteeringMethod):
     name = "trained_vector"
 
@@ -21,10 +27,8 @@ class TrainedVector(SteeringMethod):
         examples = [e for arm in ctx.fitting_arms() for e in arm.examples]
         if not examples:
             raise MethodSkipped("no selection prompt to train on")
-        # "decision" tokens are chosen per prompt by attribution; training pushes the whole prompt there
-        positions = "all" if m.positions == "all" else "prompt"
-        self.vector = train_vector(bench.model, bench.tokenizer, bench.site, examples, positions, m.trained_steps,
-                                   m.trained_lr, seed_for(ctx.seed, "trained steering vector"))
+        self.vector = train_vector(bench.model, bench.tokenizer, bench.site, examples, training_positions(m.positions),
+                                   m.trained_steps, m.trained_lr, seed_for(ctx.seed, "trained steering vector"))
         self.norm = float(self.vector.norm())
 
     def grid(self) -> list[Point]:

@@ -1,0 +1,79 @@
+"""SAE latents chosen by their effect on the output, their amounts trained: the SAE's answer to the
+trained steering vector. On the selection prompts, each latent's decoder direction d_j (unit norm)
+is scored by how fast adding it lowers the gold SQL loss (-d_j . dL/dv at v = 0, the first-order
+output effect, arXiv 2505.20063 in spirit); the `steering.methods.trained_latents` latents with the
+largest |effect| are kept, each signed to lower the loss, and their amounts are trained on the same
+objective, steps and positions as `trained_vector` (v = sum_j c_j d_j). Steered at multiples of v
+like the trained vector; steering.json lists the latents (`moved_latents`) and their trained
+amounts (signed: a negative amount turns the latent's direction down).
+
+`random_sae_trained_latents` is its control: the same choice and training on the decoder of the
+SAE's frozen random-weight twin (`causal.random_sae`). Any few directions picked by their gradient
+lower a loss; the SAE's latents count only where they do better than the twin's."""
+
+from __future__ import annotations
+
+import torch
+
+from causalgear.interventions.specs import AddVector
+from causalgear.seeds import seed_for
+from causalgear.steering.methods.base import MethodSkipped, Point, SteeringMethod
+from causalgear.steering.methods.trained_vector import MULTIPLES, training_positions
+from causalgear.steering.trained_vector import loss_gradient, train_vector
+
+
+@torch.no_grad()
+def latent_directions(sae) -> torch.Tensor:
+    """[d_sae, d_in]: what the decoder writes for z_j = 1 alone, less what it writes for z = 0, per
+    latent (W_dec for a one-layer SAE; any decoder's)."""
+    device = next(sae.parameters()).device
+    eye = torch.eye(sae.d_sae, device=device)
+    return sae.decode(eye) - sae.decode(torch.zeros(1, sae.d_sae, device=device))
+
+
+class TrainedLatents(SteeringMethod):
+    name = "trained_latents"
+
+    def sae(self):
+        return self.ctx.bench.sae
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        m, bench = ctx.s.methods, ctx.bench
+        examples = [e for arm in ctx.fitting_arms() for e in arm.examples]
+        if not examples:
+            raise MethodSkipped("no selection prompt to train on")
+        positions = training_positions(m.positions)
+        dirs = latent_directions(self.sae()).float()
+        norms = dirs.norm(dim=-1)
+        unit = dirs / norms.clamp_min(1e-12)[:, None]
+        grad = loss_gradient(bench.model, bench.tokenizer, bench.site, examples, positions, dirs.shape[1])
+        effect = -(unit @ grad.float()) * (norms > 0)  # a latent that writes nothing has no effect
+        top = effect.abs().argsort(descending=True)[:m.trained_latents]
+        basis = unit[top] * torch.sign(effect[top])[:, None]
+        self.latents = [int(j) for j in top]
+        amounts = train_vector(bench.model, bench.tokenizer, bench.site, examples, positions, m.trained_steps,
+                               m.trained_lr, seed_for(ctx.seed, self.name), basis=basis)
+        self.vector = amounts @ basis.to(amounts.device)
+        self.amounts = [float(c * s) for c, s in zip(amounts, torch.sign(effect[top]), strict=True)]
+
+    def grid(self) -> list[Point]:
+        return [(None, v) for v in MULTIPLES]
+
+    def intervention(self, arm, point: Point):
+        return arm.interventions.make(AddVector(self.vector, point[1], self.ctx.positions(arm)))
+
+    def described(self) -> dict:
+        return {"moved_latents": self.latents, "trained_amounts": self.amounts}
+
+
+class RandomSaeTrainedLatents(TrainedLatents):
+    name = "random_sae_trained_latents"
+
+    def __init__(self, ctx):
+        if not ctx.bench.cfg.causal.random_sae:
+            raise MethodSkipped("causal.random_sae is off: there is no random-weight twin to draw latents from")
+        super().__init__(ctx)
+
+    def sae(self):
+        return self.ctx.bench.twin
