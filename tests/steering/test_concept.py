@@ -159,3 +159,35 @@ def test_concept_positions_are_checked():
     with pytest.raises(ConfigError, match=r"steering.concepts.patch=\[0.0\]"):
         validate(compose(["steering.concepts.patch=[0.0]"]))
 
+
+
+@pytest.mark.parametrize(("sql", "component", "value", "forced"), [
+    ("SELECT a FROM t ORDER BY b DESC", "order_direction", "ASC", "SELECT a FROM t ORDER BY b ASC"),
+    ("SELECT a FROM t ORDER BY b", "order_direction", "DESC", "SELECT a FROM t ORDER BY b DESC"),
+    ("SELECT AVG(b) AS avg_b, MIN(c) AS min_c FROM t WHERE d = 1", "aggregate", "MAX",
+     "SELECT MAX(b) AS max_b, MAX(c) AS max_c FROM t WHERE d = 1"),
+    ("SELECT a FROM t", "order_direction", "ASC", None),  # no ORDER BY to turn
+    ("SELECT a FROM t", "where_operator", ">", None),  # a component training does not rewrite
+])
+def test_training_s_gold_sql_has_the_value_forced_in_and_nothing_else_moved(sql, component, value, forced):
+    from causalgear.steering.concept_trained import forced_sql
+
+    assert forced_sql(sql, component, value) == forced
+
+
+def test_trained_concept_steering_reports_a_vector_the_sae_s_latents_and_their_twin(smoke_sae):
+    overrides, _ = smoke_sae
+    cfg = compose([*overrides, "data.n_validation_per_set=8", "steering.concepts.targets=[order_direction:DESC]",
+                   "steering.concepts.prompts=3", "steering.concepts.positions=[span]",
+                   "steering.concepts.trained=true", "steering.methods.trained_steps=3",
+                   "steering.methods.trained_latents=2"], stage="steer")
+    result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:DESC"]
+    trained = {"trained_vector", "trained_latents", "random_sae_trained_latents"}
+    assert trained <= set(result["methods"])
+    for name in trained:
+        m = result["methods"][name]
+        assert m["trained_on"] == result["n_select"] and m["latent"] is None
+        assert [c["scale"] for c in m["selection_curve"]][:3] == [0.5, 1.0, 2.0]
+    for name in ("trained_latents", "random_sae_trained_latents"):
+        m = result["methods"][name]
+        assert len(m["moved_latents"]) == len(m["trained_amounts"]) == 2

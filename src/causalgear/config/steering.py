@@ -133,6 +133,9 @@ class ConceptsConfig:
     # at least `patch_share` of the largest difference
     patch: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     patch_share: float = 0.1
+    # also a vector and the SAE's latents (and its twin's) trained on the selection prompts' gold SQL
+    # with the value forced in (steering.concept_trained); off by default: it adds to steer's time
+    trained: bool = False
 
     def __post_init__(self) -> None:
         _positive("steering.concepts", self, "prompts", "latents")

@@ -14,7 +14,9 @@ the same examples (as AxBench computes it: mean over each example's tokens, then
 negatives), at multiples of itself; an equal-norm random direction at the same multiples. These act
 at every position (`steering.concepts.positions` has `all`); with `span`, DiffMean and the SAE
 methods also act only at the words that say the value, where an interchange acts, and the SAE's
-codes there move toward their mean where the value holds (`steering.concept_spans`).
+codes there move toward their mean where the value holds (`steering.concept_spans`). With
+`steering.concepts.trained`, a vector and the SAE's latents trained on the selection prompts' gold
+SQL with the value forced in (`steering.concept_trained`).
 """
 
 from __future__ import annotations
@@ -155,6 +157,13 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
         saes = {"sae": (bench.sae, tools), **({"random_sae": twin} if twin else {})}
         at_span, notes = span_grids(bench, component, pos, neg, prompts, saes, s)
         grids.update(at_span)
+    if s.concepts.trained:
+        from causalgear.steering.concept_trained import trained_grids
+
+        trained, trained_notes = trained_grids(bench, target, component, value, prompts["selection"], tools, twin,
+                                               seed)
+        grids.update(trained)
+        notes = {**notes, **trained_notes}
     budget = bench.budget
 
     def rows(split: str, interventions: list, idx=None) -> list[np.ndarray]:

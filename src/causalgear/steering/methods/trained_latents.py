@@ -13,8 +13,11 @@ lower a loss; the SAE's latents count only where they do better than the twin's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
+from causalgear.data.examples import Example
 from causalgear.interventions.specs import AddVector
 from causalgear.seeds import seed_for
 from causalgear.steering.methods.base import MethodSkipped, Point, SteeringMethod
@@ -31,11 +34,24 @@ def latent_directions(sae) -> torch.Tensor:
     return sae.decode(eye) - sae.decode(torch.zeros(1, sae.d_sae, device=device))
 
 
+def trained_latents(bench, sae, examples: Sequence[Example], positions: str, n: int, steps: int, lr: float,
+                    seed: int) -> tuple[list[int], list[float], torch.Tensor]:
+    """(the `n` latents of `sae` with the largest |output effect| on `examples`' gold SQL loss, their
+    trained amounts, signed, and v = the sum of each latent's unit direction times its amount)."""
+    dirs = latent_directions(sae).float()
+    norms = dirs.norm(dim=-1)
+    unit = dirs / norms.clamp_min(1e-12)[:, None]
+    grad = loss_gradient(bench.model, bench.tokenizer, bench.site, examples, positions, dirs.shape[1])
+    effect = -(unit @ grad.float()) * (norms > 0)  # a latent that writes nothing has no effect
+    top = effect.abs().argsort(descending=True)[:n]
+    sign = torch.sign(effect[top])
+    basis = unit[top] * sign[:, None]
+    amounts = train_vector(bench.model, bench.tokenizer, bench.site, examples, positions, steps, lr, seed, basis=basis)
+    return [int(j) for j in top], [float(c * s) for c, s in zip(amounts, sign, strict=True)], amounts @ basis
+
+
 class TrainedLatents(SteeringMethod):
     name = "trained_latents"
-
-    def sae(self):
-        return self.ctx.bench.sae
 
     def __init__(self, ctx):
         super().__init__(ctx)
@@ -43,19 +59,12 @@ class TrainedLatents(SteeringMethod):
         examples = [e for arm in ctx.fitting_arms() for e in arm.examples]
         if not examples:
             raise MethodSkipped("no selection prompt to train on")
-        positions = training_positions(m.positions)
-        dirs = latent_directions(self.sae()).float()
-        norms = dirs.norm(dim=-1)
-        unit = dirs / norms.clamp_min(1e-12)[:, None]
-        grad = loss_gradient(bench.model, bench.tokenizer, bench.site, examples, positions, dirs.shape[1])
-        effect = -(unit @ grad.float()) * (norms > 0)  # a latent that writes nothing has no effect
-        top = effect.abs().argsort(descending=True)[:m.trained_latents]
-        basis = unit[top] * torch.sign(effect[top])[:, None]
-        self.latents = [int(j) for j in top]
-        amounts = train_vector(bench.model, bench.tokenizer, bench.site, examples, positions, m.trained_steps,
-                               m.trained_lr, seed_for(ctx.seed, self.name), basis=basis)
-        self.vector = amounts @ basis.to(amounts.device)
-        self.amounts = [float(c * s) for c, s in zip(amounts, torch.sign(effect[top]), strict=True)]
+        self.latents, self.amounts, self.vector = trained_latents(
+            bench, self.sae(), examples, training_positions(m.positions), m.trained_latents, m.trained_steps,
+            m.trained_lr, seed_for(ctx.seed, self.name))
+
+    def sae(self):
+        return self.ctx.bench.sae
 
     def grid(self) -> list[Point]:
         return [(None, v) for v in MULTIPLES]
