@@ -20,7 +20,7 @@ from causalgear.interventions.specs import AddVector
 from causalgear.seeds import seed_for
 from causalgear.steering.methods.trained_latents import trained_latents
 from causalgear.steering.methods.trained_vector import MULTIPLES
-from causalgear.steering.trained_vector import train_vector
+from causalgear.steering.trained_vector import loss_gradient, train_vector
 
 _AGGREGATE = re.compile(r"\b(COUNT|SUM|AVG|MIN|MAX)\(([^()]*)\)( AS )(count|sum|avg|min|max)_", re.IGNORECASE)
 _DIRECTION = re.compile(r"\b(ASC|DESC)\b")
@@ -69,9 +69,10 @@ def trained_grids(bench, target: str, component: str, value: str, selection: Seq
                           seed_for(seed, f"{target} trained vector"))
     grids = {"trained_vector": (grid, lambda p: tools.make(AddVector(vector, p[1])))}
     notes = {"trained_vector": {"trained_on": len(examples)}}
+    grad = loss_gradient(bench.model, bench.tokenizer, bench.site, examples, "all", bench.sae.d_in)
     for name, sae in (("trained_latents", bench.sae), *((("random_sae_trained_latents", twin[0]),) if twin else ())):
         latents, amounts, v = trained_latents(bench, sae, examples, "all", m.trained_latents, m.trained_steps,
-                                              m.trained_lr, seed_for(seed, f"{target} {name}"))
+                                              m.trained_lr, seed_for(seed, f"{target} {name}"), grad)
         grids[name] = (grid, lambda p, v=v: tools.make(AddVector(v, p[1])))
         notes[name] = {"moved_latents": latents, "trained_amounts": amounts, "trained_on": len(examples)}
     return grids, notes

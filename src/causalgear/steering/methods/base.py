@@ -44,6 +44,7 @@ class SteerContext:
     split: str
     arms: dict[str, Arm]
     _features: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _shared: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def s(self):
@@ -73,6 +74,12 @@ class SteerContext:
     def measured_arms(self) -> list[Arm]:
         """The arms a method is run on: selection, test and the in-distribution test half."""
         return [self.arms[k] for k in (SELECTION, TEST, IN_DISTRIBUTION) if k in self.arms]
+
+    def shared(self, key: str, make):
+        """What several methods need alike (the gold SQL loss gradient), made by the first to ask."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
 
     def question_features(self, arm: Arm) -> np.ndarray:
         """`arms.question_features` of an arm's prompts, computed once per whole arm."""

@@ -35,13 +35,13 @@ def latent_directions(sae) -> torch.Tensor:
 
 
 def trained_latents(bench, sae, examples: Sequence[Example], positions: str, n: int, steps: int, lr: float,
-                    seed: int) -> tuple[list[int], list[float], torch.Tensor]:
-    """(the `n` latents of `sae` with the largest |output effect| on `examples`' gold SQL loss, their
-    trained amounts, signed, and v = the sum of each latent's unit direction times its amount)."""
+                    seed: int, grad: torch.Tensor) -> tuple[list[int], list[float], torch.Tensor]:
+    """(the `n` latents of `sae` with the largest |output effect| on `examples`' gold SQL loss, whose
+    gradient in an added vector is `grad` (`loss_gradient`), their trained amounts, signed, and v = the
+    sum of each latent's unit direction times its amount)."""
     dirs = latent_directions(sae).float()
     norms = dirs.norm(dim=-1)
     unit = dirs / norms.clamp_min(1e-12)[:, None]
-    grad = loss_gradient(bench.model, bench.tokenizer, bench.site, examples, positions, dirs.shape[1])
     effect = -(unit @ grad.float()) * (norms > 0)  # a latent that writes nothing has no effect
     top = effect.abs().argsort(descending=True)[:n]
     sign = torch.sign(effect[top])
@@ -59,9 +59,12 @@ class TrainedLatents(SteeringMethod):
         examples = [e for arm in ctx.fitting_arms() for e in arm.examples]
         if not examples:
             raise MethodSkipped("no selection prompt to train on")
+        positions = training_positions(m.positions)
+        grad = ctx.shared("gold SQL loss gradient", lambda: loss_gradient(
+            bench.model, bench.tokenizer, bench.site, examples, positions, bench.sae.d_in))
         self.latents, self.amounts, self.vector = trained_latents(
-            bench, self.sae(), examples, training_positions(m.positions), m.trained_latents, m.trained_steps,
-            m.trained_lr, seed_for(ctx.seed, self.name))
+            bench, self.sae(), examples, positions, m.trained_latents, m.trained_steps, m.trained_lr,
+            seed_for(ctx.seed, self.name), grad)
 
     def sae(self):
         return self.ctx.bench.sae
