@@ -53,6 +53,14 @@ def components(sql: str) -> dict[str, object] | None:
     return out
 
 
+def wanted_value(gold: dict[str, object], component: str, value: str) -> object:
+    """The component's value in the gold query steered to `value` (concept steering's target): the
+    value itself, or for `aggregate` every function of the gold's made `value`, arguments kept."""
+    if component == "aggregate":
+        return frozenset((value.lower(), arg) for _, arg in gold["aggregate"])
+    return value
+
+
 def component_correct(gold_sql: str, pred_sql: str) -> dict[str, float | None]:
     """1.0 / 0.0 per component where the gold query or the prediction has it; None where neither has."""
     gold, pred = components(gold_sql), components(pred_sql)

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from causalgear.data.components import COMPONENTS, components
+from causalgear.data.components import COMPONENTS, components, wanted_value
 from causalgear.data.loading import load_split
 from causalgear.data.sqlexec import execute
 from causalgear.estimators import diffmean
@@ -45,13 +45,6 @@ def parse_target(target: str) -> tuple[str, str]:
     return component, value
 
 
-def wanted(gold: dict, component: str, value: str) -> object:
-    """The component's value in the gold query steered to the target."""
-    if component == "aggregate":
-        return frozenset((value.lower(), arg) for _, arg in gold["aggregate"])
-    return value
-
-
 def has_value(gold: dict | None, component: str, value: str) -> bool | None:
     """Whether the gold query has the target value (None: it has no such component)."""
     if gold is None or gold[component] is None:
@@ -67,7 +60,7 @@ def judges(example, prediction: str, component: str, value: str, budget) -> tupl
     fluency = int(execute(example.db_paths[0], prediction, budget).ok)
     if pred is None:
         return 0, 0, fluency
-    concept = int(pred[component] == wanted(gold, component, value))
+    concept = int(pred[component] == wanted_value(gold, component, value))
     instruction = int(all(pred[c] == gold[c] for c in COMPONENTS if c != component))
     return concept, instruction, fluency
 

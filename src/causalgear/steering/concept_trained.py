@@ -14,7 +14,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Sequence
 
-from causalgear.data.components import COMPONENTS, components
+from causalgear.data.components import COMPONENTS, components, wanted_value
 from causalgear.data.examples import Example
 from causalgear.interventions.specs import AddVector
 from causalgear.seeds import seed_for
@@ -29,8 +29,6 @@ _DIRECTION = re.compile(r"\b(ASC|DESC)\b")
 def forced_sql(sql: str, component: str, value: str) -> str | None:
     """`sql` with `component` set to `value` (order_direction: ASC/DESC; aggregate: a function name),
     or None where the rewrite does not give exactly that."""
-    from causalgear.steering.concept import wanted
-
     if component == "order_direction":
         order = sql.rfind("ORDER BY")
         if order < 0:
@@ -42,7 +40,7 @@ def forced_sql(sql: str, component: str, value: str) -> str | None:
     else:
         return None
     gold, new = components(sql), components(forced)
-    if gold is None or new is None or new[component] != wanted(gold, component, value):
+    if gold is None or new is None or new[component] != wanted_value(gold, component, value):
         return None
     return forced if all(new[c] == gold[c] for c in COMPONENTS if c != component) else None
 
