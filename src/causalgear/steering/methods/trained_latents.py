@@ -18,10 +18,9 @@ from collections.abc import Sequence
 import torch
 
 from causalgear.data.examples import Example
-from causalgear.interventions.specs import AddVector
 from causalgear.seeds import seed_for
-from causalgear.steering.methods.base import MethodSkipped, Point, SteeringMethod
-from causalgear.steering.methods.trained_vector import MULTIPLES, training_positions
+from causalgear.steering.methods.base import MethodSkipped
+from causalgear.steering.methods.trained_vector import TrainedVector
 from causalgear.steering.trained_vector import loss_gradient, train_vector
 
 
@@ -50,30 +49,20 @@ def trained_latents(bench, sae, examples: Sequence[Example], positions: str, n: 
     return [int(j) for j in top], [float(c * s) for c, s in zip(amounts, sign, strict=True)], amounts @ basis
 
 
-class TrainedLatents(SteeringMethod):
+class TrainedLatents(TrainedVector):
     name = "trained_latents"
 
-    def __init__(self, ctx):
-        super().__init__(ctx)
-        m, bench = ctx.s.methods, ctx.bench
-        examples = [e for arm in ctx.fitting_arms() for e in arm.examples]
-        if not examples:
-            raise MethodSkipped("no selection prompt to train on")
-        positions = training_positions(m.positions)
-        grad = ctx.shared("gold SQL loss gradient", lambda: loss_gradient(
-            bench.model, bench.tokenizer, bench.site, examples, positions, bench.sae.d_in))
-        self.latents, self.amounts, self.vector = trained_latents(
-            bench, self.sae(), examples, positions, m.trained_latents, m.trained_steps, m.trained_lr,
-            seed_for(ctx.seed, self.name), grad)
+    def train(self) -> torch.Tensor:
+        m, bench = self.ctx.s.methods, self.ctx.bench
+        grad = self.ctx.shared("gold SQL loss gradient", lambda: loss_gradient(
+            bench.model, bench.tokenizer, bench.site, self.examples, self.positions, bench.sae.d_in))
+        self.latents, self.amounts, vector = trained_latents(
+            bench, self.sae(), self.examples, self.positions, m.trained_latents, m.trained_steps, m.trained_lr,
+            seed_for(self.ctx.seed, self.name), grad)
+        return vector
 
     def sae(self):
         return self.ctx.bench.sae
-
-    def grid(self) -> list[Point]:
-        return [(None, v) for v in MULTIPLES]
-
-    def intervention(self, arm, point: Point):
-        return arm.interventions.make(AddVector(self.vector, point[1], self.ctx.positions(arm)))
 
     def described(self) -> dict:
         return {"moved_latents": self.latents, "trained_amounts": self.amounts}

@@ -4,6 +4,8 @@ selection like every other method's scale."""
 
 from __future__ import annotations
 
+import torch
+
 from causalgear.interventions.specs import AddVector
 from causalgear.seeds import seed_for
 from causalgear.steering.methods.base import MethodSkipped, Point, SteeringMethod
@@ -23,13 +25,17 @@ class TrainedVector(SteeringMethod):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        m, bench = ctx.s.methods, ctx.bench
-        examples = [e for arm in ctx.fitting_arms() for e in arm.examples]
-        if not examples:
+        self.examples = [e for arm in ctx.fitting_arms() for e in arm.examples]
+        if not self.examples:
             raise MethodSkipped("no selection prompt to train on")
-        self.vector = train_vector(bench.model, bench.tokenizer, bench.site, examples, training_positions(m.positions),
-                                   m.trained_steps, m.trained_lr, seed_for(ctx.seed, "trained steering vector"))
-        self.norm = float(self.vector.norm())
+        self.positions = training_positions(ctx.s.methods.positions)
+        self.vector = self.train()
+
+    def train(self) -> torch.Tensor:
+        """The vector added at multiples of itself, trained on `self.examples` at `self.positions`."""
+        m, bench = self.ctx.s.methods, self.ctx.bench
+        return train_vector(bench.model, bench.tokenizer, bench.site, self.examples, self.positions, m.trained_steps,
+                            m.trained_lr, seed_for(self.ctx.seed, "trained steering vector"))
 
     def grid(self) -> list[Point]:
         return [(None, v) for v in MULTIPLES]
