@@ -49,9 +49,9 @@ def test_every_link_resolves(page):
 
 def test_every_figure_in_the_readme_is_in_the_generated_results():
     # the pages a command wrote: the default run's on each processor and the previous default's
-    # (summarize --markdown), the SAE selection's (compare)
-    results = "".join((REPO / "docs" / page).read_text() for page in ("results.md", "results-xeon.md",
-                                                                        "results-before.md", "selection.md"))
+    # (summarize --markdown), the SAE selection's on each (compare)
+    results = "".join((REPO / "docs" / page).read_text() for page in (
+        "results.md", "results-xeon.md", "results-before.md", "selection.md", "selection-xeon.md"))
     text = re.sub(r"`[^`\n]*`|Python \d+\.\d+", "", (REPO / "README.md").read_text())  # code and versions
     figures = re.findall(r"(?<![\w.])[+-]?\d+\.\d{2,}", text)
     figures = [f for f in figures if not re.fullmatch(r"\d{4}\.\d{4,5}", f)]  # arXiv ids are not figures
