@@ -27,6 +27,7 @@ def test_a_one_layer_sae_s_latent_directions_are_its_decoder_rows(smoke_sae):
     overrides, _ = smoke_sae
     sae = Workbench.load(compose(overrides, stage="steer"), "steer").sae
     assert torch.allclose(latent_directions(sae), sae.W_dec, atol=1e-6)
+    assert torch.equal(latent_directions(sae, chunk=3), latent_directions(sae))  # decoded a few at a time
 
 
 def test_the_loss_gradient_is_the_slope_of_the_gold_sql_loss(smoke_sae):

@@ -25,12 +25,18 @@ from causalgear.steering.trained_vector import loss_gradient, train_vector
 
 
 @torch.no_grad()
-def latent_directions(sae) -> torch.Tensor:
+def latent_directions(sae, chunk: int = 256) -> torch.Tensor:
     """[d_sae, d_in]: what the decoder writes for z_j = 1 alone, less what it writes for z = 0, per
-    latent (W_dec for a one-layer SAE; any decoder's)."""
+    latent (W_dec for a one-layer SAE; any decoder's). One-hot codes are decoded `chunk` at a time, so
+    a dictionary of tens of thousands never holds its whole identity matrix."""
     device = next(sae.parameters()).device
-    eye = torch.eye(sae.d_sae, device=device)
-    return sae.decode(eye) - sae.decode(torch.zeros(1, sae.d_sae, device=device))
+    zero = sae.decode(torch.zeros(1, sae.d_sae, device=device))
+    parts = []
+    for start in range(0, sae.d_sae, chunk):
+        codes = torch.zeros(min(chunk, sae.d_sae - start), sae.d_sae, device=device)
+        codes[torch.arange(len(codes)), torch.arange(start, start + len(codes))] = 1.0
+        parts.append(sae.decode(codes) - zero)
+    return torch.cat(parts)
 
 
 def trained_latents(bench, sae, examples: Sequence[Example], positions: str, n: int, steps: int, lr: float,
