@@ -25,12 +25,19 @@ def prompt_sql_batch(tokenizer, examples: Sequence[Example], device) -> tuple[to
     return ids.to(device), mask.to(device), labels.to(device)
 
 
-@torch.no_grad()
-def sql_loss_sum(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
-    """Summed next-token cross-entropy on the gold SQL tokens of a `prompt_sql_batch`."""
+def sql_cross_entropy(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
+                      reduction: str = "mean") -> torch.Tensor:
+    """Next-token cross-entropy on the gold SQL tokens of a `prompt_sql_batch` (differentiable: a
+    trained steering vector descends it)."""
     from causalgear.models.site import position_ids
 
     logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits[:, :-1]
     target = labels[:, 1:]
     keep = target != -100
-    return float(torch.nn.functional.cross_entropy(logits[keep].float(), target[keep], reduction="sum"))
+    return torch.nn.functional.cross_entropy(logits[keep].float(), target[keep], reduction=reduction)
+
+
+@torch.no_grad()
+def sql_loss_sum(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> float:
+    """Summed next-token cross-entropy on the gold SQL tokens of a `prompt_sql_batch`."""
+    return float(sql_cross_entropy(model, ids, mask, labels, reduction="sum"))

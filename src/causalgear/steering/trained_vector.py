@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import torch
 
 from causalgear.data.examples import Example
-from causalgear.models.site import Site, position_ids
-from causalgear.models.teacher_forcing import prompt_sql_batch
+from causalgear.models.site import Site
+from causalgear.models.teacher_forcing import prompt_sql_batch, sql_cross_entropy
 
 
 def _prompt_mask(tokenizer, examples: Sequence[Example], ids: torch.Tensor) -> torch.Tensor:
@@ -33,10 +33,7 @@ def gold_sql_loss(model, tokenizer, site: Site, examples: Sequence[Example], pos
     ids, mask, labels = prompt_sql_batch(tokenizer, examples, device)
     where = "all" if positions == "all" else _prompt_mask(tokenizer, examples, ids) & mask.bool()
     with site.edit(lambda x: x + v.to(x.dtype), where):
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits[:, :-1]
-    target = labels[:, 1:]
-    keep = target != -100
-    return torch.nn.functional.cross_entropy(logits[keep].float(), target[keep])
+        return sql_cross_entropy(model, ids, mask, labels)
 
 
 def loss_gradient(model, tokenizer, site: Site, examples: Sequence[Example], positions: str, d_in: int,
