@@ -115,5 +115,15 @@ def test_halving_asks_for_the_points_in_order_of_scale_and_keeps_the_curve_in_gr
     choice = select_then_report(grid, None, lambda p: p, measure="accuracy", n_prompts=20,
                                 per_prompt=lambda points, idx: asked.append(list(points)) or per_prompt(points, idx))
     assert asked[0] == [(7, 1.0), (3, 1.0), (7, 2.0), (3, 2.0), (7, 4.0), (3, 4.0)]
-    assert asked[1] == [(7, 2.0), (3, 2.0), (7, 4.0), (3, 4.0)]
+    assert asked[1] == [(7, 2.0), (7, 4.0), (3, 4.0)]  # half of six: (7, 2.0) ties (3, 2.0) and was tried first
     assert [(r["latent"], r["scale"]) for r in choice.curve] == grid
+
+
+def test_halving_breaks_ties_as_the_choice_does_so_a_flat_grid_still_halves():
+    rates = {s: (0.0, 0.0) for s in (0.5, 1.0, 2.0, 4.0, 8.0)}  # a concept no scale forces: 0 everywhere
+    per_prompt, calls = planted(rates)
+    choice = select_then_report([(0, s) for s in reversed(rates)], None, lambda p: p, measure="accuracy",
+                                per_prompt=per_prompt, n_prompts=20)
+    assert [s for s, _ in calls[5:]] == [0.5, 1.0, 2.0]  # the smaller scales: where a tie would be chosen
+    assert {r["scale"] for r in choice.curve if r.get("pruned")} == {4.0, 8.0}
+    assert (choice.scale, choice.edge) == (0.5, "low")

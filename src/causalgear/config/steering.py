@@ -102,7 +102,8 @@ class MethodsConfig:
     # latents beside the feature that additive and clamp try: the first of GrAInS' contrastive ranking
     candidates: int = 3
     # successive halving of each method's grid on selection (steering.search): every point on the
-    # first half of the selection prompts, the better half of the points on the rest
+    # first half of the selection prompts, the better half of the points (ties broken as the choice
+    # breaks them) on the rest
     halving: bool = True
     # trained_vector: Adam steps, and the step as a share of the site's median activation norm
     trained_steps: int = 100

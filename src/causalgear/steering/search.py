@@ -11,8 +11,10 @@ turns down there, at most `max_extensions` times a side; a best point still at a
 choice: `report` is called once, with the chosen point, after every selection score is in.
 
 Successive halving (where the caller scores per prompt, `per_prompt`): every point of the grid is
-scored on the first half of the selection prompts; only the better half of the points (those at or
-above the median point's score there, ties kept) is scored on the rest. A point left out keeps its
+scored on the first half of the selection prompts; only the better half of the points (ranked by
+their score there, ties broken as the choice breaks them: the smaller scale, then the point tried
+first; half rounded up) is scored on the rest. Breaking ties keeps the rest at half the grid where
+many points score alike (a concept no point forces scores 0 everywhere). A point left out keeps its
 first-half score in the curve, flagged `pruned`, and is never chosen; a point past an edge is scored
 on every prompt. Where the full-selection winner was among the better half on the first half, the
 choice, and so every test figure, is the one the whole grid would have given.
@@ -67,8 +69,9 @@ def _edge(curve: list[dict], best: dict) -> str | None:
 
 
 def _rising(curve: list[dict], best: dict, measure: str) -> bool:
-    """Whether the best latent's curve is not flat: some point of it scored below the best."""
-    return any(r[measure] < best[measure] for r in curve if r["latent"] == best["latent"])
+    """Whether the best latent's curve is not flat: some point of it scored below the best on every
+    selection prompt (a pruned point's score is of the first half alone)."""
+    return any(r[measure] < best[measure] for r in curve if r["latent"] == best["latent"] and not r.get("pruned"))
 
 
 def halved(points: Sequence[Point], per_prompt: Callable[[list[Point], np.ndarray], list[np.ndarray]], n: int,
@@ -83,9 +86,10 @@ def halved(points: Sequence[Point], per_prompt: Callable[[list[Point], np.ndarra
     with progress_bar(total=2, desc=desc, unit="half") as halves:
         on_first = dict(zip(by_scale, per_prompt(by_scale, first), strict=True))
         halves.update()
-        means = sorted((float(v.mean()) for v in on_first.values()), reverse=True)
-        cut = means[(len(means) + 1) // 2 - 1]  # the median point's score: the better half, ties kept
-        kept = [p for p in by_scale if float(on_first[p].mean()) >= cut]
+        tried = {p: i for i, p in reversed(list(enumerate(points)))}
+        ranked = sorted(on_first, key=lambda p: (-float(on_first[p].mean()), p[1], tried[p]))
+        better = set(ranked[:(len(ranked) + 1) // 2])
+        kept = [p for p in by_scale if p in better]
         on_rest = dict(zip(kept, per_prompt(kept, rest), strict=True))
         halves.update()
     return [{"point": p, "score": float(np.concatenate([on_first[p], on_rest[p]]).mean()) if p in on_rest
