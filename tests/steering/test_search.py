@@ -127,3 +127,15 @@ def test_halving_breaks_ties_as_the_choice_does_so_a_flat_grid_still_halves():
     assert [s for s, _ in calls[5:]] == [0.5, 1.0, 2.0]  # the smaller scales: where a tie would be chosen
     assert {r["scale"] for r in choice.curve if r.get("pruned")} == {4.0, 8.0}
     assert (choice.scale, choice.edge) == (0.5, "low")
+
+
+def test_a_pruned_points_first_half_score_does_not_make_a_flat_curve_grow_past_its_edge():
+    rates = {1.0: (0.5, 0.5), 2.0: (0.5, 0.5), 4.0: (0.0, 1.0)}  # 4.0 loses the first half, is pruned
+    per_prompt, _ = planted(rates)
+
+    def never(point):
+        raise AssertionError(f"the flat curve grew to {point}")
+
+    choice = select_then_report([(0, s) for s in rates], never, lambda p: p, measure="accuracy", max_extensions=2,
+                                per_prompt=per_prompt, n_prompts=20)
+    assert (choice.scale, choice.edge) == (1.0, "low") and len(choice.curve) == 3
