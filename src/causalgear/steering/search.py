@@ -86,8 +86,8 @@ def halved(points: Sequence[Point], per_prompt: Callable[[list[Point], np.ndarra
     with progress_bar(total=2, desc=desc, unit="half") as halves:
         on_first = dict(zip(by_scale, per_prompt(by_scale, first), strict=True))
         halves.update()
-        tried = {p: i for i, p in reversed(list(enumerate(points)))}
-        ranked = sorted(on_first, key=lambda p: (-float(on_first[p].mean()), p[1], tried[p]))
+        # a stable sort of the grid in the order tried: a tie on score and scale keeps the point tried first
+        ranked = sorted(dict.fromkeys(points), key=lambda p: (-float(on_first[p].mean()), p[1]))
         better = set(ranked[:(len(ranked) + 1) // 2])
         kept = [p for p in by_scale if p in better]
         on_rest = dict(zip(kept, per_prompt(kept, rest), strict=True))
