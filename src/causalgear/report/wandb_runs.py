@@ -50,6 +50,15 @@ def read_records(run_dir: str | Path) -> Iterator:
             yield record
 
 
+def exit_code(run_dir: str | Path) -> int | None:
+    """The exit code the run finished with (0: it succeeded), or None while the file holds no exit
+    record: the run is still open, or wandb's service has not written all of it yet."""
+    for record in read_records(run_dir):
+        if record.WhichOneof("record_type") == "exit":
+            return record.exit.exit_code
+    return None
+
+
 def read_offline_summary(run_dir: str | Path) -> dict:
     """The run's final summary: later updates overwrite earlier ones, as W&B does."""
     summary: dict = {}

@@ -57,11 +57,13 @@ def make_loggers(cfg: DictConfig, out_dir: Path, resume_step: int | None = None)
         experiment = None
         if rank_zero_only.rank == 0:
             # the run is started here rather than by WandbLogger, which passes wandb an `anonymous`
-            # setting that wandb warns it ignores
+            # setting that wandb warns it ignores; `create_new`: outside a notebook wandb would hand
+            # back a run still open in this process (a caller's own, or an earlier failed train's)
             import wandb
 
             experiment = wandb.init(project=cfg.logger.project, entity=cfg.logger.entity, group=group, name=name,
-                                    dir=str(out_dir), mode=mode, config=OmegaConf.to_container(cfg, resolve=True))
+                                    dir=str(out_dir), mode=mode, config=OmegaConf.to_container(cfg, resolve=True),
+                                    reinit="create_new")
         loggers.append(WandbLogger(experiment=experiment, save_dir=str(out_dir), mode=mode))
     return loggers
 
@@ -107,7 +109,6 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     torch.manual_seed(cfg.seed)
     store, hit = ensure_store(cfg)
     print(f"activations: {'cache hit' if hit else 'harvested'} {store.path} ({store.n_rows} rows, d_in {store.d_in})")
-    layer, site = harvest_layer(cfg), cfg.harvest.site
     sae = registry.build(cfg.sae, store.d_in)
     module = SAEModule(sae, sae.coefficients(cfg.sae), cfg.sae.lr)
     data = ActivationDataModule(store, cfg.sae.batch_size, cfg.sae.buffer_rows, cfg.seed, cfg.sae.steps_per_chunk)
@@ -115,6 +116,29 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     resume_step = checkpoint_step(resume)  # decided before fit, which writes its own last.ckpt
     resumed = resume_step is not None
     loggers = make_loggers(cfg, out_dir, resume_step)
+    try:
+        metrics = _fit_and_save(cfg, out_dir, sae, module, data, store, loggers, resume, resumed)
+    except BaseException:
+        finish_wandb(loggers, exit_code=1)  # marked failed, and no later train in this process inherits it
+        raise
+    finish_wandb(loggers, summary={k: v for k, v in metrics.items() if isinstance(v, int | float | str)})
+    print(f"explained variance {metrics['explained_variance']:.4f}, L0 {metrics['l0']:.2f}, "
+          f"density {metrics['density']:.4f}, dead {metrics['dead_fraction']:.3f}, "
+          f"CE recovered {metrics['ce_loss_recovered']:.3f}, {metrics['train_seconds']}s")
+    return metrics
+
+
+def finish_wandb(loggers: list, summary: dict | None = None, exit_code: int = 0) -> None:
+    for lg in loggers:
+        if type(lg).__name__ == "WandbLogger":
+            if summary:
+                lg.experiment.summary.update(summary)
+            lg.experiment.finish(exit_code=exit_code)
+
+
+def _fit_and_save(cfg: DictConfig, out_dir: Path, sae, module: SAEModule, data: ActivationDataModule, store,
+                  loggers: list, resume: Path, resumed: bool) -> dict:
+    layer, site = harvest_layer(cfg), cfg.harvest.site
     trainer = instantiate(cfg.trainer, max_epochs=cfg.sae.epochs, logger=loggers, default_root_dir=str(out_dir),
                           enable_checkpointing=False, enable_progress_bar=is_terminal(),
                           callbacks=[ResumeCheckpoint(resume, every_n_steps=cfg.sae.checkpoint_every_steps)])
@@ -149,11 +173,4 @@ def train(cfg: DictConfig, out_dir: Path) -> dict:
     write_json(out_dir / "metrics.json", metrics)
     density_histogram(density, out_dir / "feature_density.png", f"{metrics['arch']} λ={cfg.sae.l1_coeff:g}")
     loss_curves(out_dir / "csv" / "metrics.csv", out_dir / "loss_curves.png")
-    for lg in loggers:
-        if type(lg).__name__ == "WandbLogger":
-            lg.experiment.summary.update({k: v for k, v in metrics.items() if isinstance(v, int | float | str)})
-            lg.experiment.finish()
-    print(f"explained variance {metrics['explained_variance']:.4f}, L0 {metrics['l0']:.2f}, "
-          f"density {metrics['density']:.4f}, dead {metrics['dead_fraction']:.3f}, "
-          f"CE recovered {metrics['ce_loss_recovered']:.3f}, {metrics['train_seconds']}s")
     return metrics
