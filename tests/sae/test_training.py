@@ -134,7 +134,7 @@ def test_a_resumed_run_keeps_the_loss_history_up_to_its_checkpoint(tmp_path):
 
 def written_run(out: Path) -> Path:
     """The one offline W&B run under `out`, once wandb's service has written its exit record: the
-    service writes the file in a process of its own and may still be at it when `finish` returns."""
+    service closes the file in a process of its own, after `finish` has returned."""
     import time
 
     from causalgear.report.wandb_runs import exit_code

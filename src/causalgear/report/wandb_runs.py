@@ -4,6 +4,10 @@ wandb 0.31 writes offline runs only as `offline-run-*/run-<id>.wandb` (no wandb-
 and ships no Python reader for that file any more. The file is a LevelDB-style log (7-byte
 header, 32 KiB blocks of chunks: crc32c, length, type) of wandb's own protobuf `Record`s, which
 we decode with wandb's protobuf classes.
+
+wandb's service holds the records of a block (32 KiB) in memory and writes the rest when it
+closes the run's stream, which it is told to do without waiting after `finish()` returns: until
+then a small run's file is its 7-byte header. Read a run once `exit_code` is not None.
 """
 
 from __future__ import annotations
