@@ -30,6 +30,8 @@ def read_records(run_dir: str | Path) -> Iterator:
     if not files:
         raise FileNotFoundError(f"no run-*.wandb file in {run_dir}")
     data = files[0].read_bytes()
+    if not data:  # created, its header not yet written
+        return
     if not data.startswith(_HEADER):
         raise ValueError(f"{files[0]} is not a W&B run file")
     pos, pending = 7, b""
