@@ -1,11 +1,10 @@
 """Offline W&B runs read back from their run file, without syncing and without wandb's reader."""
 
-import time
 from pathlib import Path
 
 import pytest
 
-from causalgear.report.wandb_runs import exit_code, read_offline_summary, read_records
+from causalgear.report.wandb_runs import exit_code, read_offline_summary, read_records, wait_for_exit
 
 
 def offline_run(tmp_path: Path, monkeypatch, rows: int) -> Path:
@@ -19,9 +18,7 @@ def offline_run(tmp_path: Path, monkeypatch, rows: int) -> Path:
     run.summary.update({"explained_variance": 0.875})
     run.finish()
     (run_dir,) = list((tmp_path / "wandb").glob("offline-run-*"))
-    deadline = time.monotonic() + 60
-    while exit_code(run_dir) is None and time.monotonic() < deadline:  # the service closes the file after finish
-        time.sleep(0.2)
+    assert wait_for_exit(run_dir) == 0  # the service closes the file after finish
     return run_dir
 
 
@@ -42,6 +39,7 @@ def test_a_file_not_yet_written_has_no_records_and_no_exit_code(tmp_path):
     assert list(read_records(run_dir)) == [] and exit_code(run_dir) is None
     (run_dir / "run-1.wandb").write_bytes(b":W&B\xe1\xbe\x00")  # the header alone, as before the service closes it
     assert read_offline_summary(run_dir) == {} and exit_code(run_dir) is None
+    assert wait_for_exit(run_dir, timeout_s=0.5) is None  # a run that never closes: no code, in bounded time
 
 
 def test_a_file_that_is_not_a_wandb_run_is_refused_by_name(tmp_path):

@@ -132,30 +132,16 @@ def test_a_resumed_run_keeps_the_loss_history_up_to_its_checkpoint(tmp_path):
     assert [float(r["train/step"]) for r in rows] == [*range(0, 49, 4), 52.0]
 
 
-def written_run(out: Path) -> Path:
-    """The one offline W&B run under `out`, once wandb's service has written its exit record: the
-    service closes the file in a process of its own, after `finish` has returned."""
-    import time
-
-    from causalgear.report.wandb_runs import exit_code
-
-    (run,) = list((out / "wandb").glob("offline-run-*"))
-    deadline = time.monotonic() + 60
-    while exit_code(run) is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return run
-
-
 def test_an_offline_wandb_run_holds_the_final_metrics(tiny_qwen2_dir, tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     cfg = tiny_cfg(tiny_qwen2_dir, tmp_path / "cache", "logger=wandb", "sae.epochs=1")
     out = tmp_path / "run"
     out.mkdir()
     metrics = train(cfg, out)
-    from causalgear.report.wandb_runs import exit_code, read_offline_summary
+    from causalgear.report.wandb_runs import read_offline_summary, wait_for_exit
 
-    run = written_run(out)
-    assert exit_code(run) == 0
+    (run,) = list((out / "wandb").glob("offline-run-*"))
+    assert wait_for_exit(run) == 0
     summary = read_offline_summary(run)
     assert summary.get("explained_variance") == pytest.approx(metrics["explained_variance"]), sorted(summary)
     assert summary["l1_coeff"] == pytest.approx(1e-3)
@@ -166,7 +152,7 @@ def test_a_failed_train_closes_its_own_wandb_run_as_failed_and_leaves_the_caller
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     import wandb
 
-    from causalgear.report.wandb_runs import exit_code, read_offline_summary
+    from causalgear.report.wandb_runs import read_offline_summary, wait_for_exit
 
     callers = wandb.init(project="mine", mode="offline", dir=str(tmp_path / "caller"))
     try:
@@ -177,13 +163,14 @@ def test_a_failed_train_closes_its_own_wandb_run_as_failed_and_leaves_the_caller
         out.mkdir()
         with pytest.raises(Exception, match="limit_train_batches"):
             train(cfg, out)
-        assert exit_code(written_run(out)) == 1  # its own run, finished, marked failed
+        (run,) = list((out / "wandb").glob("offline-run-*"))
+        assert wait_for_exit(run) == 1  # its own run, finished, marked failed
         assert wandb.run is callers
         callers.summary.update({"mine": 1.0})
     finally:
         callers.finish()
     (own,) = list((tmp_path / "caller" / "wandb").glob("offline-run-*"))
-    assert exit_code(own) == 0 and read_offline_summary(own)["mine"] == 1.0
+    assert wait_for_exit(own) == 0 and read_offline_summary(own)["mine"] == 1.0
 
 
 def test_under_ddp_a_chunk_is_one_step_and_a_rank_takes_half_the_batches(tiny_qwen2_dir, tmp_path):

@@ -7,13 +7,14 @@ we decode with wandb's protobuf classes.
 
 wandb's service holds the records of a block (32 KiB) in memory and writes the rest when it
 closes the run's stream, which it is told to do without waiting after `finish()` returns: until
-then a small run's file is its 7-byte header. Read a run once `exit_code` is not None.
+then a small run's file is its 7-byte header. `wait_for_exit` reads a run once it is whole.
 """
 
 from __future__ import annotations
 
 import json
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,14 @@ def exit_code(run_dir: str | Path) -> int | None:
         if record.WhichOneof("record_type") == "exit":
             return record.exit.exit_code
     return None
+
+
+def wait_for_exit(run_dir: str | Path, timeout_s: float = 60.0) -> int | None:
+    """`exit_code` once wandb's service has written the exit record, or None after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while (code := exit_code(run_dir)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return code
 
 
 def read_offline_summary(run_dir: str | Path) -> dict:
