@@ -115,3 +115,25 @@ def test_a_prediction_too_long_for_the_parser_is_a_named_limit_not_a_crash(two_d
     """sqlparse refuses more than 10,000 tokens; the official tool would crash on it."""
     v = score_sql("SELECT name FROM t", "SELECT " + "1," * 20_000 + "1", two_dbs)
     assert v.kind == "limit" and v.bound == "sql_tokens" and "Maximum number of tokens" in v.error
+
+
+def test_a_verdict_is_given_again_while_its_databases_are_unchanged_and_a_timeout_never(two_dbs, monkeypatch):
+    from causalgear.data import scoring
+    from causalgear.data.sqlexec import ExecBudget, Remembered
+
+    monkeypatch.setattr(scoring, "VERDICTS", Remembered(2**20))
+    scored = []
+    real = scoring._score_sql
+    monkeypatch.setattr(scoring, "_score_sql", lambda *a: scored.append(a[1]) or real(*a))
+    gold, pred = "SELECT name FROM t WHERE n = 2", "SELECT name FROM t WHERE name != 'a'"
+    assert not score_sql(gold, pred, two_dbs).correct and not score_sql(gold, pred, two_dbs).correct
+    assert scored == [pred]
+    conn = sqlite3.connect(two_dbs[1])  # the second database now agrees with the first
+    conn.execute("UPDATE t SET n = 2 WHERE name = 'c'")
+    conn.commit()
+    conn.close()
+    assert score_sql(gold, pred, two_dbs).correct and scored == [pred, pred]
+    slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT max(x) FROM c"
+    quick = ExecBudget(timeout_s=0.05)
+    assert [score_sql(gold, slow, two_dbs, quick).kind for _ in range(2)] == ["timeout", "timeout"]
+    assert scored.count(slow) == 2

@@ -188,9 +188,9 @@ def test_an_outcome_is_given_again_while_the_file_is_unchanged_and_a_timeout_nev
 def test_remembered_outcomes_stay_within_their_bytes():
     from causalgear.data.sqlexec import ExecResult, Remembered
 
-    kept = Remembered(max_bytes=1600)
-    for i in range(20):
-        kept.put(i, ExecResult("ok", rows=(("x" * 90,),)))
-    assert kept.bytes <= 1600 and kept.get(0) is None and kept.get(19).rows == (("x" * 90,),)
+    kept = Remembered(max_bytes=2000)
+    for i in range(20):  # 40 bytes of rows and 64 for the entry itself: 20 of them pass 2000
+        kept.put(i, ExecResult("ok", rows=(("x" * 40,),)))
+    assert kept.bytes <= 2000 and kept.get(0) is None and kept.get(19).rows == (("x" * 40,),)
     kept.put("big", ExecResult("ok", rows=(("y" * 500,),)))  # over a sixteenth of the bound: not kept
     assert kept.get("big") is None

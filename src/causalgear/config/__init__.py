@@ -145,9 +145,13 @@ class GenerationConfig:
     # prompts per generate call: a small model's decoding step costs about the same at 32 and 128
     # prompts, so larger batches take fewer steps for the same answers (bench/generation.py)
     batch_size: int = 128
+    # MiB of prompt passes remembered per model: a batch generated again (under another steering
+    # point) replays the blocks before the edited one instead of computing them (models.prefix)
+    prefix_cache_mb: int = 1024
 
     def __post_init__(self) -> None:
         _positive("generation", self, "max_new_tokens", "batch_size")
+        _at_least("generation.prefix_cache_mb", self.prefix_cache_mb, 0, "an integer >= 0 (0: none)")
 
 
 @dataclass

@@ -23,7 +23,17 @@ from pathlib import Path
 import sqlparse
 import sqlparse.exceptions
 
-from causalgear.data.sqlexec import DEFAULT_BUDGET, LIMIT, OK, ExecBudget, ExecResult, execute, too_long
+from causalgear.data.sqlexec import (
+    DEFAULT_BUDGET,
+    LIMIT,
+    OK,
+    ExecBudget,
+    Remembered,
+    budget_key,
+    execute,
+    file_identity,
+    too_long,
+)
 
 _CUR_YEAR = re.compile(r"YEAR\s*\(\s*CURDATE\s*\(\s*\)\s*\)\s*", re.IGNORECASE)
 
@@ -123,12 +133,6 @@ class Verdict:
     dropped: str | None = None  # text after the prediction's first statement: scored without it, never run
 
 
-@lru_cache(maxsize=65536)
-def _gold_result(db_path: str, gold_sql: str, budget: ExecBudget) -> ExecResult:
-    # Gold results are re-read for every intervention on the same prompts: run each once.
-    return execute(db_path, gold_sql, budget)
-
-
 def database_files(db_dir: str | Path) -> tuple[Path, ...]:
     """All database variants of one schema (test-suite layout: <db_id>/*.sqlite), or the one file
     `db_dir` names (a JSONL row's `db`)."""
@@ -140,9 +144,28 @@ def database_files(db_dir: str | Path) -> tuple[Path, ...]:
     return tuple(sorted(p for p in db_dir.iterdir() if p.suffix == ".sqlite"))
 
 
+# Verdicts by (gold, prediction, each database file as it is now, budget): steering scores the same
+# outputs (most steered answers are the unsteered ones) tens of thousands of times
+VERDICTS = Remembered(16 * 2**20)
+
+
 def score_sql(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...],
               budget: ExecBudget = DEFAULT_BUDGET, keep_distinct: bool = False) -> Verdict:
-    """Score one prediction on every database of its schema."""
+    """Score one prediction on every database of its schema. A verdict this process already gave
+    for the pair on the files as they are now is given again (never a timeout's)."""
+    try:
+        key = (gold_sql, pred_sql, tuple(file_identity(db) for db in db_paths), budget_key(budget), keep_distinct)
+    except OSError:  # a missing file: scored (and named) without remembering
+        return _score_sql(gold_sql, pred_sql, db_paths, budget, keep_distinct)
+    if (known := VERDICTS.get(key)) is not None:
+        return known
+    verdict = _score_sql(gold_sql, pred_sql, db_paths, budget, keep_distinct)
+    VERDICTS.put(key, verdict)
+    return verdict
+
+
+def _score_sql(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...], budget: ExecBudget,
+               keep_distinct: bool) -> Verdict:
     if (over := too_long(pred_sql, budget)) is not None:
         return Verdict(False, over.kind, error=over.error, bound=over.bound)
     try:
@@ -163,7 +186,7 @@ def _score_prepared(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...], bu
         return Verdict(False, SKIPPED, error="no database file")
     empty_gold = False
     for i, db in enumerate(db_paths):
-        gold = _gold_result(str(db), gold_sql, budget)
+        gold = execute(db, gold_sql, budget)  # remembered per file state, as every outcome
         if not gold.ok:
             return Verdict(False, GOLD_ERROR, error=f"gold failed on {db.name}: {gold.error}")
         if i == 0:

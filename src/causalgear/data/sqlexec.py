@@ -28,8 +28,8 @@ outputs many times (most interventions leave most answers unchanged).
 from __future__ import annotations
 
 import ctypes
-import dataclasses
 import functools
+import os
 import sqlite3
 import threading
 import time
@@ -38,8 +38,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from causalgear.config import ExecConfig
+
+if TYPE_CHECKING:
+    from causalgear.data.scoring import Verdict
 
 # Kinds of outcome; everything but "ok" scores as wrong.
 OK, ERROR, TIMEOUT, REFUSED, LIMIT = "ok", "error", "timeout", "refused", "limit"
@@ -177,6 +181,19 @@ def file_state(path: str | Path) -> tuple[str, int, int]:
     return str(p.resolve()), st.st_mtime_ns, st.st_size
 
 
+def file_identity(path: str | Path) -> tuple[int, int, int, int]:
+    """(device, inode, mtime in ns, size) from one stat call: the key of a remembered outcome, cheaper
+    than `file_state` (no path resolution) and the same for a file reached by another path. Raises
+    OSError where the file cannot be stat'ed."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def budget_key(budget: ExecBudget) -> tuple:
+    """The budget's values, as a key taken now (a budget is a mutable dataclass)."""
+    return tuple(vars(budget).values())
+
+
 @functools.lru_cache(maxsize=4096)
 def _database_problem(path: str, _mtime_ns: int, _size_bytes: int) -> str | None:
     try:
@@ -204,7 +221,8 @@ def too_long(sql: str, budget: ExecBudget) -> ExecResult | None:
 
 
 class Remembered:
-    """Outcomes by key, the least recently used dropped first once their rows pass `max_bytes`."""
+    """Outcomes (or verdicts) by key, the least recently used dropped first once their rows pass
+    `max_bytes` (each counts its rows, its error and a fixed 64 for itself)."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes, self.bytes = max_bytes, 0
@@ -219,10 +237,13 @@ class Remembered:
             self._items.move_to_end(key)
             return item[0]
 
-    def put(self, key: Hashable, result: ExecResult) -> None:
+    def put(self, key: Hashable, result: ExecResult | Verdict) -> None:
+        """Keeps `result` (an outcome, or a scoring verdict: both say their kind, bound and error)
+        unless a timeout or the memory bound stopped it: another try may end otherwise."""
         if result.kind == TIMEOUT or result.bound == "memory":
             return
-        size = sum(_size(v) for row in result.rows or () for v in row) + len(result.error or "")
+        rows = getattr(result, "rows", None)
+        size = sum(_size(v) for row in rows or () for v in row) + len(result.error or "") + 64
         if size > self.max_bytes // 16:  # one large result would push out many small ones
             return
         with self._lock:
@@ -246,7 +267,7 @@ def execute(db_path: str | Path, sql: str, budget: ExecBudget = DEFAULT_BUDGET) 
         return over
     path = Path(db_path)
     try:
-        key = (*file_state(path), sql, dataclasses.astuple(budget))
+        key = (*file_identity(path), sql, budget_key(budget))
     except OSError:
         return _execute(path, sql, budget)  # _connect_read_only names the missing file
     if (known := REMEMBERED.get(key)) is not None:

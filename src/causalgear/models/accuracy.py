@@ -60,7 +60,8 @@ class Runner:
         """The SQL generated for each example."""
         return generate_sql(self.model, self.tokenizer, [e.prompt for e in self.examples],
                             max_new_tokens=self.generation.max_new_tokens, batch_size=self.generation.batch_size,
-                            intervention=intervention, contexts=self.contexts)
+                            intervention=intervention, contexts=self.contexts,
+                            prefix_cache_mb=self.generation.prefix_cache_mb)
 
     def correct(self, intervention=None) -> tuple[np.ndarray, list[str]]:
         """(1.0 / 0.0 per example, the predictions)."""

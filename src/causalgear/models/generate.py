@@ -24,6 +24,8 @@ from causalgear.models.decoding import decoding_rows
 # A statement ends at ';', at a new line, or where the model starts a new prompt section.
 _STOPS = (";", "\n", "###")
 _STOP_TOKENS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_PROMPT_IDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tokenizer -> {prompt: ids}
+_MAX_PROMPTS = 2**16
 
 
 def cut_statement(text: str) -> str:
@@ -47,6 +49,18 @@ def _may_stop(tokenizer: PreTrainedTokenizerBase, vocab_size: int) -> torch.Tens
     return _STOP_TOKENS[tokenizer]
 
 
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str]) -> list[list[int]]:
+    """Each prompt's token ids, as `tokenizer(prompts)` gives them; a prompt this process already
+    tokenized is not tokenized again (steering generates the same prompt lists hundreds of times)."""
+    known = _PROMPT_IDS.setdefault(tokenizer, {})
+    if len(known) > _MAX_PROMPTS:
+        known.clear()
+    missing = list(dict.fromkeys(p for p in prompts if p not in known))
+    if missing:
+        known.update(zip(missing, tokenizer(missing).input_ids, strict=True))
+    return [known[p] for p in prompts]
+
+
 def _plain_greedy(model: PreTrainedModel) -> bool:
     """Whether the model's generation config asks `generate` for nothing but the argmax (no repetition
     penalty, banned or forced tokens, minimum length): then the greedy loop writes what it writes."""
@@ -65,10 +79,11 @@ def _first_positions(attention_mask: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def _greedy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch: dict, embeds: torch.Tensor | None,
-            max_new_tokens: int) -> list[list[int]]:
+            max_new_tokens: int, prefixes=None) -> list[list[int]]:
     """Each row's new tokens, greedy; a row leaves the batch (its cache rows too) once its text holds a
     stop or it wrote EOS. An edit at a site sees the rows still decoding where they were in the batch
-    (`models.decoding`)."""
+    (`models.decoding`). `prefixes` (`models.prefix.PromptPrefixes`): the prompt pass of the blocks
+    before the edited one is replayed where this batch's was remembered."""
     device = batch["input_ids"].device
     may_stop = _may_stop(tokenizer, model.config.vocab_size)
     widest = max(len(s) for s in _STOPS)  # a stop that ends in the new token starts at most this many tokens back
@@ -77,8 +92,10 @@ def _greedy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch: d
     length = torch.zeros(n, dtype=torch.long)
     mask, cache, rows = batch["attention_mask"], DynamicCache(), torch.arange(n)
     first = {"inputs_embeds": embeds} if embeds is not None else {"input_ids": batch["input_ids"]}
-    logits = model(**first, attention_mask=mask, position_ids=_first_positions(mask), cache=cache,
-                   use_cache=True, logits_to_keep=1).logits[:, -1]
+    with prefixes.prompt_pass(model, batch["input_ids"], mask, cache) if prefixes is not None and embeds is None \
+            else contextlib.nullcontext():
+        logits = model(**first, attention_mask=mask, position_ids=_first_positions(mask), cache=cache,
+                       use_cache=True, logits_to_keep=1).logits[:, -1]
     eos = tokenizer.eos_token_id
     for step in range(max_new_tokens):
         token = logits.argmax(-1).cpu()
@@ -113,6 +130,7 @@ def generate_sql(
     progress: bool = False,
     max_time: float | None = None,
     contexts: Sequence[str] | None = None,
+    prefix_cache_mb: int = 0,
 ) -> list[str]:
     """Greedy SQL for each prompt, in order.
 
@@ -123,9 +141,13 @@ def generate_sql(
     example; a batch holds prompts of similar length, not neighbours). `max_time`: seconds
     after which a batch's generation stops where it is (a service's per-request limit).
     `contexts`: each prompt's CREATE TABLE statements; given, each prediction is decoded under the
-    single-table grammar of its own schema (`causalgear.models.constrain`).
+    single-table grammar of its own schema (`causalgear.models.constrain`). `prefix_cache_mb`: the
+    MiB of prompt passes the model remembers and replays (`causalgear.models.prefix`; 0: none).
     """
+    from causalgear.models.prefix import prompt_prefixes
+
     device = next(model.parameters()).device
+    prefixes = prompt_prefixes(model, prefix_cache_mb)
     constraint = None
     if contexts is not None:
         from causalgear.models.constrain import constraint_for
@@ -133,19 +155,19 @@ def generate_sql(
         if len(contexts) != len(prompts):
             raise ValueError(f"{len(contexts)} contexts for {len(prompts)} prompts: give one context per prompt")
         constraint = constraint_for(tokenizer, model.config.vocab_size)
-    lengths = [len(ids) for ids in tokenizer(list(prompts)).input_ids] if prompts else []
-    order = sorted(range(len(prompts)), key=lengths.__getitem__)
+    ids = prompt_ids(tokenizer, prompts)
+    order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
     out: list[str] = [""] * len(prompts)
     starts = range(0, len(prompts), batch_size)
     for start in progress_bar(starts, progress=progress, desc="generate", unit="batch", leave=False):
         idx = order[start:start + batch_size]
-        batch = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
-                          padding_side="left").to(device)
+        batch = tokenizer.pad({"input_ids": [ids[i] for i in idx]}, padding=True, padding_side="left",
+                              return_tensors="pt").to(device)
         batch = {**batch, "example_index": torch.tensor(idx)}
         with intervention.applied(batch) if intervention is not None else contextlib.nullcontext():
             embeds = intervention.inputs_embeds(batch) if intervention is not None else None
             if constraint is None and max_time is None and _plain_greedy(model):
-                new = _greedy(model, tokenizer, batch, embeds, max_new_tokens)
+                new = _greedy(model, tokenizer, batch, embeds, max_new_tokens, prefixes)
             else:
                 new = _generate(model, tokenizer, batch, embeds, max_new_tokens, max_time,
                                 None if constraint is None else constraint.processor([contexts[i] for i in idx]))
