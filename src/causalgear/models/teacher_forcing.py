@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -28,13 +29,38 @@ def prompt_sql_batch(tokenizer, examples: Sequence[Example], device) -> tuple[to
 def sql_cross_entropy(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
                       reduction: str = "mean") -> torch.Tensor:
     """Next-token cross-entropy on the gold SQL tokens of a `prompt_sql_batch` (differentiable: a
-    trained steering vector descends it)."""
+    trained steering vector descends it). Where the model's logits are its output embedding applied
+    to its last hidden state, only the positions that predict a SQL token are projected to the
+    vocabulary (most positions are the prompt's, and the projection is most of a small model's pass)."""
     from causalgear.models.site import position_ids
 
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits[:, :-1]
     target = labels[:, 1:]
     keep = target != -100
-    return torch.nn.functional.cross_entropy(logits[keep].float(), target[keep], reduction=reduction)
+    inputs = dict(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask))
+    if head_of_hidden(model):
+        hidden = model.base_model(**inputs).last_hidden_state[:, :-1]
+        logits = model.get_output_embeddings()(hidden[keep])
+    else:
+        logits = model(**inputs).logits[:, :-1][keep]
+    return torch.nn.functional.cross_entropy(logits.float(), target[keep], reduction=reduction)
+
+
+def head_of_hidden(model) -> bool:
+    """Whether the model's logits are its output embedding applied to its base model's last hidden
+    state, nothing scaled, capped or added after (so any positions' logits can be computed alone):
+    checked once per model, on a short input."""
+    if model not in _HEAD_OF_HIDDEN:
+        device = next(model.parameters()).device
+        ids = torch.arange(1, 9, device=device)[None] % model.config.vocab_size
+        with torch.no_grad():
+            logits = model(input_ids=ids).logits
+            projected = model.get_output_embeddings()(model.base_model(input_ids=ids).last_hidden_state)
+        _HEAD_OF_HIDDEN[model] = logits.shape == projected.shape and torch.allclose(logits, projected, rtol=1e-4,
+                                                                                     atol=1e-5)
+    return _HEAD_OF_HIDDEN[model]
+
+
+_HEAD_OF_HIDDEN: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @torch.no_grad()
