@@ -6,10 +6,11 @@ Generates SQL for the first `--prompts` prompts of the held-out test split (unst
 by adding the SAE's most active latent at every position, as steering does, at each of `--alphas`)
 at each batch size, in turn, twice (the second pass reported: the first warms the allocator). Then,
 at `generation.batch_size`, the greedy loop that drops ended rows (`models.generate`) against
-`model.generate` for the same batches, also for every alpha's point generated together (a grid).
+`model.generate` for the same batches, also for every alpha's point generated together (a grid);
+and each of these generated again with its prompt passes replayed (`models.prefix`) against computed.
 Ends with one JSON line: each size's seconds as a ratio to 32's (the default before 128), the
-loop's seconds as a ratio to `model.generate`'s, and how many outputs differ (0: they change time,
-not answers).
+loop's seconds as a ratio to `model.generate`'s, the replayed seconds as a ratio to the computed,
+and how many outputs differ (0: they change time, not answers).
 """
 
 from __future__ import annotations
@@ -69,7 +70,32 @@ def main() -> None:
 
         cases["steered grid"] = (prompts * len(steered), Stacked(list(steered.values()), [len(prompts)] * len(steered)))
     out["decoder"] = decoders(model, tokenizer, cases, cfg.generation.batch_size)
+    out["prompt_pass_replay"] = replays(model, tokenizer, cases, cfg.generation.batch_size)
     print(json.dumps(out))
+
+
+def replays(model, tokenizer, cases: dict, batch_size: int) -> dict:
+    """Each case generated again with its prompt passes remembered (`models.prefix`: the blocks before
+    the edited one replayed) against computed, alternated, twice; `cases`: label -> (prompts,
+    intervention). The first remembered call fills the memory and is not timed."""
+    from causalgear.models.generate import generate_sql
+    from causalgear.models.prefix import prompt_prefixes
+
+    out = {}
+    for label, (prompts, intervention) in cases.items():
+        prompt_prefixes(model, 1024).clear()  # an empty memory for each case
+        generate_sql(model, tokenizer, prompts, batch_size=batch_size, intervention=intervention,
+                     prefix_cache_mb=1024)
+        seconds, preds = {}, {}
+        for _ in range(2):
+            for mb in (0, 1024):
+                began = time.perf_counter()
+                preds[mb] = generate_sql(model, tokenizer, prompts, batch_size=batch_size, intervention=intervention,
+                                         prefix_cache_mb=mb)
+                seconds[mb] = time.perf_counter() - began
+        out[label] = {"replayed_time_vs_computed": round(seconds[1024] / seconds[0], 3),
+                      "outputs_differing": sum(a != b for a, b in zip(preds[1024], preds[0], strict=True))}
+    return out
 
 
 def decoders(model, tokenizer, cases: dict, batch_size: int) -> dict:

@@ -145,8 +145,9 @@ class GenerationConfig:
     # prompts per generate call: a small model's decoding step costs about the same at 32 and 128
     # prompts, so larger batches take fewer steps for the same answers (bench/generation.py)
     batch_size: int = 128
-    # MiB of prompt passes remembered per model: a batch generated again (under another steering
-    # point) replays the blocks before the edited one instead of computing them (models.prefix)
+    # MiB of prompt passes remembered per model, on its device: a batch generated again (under another
+    # steering point) replays the blocks before the edited one instead of computing them; a pass over
+    # a quarter of this is not kept (models.prefix)
     prefix_cache_mb: int = 1024
 
     def __post_init__(self) -> None:

@@ -77,7 +77,7 @@ def _first_positions(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 1)
 
 
-@torch.no_grad()
+@torch.inference_mode()  # no autograd bookkeeping at all: a decoding step is many small operations
 def _greedy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, batch: dict, embeds: torch.Tensor | None,
             max_new_tokens: int, prefixes=None) -> list[list[int]]:
     """Each row's new tokens, greedy; a row leaves the batch (its cache rows too) once its text holds a

@@ -89,6 +89,10 @@ class PromptPrefixes:
         self._items: OrderedDict[tuple, _Prefix] = OrderedDict()
         self.hits = self.misses = 0
 
+    def clear(self) -> None:
+        self._items.clear()
+        self.bytes = self.hits = self.misses = 0
+
     def _key(self, model, n: int, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple:
         blocks = [model.get_input_embeddings(), *decoder_layers(model)[:n]]
         weights = tuple((p.data_ptr(), p._version) for m in blocks for p in m.parameters())

@@ -118,8 +118,10 @@ def steer_split(bench: Workbench, out_dir: Path, steerer: Steerer, source: str, 
     n = s.methods.candidates
     ranked = contrastive_latents(bench, list(sel.examples), list(sel.preds), sel.base, n, steerer.sign)
     ctx = SteerContext(bench, feature, [feature] + [j for j in ranked if j != feature][:n], held.split, arms)
-    methods, skipped, fires = make_methods(ctx)
     timings = {"attribute and unsteered": round(time.monotonic() - start, 1)}
+    began = time.monotonic()
+    methods, skipped, fires = make_methods(ctx)  # the detector, the probes, the trained vectors
+    timings["fit and train methods"] = round(time.monotonic() - began, 1)
     results: dict[str, dict] = {}
     for m in methods:
         began = time.monotonic()
