@@ -17,7 +17,7 @@ from causalgear.interventions.specs import (
     code_spec,
 )
 from causalgear.interventions.types import AddDirection, InterchangeCode, SameNormDirection, ZeroCode
-from causalgear.models.loading import decoder_layers
+from causalgear.models.blocks import decoder_layers
 from causalgear.models.site import Site
 from causalgear.sae.deep_relu import DeepReLUSAE
 from causalgear.sae.matryoshka import MatryoshkaSAE

@@ -4,8 +4,8 @@ run, edits are exact and always removed, gradients reach the input embeddings.""
 import pytest
 import torch
 
-from causalgear.models.loading import decoder_layers
-from causalgear.models.site import Site, StopForward, first_tensor, position_ids
+from causalgear.models.blocks import decoder_layers, first_tensor
+from causalgear.models.site import Site, StopForward, position_ids
 
 
 def run_to_layer(model, ids, mask, layer, kind="resid"):

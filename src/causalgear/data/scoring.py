@@ -152,7 +152,7 @@ VERDICTS = Remembered(16 * 2**20)
 def score_sql(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...],
               budget: ExecBudget = DEFAULT_BUDGET, keep_distinct: bool = False) -> Verdict:
     """Score one prediction on every database of its schema. A verdict this process already gave
-    for the pair on the files as they are now is given again (never a timeout's)."""
+    for the pair on the files as they are now is given again (never a timeout's, nor a failed gold's)."""
     try:
         key = (gold_sql, pred_sql, tuple(file_identity(db) for db in db_paths), budget_key(budget), keep_distinct)
     except OSError:  # a missing file: scored (and named) without remembering
@@ -160,7 +160,8 @@ def score_sql(gold_sql: str, pred_sql: str, db_paths: tuple[Path, ...],
     if (known := VERDICTS.get(key)) is not None:
         return known
     verdict = _score_sql(gold_sql, pred_sql, db_paths, budget, keep_distinct)
-    VERDICTS.put(key, verdict)
+    if verdict.kind != GOLD_ERROR:  # the gold's own failure may be a timeout: asked again next time
+        VERDICTS.put(key, verdict)
     return verdict
 
 

@@ -38,12 +38,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from causalgear.config import ExecConfig
-
-if TYPE_CHECKING:
-    from causalgear.data.scoring import Verdict
 
 # Kinds of outcome; everything but "ok" scores as wrong.
 OK, ERROR, TIMEOUT, REFUSED, LIMIT = "ok", "error", "timeout", "refused", "limit"
@@ -220,16 +217,24 @@ def too_long(sql: str, budget: ExecBudget) -> ExecResult | None:
     return None
 
 
+class Outcome(Protocol):
+    """What `Remembered` keeps: an `ExecResult`, or a scoring verdict (`data.scoring.Verdict`)."""
+
+    kind: str
+    error: str | None
+    bound: str | None
+
+
 class Remembered:
     """Outcomes (or verdicts) by key, the least recently used dropped first once their rows pass
     `max_bytes` (each counts its rows, its error and a fixed 64 for itself)."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes, self.bytes = max_bytes, 0
-        self._items: OrderedDict[Hashable, tuple[ExecResult, int]] = OrderedDict()
+        self._items: OrderedDict[Hashable, tuple[Outcome, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> ExecResult | None:
+    def get(self, key: Hashable) -> Outcome | None:
         with self._lock:
             item = self._items.get(key)
             if item is None:
@@ -237,7 +242,7 @@ class Remembered:
             self._items.move_to_end(key)
             return item[0]
 
-    def put(self, key: Hashable, result: ExecResult | Verdict) -> None:
+    def put(self, key: Hashable, result: Outcome) -> None:
         """Keeps `result` (an outcome, or a scoring verdict: both say their kind, bound and error)
         unless a timeout or the memory bound stopped it: another try may end otherwise."""
         if result.kind == TIMEOUT or result.bound == "memory":

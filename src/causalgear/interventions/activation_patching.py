@@ -18,7 +18,7 @@ import torch
 
 from causalgear.data import vocab as V
 from causalgear.data.examples import Example
-from causalgear.models.loading import decoder_layers
+from causalgear.models.blocks import decoder_layers
 from causalgear.models.site import Site, position_ids
 
 KINDS = ("table", "field", "order", "aggregate")

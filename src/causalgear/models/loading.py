@@ -140,11 +140,3 @@ def load_tokenizer(model_cfg, cache_dir: str | Path) -> PreTrainedTokenizerBase:
     except (OSError, ValueError) as err:
         raise ModelLoadError(f"could not load the tokenizer of {source!r}: {err}") from err
 
-
-def decoder_layers(model: PreTrainedModel) -> torch.nn.ModuleList:
-    """The decoder blocks of a causal LM (Qwen2, Llama, Mistral, GPT-2 style)."""
-    base = model.get_decoder() if hasattr(model, "get_decoder") else model.model
-    for name in ("layers", "h", "blocks"):
-        if hasattr(base, name):
-            return getattr(base, name)
-    raise ModelLoadError(f"cannot find the decoder blocks of {type(model).__name__}")

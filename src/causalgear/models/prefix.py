@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from causalgear.models.loading import decoder_layers
-from causalgear.models.site import first_tensor, replace_first
+from causalgear.models.blocks import decoder_layers, first_tensor, replace_first
 
 _STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> PromptPrefixes
 

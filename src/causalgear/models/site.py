@@ -6,8 +6,7 @@ after block `layer`, what `output_hidden_states[layer + 1]` holds), `mlp_out` or
 (at every position or at given ones), run to and stopped at (from token ids or from input
 embeddings, with or without gradients), and turned into a gradient leaf.
 
-A block may return a tensor or a tuple (transformers changed this between versions);
-`output[0]` on a tensor would silently take batch row 0, so the type is checked.
+A block may return a tensor or a tuple (`models.blocks` reads either).
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from causalgear.models.blocks import decoder_layers, first_tensor, replace_first
 from causalgear.models.decoding import on_batch
-from causalgear.models.loading import decoder_layers
 
 KINDS = ("resid", "mlp_out", "attn_out")
 _SUBMODULES = {"mlp_out": ("mlp", "feed_forward"), "attn_out": ("self_attn", "attn", "attention")}
@@ -26,20 +25,6 @@ _SUBMODULES = {"mlp_out": ("mlp", "feed_forward"), "attn_out": ("self_attn", "at
 
 class StopForward(Exception):
     """Raised after the site's block: later blocks never run."""
-
-
-def first_tensor(output) -> torch.Tensor:
-    if isinstance(output, torch.Tensor):
-        return output
-    if isinstance(output, tuple | list) and output and isinstance(output[0], torch.Tensor):
-        return output[0]
-    raise TypeError(f"cannot find the hidden states in a block output of type {type(output).__name__}")
-
-
-def replace_first(output, new: torch.Tensor):
-    if isinstance(output, torch.Tensor):
-        return new
-    return (new, *output[1:]) if isinstance(output, tuple) else [new, *output[1:]]
 
 
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
