@@ -165,23 +165,15 @@ def database_problem(db_path: str | Path) -> str | None:
     None: SQLite's own `PRAGMA quick_check`, read-only. Remembered per file state, so that a
     split's databases are checked once per process however often the split is loaded."""
     try:
-        return _database_problem(*file_state(db_path))
+        return _database_problem(str(Path(db_path).resolve()), file_identity(db_path))
     except OSError as err:
         return f"cannot be read ({err.strerror})"
 
 
-def file_state(path: str | Path) -> tuple[str, int, int]:
-    """(resolved path, mtime in ns, size): what a remembered answer about a file is keyed by, so
-    that a changed file is asked again. Raises OSError where the file cannot be stat'ed."""
-    p = Path(path)
-    st = p.stat()
-    return str(p.resolve()), st.st_mtime_ns, st.st_size
-
-
 def file_identity(path: str | Path) -> tuple[int, int, int, int]:
-    """(device, inode, mtime in ns, size) from one stat call: the key of a remembered outcome, cheaper
-    than `file_state` (no path resolution) and the same for a file reached by another path. Raises
-    OSError where the file cannot be stat'ed."""
+    """(device, inode, mtime in ns, size) from one stat call: what a remembered answer about a file is
+    keyed by, so that a changed file is asked again; the same for a file reached by another path.
+    Raises OSError where the file cannot be stat'ed."""
     st = os.stat(path)
     return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
@@ -192,7 +184,7 @@ def budget_key(budget: ExecBudget) -> tuple:
 
 
 @functools.lru_cache(maxsize=4096)
-def _database_problem(path: str, _mtime_ns: int, _size_bytes: int) -> str | None:
+def _database_problem(path: str, _identity: tuple[int, int, int, int]) -> str | None:
     try:
         conn = sqlite3.connect("file:" + urllib.parse.quote(path) + "?mode=ro", uri=True)
         try:

@@ -57,11 +57,11 @@ class _Prefix:
     n: int
     out: torch.Tensor  # what block n - 1 wrote, before any hook
     template: object  # the block's output when it is not a bare tensor (a tuple), else None
-    kv: dict[int, list[tuple]] = field(default_factory=dict)  # block -> its cache.update calls' arguments
+    kv: dict[int, tuple] = field(default_factory=dict)  # block -> the arguments of its one cache.update
 
     @property
     def nbytes(self) -> int:
-        tensors = [self.out, *(t for calls in self.kv.values() for call in calls for t in call[:2])]
+        tensors = [self.out, *(t for call in self.kv.values() for t in call[:2])]
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
@@ -117,14 +117,15 @@ class PromptPrefixes:
                 yield
                 return
             self.misses += 1
-            record: dict = {"kv": {}}
-            for i, layer in enumerate(decoder_layers(model)[:n]):
-                stack.enter_context(_forward_replaced(layer, self._recording(layer.forward, i == n - 1, record)))
+            record: dict = {"kv": {}, "calls": [0] * n}
+            last = decoder_layers(model)[n - 1]
+            stack.enter_context(_forward_replaced(last, self._recording(last.forward, record)))
             update = cache.update
 
             def recording_update(key_states, value_states, layer_idx, *args, **kwargs):
                 if layer_idx < n:
-                    record["kv"].setdefault(layer_idx, []).append((key_states, value_states, args, kwargs))
+                    record["kv"][layer_idx] = (key_states, value_states, args, kwargs)
+                    record["calls"][layer_idx] += 1
                 return update(key_states, value_states, layer_idx, *args, **kwargs)
 
             cache.update = recording_update
@@ -133,16 +134,16 @@ class PromptPrefixes:
             finally:
                 del cache.update
         # only a pass in which every replayed block handed the cache exactly its keys and values
-        if "out" in record and all(len(record["kv"].get(i, ())) == 1 for i in range(n)):
+        if "out" in record and record["calls"] == [1] * n:
             self._put(key, _Prefix(n, record["out"], record["template"], record["kv"]))
 
     @staticmethod
-    def _recording(forward, last: bool, record: dict):
+    def _recording(forward, record: dict):
+        """Block n - 1's forward, keeping its output before any hook on the block edits it."""
         def recorded(*args, **kwargs):
             output = forward(*args, **kwargs)
-            if last:  # before any hook on the block edits it
-                record["out"] = first_tensor(output).detach().clone()
-                record["template"] = None if isinstance(output, torch.Tensor) else output
+            record["out"] = first_tensor(output).detach().clone()
+            record["template"] = None if isinstance(output, torch.Tensor) else output
             return output
 
         return recorded
@@ -150,8 +151,8 @@ class PromptPrefixes:
     @staticmethod
     def _replay(known: _Prefix, i: int, cache):
         def replayed(*_args, **_kwargs):
-            for key_states, value_states, args, kwargs in known.kv[i]:
-                cache.update(key_states, value_states, i, *args, **kwargs)
+            key_states, value_states, args, kwargs = known.kv[i]
+            cache.update(key_states, value_states, i, *args, **kwargs)
             out = known.out.clone() if i == known.n - 1 else known.out  # the next block ignores its input
             return out if known.template is None else replace_first(known.template, out)
 
