@@ -2,8 +2,8 @@
 heavy step: each one damaged in turn stops its stage in one line naming it, with exit 2, no
 traceback, in seconds, and nothing written that a later stage could take for a result.
 
-The stages run on the embedded default (`model=tinysql_multitable`) with an empty cache: a check
-that came too late would start building the model, and the test would run out of time."""
+The stages run on the embedded default (`model=tinysql_multitable`, which ships) with an empty
+cache: a check that came too late would load the model and start the stage's work."""
 
 import json
 import os

@@ -113,6 +113,9 @@ class ModelConfig:
     # declared depth, checked against the loaded model; lets `model.layer` fail before loading
     num_layers: int = MISSING
     build: EmbeddedBuildConfig | None = None
+    # an embedded recipe whose model ships with causalgear reads the shipped copy (its hashes
+    # verified): the same model on every machine. false: build it from the recipe into the cache
+    use_shipped: bool = True
 
     def __post_init__(self) -> None:
         if self.quantization not in QUANTIZATIONS:

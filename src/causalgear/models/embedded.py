@@ -32,6 +32,7 @@ from causalgear.models.recipe import (  # noqa: F401 - re-exported: the recipe's
     multitable_data,
     training_data_cfg,
 )
+from causalgear.models.shipped import shipped_dir, verify
 from causalgear.models.tokenizer import train_tokenizer
 from causalgear.provenance import machine
 
@@ -48,6 +49,11 @@ def multitable_split(build, cache_dir: str | Path, split: str):
 
 
 def ensure_embedded(model_cfg, cache_dir: str | Path, progress: bool = True) -> Path:
+    """The recipe's model: its shipped copy, verified, where one matches (`models/shipped.py`); else
+    the cache's build, built there first if absent."""
+    shipped = shipped_dir(model_cfg)
+    if shipped is not None:
+        return verify(shipped)
     final = embedded_dir(model_cfg, cache_dir)
 
     def complete(d: Path) -> bool:

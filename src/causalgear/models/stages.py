@@ -26,15 +26,18 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
         measure_splits,
     )
     from causalgear.models.loading import ModelLoadError
+    from causalgear.models.shipped import shipped_dir
 
     if cfg.model.name_or_path != "embedded":
         raise ModelLoadError(f"model={cfg.model.name} is not built here: build-model builds the embedded "
                              "models (model=tinysql_multitable, tinysql or tinysql_smoke)")
     start = time.monotonic()
-    hit = (embedded_dir(cfg.model, cfg.paths.cache_dir) / CARD).is_file()
+    shipped = shipped_dir(cfg.model) is not None
+    hit = shipped or (embedded_dir(cfg.model, cfg.paths.cache_dir) / CARD).is_file()
     path = ensure_embedded(cfg.model, cfg.paths.cache_dir)
     card = read_json(path / CARD, f"delete {path} to rebuild the model")
-    print(f"{'cache hit' if hit else 'built'}: {path} ({time.monotonic() - start:.1f}s)")
+    how = "shipped" if shipped else "cache hit" if hit else "built"
+    print(f"{how}: {path} ({time.monotonic() - start:.1f}s)")
     spider_dir = source(cfg.data, cfg.paths.cache_dir).spider_dir or os.environ.get("CAUSALGEAR_SPIDER")
     spider_due = bool(spider_dir) and (card.get("spider_tinysql", {}).get("spider_dir") != str(spider_dir)
                                        or "free_decoding" not in card["spider_tinysql"])
@@ -46,7 +49,10 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
         measure_splits(card, model, tokenizer, cfg.model, cfg.paths.cache_dir)
         if spider_due:
             measure_spider(card, model, tokenizer, spider_dir)
-        write_json(path / CARD, card)
+        if not shipped:  # the shipped files keep their recorded hashes: the run's copy of the card has the rest
+            write_json(path / CARD, card)
+    if not shipped:
+        _compare_with_shipped(path, cfg.model, out_dir)
     write_json(out_dir / "model_card.json", card)
     print("test accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in card["test_accuracy"].items())
           + f"; mean {card['test_accuracy_mean']:.3f}; test_ood mean {card['test_ood_accuracy_mean']:.3f}")
@@ -62,6 +68,25 @@ def build_model(cfg: DictConfig, out_dir: Path) -> dict:
             f"{g} {r['accuracy']:.3f} ({r['n']})" for g, r in sp["by_group"].items())
             + f"; free decoding: {sp['free_decoding']['accuracy']:.3f}")
     return card
+
+
+def _compare_with_shipped(built: Path, model_cfg, out_dir: Path) -> None:
+    """Print, and write to card_comparison.json, how a build from the recipe compares with the
+    shipped model of its name, split by split."""
+    from dataclasses import asdict
+
+    from causalgear.models.shipped import compare_with_shipped, describe_differences
+
+    comparison = compare_with_shipped(built, model_cfg)
+    if comparison is None:
+        return
+    recipe = "the same recipe" if comparison["same_recipe"] else "another recipe"
+    weights = "identical weights" if comparison["identical_weights"] else "different weights"
+    print(f"against the shipped {model_cfg.name} ({recipe}, built on {comparison['shipped_built_on']}): "
+          f"{weights}; {comparison['n_differ']} of {comparison['n_figures']} card figures differ")
+    for line in describe_differences(comparison["figures"]):
+        print(line)
+    write_json(out_dir / "card_comparison.json", {**comparison, "figures": [asdict(f) for f in comparison["figures"]]})
 
 
 def accuracy(cfg: DictConfig, out_dir: Path) -> dict:
