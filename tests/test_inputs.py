@@ -125,11 +125,11 @@ def test_a_damaged_model_card_stops_steer_before_its_work(smoke_sae, tmp_path):
 
 @pytest.fixture
 def damaged_spider(spider_dir, tmp_path) -> tuple[Path, Path]:
-    """A copy of Spider's dev split whose concert_singer database is random bytes."""
+    """A copy of Spider's dev split whose concert_singer database is random bytes after SQLite's header."""
     copy = tmp_path / "spider"
     shutil.copytree(spider_dir, copy)
     db = copy / "database" / "concert_singer" / "concert_singer.sqlite"
-    db.write_bytes(os.urandom(db.stat().st_size))
+    db.write_bytes(b"SQLite format 3\x00" + os.urandom(db.stat().st_size - 16))
     return copy, db
 
 
@@ -140,8 +140,21 @@ def test_a_damaged_spider_database_is_named_when_its_split_loads(damaged_spider,
     proc, seconds = run_cli(stage, "data=spider", f"data.spider_dir={copy}", "data.subset=tinysql",
                             f"hydra.run.dir={out}", cwd=tmp_path, cache=tmp_path / "cache")
     assert_refused(proc, seconds, f"database {db} is damaged", out)
-    assert "file is not a database" in proc.stderr
+    assert "is not a database" in proc.stderr or "malformed" in proc.stderr
     assert not (tmp_path / "cache" / "models").exists()
+
+
+@pytest.mark.parametrize("stage", ["data", "accuracy"])
+def test_a_spider_database_that_is_a_fifo_is_refused_without_waiting_on_it(spider_dir, tmp_path, stage):
+    copy = tmp_path / "spider"
+    shutil.copytree(spider_dir, copy)
+    db = copy / "database" / "concert_singer" / "concert_singer.sqlite"
+    db.unlink()
+    os.mkfifo(db)
+    out = tmp_path / "out"
+    proc, seconds = run_cli(stage, "data=spider", f"data.spider_dir={copy}", "data.subset=tinysql",
+                            f"hydra.run.dir={out}", cwd=tmp_path, cache=tmp_path / "cache", timeout=30)
+    assert_refused(proc, seconds, f"database {db} is a named pipe, not a regular file", out)
 
 
 def test_compare_names_a_damaged_concepts_json_in_one_line(pipeline_run, tmp_path):

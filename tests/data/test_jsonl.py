@@ -56,7 +56,7 @@ def test_a_line_that_is_not_json_is_named(tmp_path):
 def test_train_and_test_partition_the_rows_by_a_seeded_share(tmp_path):
     examples = read_rows(write_user_jsonl(tmp_path))
     train, test = (split_rows(examples, s, 0.25, seed=0) for s in ("train", "test"))
-    assert len(test) == 15 and len(train) == 45
+    assert len(test) + len(train) == 60 and 15 <= len(test) < 30  # whole groups of repeated rows
     assert not {e.id for e in train} & {e.id for e in test}
     assert [e.id for e in split_rows(examples, "test", 0.25, seed=0)] == [e.id for e in test]
     assert [e.id for e in split_rows(examples, "test", 0.25, seed=1)] != [e.id for e in test]
@@ -67,7 +67,7 @@ def test_the_source_says_what_it_lacks_and_checks_its_config(tmp_path):
     cfg = compose(["data=jsonl", f"data.path={path}"])
     data = source(cfg.data)
     assert set(data.lacks()) == {"shift_splits", "question_concepts", "counterfactual_pairs", "validation_split"}
-    assert len(data.load("test")) == 30 and data.load("train")[0].split == "train"
+    assert 30 <= len(data.load("test")) < 60 and data.load("train")[0].split == "train"  # whole groups of repeats
     with pytest.raises(Exception, match="data.path=None is not allowed: a JSONL file"):
         source(compose(["data=jsonl"]).data).check()
     with pytest.raises(Exception, match="data.eval_split='validation' is not allowed: one of all, train, test"):
@@ -80,3 +80,93 @@ def test_the_cache_key_follows_the_rows(tmp_path):
     before = data.identity()
     with_row(path, 1, {"question": "show every name of items"})
     assert data.identity()["sha256"] != before["sha256"]
+
+
+def test_a_row_whose_database_is_a_fifo_is_refused_without_waiting_on_it(tmp_path):
+    import os
+    import time
+
+    path = write_user_jsonl(tmp_path)
+    os.mkfifo(tmp_path / "pipe.sqlite")
+    with_row(path, 3, {"db": "pipe.sqlite"})
+    start = time.monotonic()
+    with pytest.raises(CausalgearError, match="row 3: db 'pipe.sqlite' is a named pipe, not a regular file"):
+        read_rows(path)
+    assert time.monotonic() - start < 5
+
+
+def test_a_row_whose_database_is_a_symlink_loop_is_named(tmp_path):
+    path = write_user_jsonl(tmp_path)
+    (tmp_path / "loop.sqlite").symlink_to(tmp_path / "loop.sqlite")
+    with_row(path, 4, {"db": "loop.sqlite"})
+    with pytest.raises(CausalgearError, match="row 4: db 'loop.sqlite' cannot be resolved"):
+        read_rows(path)
+
+
+def test_a_row_that_is_not_utf8_is_named_with_its_byte(tmp_path):
+    path = write_user_jsonl(tmp_path)
+    lines = path.read_bytes().splitlines()
+    lines[5] = lines[5].replace(b"many", b"m\xe9\xffny", 1)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(CausalgearError, match=r"row 6: not UTF-8 \(byte 0xe9 at column \d+\)"):
+        read_rows(path)
+
+
+def test_repeated_rows_are_counted_and_kept_on_one_side_of_the_split(tmp_path):
+    from causalgear.data.jsonl import duplicate_key, duplicates
+
+    examples = read_rows(write_user_jsonl(tmp_path))  # 60 rows over 11 distinct questions
+    assert duplicates(examples) == 60 - 11
+    train, test = (split_rows(examples, s, 0.25, seed=0) for s in ("train", "test"))
+    assert not {duplicate_key(e) for e in train} & {duplicate_key(e) for e in test}
+    assert len(train) + len(test) == 60 and len(test) >= 15
+
+
+def test_without_repeats_the_split_is_a_shuffle_of_the_rows(tmp_path):
+    import random
+
+    examples = [e for e in read_rows(write_user_jsonl(tmp_path)) if e.id in
+                {min(x.id for x in read_rows(tmp_path / "data.jsonl") if x.question == q) for q in
+                 {x.question for x in read_rows(tmp_path / "data.jsonl")}}]
+    order = list(range(len(examples)))
+    random.Random(3).shuffle(order)
+    n_test = round(0.25 * len(examples))
+    assert [e.id for e in split_rows(examples, "test", 0.25, seed=3)] == [examples[i].id
+                                                                          for i in sorted(order[:n_test])]
+
+
+def hostile_row(tmp_path, kind: str):
+    import os
+
+    path = write_user_jsonl(tmp_path / "user")
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "user" / "pipe.sqlite")
+        with_row(path, 3, {"db": "pipe.sqlite"})
+        return path, "row 3: db 'pipe.sqlite' is a named pipe, not a regular file"
+    if kind == "symlink_loop":
+        (tmp_path / "user" / "loop.sqlite").symlink_to(tmp_path / "user" / "loop.sqlite")
+        with_row(path, 3, {"db": "loop.sqlite"})
+        return path, "row 3: db 'loop.sqlite' cannot be resolved"
+    lines = path.read_bytes().splitlines()
+    lines[2] = lines[2].replace(b"items", b"it\xe9\xffms", 1)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path, "row 3: not UTF-8 (byte 0xe9"
+
+
+@pytest.mark.parametrize("stage", ["data", "pipeline"])
+@pytest.mark.parametrize("kind", ["fifo", "symlink_loop", "not_utf8"])
+def test_a_hostile_row_stops_the_command_line_in_one_line(tmp_path, stage, kind):
+    import subprocess
+    import sys
+    import time
+
+    path, named = hostile_row(tmp_path, kind)
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "causalgear", stage, "data=jsonl", f"data.path={path}",
+                           f"hydra.run.dir={tmp_path / 'out'}"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env={**__import__("os").environ, "CAUSALGEAR_CACHE": str(tmp_path / "cache")})
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert named in lines[0]
+    assert time.monotonic() - start < 15
+    assert not list((tmp_path / "out").rglob("*.json")) if (tmp_path / "out").exists() else True

@@ -111,3 +111,21 @@ def test_an_out_path_that_cannot_be_written_is_refused_before_scoring(tmp_path, 
     assert proc.returncode == 2 and proc.stdout == ""  # no accuracy printed: nothing was scored
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and f"--out {out}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_a_database_that_is_not_a_regular_file_is_refused_before_scoring(spider_like, kind):
+    import os
+
+    (spider_like / "gold.sql").write_text("SELECT name FROM singer\tconcert\n")
+    (spider_like / "pred.sql").write_text("SELECT name FROM singer\n")
+    db = spider_like / "database" / "concert" / "concert.sqlite"
+    db.unlink()
+    os.mkfifo(db) if kind == "fifo" else db.mkdir()
+    start = time.monotonic()
+    proc = score(spider_like, "--gold", "gold.sql", "--pred", "pred.sql", "--db", "database")
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("MAXRSS_KB")]
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    named = "named pipe" if kind == "fifo" else "directory"
+    assert f"--db: database database/concert/concert.sqlite is a {named}, not a regular file" in lines[0]
+    assert time.monotonic() - start < 15

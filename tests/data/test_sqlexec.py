@@ -194,3 +194,53 @@ def test_remembered_outcomes_stay_within_their_bytes():
     assert kept.bytes <= 2000 and kept.get(0) is None and kept.get(19).rows == (("x" * 40,),)
     kept.put("big", ExecResult("ok", rows=(("y" * 500,),)))  # over a sixteenth of the bound: not kept
     assert kept.get("big") is None
+
+
+def folder_state(folder):
+    return {p.name: sha256(p) for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("read_only_folder", [False, True])
+def test_a_wal_mode_database_is_read_right_and_nothing_is_written_beside_it(tmp_path, read_only_folder):
+    import os
+
+    folder = tmp_path / "wal"
+    folder.mkdir()
+    path = folder / "shop.sqlite"
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    conn.execute("CREATE TABLE items (name TEXT, price REAL)")
+    conn.executemany("INSERT INTO items VALUES (?, ?)", [("pen", 1.5), ("ink", 4.0)])
+    conn.commit()
+    conn.close()  # the last connection checkpoints: the folder holds the database alone, still in WAL mode
+    before = folder_state(folder)
+    assert list(before) == ["shop.sqlite"]
+    if read_only_folder:
+        os.chmod(folder, 0o555)
+    try:
+        result = execute(path, "SELECT name FROM items ORDER BY price")
+        verdict = score_sql("SELECT name FROM items ORDER BY price", "SELECT name FROM items ORDER BY price DESC",
+                            (path,))
+    finally:
+        os.chmod(folder, 0o755)
+    assert result.ok and result.rows == (("pen",), ("ink",))
+    assert verdict.kind == "wrong"  # the order counts: the gold query has ORDER BY
+    assert folder_state(folder) == before  # no -wal, -shm or journal file, the bytes unchanged
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "empty", "text"])
+def test_a_path_that_is_not_an_sqlite_file_is_named_before_any_connection(tmp_path, kind):
+    import os
+
+    from causalgear.data.sqlexec import database_problem
+
+    path = tmp_path / "x.sqlite"
+    {"fifo": lambda: os.mkfifo(path), "directory": path.mkdir, "empty": path.touch,
+     "text": lambda: path.write_text("id,name\n1,pen\n")}[kind]()
+    start = time.monotonic()
+    expected = {"fifo": "is a named pipe, not a regular file", "directory": "is a directory, not a regular file",
+                "empty": "is empty, not an SQLite database", "text": "is not an SQLite database (no SQLite header)"}
+    assert database_problem(path) == expected[kind]
+    with pytest.raises(FileNotFoundError, match=expected[kind].replace("(", r"\(").replace(")", r"\)")):
+        execute(path, "SELECT 1")
+    assert time.monotonic() - start < 2

@@ -38,13 +38,15 @@ def _example(path: Path, folder: Path, n: int, line: str, budget: ExecBudget) ->
         if not isinstance(row.get(key), str) or not row[key].strip():
             raise _refuse(path, n, f"missing field {key!r} (each row needs {', '.join(REQUIRED)} as non-empty "
                                    f"strings; group is optional)")
-    db = (folder / row["db"]).resolve()
+    try:
+        db = (folder / row["db"]).resolve()
+    except (RuntimeError, OSError) as err:  # RuntimeError: a symlink loop
+        raise _refuse(path, n, f"db {row['db']!r} cannot be resolved ({err})") from None
     if not db.is_relative_to(folder):
         raise _refuse(path, n, f"db {row['db']!r} is outside {folder}: a row's database must sit in the "
                                f"JSONL's folder or below it")
     if (problem := database_problem(db)) is not None:
-        raise _refuse(path, n, f"db {row['db']!r} {problem}" if "cannot" in problem
-                      else f"db {row['db']!r} is damaged ({problem})")
+        raise _refuse(path, n, f"db {row['db']!r} {problem}")
     gold = execute(db, row["sql"], budget)
     if not gold.ok:
         raise _refuse(path, n, f"its sql does not run on {row['db']} ({gold.kind}: {gold.error or gold.bound})")
@@ -53,14 +55,23 @@ def _example(path: Path, folder: Path, n: int, line: str, budget: ExecBudget) ->
                    sql=row["sql"].strip(), db_dir=str(db))
 
 
+def _text(path: Path, n: int, line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _refuse(path, n, f"not UTF-8 (byte {line[err.start]:#04x} at column {err.start + 1}); save the "
+                               "file as UTF-8") from None
+
+
 def read_rows(path: str | Path, budget: ExecBudget = DEFAULT_BUDGET) -> list[Example]:
     """Every row of the JSONL at `path`, checked (blank lines are skipped)."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CausalgearError(f"data.path={str(path)!r} is not a file: a JSONL of {', '.join(REQUIRED)} rows")
     folder = path.parent.resolve()
-    lines = path.read_text(encoding="utf-8").splitlines()
-    examples = [_example(path, folder, n, line, budget) for n, line in enumerate(lines, 1) if line.strip()]
+    lines = path.read_bytes().splitlines()
+    examples = [_example(path, folder, n, _text(path, n, line), budget) for n, line in enumerate(lines, 1)
+                if line.strip()]
     if not examples:
         raise CausalgearError(f"{path} has no rows")
     return examples
@@ -81,14 +92,33 @@ def _read_cached(path: str, _mtime_ns: int, _size: int) -> tuple[Example, ...]:
     return tuple(read_rows(path))
 
 
+def duplicate_key(e: Example) -> tuple[str, str, str]:
+    """What makes two rows the same question: its words, its schema and its database."""
+    return e.question.lower(), e.context, e.db_dir
+
+
+def duplicates(examples: list[Example]) -> int:
+    """Rows that repeat an earlier row's question on the same schema and database."""
+    return len(examples) - len({duplicate_key(e) for e in examples})
+
+
 def split_rows(examples: list[Example], split: str, test_fraction: float, seed: int) -> list[Example]:
-    """`all`, or a seeded partition into `train` (harvest and fit) and `test` (evaluate and steer)."""
+    """`all`, or a seeded partition into `train` (harvest and fit) and `test` (evaluate and steer).
+    Repeated rows (`duplicate_key`) fall on one side together, so no question is on both; without
+    repeats the partition is a shuffle of the rows."""
     if split == "all":
         return examples
-    order = list(range(len(examples)))
+    groups: dict[tuple, list[int]] = {}
+    for i, e in enumerate(examples):
+        groups.setdefault(duplicate_key(e), []).append(i)
+    order = list(groups.values())
     random.Random(seed).shuffle(order)
-    n_test = round(test_fraction * len(examples))
-    chosen = sorted(order[:n_test] if split == "test" else order[n_test:])
+    n_test, test = round(test_fraction * len(examples)), []
+    for rows in order:
+        if len(test) >= n_test:
+            break
+        test.extend(rows)
+    chosen = sorted(test if split == "test" else set(range(len(examples))) - set(test))
     return [Example(**{**examples[i].as_dict(), "split": split}) for i in chosen]
 
 

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from causalgear.data.scoring import database_files, score_sql, summarize
-from causalgear.data.sqlexec import ExecBudget
+from causalgear.data.sqlexec import ExecBudget, database_problem
 from causalgear.io import write_text
 
 
@@ -111,6 +111,11 @@ def main(argv: list[str]) -> int:
             print(f"causalgear score: db_ids not in {args.tables}: {', '.join(unknown[:5])}", file=sys.stderr)
             return 2
 
+    for db_id in sorted({db for _, db in gold}):  # before any query: a FIFO would block sqlite3.connect
+        for path in database_files(args.db / db_id):
+            if (problem := database_problem(path)) is not None:
+                print(f"causalgear score: --db: database {path} {problem}", file=sys.stderr)
+                return 2
     budget = ExecBudget(timeout_s=args.timeout)
     verdicts, examples = [], []
     for i, ((gold_sql, db_id), pred_sql) in enumerate(zip(gold, preds, strict=True)):

@@ -223,10 +223,18 @@ class Jsonl(DataSource):
             raise ConfigError(key, split, f"one of {', '.join(jsonl.SPLITS)} (a JSONL is split by data.test_fraction)")
 
     def check_databases(self) -> None:
-        self._rows()  # every row: its fields, its database, its gold SQL
+        from causalgear.data import jsonl
+
+        rows = self._rows()  # every row: its fields, its database, its gold SQL
+        if repeated := jsonl.duplicates(rows):
+            print(f"data.path={self.data.path}: {repeated} of {len(rows)} rows repeat an earlier row's question on the "
+                  "same schema and database; repeats are kept on one side of the train/test split")
 
     def summary(self) -> dict:
+        from causalgear.data import jsonl
+
         return {"name": self.name, "path": str(self.data.path),
+                "duplicate_rows": jsonl.duplicates(self._rows()),
                 "splits": {s: dict(Counter(e.group for e in self.load(s))) for s in ("train", "test")}}
 
     def identity(self) -> dict:

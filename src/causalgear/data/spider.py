@@ -113,7 +113,7 @@ def check_databases_of(raw: list[dict], spider_dir: Path) -> None:
         for path in database_files(spider_dir / "database" / db_id):
             if (problem := database_problem(path)) is not None:
                 n = sum(r["db_id"] == db_id for r in raw)
-                raise CausalgearError(f"database {path} is damaged ({problem}); {n} examples run on it: restore "
+                raise CausalgearError(f"database {path} {problem}; {n} examples run on it: restore "
                                       f"the file from Spider's release, or remove its directory to skip them")
 
 

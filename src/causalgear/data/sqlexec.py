@@ -4,7 +4,11 @@ Three independent locks against writes, because `mode=ro` alone still lets `VACU
 `ATTACH` create files: the connection is opened read-only by URI; an
 authorizer allows only reads (SELECT, column reads, functions, recursive CTEs) and denies every
 other action; attaching is limited to zero databases. Python's sqlite3 refuses multi-statement
-strings.
+strings. The URI also says `immutable=1`, so that nothing is written beside a user's database
+either: a read-only connection to a database in WAL mode would otherwise create its `-wal` and
+`-shm` files. Before any connection, the path is checked to be a regular, readable file that
+begins with SQLite's header (`file_problem`): `sqlite3.connect` on a FIFO blocks until a writer
+comes.
 
 Hard bounds, each named in the result when it stops a query (`ExecResult.bound`):
 - `wall_clock`: a watchdog thread calls `interrupt()` at the deadline. The progress handler alone
@@ -31,6 +35,7 @@ import ctypes
 import functools
 import os
 import sqlite3
+import stat
 import threading
 import time
 import urllib.parse
@@ -146,11 +151,46 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+_KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "named pipe"), (stat.S_ISSOCK, "socket"),
+          (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Why `path` is not a file SQLite may open (missing, not a regular file, unreadable, no SQLite
+    header), or None. Opened without blocking and checked on the open descriptor, so that a FIFO,
+    a device or a socket is refused, never waited on."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "special file")
+            return f"is a {kind}, not a regular file"
+        head = os.read(fd, len(SQLITE_HEADER))
+    except OSError as err:
+        return f"cannot be read ({err.strerror})"
+    finally:
+        os.close(fd)
+    if head != SQLITE_HEADER:
+        return "is empty, not an SQLite database" if not head else "is not an SQLite database (no SQLite header)"
+    return None
+
+
+class DatabaseFileError(FileNotFoundError):
+    """A database path that no connection may be opened on; the message names it and why."""
+
+
+def _read_only_uri(path: Path) -> str:
+    return "file:" + urllib.parse.quote(str(path)) + "?mode=ro&immutable=1"
+
+
 def _connect_read_only(db_path: Path, budget: ExecBudget) -> sqlite3.Connection:
-    if not db_path.is_file():
-        raise FileNotFoundError(f"database file not found: {db_path}")
-    uri = "file:" + urllib.parse.quote(str(db_path.resolve())) + "?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    if (problem := file_problem(db_path)) is not None:
+        raise DatabaseFileError(f"database {db_path} {problem}")
+    conn = sqlite3.connect(_read_only_uri(db_path.resolve()), uri=True, check_same_thread=False)
     # Spider's databases hold some bytes that are not UTF-8; the official evaluator ignores them.
     conn.text_factory = lambda b: b.decode(errors="ignore")
     conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
@@ -161,13 +201,17 @@ def _connect_read_only(db_path: Path, budget: ExecBudget) -> sqlite3.Connection:
 
 
 def database_problem(db_path: str | Path) -> str | None:
-    """Why the SQLite file at `db_path` cannot be trusted (not a database, or damaged pages), or
-    None: SQLite's own `PRAGMA quick_check`, read-only. Remembered per file state, so that a
-    split's databases are checked once per process however often the split is loaded."""
+    """Why the SQLite file at `db_path` cannot be trusted, as a phrase to follow its name (not a
+    regular SQLite file, or damaged pages), or None: `file_problem`, then SQLite's own `PRAGMA
+    quick_check`, read-only. Remembered
+    per file state, so that a split's databases are checked once per process however often the
+    split is loaded."""
+    if (problem := file_problem(db_path)) is not None:
+        return problem
     try:
         return _database_problem(str(Path(db_path).resolve()), file_identity(db_path))
-    except OSError as err:
-        return f"cannot be read ({err.strerror})"
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop met by resolve()
+        return f"cannot be read ({getattr(err, 'strerror', None) or err})"
 
 
 def file_identity(path: str | Path) -> tuple[int, int, int, int]:
@@ -186,15 +230,15 @@ def budget_key(budget: ExecBudget) -> tuple:
 @functools.lru_cache(maxsize=4096)
 def _database_problem(path: str, _identity: tuple[int, int, int, int]) -> str | None:
     try:
-        conn = sqlite3.connect("file:" + urllib.parse.quote(path) + "?mode=ro", uri=True)
+        conn = sqlite3.connect(_read_only_uri(Path(path)), uri=True)
         try:
             rows = conn.execute("PRAGMA quick_check").fetchall()
         finally:
             conn.close()
     except sqlite3.Error as err:
-        return str(err)
+        return f"is damaged ({err})"
     problems = [str(r[0]) for r in rows if r[0] != "ok"]
-    return "; ".join(problems)[:200] if problems else None
+    return f"is damaged ({'; '.join(problems)[:200]})" if problems else None
 
 
 def _size(value: object) -> int:
