@@ -54,6 +54,9 @@ BAD = [
     # each architecture checks its own fields
     (["sae=deep_relu", "sae.hidden_sizes=[0]"], "sae.hidden_sizes=[0]", "integers > 0 (deep_relu's encoder widths"),
     (["sae=topk", "sae.d_sae=64", "sae.k=65"], "sae.k=65", "at most sae.d_sae=64"),
+    # a key the chosen architecture does not read is refused, never silently ignored
+    (["sae.hidden_sizes=[0]"], "sae.hidden_sizes=[0]", "sae.arch=topk does not read it"),
+    (["sae=relu", "sae.hidden_sizes=[8,4]"], "sae.hidden_sizes=[8, 4]", "sae.arch=relu does not read it"),
     # Hydra's composition errors: one line and exit 2 too
     (["sae.l1_coef=1e-2"], "sae.l1_coef is not a config key", "l1_coeff"),
     (["sae.k=abc"], "sae.k", "could not be converted to Integer"),

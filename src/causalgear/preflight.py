@@ -136,4 +136,4 @@ def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> No
     if cfg.sae.path is not None and cfg.stage in SAE_READING_STAGES:
         check_shape_overrides(cfg.sae, explicit_keys(overrides))  # the `sae` group's own shape is not used
     else:
-        registry.check(cfg.sae)
+        registry.check(cfg.sae, explicit_keys(overrides))

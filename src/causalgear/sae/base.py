@@ -38,6 +38,10 @@ class SparseAutoencoder(nn.Module):
     applies_b_dec_to_input: ClassVar[bool] = False
     # whether `sae.k` (active codes per row) is a parameter of the architecture
     uses_k: ClassVar[bool] = False
+    # the keys of the `sae` group only some architectures read (k aside, which `uses_k` says), and
+    # which of them this one reads: a command line that sets another is refused, never ignored
+    OPTIONAL_KEYS: ClassVar[tuple[str, ...]] = ("hidden_sizes",)
+    own_keys: ClassVar[frozenset[str]] = frozenset()
     # codes that fired on none of this many training rows are dead (the trainer tracks it and
     # passes the mask to `auxiliary_losses`); None: the architecture does not use it
     dead_after_rows: int | None = None
@@ -47,9 +51,15 @@ class SparseAutoencoder(nn.Module):
         self.d_in, self.d_sae = d_in, d_sae
 
     @classmethod
-    def check_config(cls, sae_cfg) -> None:
-        """This architecture's own fields of the `sae` group (the preflight; a ConfigError naming the key)."""
+    def check_config(cls, sae_cfg, explicit: frozenset[str] | set[str] = frozenset()) -> None:
+        """This architecture's own fields of the `sae` group (the preflight; a ConfigError naming the
+        key); `explicit`: the keys the command line set, refused where this architecture does not read them."""
         from causalgear.config import ConfigError
+
+        for key in cls.OPTIONAL_KEYS:
+            if f"sae.{key}" in explicit and key not in cls.own_keys:
+                raise ConfigError(f"sae.{key}", sae_cfg[key], f"unset: sae.arch={cls.arch} does not read it (drop it, "
+                                  "or choose an architecture that does, e.g. sae=deep_relu)")
 
         if cls.uses_k and sae_cfg.k is None:
             raise ConfigError("sae.k", None, f"an integer > 0: {cls.arch} keeps k of its sae.d_sae codes active")

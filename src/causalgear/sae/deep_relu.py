@@ -16,6 +16,7 @@ from causalgear.sae.base import SparseAutoencoder
 
 class DeepReLUSAE(SparseAutoencoder):
     arch = saelens_architecture = "deep_relu"
+    own_keys = frozenset({"hidden_sizes"})
 
     def __init__(self, d_in: int, d_sae: int, hidden_sizes: list[int] | None = None):
         super().__init__(d_in, d_sae)
@@ -33,10 +34,10 @@ class DeepReLUSAE(SparseAutoencoder):
         self.post_step()
 
     @classmethod
-    def check_config(cls, sae_cfg) -> None:
+    def check_config(cls, sae_cfg, explicit: frozenset[str] | set[str] = frozenset()) -> None:
         from causalgear.config import ConfigError
 
-        super().check_config(sae_cfg)
+        super().check_config(sae_cfg, explicit)
         if not sae_cfg.hidden_sizes or any(isinstance(w, bool) or not isinstance(w, int) or w <= 0
                                            for w in sae_cfg.hidden_sizes):
             raise ConfigError("sae.hidden_sizes", list(sae_cfg.hidden_sizes),

@@ -59,9 +59,10 @@ def build(sae_cfg, d_in: int):
     return architecture(sae_cfg.arch).from_config(sae_cfg, d_in)
 
 
-def check(sae_cfg) -> None:
+def check(sae_cfg, explicit: frozenset[str] | set[str] = frozenset()) -> None:
     """The preflight of the `sae` group: a registered arch, whose class checks its own fields
-    (`SparseAutoencoder.check_config`: `k` exactly where it means something, a deep SAE's widths)."""
+    (`SparseAutoencoder.check_config`: `k` exactly where it means something, a deep SAE's widths,
+    no key set on the command line (`explicit`) that the architecture does not read)."""
     if sae_cfg.arch not in _ARCHITECTURES:
         raise ConfigError("sae.arch", sae_cfg.arch, f"one of {', '.join(_ARCHITECTURES)} (causalgear.sae.registry)")
-    architecture(sae_cfg.arch).check_config(sae_cfg)
+    architecture(sae_cfg.arch).check_config(sae_cfg, explicit)
