@@ -37,6 +37,42 @@ def write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _probe(directory: Path) -> str | None:
+    if not directory.is_dir():
+        return f"{directory} is not a writable directory"
+    try:  # a real file, not os.access: root passes access() on read-only mounts and /proc alike
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".causalgear-probe-"):
+            pass
+    except OSError as err:
+        return f"{directory} is not a writable directory ({err.strerror})"
+    return None
+
+
+def write_problem(out: str | Path) -> str | None:
+    """Why the file `out` cannot be written, or None: checked before the work, so that nothing
+    is lost at its end (an existing directory, a path under a file, /proc, a read-only mount)."""
+    out = Path(out)
+    if out.is_dir():
+        return "is a directory"
+    if out.exists() and not os.access(out, os.W_OK):
+        return "is not writable"
+    return _probe(_nearest_existing(out.parent if str(out.parent) else Path(".")))
+
+
+def dir_write_problem(out: str | Path) -> str | None:
+    """Why files cannot be written into the folder `out` (made if absent), or None."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        return "is not a directory"
+    return _probe(_nearest_existing(out))
+
+
 # every cache key is this many hex digits of a sha256: 64 bits, no collision among a cache's entries
 KEY_LENGTH = 16
 

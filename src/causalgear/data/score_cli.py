@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from causalgear.data.scoring import database_files, score_sql, summarize
 from causalgear.data.sqlexec import ExecBudget, database_problem
-from causalgear.io import write_text
+from causalgear.io import write_problem, write_text
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,25 +34,6 @@ def _read(path: Path, flag: str) -> str:
     except UnicodeDecodeError as err:
         raise ValueError(f"{flag} {path}: not UTF-8 text (byte {err.start}: {err.object[err.start:err.start + 1]!r})"
                          ) from None
-
-
-def _writable(out: Path) -> str | None:
-    """Why `out` cannot be written, or None: checked before scoring, so no report is lost at the end."""
-    parent = out.parent if str(out.parent) else Path(".")
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if out.is_dir():
-        return "is a directory"
-    if not parent.is_dir():
-        return f"{parent} is not a writable directory"
-    try:  # a real file, not os.access: root passes access() on read-only mounts and /proc alike
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".causalgear-probe-"):
-            pass
-    except OSError as err:
-        return f"{parent} is not a writable directory ({err.strerror})"
-    if out.exists() and not os.access(out, os.W_OK):
-        return "is not writable"
-    return None
 
 
 def _read_gold(path: Path) -> list[tuple[str, str]]:
@@ -81,7 +60,7 @@ def main(argv: list[str]) -> int:
     if not (math.isfinite(args.timeout) and args.timeout > 0):
         print(f"causalgear score: --timeout {args.timeout}: a number of seconds > 0", file=sys.stderr)
         return 2
-    if args.out is not None and (why := _writable(args.out)) is not None:
+    if args.out is not None and (why := write_problem(args.out)) is not None:
         print(f"causalgear score: --out {args.out}: {why}", file=sys.stderr)
         return 2
     try:

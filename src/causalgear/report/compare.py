@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from causalgear.errors import CausalgearError
-from causalgear.io import read_json, write_text
+from causalgear.io import dir_write_problem, read_json, write_text
 from causalgear.report.html_parts import png_img, table
 
 REMEDY = "rerun the stage that wrote it, or leave this run out of the comparison"
@@ -196,6 +196,9 @@ def main(argv: list[str]) -> int:
     missing = [d for d in args.dirs if not d.is_dir()]
     if missing:
         print(f"causalgear compare: no such directory: {missing[0]}", file=sys.stderr)
+        return 2
+    if args.out is not None and (why := dir_write_problem(args.out)) is not None:
+        print(f"causalgear compare: --out {args.out}: {why}", file=sys.stderr)
         return 2
     runs = find_runs(args.dirs)
     if not runs:

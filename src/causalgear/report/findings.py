@@ -9,10 +9,11 @@ named, not the best one).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from causalgear.errors import CausalgearError
+from causalgear.io import read_json
 from causalgear.report.health import HEALTH_GATE, health
 
 
@@ -26,11 +27,31 @@ def acts_through_latents(m: dict) -> bool:
 class Finding:
     stage: str  # model, sae, features, causal, cause_isolate, steering, concept_steering, transfer
     sentence: str
-    verdict: str  # "a finding", "not a finding", "healthy", "unhealthy", "measured"
+    verdict: str  # "a finding", "not a finding", "healthy", "unhealthy", "measured", "unreadable"
+
+
+REMEDY = "rerun the stage that wrote it (or the whole `causalgear pipeline`)"
 
 
 def read(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+    """A run file's JSON object, or None where the stage did not run. A file that is not whole JSON,
+    or not the object its stage writes (`[]`, `null`, a string), is one CausalgearError naming it:
+    every reader of a run (summarize, the findings, the report, compare) reads through here."""
+    if not path.is_file():
+        return None
+    data = read_json(path, REMEDY)
+    if not isinstance(data, dict):
+        raise CausalgearError(f"{path} holds a JSON {type(data).__name__}, not the object its stage writes; {REMEDY}")
+    return data
+
+
+def shaped(path: Path, build, data: dict):
+    """`build(data)`, where a field `build` needs and `data` lacks is one CausalgearError naming the
+    file (a table cannot say "not summarised" in a cell)."""
+    try:
+        return build(data)
+    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as err:
+        raise CausalgearError(f"{path} is not the shape its stage writes (no {err}); {REMEDY}") from None
 
 
 def interval(r: dict, digits: int = 3) -> str:
@@ -209,32 +230,34 @@ def transfer(c: dict) -> Finding | None:
     return Finding("transfer", f"Transfer of coordinate {c['chosen']}: " + "; ".join(parts) + ".", "measured")
 
 
-def _said(stage: str, fn, data: dict) -> Finding | None:
+def _said(stage: str, fn, data: dict, path: Path) -> Finding:
     """The stage's sentence; where its JSON lacks a field (a run of an older version, a stage run
-    alone) the sentence says so rather than the page failing."""
+    alone) the sentence names the file and says so rather than the page failing."""
     try:
         return fn(data)
-    except (KeyError, TypeError, IndexError) as err:
-        return Finding(stage, f"{stage}: not summarised (its JSON lacks {err}).", "measured")
+    except (KeyError, TypeError, IndexError, AttributeError) as err:
+        return Finding(stage, f"{stage}: not summarised: {path} is not the shape its stage writes (no {err}).",
+                       "unreadable")
 
 
 def findings(run_dir: Path) -> list[Finding]:
     """Every stage's sentence that this run dir has the JSON for, in pipeline order."""
     run_dir = Path(run_dir)
     out: list[Finding | None] = []
-    if card := read(run_dir / "model" / "model_card.json"):
-        out.append(_said("model", model, card))
-    if m := read(run_dir / "train" / "metrics.json"):
-        out.append(_said("sae", sae, m))
-    if c := read(run_dir / "features" / "concepts.json"):
-        out.append(_said("features", features, c))
-    if c := read(run_dir / "evaluate" / "causal.json"):
-        out.append(_said("causal", causal, c))
+    for stage, fn, path in (("model", model, run_dir / "model" / "model_card.json"),
+                            ("sae", sae, run_dir / "train" / "metrics.json"),
+                            ("features", features, run_dir / "features" / "concepts.json")):
+        if (data := read(path)) is not None:
+            out.append(_said(stage, fn, data, path))
+    causal_path = run_dir / "evaluate" / "causal.json"
+    if (c := read(causal_path)) is not None:
+        out.append(_said("causal", causal, c, causal_path))
         if c.get("cause_isolate"):
-            out.append(_said("cause_isolate", cause_isolate, c["cause_isolate"]))
-        out.append(_said("transfer", transfer, c))
-    if s := read(run_dir / "steer" / "steering.json"):
-        out.append(_said("steering", steering, s))
-        out += [_said("steering", steering, other) for other in (s.get("other_splits") or {}).values()]
-        out.append(_said("concept_steering", concept_steering, s.get("concept_steering") or {}))
+            out.append(_said("cause_isolate", cause_isolate, c["cause_isolate"], causal_path))
+        out.append(_said("transfer", transfer, c, causal_path))
+    steering_path = run_dir / "steer" / "steering.json"
+    if (s := read(steering_path)) is not None:
+        out.append(_said("steering", steering, s, steering_path))
+        out += [_said("steering", steering, other, steering_path) for other in (s.get("other_splits") or {}).values()]
+        out.append(_said("concept_steering", concept_steering, s.get("concept_steering") or {}, steering_path))
     return [f for f in out if f is not None]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from causalgear.report.findings import Finding, findings, interval, rate, read
+from causalgear.report.findings import Finding, findings, interval, rate, read, shaped
 
 # where a chosen scale sits on its grid (steering.search's `edge`), in words
 EDGE = {"low": "low edge", "high": "high edge", "only": "one scale"}
@@ -113,16 +113,18 @@ def concept_steering_table(c: dict) -> Table | None:
 def tables(run_dir: Path) -> list[Table]:
     run_dir = Path(run_dir)
     out: list[Table | None] = []
-    if m := read(run_dir / "train" / "metrics.json"):
-        out.append(sae_table(m))
-    if (c := read(run_dir / "features" / "concepts.json")) and not c.get("skipped"):
-        out.append(concepts_table(c))
-    if (c := read(run_dir / "evaluate" / "causal.json")) and c.get("cause_isolate"):
-        out.append(cause_isolate_table(c["cause_isolate"]))
-    if s := read(run_dir / "steer" / "steering.json"):
-        out.append(steering_table(s))
-        out += [steering_table(other) for other in (s.get("other_splits") or {}).values()]
-        out.append(concept_steering_table(s.get("concept_steering") or {}))
+    metrics, concepts = run_dir / "train" / "metrics.json", run_dir / "features" / "concepts.json"
+    causal, steering = run_dir / "evaluate" / "causal.json", run_dir / "steer" / "steering.json"
+    if (m := read(metrics)) is not None:
+        out.append(shaped(metrics, sae_table, m))
+    if (c := read(concepts)) is not None and not c.get("skipped"):
+        out.append(shaped(concepts, concepts_table, c))
+    if (c := read(causal)) is not None and c.get("cause_isolate"):
+        out.append(shaped(causal, cause_isolate_table, c["cause_isolate"]))
+    if (s := read(steering)) is not None:
+        out.append(shaped(steering, steering_table, s))
+        out += [shaped(steering, steering_table, other) for other in (s.get("other_splits") or {}).values()]
+        out.append(shaped(steering, concept_steering_table, s.get("concept_steering") or {}))
     return [t for t in out if t is not None]
 
 
