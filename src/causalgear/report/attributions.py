@@ -3,10 +3,10 @@ steered feature, with the SQL generated before and after steering and whether ea
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from causalgear.io import write_text
+from causalgear.report.html_parts import Markup, join
 from causalgear.report.tables import number
 
 _STYLE = """
@@ -28,28 +28,30 @@ def _colour(value: float, scale: float) -> str:
     return f"rgba(192,57,43,{a:.3f})" if value >= 0 else f"rgba(41,128,185,{a:.3f})"
 
 
-def _mark(ok: bool) -> str:
-    return '<span class="ok">right</span>' if ok else '<span class="bad">wrong</span>'
+def _mark(ok: bool) -> Markup:
+    return Markup('<span class="ok">right</span>' if ok else '<span class="bad">wrong</span>')
 
 
 def attributions_page(path: Path, result: dict, examples, attributed, tokenizer,
                       generations: dict[str, tuple[list[str], list]]) -> Path:
     """One block per example: coloured tokens (response tokens outlined), F(x), F(x'), completeness,
-    and the SQL of each entry of `generations` (label -> (predictions, correct)), right or wrong."""
+    and the SQL of each entry of `generations` (label -> (predictions, correct)), right or wrong.
+    Every value is formatted into a `Markup` template, which escapes it (report/html_parts.py)."""
     m = result["methods"]
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>causalgear attributions</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        f"<h1>Integrated-gradient attributions to SAE feature {result['feature']}</h1>",
-        f"<p class='meta'>layer {result['layer']} ({html.escape(result['site'])}), F = pre-activation summed over "
-        f"the <b>{html.escape(result['position'])}</b> positions; baseline "
-        f"<b>{html.escape(result['baseline_embedding'])}</b> embedding, {result['n_steps']} steps "
-        f"({html.escape(result['ig_method'])}). GrAInS scale "
-        f"{m['grains']['scale']:g}, additive alpha {m['additive']['scale']:g} (both chosen on the selection split). "
-        f"Mean completeness error on the test split: {number(m['grains']['mean_completeness_error'], '{:.2%}')}.</p>",
-        "<p class='legend'><span style='background:rgba(192,57,43,.8)'>raises F</span>"
-        "<span style='background:rgba(41,128,185,.8)'>lowers F</span>"
-        "<span class='resp'>response token (the unsteered SQL)</span> Tokens perturbed by GrAInS are underlined.</p>",
+        Markup("<!doctype html><html><head><meta charset='utf-8'><title>causalgear attributions</title>"
+               "<style>{}</style></head><body>").format(Markup(_STYLE)),
+        Markup("<h1>Integrated-gradient attributions to SAE feature {}</h1>").format(result["feature"]),
+        Markup("<p class='meta'>layer {} ({}), F = pre-activation summed over the <b>{}</b> positions; baseline "
+               "<b>{}</b> embedding, {} steps ({}). GrAInS scale {:g}, additive alpha {:g} (both chosen on the "
+               "selection split). Mean completeness error on the test split: {}.</p>").format(
+            result["layer"], result["site"], result["position"], result["baseline_embedding"], result["n_steps"],
+            result["ig_method"], m["grains"]["scale"], m["additive"]["scale"],
+            number(m["grains"]["mean_completeness_error"], "{:.2%}")),
+        Markup("<p class='legend'><span style='background:rgba(192,57,43,.8)'>raises F</span>"
+               "<span style='background:rgba(41,128,185,.8)'>lowers F</span>"
+               "<span class='resp'>response token (the unsteered SQL)</span> Tokens perturbed by GrAInS are "
+               "underlined.</p>"),
     ]
     for i, (e, a) in enumerate(zip(examples, attributed, strict=True)):
         values = a.attributions.tolist()
@@ -57,19 +59,16 @@ def attributions_page(path: Path, result: dict, examples, attributed, tokenizer,
         perturbed = set(a.tokens.tolist())
         spans = []
         for pos, (tid, v) in enumerate(zip(a.prompt_ids + a.response_ids, values, strict=True)):
-            cls = "tok resp" if pos >= len(a.prompt_ids) else "tok"
             style = f"background:{_colour(v, scale)}" + (";text-decoration:underline" if pos in perturbed else "")
-            spans.append(f"<span class='{cls}' style='{style}' title='{v:+.4f}'>"
-                         f"{html.escape(tokenizer.decode([tid]))}</span>")
-        err = number(a.completeness_error, "{:.2%}")
-        parts.append(
-            f"<div class='ex'><div class='meta'>{html.escape(e.id)} · {html.escape(e.group)} · F(x) = {a.f_input:.3f}, "
-            f"F(x') = {a.f_baseline:.3f}, completeness error {err}</div>"
-            f"<div class='tokens'>{''.join(spans)}</div>"
-            f"<div class='sql'>gold: {html.escape(e.sql)}</div>"
-            + "".join(f"<div class='sql'>{html.escape(label)}: {html.escape(preds[i])} — {_mark(bool(ok[i]))}</div>"
-                      for label, (preds, ok) in generations.items())
-            + "</div>")
-    parts.append("</body></html>")
-    write_text(path, "\n".join(parts))
+            spans.append(Markup("<span class='{}' style='{}' title='{:+.4f}'>{}</span>").format(
+                "tok resp" if pos >= len(a.prompt_ids) else "tok", style, v, tokenizer.decode([tid])))
+        sqls = join(Markup("<div class='sql'>{}: {} — {}</div>").format(label, preds[i], _mark(bool(ok[i])))
+                    for label, (preds, ok) in generations.items())
+        parts.append(Markup(
+            "<div class='ex'><div class='meta'>{} · {} · F(x) = {:.3f}, F(x') = {:.3f}, completeness error {}</div>"
+            "<div class='tokens'>{}</div><div class='sql'>gold: {}</div>{}</div>").format(
+            e.id, e.group, a.f_input, a.f_baseline, number(a.completeness_error, "{:.2%}"), join(spans), e.sql,
+            sqls))
+    parts.append(Markup("</body></html>"))
+    write_text(path, str(join(parts, "\n")))
     return path

@@ -1,13 +1,15 @@
 """features.html: a sortable index of every latent and a card per live latent (its concept match,
 activation histogram, top activating contexts with the tokens shaded by activation, logit lens
-and causal effect), offline, in the spirit of sae-vis and Neuronpedia."""
+and causal effect), offline, in the spirit of sae-vis and Neuronpedia. Every fragment is a
+`Markup` template whose values are escaped as they are formatted in (report/html_parts.py): a
+string from a JSON file can never write a tag."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 from causalgear.io import write_text
+from causalgear.report.html_parts import Markup, join
 from causalgear.report.tables import number
 
 CSS = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px;color:#222}
@@ -24,92 +26,94 @@ const nx=parseFloat(x),ny=parseFloat(y);return (isNaN(nx)||isNaN(ny)?x.localeCom
 rows.forEach(r=>t.appendChild(r))});"""
 
 
-def _histogram_svg(h: dict, width: int = 220, height: int = 50) -> str:
+def _histogram_svg(h: dict, width: int = 220, height: int = 50) -> Markup:
     if not h["counts"]:
-        return "<span class='muted'>never fires</span>"
+        return Markup("<span class='muted'>never fires</span>")
     top = max(h["counts"]) or 1
     w = width / len(h["counts"])
-    bars = "".join(f"<rect x='{i * w:.1f}' y='{height - height * c / top:.1f}' width='{w - 1:.1f}' "
-                   f"height='{height * c / top:.1f}' fill='#4a7'/>" for i, c in enumerate(h["counts"]))
-    return (f"<svg width='{width}' height='{height}' role='img' aria-label='activation histogram'>{bars}</svg>"
-            f" <span class='muted'>{h['edges'][0]:.2f} … {h['edges'][-1]:.2f}; zero on {h['zero']} rows</span>")
+    bars = join(Markup("<rect x='{:.1f}' y='{:.1f}' width='{:.1f}' height='{:.1f}' fill='#4a7'/>").format(
+        i * w, height - height * c / top, w - 1, height * c / top) for i, c in enumerate(h["counts"]))
+    return Markup("<svg width='{}' height='{}' role='img' aria-label='activation histogram'>{}</svg>"
+                  " <span class='muted'>{:.2f} … {:.2f}; zero on {} rows</span>").format(
+        width, height, bars, h["edges"][0], h["edges"][-1], h["zero"])
 
 
-def _context(c: dict) -> str:
+def _context(c: dict) -> Markup:
     top = max(c["activations"]) or 1.0
-    spans = []
-    for i, (tok, a) in enumerate(zip(c["tokens"], c["activations"], strict=True)):
-        alpha = max(0.0, a) / top
-        cls = " class='at'" if i == c["at"] else ""
-        spans.append(f"<span{cls} style='background:rgba(220,80,30,{alpha:.2f})' title='{a:.3f}'>"
-                     f"{html.escape(tok)}</span>")
-    return f"<div class='ctx'>{''.join(spans)}</div>"
+    spans = [Markup("<span{} style='background:rgba(220,80,30,{:.2f})' title='{:.3f}'>{}</span>").format(
+        Markup(" class='at'") if i == c["at"] else "", max(0.0, a) / top, a, tok)
+        for i, (tok, a) in enumerate(zip(c["tokens"], c["activations"], strict=True))]
+    return Markup("<div class='ctx'>{}</div>").format(join(spans))
 
 
-def latent_card_html(row: dict, view: dict) -> str:
+def latent_card_html(row: dict, view: dict) -> Markup:
     """One latent's card: concept match, histogram, logit lens, causal effect, top contexts."""
-    j = row["latent"]
     causal = view.get("causal")
-    effect = (f"{causal['mode']}: Δ accuracy {causal['delta']:+.3f} [{causal['ci_low']:+.3f}, {causal['ci_high']:+.3f}]"
-              if causal else "not measured")
-    lens = ", ".join(f"{html.escape(t['token'])!r} ({t['logit']:.1f})" for t in view["logit_lens"]) or "n/a"
-    detectors = html.escape(", ".join(row["high_precision_for"]) or "none")
-    return (f"<div class='card' id='latent-{j}'><h3>latent {j}</h3>"
-            f"<p>best concept <b>{html.escape(str(row['best_concept']))}</b>: precision {row['precision']:.3f}, "
-            f"recall {row['recall']:.3f}, F1 {row['f1']:.3f} at threshold {row['threshold']} × max; "
-            f"high-precision detector for: {detectors}</p>"
-            f"<p>fires on {row['firing_rate']:.1%} of held-out tokens {_histogram_svg(view['histogram'])}</p>"
-            f"<p>logit lens (tokens its decoder direction promotes): {lens}</p><p>causal effect: {effect}</p>"
-            f"<p>top activating contexts:</p>{''.join(_context(c) for c in view['contexts'])}</div>")
+    effect = (Markup("{}: Δ accuracy {:+.3f} [{:+.3f}, {:+.3f}]").format(
+        causal["mode"], causal["delta"], causal["ci_low"], causal["ci_high"]) if causal else "not measured")
+    lens = join((Markup("{!r} ({:.1f})").format(t["token"], t["logit"]) for t in view["logit_lens"]), ", ") or "n/a"
+    return Markup(
+        "<div class='card' id='latent-{j}'><h3>latent {j}</h3>"
+        "<p>best concept <b>{concept}</b>: precision {precision:.3f}, recall {recall:.3f}, F1 {f1:.3f} at threshold "
+        "{threshold} × max; high-precision detector for: {detectors}</p>"
+        "<p>fires on {rate:.1%} of held-out tokens {histogram}</p>"
+        "<p>logit lens (tokens its decoder direction promotes): {lens}</p><p>causal effect: {effect}</p>"
+        "<p>top activating contexts:</p>{contexts}</div>").format(
+        j=row["latent"], concept=str(row["best_concept"]), precision=row["precision"], recall=row["recall"],
+        f1=row["f1"], threshold=row["threshold"], detectors=", ".join(row["high_precision_for"]) or "none",
+        rate=row["firing_rate"], histogram=_histogram_svg(view["histogram"]), lens=lens, effect=effect,
+        contexts=join(_context(c) for c in view["contexts"]))
 
 
-def latents_table_html(result: dict) -> str:
-    rows = result["latents"]
-    index = "".join(
-        f"<tr><td><a href='#latent-{r['latent']}'>{r['latent']}</a></td><td>{r['firing_rate']:.4f}</td>"
-        f"<td class='l'>{html.escape(str(r['best_concept']))}</td><td>{r['f1']:.3f}</td><td>{r['precision']:.3f}</td>"
-        f"<td>{r['recall']:.3f}</td><td>{len(r['high_precision_for'])}</td></tr>"
-        for r in rows)
-    return (f"<table><tr><th>latent</th><th>firing rate</th><th>best concept</th><th>F1</th>"
-            f"<th>precision</th><th>recall</th><th>high-precision concepts</th></tr>{index}</table>")
+def latents_table_html(result: dict) -> Markup:
+    index = join(Markup(
+        "<tr><td><a href='#latent-{0}'>{0}</a></td><td>{1:.4f}</td><td class='l'>{2}</td><td>{3:.3f}</td>"
+        "<td>{4:.3f}</td><td>{5:.3f}</td><td>{6}</td></tr>").format(
+        r["latent"], r["firing_rate"], str(r["best_concept"]), r["f1"], r["precision"], r["recall"],
+        len(r["high_precision_for"])) for r in result["latents"])
+    return Markup("<table><tr><th>latent</th><th>firing rate</th><th>best concept</th><th>F1</th>"
+                  "<th>precision</th><th>recall</th><th>high-precision concepts</th></tr>{}</table>").format(index)
 
 
-def concepts_table_html(result: dict) -> str:
-    concepts = "".join(
-        f"<tr><td class='l'>{html.escape(name)}</td><td>{c['positives']}</td>"
-        f"<td><a href='#latent-{c['latent']}'>{c['latent']}</a></td>"
-        f"<td>{c['f1']:.3f}</td><td>{number(c['auroc'])}</td><td>{number(c['references']['linear_probe']['f1'])}</td>"
-        f"<td>{number(c['references']['diffmean']['f1'])}</td><td>{number(c['references']['k_sparse_1']['f1'])}</td>"
-        f"<td>{number(c['references']['k_sparse_5']['f1'])}</td>"
-        f"<td>{number(result['random_model_floor']['per_concept_f1'].get(name))}</td></tr>"
+def concepts_table_html(result: dict) -> Markup:
+    floor = result["random_model_floor"]["per_concept_f1"]
+    concepts = join(Markup(
+        "<tr><td class='l'>{}</td><td>{}</td><td><a href='#latent-{latent}'>{latent}</a></td><td>{:.3f}</td>"
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>").format(
+        name, c["positives"], c["f1"], number(c["auroc"]), number(c["references"]["linear_probe"]["f1"]),
+        number(c["references"]["diffmean"]["f1"]), number(c["references"]["k_sparse_1"]["f1"]),
+        number(c["references"]["k_sparse_5"]["f1"]), number(floor.get(name)), latent=c["latent"])
         for name, c in result["per_concept"].items())
-    return (f"<table><tr><th>concept</th><th>held-out positives</th><th>best latent</th><th>F1</th>"
-            f"<th>AUROC</th><th>linear probe F1</th><th>DiffMean F1</th><th>1-sparse F1</th><th>5-sparse F1</th>"
-            f"<th>floor F1</th></tr>{concepts}</table>")
+    return Markup("<table><tr><th>concept</th><th>held-out positives</th><th>best latent</th><th>F1</th>"
+                  "<th>AUROC</th><th>linear probe F1</th><th>DiffMean F1</th><th>1-sparse F1</th><th>5-sparse F1</th>"
+                  "<th>floor F1</th></tr>{}</table>").format(concepts)
 
 
-def summary_html(result: dict) -> str:
-    floor = result["random_model_floor"]
-    summary = (f"<p>coverage (mean over {len(result['per_concept'])} concepts of the best latent's F1 on "
-               f"held-out rows) <b>{result['coverage']:.3f}</b>; linear probe on the residual (ceiling) "
-               f"{number(result['linear_probe_coverage'])}; DiffMean {number(result['diffmean_coverage'])}; "
-               f"the same SAE recipe on a randomly initialised model (floor) {floor['coverage']:.3f}. "
-               f"Dead latents {result['dead_fraction']:.1%}, dense (firing on over 10% of tokens) "
-               f"{result['dense_fraction']:.1%}.</p>")
+def summary_html(result: dict) -> Markup:
+    summary = Markup(
+        "<p>coverage (mean over {} concepts of the best latent's F1 on held-out rows) <b>{:.3f}</b>; linear probe on "
+        "the residual (ceiling) {}; DiffMean {}; the same SAE recipe on a randomly initialised model (floor) {:.3f}. "
+        "Dead latents {:.1%}, dense (firing on over 10% of tokens) {:.1%}.</p>").format(
+        len(result["per_concept"]), result["coverage"], number(result["linear_probe_coverage"]),
+        number(result["diffmean_coverage"]), result["random_model_floor"]["coverage"], result["dead_fraction"],
+        result["dense_fraction"])
     if "sequence_concepts" in result:
         seq = result["sequence_concepts"]
-        best = ", ".join(f"{html.escape(c)} {v['f1']:.2f} (latent {v['latent']})"
-                         for c, v in seq["per_concept"].items())
-        summary += (f"<p>Sequence-level concepts (what the whole example asks for, carried by each of its "
-                    f"tokens; not in the coverage above): mean best F1 {seq['coverage']:.3f}: {best}.</p>")
+        best = join((Markup("{} {:.2f} (latent {})").format(c, v["f1"], v["latent"])
+                     for c, v in seq["per_concept"].items()), ", ")
+        summary += Markup("<p>Sequence-level concepts (what the whole example asks for, carried by each of its "
+                          "tokens; not in the coverage above): mean best F1 {:.3f}: {}.</p>").format(seq["coverage"],
+                                                                                                   best)
     return summary
 
 
 def write_features_page(path: Path, result: dict, views: dict[int, dict]) -> Path:
-    cards = "".join(latent_card_html(r, views[r["latent"]]) for r in result["latents"] if r["firing_rate"] > 0)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>features</title><style>{CSS}</style></head>"
-            f"<body><h1>SAE features against TinySQL's concepts</h1>{summary_html(result)}"
-            f"<h2>Concepts</h2>{concepts_table_html(result)}<h2>Latents</h2>{latents_table_html(result)}"
-            f"{cards}<script>{SORT_JS}</script></body></html>")
-    write_text(path, page)
+    cards = join(latent_card_html(r, views[r["latent"]]) for r in result["latents"] if r["firing_rate"] > 0)
+    page = Markup(
+        "<!doctype html><html><head><meta charset='utf-8'><title>features</title><style>{css}</style></head>"
+        "<body><h1>SAE features against TinySQL's concepts</h1>{summary}<h2>Concepts</h2>{concepts}"
+        "<h2>Latents</h2>{latents}{cards}<script>{js}</script></body></html>").format(
+        css=Markup(CSS), summary=summary_html(result), concepts=concepts_table_html(result),
+        latents=latents_table_html(result), cards=cards, js=Markup(SORT_JS))
+    write_text(path, str(page))
     return path

@@ -3,6 +3,7 @@ rendered for a terminal (rich), for a pipe (plain columns) or as Markdown (docs/
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,11 +156,21 @@ def print_findings(found: list[Finding], file: TextIO | None = None) -> None:
         print(f"- {f.sentence}", file=out)
 
 
+# what starts raw HTML in CommonMark (a tag, a closing tag, a comment or declaration, a processing
+# instruction, an autolink): a `<` before one of these is written as an entity; `<=` stays as it is
+_RAW_HTML = re.compile(r"<(?=[A-Za-z/!?])")
+
+
+def md(text: str) -> str:
+    """A value from a run's JSON as Markdown text that renders as the text it is, never as HTML."""
+    return _RAW_HTML.sub("&lt;", str(text))
+
+
 def markdown_table(table: Table, heading: str) -> str:
     def cell(s: str) -> str:
-        return s.replace("|", "\\|")
+        return md(s).replace("|", "\\|").replace("\n", " ")
 
-    lines = [f"### {table.title}", "", heading, "", "| " + " | ".join(map(cell, table.columns)) + " |",
+    lines = [f"### {md(table.title)}", "", heading, "", "| " + " | ".join(map(cell, table.columns)) + " |",
              "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(map(cell, row)) + " |" for row in table.rows]
     return "\n".join(lines)
@@ -171,16 +182,16 @@ def markdown(run_dir: Path) -> str:
     summary = read(run_dir / "pipeline.json") or {}
     p = summary.get("provenance") or {}
     command, model, commit = p.get("command", "unknown"), p.get("model", "unknown"), p.get("commit", "unknown")
-    heading = f"`{command}` · model `{model}` · commit `{commit}`"
-    ran_on = f" It ran on {p['machine']}." if p.get("machine") else ""
+    heading = md(f"`{command}` · model `{model}` · commit `{commit}`")
+    ran_on = md(f" It ran on {p['machine']}.") if p.get("machine") else ""
     parts = ["# Results", "",
              f"Written by `causalgear summarize RUN --markdown` from one run: {heading}. Do not edit by hand: "
              f"rerun the command.{ran_on}", "", "## Findings", ""]
-    parts += [f"- {f.sentence}" for f in findings(run_dir)]
+    parts += [f"- {md(f.sentence)}" for f in findings(run_dir)]
     seconds = summary.get("seconds")
     if seconds:
-        parts += ["", f"Stage seconds: {', '.join(f'{k} {v:g}' for k, v in seconds.items())} "
-                      f"(total {sum(seconds.values()):.0f} s)."]
+        parts += ["", md(f"Stage seconds: {', '.join(f'{k} {v:g}' for k, v in seconds.items())} "
+                         f"(total {sum(seconds.values()):.0f} s).")]
     parts += ["", "## Tables", ""]
     for t in tables(run_dir):
         parts += [markdown_table(t, heading), ""]
