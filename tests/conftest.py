@@ -41,7 +41,7 @@ def save_tiny_qwen2(path, hidden_size: int = 32):
     tokenizer = train_tokenizer(TEXTS * 5, vocab_size=300)
     config = Qwen2Config(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
                          num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=128, tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
+                         max_position_embeddings=512, tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
     Qwen2ForCausalLM(config).eval().save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -170,3 +170,22 @@ def test_a_hostile_row_stops_the_command_line_in_one_line(tmp_path, stage, kind)
     assert named in lines[0]
     assert time.monotonic() - start < 15
     assert not list((tmp_path / "out").rglob("*.json")) if (tmp_path / "out").exists() else True
+
+
+def test_a_question_longer_than_the_model_s_context_is_named_before_any_forward_pass(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    path = write_user_jsonl(tmp_path / "user")
+    with_row(path, 5, {"question": "show the name and the price of items " * 28_000})  # about 1 MB
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "causalgear", "harvest", "data=jsonl", f"data.path={path}",
+                           f"hydra.run.dir={tmp_path / 'out'}"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "CAUSALGEAR_CACHE": str(tmp_path / "cache")})
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "example row-00005 (its prompt and gold SQL) is " in lines[0]
+    assert "longer than the model's context of 1024 tokens" in lines[0]
+    assert time.monotonic() - start < 30

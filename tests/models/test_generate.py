@@ -117,3 +117,16 @@ def test_a_generation_config_that_asks_for_more_than_the_argmax_goes_through_gen
         assert not _plain_greedy(model)
     finally:
         config.repetition_penalty = 1.0
+
+
+def test_a_prompt_that_does_not_fit_the_context_is_refused_before_any_forward_pass(tiny_qwen2):
+    from causalgear.errors import CausalgearError
+    from causalgear.models.generate import generate_sql
+
+    model, tokenizer = tiny_qwen2
+    fits, long = "show the name from people", "show the name from people " * 200
+    assert model.config.max_position_embeddings == 512 and len(tokenizer(long).input_ids) > 512
+    assert len(generate_sql(model, tokenizer, [fits], max_new_tokens=4)) == 1
+    with pytest.raises(CausalgearError, match=r"the prompt 'show the name.*is \d+ tokens plus 4 to generate, longer "
+                                              r"than the model's context of 512 tokens"):
+        generate_sql(model, tokenizer, [fits, long], max_new_tokens=4)

@@ -113,6 +113,9 @@ class ModelConfig:
     # declared depth, checked against the loaded model; lets `model.layer` fail before loading
     num_layers: int = MISSING
     build: EmbeddedBuildConfig | None = None
+    # the longest prompt (with the tokens generation adds) a stage runs, refused before any forward
+    # pass; null: the model's own max_position_embeddings
+    max_context: int | None = None
     # an embedded recipe whose model ships with causalgear reads the shipped copy (its hashes
     # verified): the same model on every machine. false: build it from the recipe into the cache
     use_shipped: bool = True
@@ -120,6 +123,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.quantization not in QUANTIZATIONS:
             raise ConfigError("model.quantization", self.quantization, f"one of {', '.join(QUANTIZATIONS)}")
+        if self.max_context is not None:
+            _positive("model", self, "max_context")
         if self.name_or_path == "embedded" and self.build is None:
             raise ConfigError("model.build", None, "a build recipe for the embedded model")
 

@@ -29,6 +29,7 @@ from causalgear.data.sources import of
 from causalgear.harvest.store import CLAUSES, ROLES, STORE_VERSION, ActivationStore, CorruptStore, StoreWriter
 from causalgear.io import build_dir_atomically, cache_key, cache_lock, remove_stale_builds, sha256_file
 from causalgear.logs import bar as progress_bar
+from causalgear.models.context import check_fits
 from causalgear.models.loading import MODEL_FILES, WEIGHT_FILES, model_source
 from causalgear.models.site import Site
 
@@ -117,6 +118,7 @@ def harvest_into(path: Path, cfg: DictConfig, model, tokenizer, examples: list[E
     dropped_norm, masked, tokens_seen, start = 0, 0, 0, time.monotonic()
     phrasing_known = "question_concepts" in of(cfg).supports
     labelled = [label_tokens(tokenizer, e, phrasing_known) for e in examples]
+    check_fits(model, [row[0] for row in labelled], lambda i: f"example {examples[i].id} (its prompt and gold SQL)")
     bar = progress_bar(total=sum(len(row[0]) for row in labelled), desc="harvest", unit="tok", progress=progress)
     for b in range(0, len(examples), h.batch_size):
         chunk = labelled[b:b + h.batch_size]

@@ -203,6 +203,7 @@ def build_embedded(model_cfg, cache_dir: str | Path, out_dir: Path, progress: bo
         tie_word_embeddings=True, bos_token_id=None, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id, rope_theta=10000.0)
     model = Qwen2ForCausalLM(config)
+    model.max_context = model_cfg.get("max_context")  # the card's splits run as the stages will (models/context.py)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]

@@ -144,6 +144,7 @@ def generate_sql(
     single-table grammar of its own schema (`causalgear.models.constrain`). `prefix_cache_mb`: the
     MiB of prompt passes the model remembers and replays (`causalgear.models.prefix`; 0: none).
     """
+    from causalgear.models.context import check_fits
     from causalgear.models.prefix import prompt_prefixes
 
     device = next(model.parameters()).device
@@ -156,6 +157,7 @@ def generate_sql(
             raise ValueError(f"{len(contexts)} contexts for {len(prompts)} prompts: give one context per prompt")
         constraint = constraint_for(tokenizer, model.config.vocab_size)
     ids = prompt_ids(tokenizer, prompts)
+    check_fits(model, ids, lambda i: f"the prompt {prompts[i][:60]!r}...", max_new_tokens)
     order = sorted(range(len(prompts)), key=lambda i: len(ids[i]))
     out: list[str] = [""] * len(prompts)
     starts = range(0, len(prompts), batch_size)

@@ -122,6 +122,7 @@ def load_model(model_cfg, cache_dir: str | Path) -> tuple[PreTrainedModel, PreTr
         model.to(device)
     model.requires_grad_(False)
     model.eval()
+    model.max_context = model_cfg.get("max_context")  # models/context.py: the longest input a stage runs
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
