@@ -135,7 +135,7 @@ def serving(overrides: list[str], sae, store, shape: dict, out_dir: Path, device
 
     async def p50(mode: str) -> float:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=600) as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765", timeout=600) as client:
             times = []
             for prompt in prompts:
                 t = time.perf_counter()

@@ -139,4 +139,6 @@ def test_pipeline_on_a_user_jsonl_skips_what_it_lacks_with_the_reason(piped_json
     assert "cause_isolate" not in causal and not (out / "evaluate/patching.json").exists()
     steering = read(out, "steer/steering.json")
     assert steering["data_split"] == "test" and "no shift splits" in steering["split_choice"]["rule"]
+    assert ("steering.target.split=auto falls back: auto: data=jsonl has no shift splits, so data.eval_split (test)"
+            in (out / "pipeline.log").read_text())  # printed, not only kept in steering.json
     assert all("no validation split" in c["skipped"] for c in steering["concept_steering"].values())

@@ -26,7 +26,7 @@ def call(app, *requests):
 
     async def go():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8765") as client:
             return await asyncio.gather(*(client.request(m, p, **kw) for m, p, kw in requests))
 
     return asyncio.run(go())
@@ -87,7 +87,8 @@ def test_bad_json_oversize_bodies_and_unknown_things_are_4xx(engine):
     app = create_app(engine, engine.s)
     bad_json, big, feat, feat_nan, db = call(
         app, ("POST", "/generate", {"content": b"{not json", "headers": {"content-type": "application/json"}}),
-        ("POST", "/generate", {"content": json.dumps({"prompt": "x" * 70_000}).encode()}),
+        ("POST", "/generate", {"content": json.dumps({"prompt": "x" * 70_000}).encode(),
+                               "headers": {"content-type": "application/json"}}),
         ("GET", "/features/999", {}), ("GET", "/features/abc", {}),
         ("POST", "/score", {"json": {"sql": "SELECT 1", "db_id": "no_such_db"}}))
     assert bad_json.status_code == 400 and "bad JSON" in bad_json.json()["error"]
@@ -175,3 +176,39 @@ def test_a_feature_lookup_never_waits_behind_or_is_refused_by_the_model_queue(en
     assert feat.status_code == 200 and feat.json()["feature"] == 3  # ... and the lookup was answered
     # every latent's top tokens were found in that one pass: the next lookups read them back
     assert len(engine._top_tokens) == engine.d_sae
+
+
+def test_only_its_own_clients_make_it_generate(engine, monkeypatch):
+    """A browser page can POST text/plain cross-site without asking first, and a rebound domain
+    reaches loopback with its own Host: neither makes the service generate; curl and httpx do."""
+    calls = []
+    real = engine.generate
+    monkeypatch.setattr(engine, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    app = create_app(engine, engine.s)
+    body = json.dumps({"prompt": prompt_of(engine), "mode": "none", "max_new_tokens": 4})
+    page = {"content-type": "text/plain", "origin": "https://evil.example"}
+    refused = call(app,
+                   ("POST", "/generate", {"content": body, "headers": page}),
+                   ("POST", "/generate", {"content": body, "headers": {"content-type": "text/plain"}}),
+                   ("POST", "/generate", {"content": body, "headers": {"content-type": "application/json",
+                                                                       "origin": "https://evil.example"}}),
+                   ("POST", "/generate", {"content": body, "headers": {"content-type": "application/json",
+                                                                       "host": "rebound.evil.example:8765"}}),
+                   ("GET", "/healthz", {"headers": {"host": "rebound.evil.example"}}))
+    assert [r.status_code for r in refused] == [403, 415, 403, 421, 421]
+    assert "application/json" in refused[1].json()["error"] and "serve.allowed_origins" in refused[2].json()["error"]
+    assert calls == []  # nothing was generated
+    ok = call(app, ("POST", "/generate", {"content": body, "headers": {"content-type": "application/json"}}),
+              ("POST", "/generate", {"json": json.loads(body)}),
+              ("POST", "/generate", {"json": json.loads(body), "headers": {"origin": "http://127.0.0.1:8765"}}))
+    assert [r.status_code for r in ok] == [200, 200, 200] and len(calls) == 3
+
+
+def test_a_front_end_and_a_host_name_are_allowed_on_purpose(engine):
+    cfg = engine.s.copy()
+    cfg.allowed_origins, cfg.allowed_hosts = ["http://localhost:3000"], ["gears.internal"]
+    app = create_app(engine, cfg)
+    got = call(app, ("GET", "/healthz", {"headers": {"origin": "http://localhost:3000"}}),
+               ("GET", "/healthz", {"headers": {"host": "gears.internal:8765"}}),
+               ("GET", "/healthz", {"headers": {"origin": "http://localhost:3001"}}))
+    assert [r.status_code for r in got] == [200, 200, 403]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from causalgear.config.checks import ConfigError, _at_least, _positive
@@ -15,6 +15,10 @@ SAEQuantization = StrEnum("SAEQuantization", [(v, v) for v in ("none", "nf4")])
 class ServeConfig:
     host: str = "127.0.0.1"  # loopback: expose it on purpose (host=0.0.0.0), never by default
     port: int = 8765
+    # Host names answered besides the address it listens on (serve/guard.py: DNS rebinding)
+    allowed_hosts: list[str] = field(default_factory=list)
+    # web front ends allowed to call it from a browser, e.g. [http://localhost:3000]
+    allowed_origins: list[str] = field(default_factory=list)
     sae_quantization: SAEQuantization = SAEQuantization.none  # nf4: bitsandbytes' 4-bit NormalFloat
     # the coordinate a request steers when it names none (None: steering.feature or evaluate's choice)
     feature: int | None = None

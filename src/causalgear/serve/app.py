@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from causalgear.config import ServeMode
 from causalgear.serve.engine import Deadline, Engine, RequestError
+from causalgear.serve.guard import refusal
 
 
 class GenerateRequest(BaseModel):
@@ -74,6 +75,12 @@ def create_app(engine: Engine, serve_cfg) -> FastAPI:
     in_flight = Gauge("causalgear_in_flight_requests", "requests being served", registry=registry)
     queued = Gauge("causalgear_model_queue", "requests waiting for or running on the model", registry=registry)
     state = {"pending": 0}
+
+    @app.middleware("http")  # inside `metrics`, which counts what it refuses
+    async def guard(request: Request, call_next):
+        if (refused := refusal(request.method, request.headers, serve_cfg)) is not None:
+            return JSONResponse({"error": refused[1]}, status_code=refused[0])
+        return await call_next(request)
 
     @app.middleware("http")
     async def metrics(request: Request, call_next):

@@ -91,6 +91,9 @@ def steer_on(bench: Workbench, out_dir: Path, chosen: int | None = None, causal:
     feature, source = resolve_feature(bench.cfg.steering.target, bench.sae.d_sae, chosen)
     start = time.monotonic()
     (split, split_choice), *others = choose_splits(bench, causal)
+    if split is None and bench.cfg.steering.target.split in ("auto", "handles"):  # a fallback is said, not only kept
+        print(f"steering.target.split={bench.cfg.steering.target.split} falls back: {split_choice['rule']} "
+              f"({bench.cfg.data.eval_split})")
     steerer = Steerer(bench.cfg.steering, bench.tokenizer, bench.sae, bench.site, feature)
     shared: dict[str, Arm] = {}  # the in-distribution arms: made and attributed once for every split
     result = steer_split(bench, out_dir, steerer, source, split, split_choice, shared)
