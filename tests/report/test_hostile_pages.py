@@ -3,7 +3,6 @@ takes from a run's JSON (or from a tokenizer, an example, a comparison row) reac
 tag or an event attribute. The HTML pages are parsed as HTML; the Markdown page is rendered by a
 CommonMark renderer first, as GitHub would."""
 
-from html.parser import HTMLParser
 from pathlib import Path
 
 import torch
@@ -18,23 +17,13 @@ from causalgear.report.compare import comparison_html
 from causalgear.report.features_page import write_features_page
 from causalgear.report.page import write_report
 from causalgear.steering.grains import Attributed
-from tests.report.test_page import HOSTILE, hostile_run
+from tests.report.test_page import HOSTILE, Tags, hostile_run
 
 # what the project's own pages may contain; anything else came from the data
 OWN_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "b", "a", "div", "span", "table",
             "thead", "tbody", "tr", "th", "td", "svg", "rect", "ul", "li", "code", "strong", "em", "details",
             "summary", "br", "section", "nav", "figure", "figcaption", "caption", "small", "hr", "pre", "blockquote",
             "ol", "sup", "sub", "label", "input", "button", "abbr"}
-
-
-class Tags(HTMLParser):
-    def __init__(self):
-        super().__init__()
-        self.tags, self.attrs = set(), set()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.add(tag)
-        self.attrs |= {name for name, _ in attrs}
 
 
 def assert_inert(html: str, allowed_tags: set[str] = OWN_TAGS, scripts: int = 0) -> None:

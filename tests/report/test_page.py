@@ -1,6 +1,7 @@
 """report.html's causal section: cause and isolate with every method side by side."""
 
 import json
+from html.parser import HTMLParser
 
 from causalgear.preflight import compose
 from causalgear.report.page import write_report
@@ -106,20 +107,20 @@ def hostile_run(tmp_path):
     return tmp_path
 
 
+class Tags(HTMLParser):
+    """Every tag and attribute name a page holds, as an HTML parser reads it."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attrs = set(), set()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.attrs |= {name for name, _ in attrs}
+
+
 def test_no_string_from_a_runs_json_reaches_the_report_as_markup(tmp_path):
-    from html.parser import HTMLParser
-
     page = write_report(hostile_run(tmp_path), compose()).read_text()
-
-    class Tags(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.tags, self.attrs = set(), set()
-
-        def handle_starttag(self, tag, attrs):
-            self.tags.add(tag)
-            self.attrs |= {name for name, _ in attrs}
-
     parser = Tags()
     parser.feed(page)
     assert "script" not in parser.tags and "img" not in parser.tags  # the fixture has no plot: any <img> is hostile
