@@ -21,7 +21,7 @@ SETTINGS = {"default": {}, "avx2": {"ATEN_CPU_CAPABILITY": "avx2"}, "mkl_compati
             "one_thread": {"OMP_NUM_THREADS": "1"}}
 # a stage that trains (the SAE: matrix products and their gradients) and one that generates (the
 # model's forward passes, batch by batch): the two kinds of work the pipeline spends its time on
-STAGES = [["train", "logger=csv"], ["accuracy", "data.eval_split=test_ood"]]
+STAGES = [["train", "logger=none"], ["accuracy", "data.eval_split=test_ood"]]
 
 
 def timed(stage: list[str], env: dict[str, str], cache: str, out: str) -> float:
