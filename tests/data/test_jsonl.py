@@ -189,3 +189,26 @@ def test_a_question_longer_than_the_model_s_context_is_named_before_any_forward_
     assert "example row-00005 (its prompt and gold SQL) is " in lines[0]
     assert "longer than the model's context of 1024 tokens" in lines[0]
     assert time.monotonic() - start < 30
+
+
+def test_a_wal_mode_database_leaves_its_folder_as_it_was_through_the_command_line(tmp_path):
+    import hashlib
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    path = write_user_jsonl(tmp_path / "user")
+    conn = sqlite3.connect(tmp_path / "user" / "shop.sqlite")
+    assert conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    conn.close()
+
+    def state():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((tmp_path / "user").iterdir())}
+
+    before = state()
+    proc = subprocess.run([sys.executable, "-m", "causalgear", "data", "data=jsonl", f"data.path={path}",
+                           f"hydra.run.dir={tmp_path / 'out'}"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "CAUSALGEAR_CACHE": str(tmp_path / "cache")})
+    assert proc.returncode == 0, proc.stderr
+    assert state() == before  # every row's gold SQL ran on it: no -wal, -shm or journal beside it
