@@ -110,8 +110,9 @@ class ModelConfig:
     device: Device = Device.auto
     quantization: str = "none"
     layer: int = MISSING
-    # declared depth, checked against the loaded model; lets `model.layer` fail before loading
-    num_layers: int = MISSING
+    # the depth where the model's own config names none (its config.json, the Hugging Face cache or
+    # the hub say it otherwise: models/depth.py); lets `model.layer` fail before loading
+    num_layers: int | None = None
     build: EmbeddedBuildConfig | None = None
     # the longest prompt (with the tokens generation adds) a stage runs, refused before any forward
     # pass; null: the model's own max_position_embeddings

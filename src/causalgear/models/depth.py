@@ -10,16 +10,29 @@ from causalgear.config import ConfigError
 
 
 def model_num_layers(model) -> int:
-    """Depth of the configured model: its config.json where there is one, the embedded recipe's,
-    else the declared `model.num_layers`."""
-    path = Path(os.path.expanduser(str(model.name_or_path)))
-    if model.name_or_path != "embedded" and (path / "config.json").is_file():
-        cfg = json.loads((path / "config.json").read_text())
-        cfg = cfg.get("text_config", cfg)
-        if "num_hidden_layers" in cfg:
-            return int(cfg["num_hidden_layers"])
+    """Depth of the configured model: the embedded recipe's; a local folder's config.json; a hub
+    id's config through transformers (the Hugging Face cache first, then the hub, else a
+    ConfigError); the declared `model.num_layers` only where the config says none."""
     if model.name_or_path == "embedded" and model.build is not None:
         return int(model.build.num_layers)
+    path = Path(os.path.expanduser(str(model.name_or_path)))
+    if (path / "config.json").is_file():
+        cfg = json.loads((path / "config.json").read_text())
+        cfg = cfg.get("text_config", cfg)
+    elif path.exists() or str(model.name_or_path).startswith((".", "/", "~")):
+        return _declared(model)  # a local path that is no model folder: loading names what it lacks
+    else:
+        from causalgear.models.hub import hub_config
+
+        cfg = hub_config(str(model.name_or_path), model.revision).get_text_config().to_dict()
+    if "num_hidden_layers" in cfg:
+        return int(cfg["num_hidden_layers"])
+    return _declared(model)
+
+
+def _declared(model) -> int:
+    if model.get("num_layers") is None:
+        raise ConfigError("model.num_layers", None, f"the depth of {model.name_or_path} (its config names none)")
     return int(model.num_layers)
 
 

@@ -53,25 +53,6 @@ def model_source(model_cfg, cache_dir: str | Path) -> str:
     return model_cfg.name_or_path
 
 
-def hub_reachable(timeout_s: float = 3.0) -> bool:
-    """Can the Hugging Face endpoint be reached at all? Decided in seconds, where a download
-    attempt would spend most of a minute in retries before failing."""
-    import socket
-    import urllib.parse
-
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    url = urllib.parse.urlparse(constants.ENDPOINT)
-    try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
-                                 timeout=timeout_s).close()
-        return True
-    except OSError:
-        return False
-
-
 def _check_hub_source(source: str, revision: str | None) -> None:
     from transformers import AutoConfig
 
@@ -80,6 +61,8 @@ def _check_hub_source(source: str, revision: str | None) -> None:
         return  # in the local Hugging Face cache
     except OSError:
         pass
+    from causalgear.models.hub import hub_reachable
+
     if not hub_reachable():
         raise ModelLoadError(f"could not load model {source!r}: it is not in the local Hugging Face cache and the "
                              "hub is unreachable; download it where the hub is reachable, or set "
