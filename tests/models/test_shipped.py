@@ -25,8 +25,9 @@ HF_FILES = {"config.json", "generation_config.json", "model.safetensors", "token
             CARD}
 
 
-def test_the_default_recipe_s_model_ships_and_every_file_has_the_sha256_recorded_beside_it():
-    directory = shipped_dir(compose([]).model)
+@pytest.mark.parametrize("model", ["tinysql_multitable", "tinysql"])
+def test_the_recipe_s_model_ships_and_every_file_has_the_sha256_recorded_beside_it(model):
+    directory = shipped_dir(compose([f"model={model}"]).model)
     assert directory is not None and directory.parent == Path(shipped.__file__).with_name("weights")
     sums = read_sums(directory)
     assert set(sums) == HF_FILES == {p.name for p in directory.iterdir()}  # nothing shipped unrecorded
