@@ -26,7 +26,7 @@ def leaves(obj, at: str = ""):
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
             yield from leaves(v, f"{at}[{i}]")
-    else:
+    elif not (isinstance(obj, str) and obj.startswith("/")):  # an absolute path names where, not what
         yield at, obj
 
 

@@ -203,9 +203,8 @@ def _connect_read_only(db_path: Path, budget: ExecBudget) -> sqlite3.Connection:
 def database_problem(db_path: str | Path) -> str | None:
     """Why the SQLite file at `db_path` cannot be trusted, as a phrase to follow its name (not a
     regular SQLite file, or damaged pages), or None: `file_problem`, then SQLite's own `PRAGMA
-    quick_check`, read-only. Remembered
-    per file state, so that a split's databases are checked once per process however often the
-    split is loaded."""
+    quick_check`, read-only. Remembered per file state, so that a split's databases are checked
+    once per process however often the split is loaded."""
     if (problem := file_problem(db_path)) is not None:
         return problem
     try:

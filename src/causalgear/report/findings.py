@@ -28,6 +28,7 @@ class Finding:
     stage: str  # model, sae, features, causal, cause_isolate, steering, concept_steering, transfer
     sentence: str
     verdict: str  # "a finding", "not a finding", "healthy", "unhealthy", "measured", "unreadable"
+    problem: str = ""  # an unreadable finding's: which file is not the shape its stage writes, and how
 
 
 REMEDY = "rerun the stage that wrote it (or the whole `causalgear pipeline`)"
@@ -236,8 +237,8 @@ def _said(stage: str, fn, data: dict, path: Path) -> Finding:
     try:
         return fn(data)
     except (KeyError, TypeError, IndexError, AttributeError) as err:
-        return Finding(stage, f"{stage}: not summarised: {path} is not the shape its stage writes (no {err}).",
-                       "unreadable")
+        problem = f"{path} is not the shape its stage writes (no {err})"
+        return Finding(stage, f"{stage}: not summarised: {problem}.", "unreadable", problem)
 
 
 def findings(run_dir: Path) -> list[Finding]:

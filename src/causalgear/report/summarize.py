@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
     try:
         found = findings(args.run)
         if unreadable := [f for f in found if f.verdict == "unreadable"]:  # the report page says it; here, refused
-            raise CausalgearError(unreadable[0].sentence.split(": ", 2)[2].rstrip(".") + f"; {REMEDY}")
+            raise CausalgearError(f"{unreadable[0].problem}; {REMEDY}")
         if not found:
             parser.error(f"run {str(args.run)!r} holds none of model/, train/, features/, evaluate/, steer/: "
                          "give a pipeline run dir")
