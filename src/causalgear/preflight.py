@@ -106,6 +106,20 @@ def check_values(cfg: DictConfig) -> None:
             raise ConfigError(where + err.key[len(group):], err.value, err.allowed) from None
 
 
+def check_device(cfg: DictConfig) -> None:
+    """CUDA asked for where none is visible: one line naming the key that asks, before any work."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    trainer = "cpu, or device=auto with the default trainer (trainer=gpu and trainer=ddp need one)"
+    asked = (("device", cfg.device, "auto or cpu"), ("model.device", cfg.model.device, "auto or cpu"),
+             ("trainer.accelerator", (cfg.trainer or {}).get("accelerator"), trainer))
+    for key, value, allowed in asked:
+        if str(value) in ("cuda", "gpu"):
+            raise ConfigError(key, str(value), f"{allowed}: no CUDA device is visible here")
+
+
 def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> None:
     """Every check, cheap: no model is loaded. `overrides`: the command line's, so that a key the
     user set can be told from a default."""
@@ -116,6 +130,7 @@ def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> No
     from causalgear.steering import methods as steering_methods
 
     check_values(cfg)
+    check_device(cfg)
     check_layers(cfg.model, cfg.harvest)
     data = source(cfg.data)
     data.check()

@@ -259,10 +259,20 @@ class LoggerConfig:
     mode: LoggerMode = LoggerMode.auto  # auto: online when WANDB_API_KEY is set, else offline
 
 
+def accelerator(device: str) -> str:
+    """Lightning's accelerator for the root `device`: the GPU where CUDA is asked for or (auto) seen."""
+    if device == "auto":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return {"cuda": "gpu"}.get(device, device)
+
+
 @dataclass
 class Config:
     stage: str = "none"
     seed: int = 0
+    device: Device = Device.auto
     paths: PathsConfig = field(default_factory=PathsConfig)
     model: ModelConfig = MISSING
     data: Any = MISSING
@@ -282,6 +292,7 @@ class Config:
 
 def register_configs() -> None:
     OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("accelerator", accelerator, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="model", name="model_schema", node=ModelConfig)
