@@ -212,3 +212,17 @@ def test_a_front_end_and_a_host_name_are_allowed_on_purpose(engine):
                ("GET", "/healthz", {"headers": {"host": "gears.internal:8765"}}),
                ("GET", "/healthz", {"headers": {"origin": "http://localhost:3001"}}))
     assert [r.status_code for r in got] == [200, 200, 403]
+
+
+def test_a_database_that_became_a_fifo_is_a_503_not_a_hang(engine, tmp_path, monkeypatch):
+    import os
+    import time
+
+    folder = tmp_path / "piped"
+    folder.mkdir()
+    os.mkfifo(folder / "piped.sqlite")
+    monkeypatch.setitem(engine.databases, "piped", str(folder))  # a data set's database, replaced after start
+    start = time.monotonic()
+    (r,) = call(create_app(engine, engine.s), ("POST", "/score", {"json": {"sql": "SELECT 1", "db_id": "piped"}}))
+    assert r.status_code == 503 and "is a named pipe, not a regular file" in r.json()["error"]
+    assert time.monotonic() - start < 5

@@ -30,6 +30,12 @@ class RequestError(ValueError):
     status = 422
 
 
+class DatabaseUnusable(RequestError):
+    """A database of the data set that is no longer a regular SQLite file (-> 503: the service's, not the request's)."""
+
+    status = 503
+
+
 class RequestTooLarge(RequestError):
     """A request whose work would exceed what one request may use (-> 413)."""
 
@@ -184,12 +190,16 @@ class Engine:
         import sqlparse.exceptions
 
         from causalgear.data.scoring import database_files, first_statement, score_sql
+        from causalgear.data.sqlexec import database_problem
 
         deadline.check("the request started")
         if db_id not in self.databases:
             raise RequestError(f"db_id {db_id!r} is not a database of data={self.cfg.data.name} "
                                f"({len(self.databases)} known, e.g. {', '.join(sorted(self.databases)[:3])})")
         paths = database_files(self.databases[db_id])
+        if not paths or (problem := database_problem(paths[0])) is not None:  # checked at start; a file can change
+            raise DatabaseUnusable(f"database {db_id!r} cannot be used: "
+                                   f"{f'{paths[0]} {problem}' if paths else 'its files are gone'}")
         try:  # as it is scored: the first statement, the rest never run
             first, dropped = first_statement(sql)
         except sqlparse.exceptions.SQLParseError:
