@@ -31,6 +31,8 @@ BAD = [
     (["sae.l1_coeff=-0.1"], "sae.l1_coeff=-0.1", ">= 0"),
     (["data.command_sets=[CS1,CS9]"], "data.command_sets[1]: Invalid value 'CS9'", "CS1, CS2, CS3, CS4"),
     (["data=spider", "data.spider_dir=/nonexistent/spider"], "/nonexistent/spider", "existing directory"),
+    (["model=hf", "model.name_or_path=/nonexistent/model"], "model.name_or_path='/nonexistent/model'",
+     "a model folder holding config.json (no such path)"),
     (["model.dtype=float8"], "model.dtype: Invalid value 'float8'", "float32, bfloat16, float16"),
     (["harvest.site=logits"], "harvest.site: Invalid value 'logits'", "resid, mlp_out, attn_out"),
     (["sae.arch=mystery"], "sae.arch='mystery'", "one of relu, topk, deep_relu, deep_topk"),

@@ -20,7 +20,9 @@ def model_num_layers(model) -> int:
         cfg = json.loads((path / "config.json").read_text())
         cfg = cfg.get("text_config", cfg)
     elif path.exists() or str(model.name_or_path).startswith((".", "/", "~")):
-        return _declared(model)  # a local path that is no model folder: loading names what it lacks
+        raise ConfigError("model.name_or_path", str(model.name_or_path),
+                          f"a model folder holding config.json ({'it has none' if path.exists() else 'no such path'})"
+                          " or a hub id")
     else:
         from causalgear.models.hub import hub_config
 
