@@ -19,7 +19,8 @@ import torch
 from causalgear.data import vocab as V
 from causalgear.data.examples import Example
 from causalgear.models.blocks import decoder_layers
-from causalgear.models.site import Site, position_ids
+from causalgear.models.site import Site
+from causalgear.models.teacher_forcing import head_of_hidden, sql_logprobs
 
 KINDS = ("table", "field", "order", "aggregate")
 _SWAPS = {
@@ -90,10 +91,9 @@ def make_pairs(tokenizer, examples: Sequence[Example], per_kind: int, seed: int 
 
 @torch.no_grad()
 def _sql_logprob(model, ids: torch.Tensor, n_prompt: int) -> torch.Tensor:
-    mask = torch.ones_like(ids)
-    logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits.float()
-    logp = torch.log_softmax(logits[:, n_prompt - 1:-1], -1)
-    return logp.gather(-1, ids[:, n_prompt:].unsqueeze(-1)).squeeze(-1).sum(-1)
+    labels = ids.clone()
+    labels[:, :n_prompt] = -100
+    return sql_logprobs(model, ids, torch.ones_like(ids), labels)
 
 
 @torch.no_grad()
@@ -106,6 +106,7 @@ def patch_pair(model, tokenizer, pair: dict) -> dict:
     corrupt = torch.tensor([corrupt_p + sql], device=device)
     n_prompt = len(clean_p)
     sites = [Site(model, layer) for layer in range(len(decoder_layers(model)))]
+    head_of_hidden(model)  # its one probing pass, before the sites' hooks would see it
     with contextlib.ExitStack() as stack:
         reads = [stack.enter_context(site.read()) for site in sites]
         lp_clean = float(_sql_logprob(model, clean, n_prompt)[0])

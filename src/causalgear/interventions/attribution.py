@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 import torch
 
 from causalgear.data.examples import Example
-from causalgear.models.site import Site, position_ids
-from causalgear.models.teacher_forcing import prompt_sql_batch
+from causalgear.models.site import Site
+from causalgear.models.teacher_forcing import head_of_hidden, prompt_sql_batch, sql_logprobs
 from causalgear.sae.base import SparseAutoencoder
 
 
@@ -27,14 +27,11 @@ def attribution_scores(tokenizer, sae: SparseAutoencoder, examples: Sequence[Exa
     model = site.model
     device = next(model.parameters()).device
     total = torch.zeros(sae.d_sae, dtype=torch.float64)
+    head_of_hidden(model)  # its one probing pass, before the site's hooks would see it
     for start in range(0, len(examples), batch_size):
         ids, mask, labels = prompt_sql_batch(tokenizer, examples[start:start + batch_size], device)
         with site.leaf() as leaf, torch.enable_grad():
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask)).logits
-            target = labels[:, 1:]
-            valid = target != -100
-            logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, target.clamp_min(0).unsqueeze(-1))
-            (logp.squeeze(-1) * valid).sum().backward()
+            sql_logprobs(model, ids, mask, labels).sum().backward()
         h, grad = leaf["h"].detach().float(), leaf["h"].grad.float()
         real = mask.bool()
         with torch.enable_grad():

@@ -29,9 +29,24 @@ def prompt_sql_batch(tokenizer, examples: Sequence[Example], device) -> tuple[to
 def sql_cross_entropy(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor,
                       reduction: str = "mean") -> torch.Tensor:
     """Next-token cross-entropy on the gold SQL tokens of a `prompt_sql_batch` (differentiable: a
-    trained steering vector descends it). Where the model's logits are its output embedding applied
-    to its last hidden state, only the positions that predict a SQL token are projected to the
-    vocabulary (most positions are the prompt's, and the projection is most of a small model's pass)."""
+    trained steering vector descends it)."""
+    logits, target = sql_logits(model, ids, mask, labels)
+    return torch.nn.functional.cross_entropy(logits.float(), target, reduction=reduction)
+
+
+def sql_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Each row's summed log-likelihood of its gold SQL tokens (differentiable)."""
+    logits, target = sql_logits(model, ids, mask, labels)
+    logp = torch.log_softmax(logits.float(), -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    rows = torch.nonzero(labels[:, 1:] != -100)[:, 0]
+    return torch.zeros(len(ids), dtype=logp.dtype, device=logp.device).index_add(0, rows, logp)
+
+
+def sql_logits(model, ids: torch.Tensor, mask: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(logits, target) at the positions that predict a labelled token, in row-major order. Where the
+    model's logits are its output embedding applied to its last hidden state, only those positions
+    are projected to the vocabulary: a batch's full logits are rows x positions x vocabulary, which
+    at a large vocabulary outgrows the model itself, and most positions are the prompt's."""
     from causalgear.models.site import position_ids
 
     target = labels[:, 1:]
@@ -39,16 +54,15 @@ def sql_cross_entropy(model, ids: torch.Tensor, mask: torch.Tensor, labels: torc
     inputs = dict(input_ids=ids, attention_mask=mask, position_ids=position_ids(mask))
     if head_of_hidden(model):
         hidden = model.base_model(**inputs).last_hidden_state[:, :-1]
-        logits = model.get_output_embeddings()(hidden[keep])
-    else:
-        logits = model(**inputs).logits[:, :-1][keep]
-    return torch.nn.functional.cross_entropy(logits.float(), target[keep], reduction=reduction)
+        return model.get_output_embeddings()(hidden[keep]), target[keep]
+    return model(**inputs).logits[:, :-1][keep], target[keep]
 
 
 def head_of_hidden(model) -> bool:
     """Whether the model's logits are its output embedding applied to its base model's last hidden
     state, nothing scaled, capped or added after (so any positions' logits can be computed alone):
-    checked once per model, on a short input."""
+    checked once per model, on a short input. That check runs the model, so a caller that reads or
+    edits a site calls this before its hooks go on."""
     if model not in _HEAD_OF_HIDDEN:
         device = next(model.parameters()).device
         ids = torch.arange(1, 9, device=device)[None] % model.config.vocab_size
