@@ -122,15 +122,25 @@ def write_user_jsonl(folder: Path, n: int = 60) -> Path:
     return path
 
 
-def chromium_dom(page: Path, profile: Path) -> str:
-    """The DOM of `page` as headless Chromium renders it (the test skips where no Chromium is installed)."""
+def chromium_dom(page: Path, profile: Path, width: int | None = None) -> str:
+    """The DOM of `page` as headless Chromium renders it (the test skips where no Chromium is installed).
+    With `width`, the window is that wide and the body carries `data-scroll-width` and `data-width`:
+    the page's scroll width and its visible width, measured after layout."""
     import shutil
     import subprocess
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if chromium is None:
         pytest.skip("no headless Chromium on this machine")
-    proc = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
-                           "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}"]
+    if width is not None:
+        measured = page.with_name(page.stem + ".measured.html")
+        measure = ("<script>window.addEventListener('load', () => {const e = document.documentElement; "
+                   "document.body.dataset.scrollWidth = e.scrollWidth; document.body.dataset.width = e.clientWidth;});"
+                   "</script>")
+        measured.write_text(page.read_text().replace("</body>", measure + "</body>"))
+        args += [f"--window-size={width},900", "--virtual-time-budget=5000"]
+        page = measured
+    proc = subprocess.run([*args, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout

@@ -34,9 +34,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     from causalgear.interventions.evaluate import evaluate_on
     from causalgear.models.stages import build_model
     from causalgear.provenance import provenance
-    from causalgear.report.findings import findings
     from causalgear.report.page import write_report
-    from causalgear.report.tables import print_findings
+    from causalgear.report.scoreboard import scoreboard, scoreboard_table
+    from causalgear.report.tables import print_table
     from causalgear.sae.train import refuse_relaunching_strategy_in_a_sweep, train
     from causalgear.steering.run import steer_on
     from causalgear.workbench import Workbench
@@ -95,6 +95,6 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     report = write_report(out_dir, cfg, summary)
     print(f"pipeline: {', '.join(f'{k} {v}s' for k, v in timings.items())}")
     print(f"report: {report}")
-    print("findings:")
-    print_findings(findings(out_dir))
+    print_table(scoreboard_table(scoreboard(out_dir)))
+    print(f"the findings and every table: causalgear summarize {out_dir}")
     return summary

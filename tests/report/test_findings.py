@@ -14,7 +14,8 @@ from causalgear.preflight import compose
 from causalgear.report.findings import findings
 from causalgear.report.health import health
 from causalgear.report.page import write_report
-from causalgear.report.plots import patching_empty, profile_empty
+from causalgear.report.plots import patching_empty, patching_flat, profile_empty
+from causalgear.report.scoreboard import scoreboard
 from causalgear.report.tables import concept_steering_table, steering_table
 from tests.conftest import chromium_dom
 
@@ -66,7 +67,7 @@ def test_a_patch_of_several_latents_counts_as_sae_based_against_its_twin(run):
         "fluency": 0.99}}
     path.write_text(json.dumps(s))
     concept = {f.stage: f for f in findings(run)}["concept_steering"]
-    assert concept.verdict == "a finding" and "aggregate:MAX (patch_at_span)" in concept.sentence
+    assert concept.verdict == "a finding" and "aggregate:MAX (patch_at_span 0.76)" in concept.sentence
     rows = concept_steering_table(s["concept_steering"]).rows
     assert ["aggregate:MAX", "patch_at_span", "3 moved"] == next(r for r in rows if r[1] == "patch_at_span")[:3]
 
@@ -108,10 +109,13 @@ def test_summarize_markdown_matches_the_golden_page(run, capsys):
     assert capsys.readouterr().out == GOLDEN.read_text()
 
 
-def test_summarize_prints_findings_then_one_row_per_method(run, capsys):
+def test_summarize_prints_the_scoreboard_then_the_findings_then_one_row_per_method(run, capsys):
     assert main(["summarize", str(run)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("- Model: tinysql_multitable")
+    assert out.startswith("Scoreboard\nquestion ")
+    board = out.split("\n\n")[0].splitlines()
+    assert len(board) == 2 + len(scoreboard(run))  # title, header, one row per question
+    assert "\n- Model: tinysql_multitable" in out
     table = out[out.index("\nSteering on test_shift.order") + 1:].split("\n\n")[0].splitlines()
     steering = json.loads((run / "steer" / "steering.json").read_text())
     assert len(table) == 2 + len(steering["methods"])  # title, header, one row per method
@@ -135,34 +139,49 @@ def test_a_plot_with_nothing_to_show_is_a_sentence_saying_why():
     assert profile_empty(moved) is None
     patching = json.loads((FIXTURE / "evaluate" / "patching.json").read_text())
     assert patching_empty(patching) is None  # faint is not empty: the title carries its largest value
+    first = patching["pairs"][0]
+    one_flat = copy.deepcopy(patching)
+    for pair in one_flat["pairs"]:
+        if pair["kind"] == first["kind"]:  # below what the heatmap's title prints (0.00)
+            pair["recovery"] = [[0.004] * len(row) for row in pair["recovery"]]
+    if len({p["kind"] for p in patching["pairs"]}) > 1:
+        assert patching_empty(one_flat) is None
+        assert patching_flat(one_flat).startswith(f"Not plotted: {first['kind']} ")
     for pair in patching["pairs"]:
         pair["recovery"] = [[0.0] * len(row) for row in pair["recovery"]]
-    assert "every recovery is 0" in patching_empty(patching)
+    assert "every |recovery| is under 0.005" in patching_empty(patching)
+    assert patching_flat(patching) is None  # the whole heatmap's sentence says it
 
 
 class _Page(HTMLParser):
-    """What a reader sees: the text of the findings list, and every image's alt text."""
+    """What a reader sees: the finding sentences of the sections, the scoreboard's rows (their
+    class and text), and every image's alt text."""
 
     def __init__(self):
         super().__init__()
-        self.findings, self.images, self._in = [], [], 0
+        self.findings, self.images, self.board, self._in = [], [], [], None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
-        if tag == "ul" and a.get("class") == "findings":
-            self._in = 1
-        elif tag == "li" and self._in:
+        if tag == "p" and (a.get("class") or "").startswith("finding"):
+            self._in = self.findings
             self.findings.append("")
+        elif tag == "table" and a.get("class") == "scoreboard":
+            self._in = "board"
+        elif tag == "tr" and self._in == "board" and a.get("class"):
+            self.board.append([a["class"], ""])
         elif tag == "img":
             self.images.append(a.get("alt"))
 
     def handle_endtag(self, tag):
-        if tag == "ul":
-            self._in = 0
+        if tag in ("p", "table"):
+            self._in = None
 
     def handle_data(self, data):
-        if self._in and self.findings:
+        if self._in is self.findings:
             self.findings[-1] += data
+        elif self._in == "board" and self.board:
+            self.board[-1][1] += data
 
 
 def _render(run: Path) -> str:
@@ -170,12 +189,18 @@ def _render(run: Path) -> str:
     return write_report(run, compose()).read_text()
 
 
-def test_the_report_opens_with_the_findings_and_shows_no_empty_plot(run):
+def test_the_report_opens_with_the_scoreboard_and_each_section_says_its_finding(run):
     html = _render(run)
     page = _Page()
     page.feed(html)
+    assert html.index("<table class='scoreboard'>") == html.index("<table")  # before any other table or plot
+    rows = scoreboard(run)
+    assert [cls for cls, _ in page.board] == [f"answer-{r.answer.replace(' ', '-')}" for r in rows]
+    assert all(text.startswith(r.question) for (_, text), r in zip(page.board, rows, strict=True))
     assert page.findings == [f.sentence for f in findings(run)]
-    assert html.index("<h2>Findings</h2>") < html.index("<table")  # before any table or plot
+    for r in rows:  # each measured question links to its section
+        if r.answer != "not measured":
+            assert f"href='#{r.section}'" in html and f"id='{r.section}'" in html
     # an all-zero profile is a sentence, not an <img>, even where the png is on disk
     assert "latent by SQL component heatmap" not in page.images
     assert "No latent moved any SQL component" in html

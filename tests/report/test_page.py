@@ -53,7 +53,7 @@ def test_the_steering_section_says_how_the_split_was_chosen_where_the_gate_fires
     (tmp_path / "steer").mkdir()
     (tmp_path / "steer" / "steering.json").write_text(json.dumps(steering))
     page = write_report(tmp_path, compose()).read_text()
-    section = page[page.index("<h2>Steering</h2>"):]
+    section = page[page.index("<h2 id='steering'>Steering</h2>"):]
     assert "chosen by auto: most room (validation accuracy: order 0.335, aggregate 0.045; model card)" in section
     assert "in distribution test 3%" in section and "<td>gated_clamp</td>" in section
     assert "Concept steering" in section and "0.850 [0.750, 0.950]" in section

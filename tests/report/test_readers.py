@@ -82,4 +82,4 @@ def test_summarize_out_without_markdown_writes_the_plain_text_it_would_print(run
     printed, _ = cli("summarize", run, cwd=tmp_path)
     proc, _ = cli("summarize", run, "--out", tmp_path / "plain.txt", cwd=tmp_path)
     assert proc.returncode == 0 and (tmp_path / "plain.txt").read_text() == printed.stdout
-    assert printed.stdout.startswith("- Model: ")
+    assert printed.stdout.startswith("Scoreboard\n") and "\n- Model: " in printed.stdout

@@ -128,6 +128,8 @@ def _best_sae(methods: dict) -> tuple[str, dict] | None:
 
 
 def cause_isolate(ci: dict) -> Finding:
+    """Per attribute, the SAE's best latent set beside its random twin, DiffMean and the full
+    residual (the ceiling at the site); every method's figures are the section's table."""
     parts, found = [], []
     for attribute, r in ci.items():
         m = r["methods"]
@@ -139,11 +141,11 @@ def cause_isolate(ci: dict) -> Finding:
         if best:
             name, b = best
             twin = m.get(f"random_sae_{name}")
-            text += f" best SAE {name.replace('_', ' ')} {rate(b['cause'])} / {b['isolate']['rate']:.2f}"
+            text += f" best SAE {name.replace('_', ' ')} {rate(b['cause'])}"
             if twin:
-                text += f" (random SAE {twin['cause']['rate']:.2f})"
-            found += [f"{attribute} ({k.replace('_', ' ')})" for k, beat in r.get("beats_random_sae", {}).items()
-                      if beat]
+                text += f" against its random twin's {twin['cause']['rate']:.2f}"
+            if any(r.get("beats_random_sae", {}).values()):
+                found.append(attribute)
         for ref in ("diffmean", "full_residual"):
             if ref in m:
                 text += f", {ref.replace('_', ' ')} {m[ref]['cause']['rate']:.2f}"
@@ -151,7 +153,7 @@ def cause_isolate(ci: dict) -> Finding:
     verdict = "a finding" if found else "not a finding"
     tail = f"SAE latents beat their random twin on {', '.join(found)}" if found else \
         "no SAE latent set beats its random-SAE twin"
-    return Finding("cause_isolate", "Cause / isolate (test pairs, cause [95% CI] / isolate): " + "; ".join(parts)
+    return Finding("cause_isolate", "Cause / isolate (cause on test pairs [95% CI]): " + "; ".join(parts)
                    + f": {tail}.", verdict)
 
 
@@ -171,55 +173,67 @@ def steering(s: dict) -> Finding:
     def said(n: str) -> str:
         m = methods[n]
         ind = f", in distribution {interval(m['in_distribution'])}" if "in_distribution" in m else ""
-        twin = _twin(methods, n)
+        twin = twin_of(methods, n)
         return f"{n} {interval(m['test'])}{ind}" + (f", random-SAE twin {interval(twin['test'])}" if twin else "")
 
-    text = f"{where}, unsteered {base:.3f}: "
-    text += ("intervals above 0: " + "; ".join(said(n) for n in clears)) if clears else "no method's interval clears 0"
-    refs = [n for n in ("diffmean", "random_direction", "trained_vector") if n in methods and n not in clears]
-    if refs:
-        text += "; " + ", ".join(f"{n} {interval(methods[n]['test'])}" for n in refs)
     sae_methods = [n for n, m in methods.items() if acts_through_latents(m) and "random_sae_" not in n]
     sae_cleared = [n for n in sae_methods if n in clears]
-    found = [n for n in sae_cleared if _clears_twin(methods, n)]
-    if not sae_cleared:
-        text += f"; no SAE-based method ({', '.join(sae_methods)}) clears 0" if sae_methods else ""
-    elif not found:
-        text += f"; no SAE-based method that clears 0 ({', '.join(sae_cleared)}) clears its random-SAE twin"
+    found = [n for n in sae_cleared if clears_twin(methods, n)]
+    text = f"{where}, unsteered {base:.3f}: "
+    text += ("intervals above 0: " + ", ".join(f"{n} {interval(methods[n]['test'])}" for n in clears)) if clears \
+        else "no method's interval clears 0"
+    if found:
+        text += "; clearing its random-SAE twin: " + "; ".join(said(n) for n in found)
+    elif sae_cleared:
+        text += ("; no SAE-based method that clears 0 clears its random-SAE twin: "
+                 + "; ".join(said(n) for n in sae_cleared))
+    elif sae_methods:
+        text += f"; no SAE-based method ({', '.join(sae_methods)}) clears 0"
+    if "random_direction" in methods:
+        text += f"; random direction {interval(methods['random_direction']['test'])}"
     return Finding("steering", text + ".", "a finding" if found else "not a finding")
 
 
-def _twin(methods: dict, name: str) -> dict | None:
+def twin_of(methods: dict, name: str) -> dict | None:
     """A steering method's random-SAE twin, where it has one (`random_sae_X` for X,
     `gated_random_sae_X` for `gated_X`)."""
     gated = name.startswith("gated_")
     return methods.get(f"gated_random_sae_{name[6:]}" if gated else f"random_sae_{name}")
 
 
-def _clears_twin(methods: dict, name: str) -> bool:
+def clears_twin(methods: dict, name: str) -> bool:
     """Whether a steering method's test interval lies above its random-SAE twin's (no twin: it does)."""
-    twin = _twin(methods, name)
+    twin = twin_of(methods, name)
     return twin is None or methods[name]["test"]["ci_low"] > twin["test"]["ci_high"]
 
 
 def concept_steering(c: dict) -> Finding | None:
-    """Each target's scores; a finding where an SAE method's interval clears its random-SAE twin's."""
-    parts, found = [], []
+    """Where an SAE method's score interval clears its random-SAE twin's, by target; every method's
+    score is the section's table."""
+    parts, found, tried = [], [], 0
     for target, r in c.items():
         if "skipped" in r:
             parts.append(f"{target} skipped ({r['skipped']})")
             continue
         scores = {n: m["test"]["score"] for n, m in r["methods"].items() if n != "none"}
-        parts.append(f"{target} " + ", ".join(f"{n} {s['rate']:.2f}" for n, s in scores.items()))
-        found += [f"{target} ({n})" for n, m in r["methods"].items() if acts_through_latents(m)
-                  and f"random_sae_{n}" in scores and scores[n]["ci_low"] > scores[f"random_sae_{n}"]["ci_high"]]
-    if not parts:
+        paired = [n for n, m in r["methods"].items() if acts_through_latents(m) and f"random_sae_{n}" in scores]
+        tried += len(paired)
+        beat = [n for n in paired if scores[n]["ci_low"] > scores[f"random_sae_{n}"]["ci_high"]]
+        found += [f"{target} ({n})" for n in beat]
+        if beat:
+            parts.append(f"{target} (" + ", ".join(f"{n} {scores[n]['rate']:.2f}" for n in beat) + ")")
+    if not c:
         return None
     twins = any(n.startswith("random_sae_") for r in c.values() for n in r.get("methods", {}))
-    tail = "" if not twins else f": SAE latents beat their random-SAE twin on {', '.join(found)}" if found else \
-        ": no SAE method's interval clears its random-SAE twin's"
-    return Finding("concept_steering", "Concept steering (score on test prompts, 0 to 1): " + "; ".join(parts) + tail
-                   + ".", "a finding" if found else "not a finding" if twins else "measured")
+    if not twins:
+        return Finding("concept_steering", f"Concept steering on {', '.join(c)}: no random-SAE twins to hold the "
+                       "methods against; the scores are the section's table.", "measured")
+    head = f"Concept steering (score on test prompts, 0 to 1, {len(c)} targets): "
+    if not found:
+        return Finding("concept_steering", head + "no SAE method's interval clears its random-SAE twin's"
+                       + (f" ({'; '.join(parts)})" if parts else "") + ".", "not a finding")
+    return Finding("concept_steering", head + f"SAE latents beat their random-SAE twin in {len(found)} of {tried} "
+                   f"(target, method) pairs: {'; '.join(parts)}.", "a finding")
 
 
 def transfer(c: dict) -> Finding | None:

@@ -29,7 +29,9 @@ def cell(v) -> str:
 def table(rows: list[dict], columns: list[str]) -> Markup:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td>{cell(r.get(c))}</td>" for c in columns) + "</tr>" for r in rows)
-    return Markup(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    # a wide table scrolls inside its own box: the page itself stays as wide as the window
+    return Markup(f"<div class='scroll' style='overflow-x:auto;max-width:100%'><table><thead><tr>{head}</tr>"
+                  f"</thead><tbody>{body}</tbody></table></div>")
 
 
 def png_img(data: bytes, alt: str) -> Markup:

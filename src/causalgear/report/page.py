@@ -13,9 +13,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from causalgear.io import write_text
-from causalgear.report.findings import findings, interval, rate, read
-from causalgear.report.html_parts import Markup, join, png_img, table
-from causalgear.report.plots import patching_empty, profile_empty
+from causalgear.report.findings import Finding, findings, interval, rate, read
+from causalgear.report.html_parts import Markup, escape, join, png_img, table
+from causalgear.report.plots import patching_empty, patching_flat, profile_empty
+from causalgear.report.scoreboard import scoreboard
 from causalgear.report.tables import edge, latent_cell, steering_table
 
 # Every fragment below is `Markup(template).format(...)`: each value is escaped on the way in
@@ -30,8 +31,11 @@ th{background:#eef}img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 pre{background:#f6f6f6;padding:1em;font-size:12px;max-height:28em;overflow:auto}
 .verdict{font-size:16px;padding:.6em 1em;border-left:4px solid #c0392b;background:#fdf2f0}
 .ok{border-left-color:#1e8449;background:#eefaf1}.meta{color:#555}
-.findings li{margin:.3em 0;padding:.2em .6em;border-left:4px solid #999}.findings li.ok{border-left-color:#1e8449}
-.findings li.no{border-left-color:#c0392b}.empty{color:#555;font-style:italic}
+p.finding{margin:.5em 0;padding:.3em .6em;border-left:4px solid #999}p.finding.ok{border-left-color:#1e8449}
+p.finding.no{border-left-color:#c0392b}.empty{color:#555;font-style:italic}.scroll{overflow-x:auto;max-width:100%}
+table.scoreboard td{vertical-align:top}table.scoreboard td.answer{font-weight:600}
+tr.answer-yes td.answer{color:#1e8449}tr.answer-partly td.answer{color:#b9770e}tr.answer-no td.answer{color:#c0392b}
+tr.answer-not-measured td.answer{color:#777}
 """
 
 
@@ -39,15 +43,28 @@ def _img(path: Path, alt: str) -> Markup:
     return png_img(path.read_bytes(), alt) if path.is_file() else Markup("")
 
 
-def _findings_section(run_dir: Path) -> list[str]:
-    """What the run found, one sentence per stage, before any table or plot."""
-    found = findings(run_dir)
-    if not found:
+def _scoreboard_section(run_dir: Path) -> list[str]:
+    """The run's answers, one row per question, before any sentence, table or plot; each row
+    links to its section."""
+    rows = scoreboard(run_dir)
+    if not rows:
         return []
-    items = join([Markup("<li class='{}'>{}</li>").format(
+    def question(r) -> Markup:  # a question not measured has no section to go to
+        return Markup("<a href='#{}'>{}</a>").format(r.section, r.question) if r.answer != "not measured" \
+            else escape(r.question)
+
+    body = join([Markup("<tr class='answer-{}'><td>{}</td><td class='answer'>{}</td><td>{}</td><td>{}</td></tr>")
+                 .format(r.answer.replace(" ", "-"), question(r), r.answer, r.figure, r.control) for r in rows], "")
+    return [Markup("<h2 id='scoreboard'>Scoreboard</h2><div class='scroll'><table class='scoreboard'><thead><tr>"
+                   "<th>question</th><th>answer</th><th>deciding figure [95% CI]</th><th>held against</th></tr>"
+                   "</thead><tbody>{}</tbody></table></div>").format(body)]
+
+
+def _said(found: list[Finding], stage: str) -> list[str]:
+    """A section's own finding sentences, its verdict marked."""
+    return [Markup("<p class='finding {}'>{}</p>").format(
         "ok" if f.verdict in ("a finding", "healthy") else "no" if f.verdict in ("not a finding", "unhealthy")
-        else "", f.sentence) for f in found], "")
-    return [Markup("<h2>Findings</h2><ul class='findings'>{}</ul>").format(items)]
+        else "", f.sentence) for f in found if f.stage == stage]
 
 
 def _plot_or_why(path: Path, alt: str, why: str | None) -> Markup:
@@ -58,7 +75,7 @@ def _plot_or_why(path: Path, alt: str, why: str | None) -> Markup:
     return _img(path, alt)
 
 
-def _sae_section(train: Path) -> list[str]:
+def _sae_section(train: Path, found: list[Finding]) -> list[str]:
     m = read(train / "metrics.json")
     if m is None:
         return []
@@ -66,7 +83,8 @@ def _sae_section(train: Path) -> list[str]:
             "dead_fraction", "ce_loss_clean", "ce_loss_spliced", "ce_loss_zero", "ce_loss_recovered",
             "train_seconds", "rows_seen"]
     rows = [{"metric": k, "value": m.get(k)} for k in keys if k in m]
-    return [Markup("<h2>Sparse autoencoder</h2><p class='meta'>Validation rows (examples held out of training).</p>"),
+    return [Markup("<h2 id='sae'>Sparse autoencoder</h2>"), *_said(found, "sae"),
+            Markup("<p class='meta'>Validation rows (examples held out of training).</p>"),
             table(rows, ["metric", "value"]), _img(train / "loss_curves.png", "training loss curves"),
             _img(train / "feature_density.png", "feature density histogram")]
 
@@ -75,20 +93,28 @@ def _features_section(path: Path) -> list[str]:
     f = read(path)
     if not f:
         return []
+    column = "top tokens (activation; where the token sits: prompt part or SQL clause)"
     rows = [{"coordinate": r["coordinate"], "firing rate": r["firing_rate"],
-             "top tokens (value)": ", ".join(f"{t['token']!r} ({t['value']:.2f}, {t['clause']})" for t in r["top"])}
+             column: ", ".join(f"{t['token']!r} ({t['value']:.2f}; {_where(t)})" for t in r["top"])}
             for r in f["coordinates"]]
     return [Markup("<h2>Top-activating tokens</h2><p class='meta'>The {} harvested tokens on which each coordinate "
                    "fires most ({} most frequent coordinates).</p>").format(f["tokens_per_coordinate"], len(rows)),
-            table(rows, ["coordinate", "firing rate", "top tokens (value)"])]
+            table(rows, ["coordinate", "firing rate", column])]
 
 
-def _concepts_section(features: Path, base: Path) -> list[str]:
+def _where(token: dict) -> str:
+    """A top token's place: the SQL clause it is in, or (outside the SQL) the prompt's part."""
+    clause = token.get("clause")
+    return f"SQL {clause.replace('_', ' ').upper()}" if clause and clause != "none" else str(token.get("role", "?"))
+
+
+def _concepts_section(features: Path, base: Path, found: list[Finding]) -> list[str]:
     c = read(features / "concepts.json")
     if c is None:
         return []
     if c.get("skipped"):
-        return [Markup("<h2>Features against known concepts</h2><p class='meta'>Skipped: {}</p>").format(c["skipped"])]
+        return [Markup("<h2 id='features'>Features against known concepts</h2><p class='meta'>Skipped: {}</p>")
+                .format(c["skipped"])]
     floor = c["random_model_floor"]
     rows = [{"detector": "best SAE latent per concept", "coverage (mean F1)": c["coverage"]},
             {"detector": "linear probe on the residual (ceiling)", "coverage (mean F1)": c["linear_probe_coverage"]},
@@ -104,7 +130,7 @@ def _concepts_section(features: Path, base: Path) -> list[str]:
                                      f"[{f['ci_low']:+.3f}, {f['ci_high']:+.3f}], {verdict})",
                          "coverage (mean F1)": f["random"]})
     page = features / "features.html"
-    return [Markup("<h2>Features against known concepts</h2>"),
+    return [Markup("<h2 id='features'>Features against known concepts</h2>"), *_said(found, "features"),
             Markup("<p class='meta'>{} TinySQL concepts, chosen on {} fitting rows and scored on {} held-out rows; "
                    "dead latents {:.1%}, dense {:.1%}.</p>").format(len(c["per_concept"]), c["fit_rows"],
                                                                    c["held_out_rows"], c["dead_fraction"],
@@ -114,7 +140,7 @@ def _concepts_section(features: Path, base: Path) -> list[str]:
                    "</p>").format(page.relative_to(base)) if page.is_file() else ""]
 
 
-def _causal_section(evaluate: Path) -> list[str]:
+def _causal_section(evaluate: Path, found: list[Finding]) -> list[str]:
     c = read(evaluate / "causal.json")
     if c is None:
         return []
@@ -125,20 +151,27 @@ def _causal_section(evaluate: Path) -> list[str]:
             {"intervention": "random direction, same norm",
              "Δ accuracy [95% CI]": interval(c["controls"]["random_direction"])}]
     cls = "verdict ok" if c["beats_controls"] else "verdict"
-    return [Markup("<h2>Causal evaluation</h2>"),
+    return [Markup("<h2 id='causal'>Causal evaluation</h2>"), *_said(found, "causal"),
             Markup("<p class='meta'>Chosen on {} selection prompts ({}), reported on {} disjoint test prompts; "
                    "baseline test accuracy {:.3f}; KL at prompt positions {:.4f}.</p>").format(
                 c["n_select"], c["method"], c["n_test"], c["baseline"]["test_accuracy"], c["kl_prompt_positions"]),
             Markup("<p class='{}'>{}</p>").format(cls, c["verdict"]),
             table(rows, ["intervention", "Δ accuracy [95% CI]"]), _img(evaluate / "causal.png", "causal plot"),
             *_precision(c), _plot_or_why(evaluate / "profile.png", "latent by SQL component heatmap", profile_empty(c)),
-            *_cause_isolate(c), *_transfer(c, evaluate),
-            _plot_or_why(evaluate / "patching.png", "activation patching heatmap",
-                         patching_empty(read(evaluate / "patching.json")) if c.get("activation_patching") else
-                         "")]
+            *_cause_isolate(c, found), *_transfer(c, evaluate, found),
+            *_patching(evaluate, c)]
 
 
-def _cause_isolate(c: dict) -> list[str]:
+def _patching(evaluate: Path, c: dict) -> list[str]:
+    if not c.get("activation_patching"):
+        return []
+    patching = read(evaluate / "patching.json")
+    flat = patching_flat(patching)
+    return [_plot_or_why(evaluate / "patching.png", "activation patching heatmap", patching_empty(patching)),
+            Markup("<p class='empty'>{}</p>").format(flat) if flat else ""]
+
+
+def _cause_isolate(c: dict, found: list[Finding]) -> list[str]:
     """Cause / isolate per attribute, the methods side by side on the same test pairs."""
     ci = c.get("cause_isolate")
     if not ci:
@@ -151,7 +184,8 @@ def _cause_isolate(c: dict) -> list[str]:
             cause, isolate = m["cause"], m["isolate"]["rate"]
             row[name] = f"{rate(cause, 2)} / {isolate:.2f}"
         rows.append(row if r["methods"] else {**row, "attribute": f"{attribute}: {r['skipped']}"})
-    return [Markup("<h3>Cause and isolate on counterfactual pairs</h3>"),
+    return [Markup("<h3 id='cause-isolate'>Cause and isolate on counterfactual pairs</h3>"),
+            *_said(found, "cause_isolate"),
             Markup("<p class='meta'>Each cell: cause [95% CI] / isolate. At the attribute's tokens the base prompt's "
             "stream takes part of the source prompt's (which differs in that attribute only): the best 1, 2 or 5 "
             "SAE latents of the pair's swap and the swap's DiffMean direction, chosen on validation pairs, or the "
@@ -175,7 +209,7 @@ def _precision(c: dict) -> list[str]:
                 p["precision_ci_high"], p["selectivity"]), table(rows, list(rows[0]))]
 
 
-def _transfer(c: dict, evaluate: Path) -> list[str]:
+def _transfer(c: dict, evaluate: Path, found: list[Finding]) -> list[str]:
     if not c.get("transfer"):
         return []
     rows = [{"data": f"{c['source_data']} (chosen here)", "baseline": c["baseline"]["test_accuracy"],
@@ -189,11 +223,12 @@ def _transfer(c: dict, evaluate: Path) -> list[str]:
             rows.append({"data": f"{name}: {t['data']}", "baseline": t["baseline_accuracy"],
                          "coordinate": interval(t["chosen"]), "random coordinate": interval(t["random_coordinate"]),
                          "random direction": interval(t["random_direction"])})
-    return [Markup("<h3>Transfer</h3>"), table(rows, ["data", "baseline", "coordinate", "random coordinate",
+    return [Markup("<h3 id='transfer'>Transfer</h3>"), *_said(found, "transfer"),
+            table(rows, ["data", "baseline", "coordinate", "random coordinate",
                                                 "random direction"]), _img(evaluate / "transfer.png", "transfer plot")]
 
 
-def _steering_section(steer: Path, base: Path) -> list[str]:
+def _steering_section(steer: Path, base: Path, found: list[Finding]) -> list[str]:
     s = read(steer / "steering.json")
     if s is None:
         return []
@@ -229,14 +264,14 @@ def _steering_section(steer: Path, base: Path) -> list[str]:
     gate = Markup("<p class='meta'>gated_*: steered only where a misread detector, fitted on selection prompts, "
                   "fires; it fires on {}.</p>").format(
         ", ".join(f"{str(k).replace('_', ' ')} {v:.0%}" for k, v in detector["fires"].items())) if detector else ""
-    return [Markup("<h2>Steering</h2>"),
+    return [Markup("<h2 id='steering'>Steering</h2>"), *_said(found, "steering"),
             Markup("<p class='meta'>Feature {} ({}), {}d; {} test prompts of {}{}.</p>").format(
                 s["feature"], s["feature_source"], s["direction"], s["n_test"], s.get("data_split"),
                 f", chosen by {why}" if why else ""),
             table(rows, list(rows[0])), note, gate, _img(steer / "steering.png", "steering plot"),
             _img(steer / "steering_flips.png", "fixed and broken answers per method"),
             *_other_splits(s.get("other_splits") or {}, base, steer),
-            *_concept_steering(s.get("concept_steering") or {}),
+            *_concept_steering(s.get("concept_steering") or {}, found),
             Markup("<p><a href='{}'>Token attributions and steered SQL (attributions.html)</a></p>").format(link)
             if link else ""]
 
@@ -252,7 +287,7 @@ def _other_splits(others: dict, base: Path, steer: Path) -> list[str]:
     return parts
 
 
-def _concept_steering(c: dict) -> list[str]:
+def _concept_steering(c: dict, found: list[Finding]) -> list[str]:
     """AxBench-form concept steering: per target and method, the three judges and the score."""
     rows = []
     for target, r in c.items():
@@ -266,7 +301,7 @@ def _concept_steering(c: dict) -> list[str]:
                          "score [95% CI]": rate(t["score"], 3), "test prompts": r["n_test"]})
     if not rows:
         return []
-    return [Markup("<h3>Concept steering</h3>"),
+    return [Markup("<h3 id='concept-steering'>Concept steering</h3>"), *_said(found, "concept_steering"),
             Markup("<p class='meta'>Force a value on prompts whose gold SQL has another; judges per output: concept "
                    "(the component took it), instruction (every other component as in the gold), fluency (it "
                    "executes); score: their harmonic mean (0 if any is 0), averaged. Latent and scale chosen on the "
@@ -281,15 +316,16 @@ def write_report(run_dir: Path, cfg: DictConfig, summary: dict | None = None) ->
                     "<style>{}</style></head><body><h1>causalgear report</h1>").format(Markup(_STYLE)),
              Markup("<p class='meta'>{} · model {} · data {} · SAE {}, layer {}</p>").format(
                  run_dir, cfg.model.name, cfg.data.name, cfg.sae.arch, cfg.model.layer)]
-    parts += _findings_section(run_dir)
-    if summary and "model_test_accuracy" in summary:
-        parts.append(Markup("<p>Model execution accuracy on the test split: {:.3f}</p>").format(
-            summary["model_test_accuracy"]))
-    parts += _sae_section(run_dir / "train")
+    found = findings(run_dir)
+    parts += _scoreboard_section(run_dir)
+    parts += [Markup("<p class='finding no'>{}</p>").format(f.sentence) for f in found if f.verdict == "unreadable"]
+    if any(f.stage == "model" for f in found):
+        parts += [Markup("<h2 id='model'>Model</h2>"), *_said(found, "model")]
+    parts += _sae_section(run_dir / "train", found)
     parts += _features_section(run_dir / "features.json")
-    parts += _concepts_section(run_dir / "features", run_dir)
-    parts += _causal_section(run_dir / "evaluate")
-    parts += _steering_section(run_dir / "steer", run_dir)
+    parts += _concepts_section(run_dir / "features", run_dir, found)
+    parts += _causal_section(run_dir / "evaluate", found)
+    parts += _steering_section(run_dir / "steer", run_dir, found)
     if summary and "seconds" in summary:
         parts += [Markup("<h2>Stage timings</h2>"),
                   table([{"stage": k, "seconds": v} for k, v in summary["seconds"].items()], ["stage", "seconds"])]

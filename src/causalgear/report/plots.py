@@ -99,23 +99,44 @@ def _largest(rec: list) -> float:
     return max(values, default=0.0)
 
 
+# a heatmap is titled with its largest |recovery| at two decimals: below this it would read "0.00"
+SHOWN_RECOVERY = 0.005
+
+
+def _flat_kinds(firsts: dict) -> list[str]:
+    return [kind for kind, p in firsts.items() if _largest(p["recovery"]) < SHOWN_RECOVERY]
+
+
 def patching_empty(patching: dict | None) -> str | None:
     """Why the activation-patching heatmap has nothing to show, or None when it has something."""
     if not patching or not patching.get("pairs"):
         return "No activation-patching pairs were made: nothing to plot."
     firsts = _first_pairs(patching)
-    if all(_largest(p["recovery"]) < 1e-6 for p in firsts.values()):
-        return (f"Patching no (layer, token) restores any of the clean answer's log-prob: every recovery is 0 for "
-                f"{', '.join(firsts)}.")
+    if len(_flat_kinds(firsts)) == len(firsts):
+        return (f"Patching no (layer, token) restores any of the clean answer's log-prob: every |recovery| is under "
+                f"{SHOWN_RECOVERY} for {', '.join(firsts)}.")
     return None
 
 
+def patching_flat(patching: dict | None) -> str | None:
+    """The sentence for the corruption kinds left out of a heatmap that shows others (every
+    |recovery| under what its title would print), or None."""
+    if patching_empty(patching):
+        return None
+    flat = _flat_kinds(_first_pairs(patching))
+    return (f"Not plotted: {', '.join(flat)} (no (layer, token) restores the clean answer's log-prob: every "
+            f"|recovery| is under {SHOWN_RECOVERY}).") if flat else None
+
+
 def patching_heatmap(patching: dict, path: Path) -> Path | None:
-    """One heatmap per corruption kind (its first pair): recovery by layer and prompt token, its
-    largest value in the title, so that a faint row reads as small rather than broken."""
+    """One heatmap per corruption kind (its first pair) with anything to show: recovery by layer
+    and prompt token, its largest value in the title, so that a faint row reads as small rather
+    than broken."""
     if patching_empty(patching):
         return None
     firsts = _first_pairs(patching)
+    flat = _flat_kinds(firsts)
+    firsts = {k: p for k, p in firsts.items() if k not in flat}
     fig, axes = plt.subplots(len(firsts), 1, figsize=(14, 2.2 * len(firsts)), squeeze=False)
     for ax, (kind, pair) in zip(axes[:, 0], firsts.items(), strict=True):
         rec = pair["recovery"]

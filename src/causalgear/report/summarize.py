@@ -1,6 +1,6 @@
 """`causalgear summarize RUN [--markdown] [--out FILE]`: what a pipeline run found, from its JSON.
 
-On a terminal: the findings sentences and compact tables. `--markdown`: the page docs/results.md
+On a terminal: the scoreboard, the findings sentences and compact tables. `--markdown`: the page docs/results.md
 is written from (`causalgear summarize RUN --markdown --out docs/results.md`), so that the figures
 the README quotes come from one run and are never typed by hand.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 from causalgear.errors import CausalgearError
 from causalgear.io import write_problem, write_text
 from causalgear.report.findings import REMEDY, findings
+from causalgear.report.scoreboard import scoreboard, scoreboard_table
 from causalgear.report.tables import markdown, print_findings, print_table, tables
 
 
@@ -38,7 +39,7 @@ def main(argv: list[str]) -> int:
         if not found:
             parser.error(f"run {str(args.run)!r} holds none of model/, train/, features/, evaluate/, steer/: "
                          "give a pipeline run dir")
-        text = markdown(args.run) + "\n" if args.markdown else plain(found, tables(args.run),
+        text = markdown(args.run) + "\n" if args.markdown else plain(args.run, found, tables(args.run),
                                                                           args.out is None and sys.stdout.isatty())
     except CausalgearError as err:
         print(f"causalgear summarize: {err}", file=sys.stderr)
@@ -55,10 +56,12 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def plain(found, tables_found, terminal: bool) -> str:
+def plain(run_dir: Path, found, tables_found, terminal: bool) -> str:
     """The findings and tables as text: rich's tables for a terminal, plain columns for a file or a pipe."""
     buf = io.StringIO()
     buf.isatty = lambda: terminal  # print_table asks its file
+    print_table(scoreboard_table(scoreboard(run_dir)), file=buf)
+    print(file=buf)
     print_findings(found, file=buf)
     for t in tables_found:
         print(file=buf)

@@ -176,6 +176,19 @@ def markdown_table(table: Table, heading: str) -> str:
     return "\n".join(lines)
 
 
+def scoreboard_markdown(run_dir: Path) -> list[str]:
+    """The scoreboard as a Markdown table under its heading (nothing where the run has no stage's JSON)."""
+    from causalgear.report.scoreboard import scoreboard, scoreboard_table
+
+    rows = scoreboard(run_dir)
+    if not rows:
+        return []
+    t = scoreboard_table(rows)
+    lines = ["## Scoreboard", "", "| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
+    lines += ["| " + " | ".join(md(c).replace("|", "\\|") for c in row) + " |" for row in t.rows]
+    return [*lines, ""]
+
+
 def markdown(run_dir: Path) -> str:
     """docs/results.md for a run: where it came from, its findings, every table headed by its provenance."""
     run_dir = Path(run_dir)
@@ -186,7 +199,9 @@ def markdown(run_dir: Path) -> str:
     ran_on = md(f" It ran on {p['machine']}.") if p.get("machine") else ""
     parts = ["# Results", "",
              f"Written by `causalgear summarize RUN --markdown` from one run: {heading}. Do not edit by hand: "
-             f"rerun the command.{ran_on}", "", "## Findings", ""]
+             f"rerun the command.{ran_on}", ""]
+    parts += scoreboard_markdown(run_dir)
+    parts += ["## Findings", ""]
     parts += [f"- {md(f.sentence)}" for f in findings(run_dir)]
     seconds = summary.get("seconds")
     if seconds:
