@@ -78,3 +78,27 @@ def test_generation_projects_one_position_per_row_per_step(wide_head, path):
     rows = projected_rows(model, lambda: generate_sql(model, tokenizer, prompts, max_new_tokens=5, batch_size=4,
                                                       max_time=max_time))
     assert rows and max(rows) <= len(prompts)
+
+
+def test_the_prompt_kl_holds_a_few_prompts_distributions_at_a_time_and_is_the_whole_batch_s(wide_head):
+    from causalgear.interventions.measures import KL_ROWS, prompt_kl
+    from causalgear.interventions.types import AddDirection
+    from causalgear.models.site import Site, position_ids
+
+    model, tokenizer = wide_head
+    examples = _examples() * 5  # 10 prompts: chunks of KL_ROWS, the last one short
+    edit = AddDirection(Site(model, 0), torch.ones(model.config.hidden_size), alpha=0.5)
+    head_of_hidden(model)
+    rows = projected_rows(model, lambda: prompt_kl(tokenizer, examples, edit, model))
+    width = max(len(tokenizer(e.prompt).input_ids) for e in examples)
+    assert max(rows) <= KL_ROWS * width < len(examples) * width
+    with torch.no_grad():  # the whole batch's distributions at once, as a reference
+        enc = tokenizer([e.prompt for e in examples], return_tensors="pt", padding=True, padding_side="right")
+        kwargs = dict(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                      position_ids=position_ids(enc["attention_mask"]))
+        clean = torch.log_softmax(model(**kwargs).logits.float(), -1)
+        with edit.applied({**enc, "example_index": torch.arange(len(examples))}):
+            edited = torch.log_softmax(model(**kwargs).logits.float(), -1)
+        kl = (clean.exp() * (clean - edited)).sum(-1)[enc["attention_mask"].bool()]
+    assert prompt_kl(tokenizer, examples, edit, model) == pytest.approx(float(kl.mean()), rel=1e-5)
+    assert float(kl.mean()) > 0
