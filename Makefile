@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install install-bench run test test-slow lint bench clean
+.PHONY: install install-bench run test test-slow lint bench pictures clean
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ install-bench: install
 bench: install-bench
 	$(PY) bench/harvest.py
 	$(PY) bench/sae_train.py
+
+# docs/report.png, features.png, attributions.png from the run docs/results.md was written from
+pictures:
+	bash docs/pictures.sh $(RUN)
 
 lint: install
 	$(VENV)/bin/ruff check src tests bench

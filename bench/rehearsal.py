@@ -35,7 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL = ["sae=topk", "sae.d_sae=4096", "sae.k=32", "sae.epochs=1", "sae.ce_examples=8", "causal.n_select=8",
          "causal.n_test=8", "causal.n_boot=200", "causal.kl_examples=4", "generation.max_new_tokens=16",
          "generation.batch_size=16", "steering.grains.scales=[1.0]", "steering.methods.alphas=[1.0]",
-         "steering.grains.n_steps=4", "report.features=8"]
+         "steering.grains.n_steps=4", "report.features=8", "causal.patching_pairs=1", "causal.pairs=16",
+         "causal.confirm_top=4", "causal.pair_candidates=4"]
 
 
 def device_bench():
@@ -50,7 +51,7 @@ def run_stage(args: list[str], log: Path) -> dict:
     start = time.perf_counter()
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "causalgear", *args], cwd=REPO, stdout=out,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -101,6 +102,8 @@ def main(argv: list[str]) -> None:
     p.add_argument("--tiny", action="store_true", help="bench/device.py's tiny shape")
     p.add_argument("--examples", type=int, default=64, help="examples harvested")
     p.add_argument("--out", type=Path, default=None, help="also write the JSON line here")
+    p.add_argument("--stages", default="harvest,train,evaluate,steer,features,serve",
+                   help="the stages to run, in order (harvest and train first)")
     args = p.parse_args(argv)
     device = device_bench()
     shape = dict(device.SHAPES["tiny" if args.tiny else "qwen2.5-0.5b"], examples=args.examples)
@@ -121,7 +124,8 @@ def main(argv: list[str]) -> None:
         stages = [("harvest", []), ("train", []), ("evaluate", [f"sae.path={run / 'train'}"]),
                   ("steer", [f"sae.path={run / 'train'}", f"steering.target.causal_path={run / 'evaluate'}"]),
                   ("features", [f"sae.path={run / 'train'}"])]
-        for name, extra in stages:
+        wanted = args.stages.split(",")
+        for name, extra in [s for s in stages if s[0] in wanted]:
             print(f"== {name}", flush=True)
             result["stages"][name] = run_stage([name, *overrides, *extra, f"hydra.run.dir={run / name}"],
                                                tmp / f"{name}.log")
@@ -131,11 +135,12 @@ def main(argv: list[str]) -> None:
         result["harvest_tokens_per_s_forward"] = harvest["tokens_per_second"]
         result["stages"]["harvest"]["ms_per_token"] = round(1000 * result["stages"]["harvest"]["seconds"]
                                                             / harvest["rows"], 2)
-        causal = json.loads((run / "evaluate" / "causal.json").read_text())
-        print("== serve", flush=True)
-        result["stages"]["serve"] = serve_one([*overrides, f"sae.path={run / 'train'}"], int(causal["chosen"]),
-                                              tmp / "serve.log")
-        print(json.dumps(result["stages"]["serve"]), flush=True)
+        if "serve" in wanted:
+            causal = json.loads((run / "evaluate" / "causal.json").read_text())
+            print("== serve", flush=True)
+            result["stages"]["serve"] = serve_one([*overrides, f"sae.path={run / 'train'}"], int(causal["chosen"]),
+                                                  tmp / "serve.log")
+            print(json.dumps(result["stages"]["serve"]), flush=True)
     line = json.dumps(result)
     print(line)
     if args.out is not None:

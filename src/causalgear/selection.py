@@ -46,7 +46,7 @@ def carry(bench, twin, attribute: str, examples: list) -> dict:
     for name, sae in (("sae", bench.sae), ("random_sae", twin)):
         chosen = choose_latents(sae, choose, c.pair_candidates)
         cause, isolate = score.run(per_pair_latents(sae, score, chosen, 1))
-        # a swap names two values: one latent for each is what issue #34's goal allows
+        # a swap names two values: one latent for each is what a two-latent goal allows
         cause_2, isolate_2 = score.run(per_pair_latents(sae, score, chosen, 2))
         out[name] = {"latents": {"->".join(s): [r["latent"] for r in rows[:2]] for s, rows in chosen.items()},
                      "cause": proportion(cause), "isolate": proportion(isolate),

@@ -151,8 +151,8 @@ class ExecConfig:
 @dataclass
 class GenerationConfig:
     max_new_tokens: int = 64
-    # prompts per generate call: a small model's decoding step costs about the same at 32 and 128
-    # prompts, so larger batches take fewer steps for the same answers (bench/generation.py)
+    # prompts per generate call: a decoding step's cost grows more slowly than its rows, so larger
+    # batches take fewer steps for the same answers (bench/generation.py measures it on a machine)
     batch_size: int = 128
     # MiB of prompt passes remembered per model, on its device: a batch generated again (under another
     # steering point) replays the blocks before the edited one instead of computing them; a pass over
@@ -172,6 +172,7 @@ class HarvestConfig:
     split: str = "train"
     max_examples: int = 4000
     batch_size: int = 32
+    # rows a shard holds: a shard is written and read whole, so this bounds the harvest's memory
     shard_tokens: int = 65536
     max_norm_ratio: float | None = None
     rebuild: bool = True

@@ -58,7 +58,7 @@ class GrainsConfig:
     # (`response`), or at the last prompt token (`last_prompt`)
     position: ReadoutPosition = ReadoutPosition.response
     # integrated-gradients baseline embedding; not zero: the first RMSNorm maps any alpha * x to
-    # one direction, so F jumps at alpha = 0 and a quadrature misses the jump (docs, "Steering")
+    # one direction, so F jumps at alpha = 0 and a quadrature misses the jump (docs/findings/steering.md)
     baseline: IGBaseline = IGBaseline.pad
     # Gauss-Legendre points: with the pad baseline 32 keep the completeness error (reported per
     # prompt) small at half the time of 64 (bench/ig_baselines.py measures both)

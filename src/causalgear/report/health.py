@@ -1,4 +1,4 @@
-"""The SAE health gate (issue #34): an SAE that fails it reconstructs too little, or fires too
+"""The SAE health gate: an SAE that fails it reconstructs too little, or fires too
 densely, or wastes its dictionary, for its latents to be read as features. Light (no torch):
 the report reads it."""
 

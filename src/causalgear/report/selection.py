@@ -11,11 +11,11 @@ import numpy as np
 from causalgear.io import write_text
 from causalgear.report.tables import Table, markdown_table, print_table
 
-# the attributes a default SAE's latents should carry (issue #34's goals)
+# the attributes a default SAE's latents should carry (the default SAE's goals)
 SCORED = ("order_direction", "aggregate")
 
 # RULE's second version: carry counts the best two latents per swap (one per value it names), as
-# issue #34's goal does; the first counted one latent per swap. Changed before the sweep it ranks.
+# the two-latent goal does; the first counted one latent per swap. Changed before the sweep it ranks.
 RULE = ("1. The health gate (explained variance >= 0.9, density <= 0.1, dead <= 0.1): a candidate that "
         "fails it ranks below every candidate that passes. 2. Carry, higher first: the mean over ORDER BY "
         "direction and the aggregate function of the cause of the best two latents per swap (one per value "

@@ -1,6 +1,6 @@
 """deep_relu's layers with a TopK code: exact sparsity without an L1, AuxK on dead codes.
 
-With an L1, deep_relu keeps a few dense codes and lets the rest die (README, "SAE training").
+With an L1, deep_relu keeps a few dense codes and lets the rest die (docs/findings/saes.md).
 Here each row keeps its `k` largest codes; codes that fired on none of the last
 `dead_after_rows` rows get the AuxK gradient: their softplus'd pre-activations join the
 detached live code and the decoder must reconstruct x from that. The 256-wide encoder layer is
