@@ -49,6 +49,7 @@ def _scoreboard_section(run_dir: Path) -> list[str]:
     rows = scoreboard(run_dir)
     if not rows:
         return []
+
     def question(r) -> Markup:  # a question not measured has no section to go to
         return Markup("<a href='#{}'>{}</a>").format(r.section, r.question) if r.answer != "not measured" \
             else escape(r.question)

@@ -175,7 +175,7 @@ def transfer_row(c: dict | None) -> Row:
     q = "Does the feature transfer to other data?"
     t = {k: v for k, v in ((c or {}).get("transfer") or {}).items() if "skipped" not in v}
     if not t:
-        return Row(q, "not measured", "not run (`causalgear pipeline experiment=transfer`)", "", "transfer")
+        return Row(q, "not measured", "not run: experiment=transfer runs it", "", "transfer")
     moved = [n for n, r in t.items() if r["chosen"]["ci_high"] < r["random_direction"]["ci_low"]
              or r["chosen"]["ci_low"] > r["random_direction"]["ci_high"]]
     return Row(q, _answer(len(moved) == len(t), bool(moved)),
