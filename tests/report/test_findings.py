@@ -3,7 +3,6 @@ the top of report.html (checked as a browser would read it)."""
 
 import copy
 import json
-import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -18,16 +17,9 @@ from causalgear.report.plots import patching_empty, patching_flat, profile_empty
 from causalgear.report.scoreboard import scoreboard
 from causalgear.report.tables import concept_steering_table, steering_table
 from tests.conftest import chromium_dom
+from tests.report.conftest import FIXTURE
 
-FIXTURE = Path(__file__).parent / "fixtures" / "run"
 GOLDEN = Path(__file__).parent / "fixtures" / "results.md"
-
-
-@pytest.fixture
-def run(tmp_path):
-    d = tmp_path / "run"
-    shutil.copytree(FIXTURE, d)
-    return d
 
 
 def test_every_stage_that_ran_says_one_sentence_with_its_figure_and_verdict(run):

@@ -3,7 +3,6 @@ reader: a damaged file, or one of the wrong shape, is one line naming it with ex
 `--out` is probed before the work. Through the command line, as a user runs it."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -11,16 +10,8 @@ from pathlib import Path
 
 import pytest
 
-FIXTURE = Path(__file__).parent / "fixtures" / "run"
 FILES = ["steer/steering.json", "evaluate/causal.json", "train/metrics.json", "features/concepts.json",
          "model/model_card.json"]
-
-
-@pytest.fixture
-def run(tmp_path):
-    d = tmp_path / "run"
-    shutil.copytree(FIXTURE, d)
-    return d
 
 
 def cli(*args, cwd: Path):

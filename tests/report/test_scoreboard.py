@@ -5,24 +5,12 @@ docs/results.md; the page it opens fits a 1280 px window."""
 import copy
 import json
 import re
-import shutil
 from pathlib import Path
-
-import pytest
 
 from causalgear.preflight import compose
 from causalgear.report.page import write_report
 from causalgear.report.scoreboard import ANSWERS, cause_isolate_row, concept_steering_row, scoreboard, steering_row
 from tests.conftest import chromium_dom
-
-FIXTURE = Path(__file__).parent / "fixtures" / "run"
-
-
-@pytest.fixture
-def run(tmp_path):
-    d = tmp_path / "run"
-    shutil.copytree(FIXTURE, d)
-    return d
 
 
 def _json(run: Path, rel: str) -> dict:
