@@ -60,7 +60,7 @@ def latent_card_html(row: dict, view: dict) -> Markup:
         "<p>logit lens (tokens its decoder direction promotes): {lens}</p><p>causal effect: {effect}</p>"
         "<p>top activating contexts:</p>{contexts}</div>").format(
         j=row["latent"], concept=str(row["best_concept"]), precision=row["precision"], recall=row["recall"],
-        f1=row["f1"], threshold=row["threshold"], detectors=", ".join(row["high_precision_for"]) or "none",
+        f1=row["f1"], threshold=row["threshold"], detectors=", ".join(row["high_precision_for"]) or "no concept",
         rate=row["firing_rate"], histogram=_histogram_svg(view["histogram"]), lens=lens, effect=effect,
         contexts=join(_context(c) for c in view["contexts"]))
 

@@ -297,7 +297,8 @@ def _concept_steering(c: dict, found: list[Finding]) -> list[str]:
             continue
         for name, m in r["methods"].items():
             t = m["test"]
-            rows.append({"target": target, "method": name, "latent": m["latent"], "scale": m["scale"],
+            rows.append({"target": target, "method": "none (unsteered)" if name == "none" else name,
+                         "latent": m["latent"], "scale": m["scale"],
                          "concept": t["concept"], "instruction": t["instruction"], "fluency": t["fluency"],
                          "score [95% CI]": rate(t["score"], 3), "test prompts": r["n_test"]})
     if not rows:
