@@ -61,7 +61,7 @@ def test_the_summary_carries_each_stage_s_own_figures(piped):
     assert summary["causal"]["verdict"] == read(out, "evaluate/causal.json")["verdict"]
     assert read(out, "pipeline.json")["features"]["coverage"] == read(out, "features/concepts.json")["coverage"]
     assert len(read(out, "features.json")["coordinates"]) == 3
-    # the report opens with the findings, one sentence per stage, from those same files
+    # the report opens with the scoreboard, and each section says its finding, from those same files
     import html
 
     from causalgear.report.findings import findings
@@ -69,7 +69,7 @@ def test_the_summary_carries_each_stage_s_own_figures(piped):
     found = findings(out)
     assert [f.stage for f in found][:4] == ["sae", "features", "causal", "cause_isolate"]
     page = html.unescape((out / "report.html").read_text())
-    assert all(f.sentence in page for f in found) and page.index("Findings") < page.index("Sparse autoencoder")
+    assert all(f.sentence in page for f in found) and page.index("Scoreboard") < page.index("Sparse autoencoder")
 
 
 def test_steer_takes_the_coordinate_evaluate_chose_in_memory(piped):
@@ -83,7 +83,7 @@ def test_the_report_has_every_section_and_real_embedded_plots(piped):
     _, out = piped
     page = (out / "report.html").read_text()
     for section in ("Sparse autoencoder", "Top-activating tokens", "Causal evaluation", "Steering", "Configuration"):
-        assert f"<h2>{section}</h2>" in page, section
+        assert re.search(f"<h2( id='[a-z-]+')?>{section}</h2>", page), section
     pngs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
     assert len(pngs) >= 4 and all(p.startswith("iVBORw0KGgo") for p in pngs)
     assert "href='steer/attributions.html'" in page

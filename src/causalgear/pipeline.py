@@ -35,8 +35,8 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     from causalgear.models.stages import build_model
     from causalgear.provenance import provenance
     from causalgear.report.page import write_report
-    from causalgear.report.scoreboard import scoreboard, scoreboard_table
-    from causalgear.report.tables import print_table
+    from causalgear.report.scoreboard import scoreboard
+    from causalgear.report.tables import print_table, scoreboard_table
     from causalgear.sae.train import refuse_relaunching_strategy_in_a_sweep, train
     from causalgear.steering.run import steer_on
     from causalgear.workbench import Workbench

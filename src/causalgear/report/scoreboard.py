@@ -25,7 +25,6 @@ from pathlib import Path
 
 from causalgear.report.findings import acts_through_latents, clears_twin, interval, rate, read, twin_of
 from causalgear.report.health import HEALTH_GATE, health
-from causalgear.report.tables import Table
 
 ANSWERS = ("yes", "partly", "no", "not measured")
 WORKS = 0.5  # accuracy at which the model is said to do the task
@@ -204,8 +203,3 @@ def scoreboard(run_dir: Path) -> list[Row]:
             rows.append(Row(blank.question, "not measured", f"{paths[key]} is not the shape its stage writes "
                             f"(no {err})", "", blank.section))
     return rows
-
-
-def scoreboard_table(rows: list[Row]) -> Table:
-    return Table("Scoreboard", ["question", "answer", "deciding figure [95% CI]", "held against"],
-                 [[r.question, r.answer, r.figure, r.control] for r in rows])

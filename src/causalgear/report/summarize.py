@@ -15,8 +15,8 @@ from pathlib import Path
 from causalgear.errors import CausalgearError
 from causalgear.io import write_problem, write_text
 from causalgear.report.findings import REMEDY, findings
-from causalgear.report.scoreboard import scoreboard, scoreboard_table
-from causalgear.report.tables import markdown, print_findings, print_table, tables
+from causalgear.report.scoreboard import scoreboard
+from causalgear.report.tables import markdown, print_findings, print_table, scoreboard_table, tables
 
 
 def main(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from causalgear.report.findings import Finding, findings, interval, rate, read, shaped
+from causalgear.report.scoreboard import Row, scoreboard
 
 # where a chosen scale sits on its grid (steering.search's `edge`), in words
 EDGE = {"low": "low edge", "high": "high edge", "only": "one scale"}
@@ -176,10 +177,13 @@ def markdown_table(table: Table, heading: str) -> str:
     return "\n".join(lines)
 
 
+def scoreboard_table(rows: list[Row]) -> Table:
+    return Table("Scoreboard", ["question", "answer", "deciding figure [95% CI]", "held against"],
+                 [[r.question, r.answer, r.figure, r.control] for r in rows])
+
+
 def scoreboard_markdown(run_dir: Path) -> list[str]:
     """The scoreboard as a Markdown table under its heading (nothing where the run has no stage's JSON)."""
-    from causalgear.report.scoreboard import scoreboard, scoreboard_table
-
     rows = scoreboard(run_dir)
     if not rows:
         return []
