@@ -29,7 +29,7 @@ def test_pipeline_compare_and_serve_from_the_command_line(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = Path(next(line for line in proc.stdout.splitlines() if line.startswith("report: "))[8:])
     run_dir = report.parent
-    assert report.is_file() and "<h2>Steering</h2>" in report.read_text()
+    assert report.is_file() and "<h2 id='steering'>Steering</h2>" in report.read_text()
     # written to a pipe, as in CI or `make run > log`: our lines only, no bar frames, no library chatter
     output = proc.stdout + proc.stderr
     assert len(output.encode()) < 50_000 and "\r" not in output
