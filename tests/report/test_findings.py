@@ -205,3 +205,11 @@ def test_the_report_reads_the_same_in_headless_chromium(run, tmp_path):
     page.feed(dom)
     assert page.findings == [f.sentence for f in findings(run)] and html
     assert "latent by SQL component heatmap" not in page.images
+
+
+def test_concept_steering_with_every_target_skipped_says_why_not_that_twins_are_missing():
+    from causalgear.report.findings import concept_steering
+
+    found = concept_steering({"aggregate:MAX": {"skipped": "no example to steer towards aggregate:MAX"}})
+    assert found.verdict == "measured"
+    assert found.sentence == "Concept steering: aggregate:MAX skipped (no example to steer towards aggregate:MAX)."

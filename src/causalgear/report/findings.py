@@ -224,6 +224,8 @@ def concept_steering(c: dict) -> Finding | None:
             parts.append(f"{target} (" + ", ".join(f"{n} {scores[n]['rate']:.2f}" for n in beat) + ")")
     if not c:
         return None
+    if all("skipped" in r for r in c.values()):
+        return Finding("concept_steering", "Concept steering: " + "; ".join(parts) + ".", "measured")
     twins = any(n.startswith("random_sae_") for r in c.values() for n in r.get("methods", {}))
     if not twins:
         return Finding("concept_steering", f"Concept steering on {', '.join(c)}: no random-SAE twins to hold the "

@@ -167,14 +167,17 @@ def md(text: str) -> str:
     return _RAW_HTML.sub("&lt;", str(text))
 
 
-def markdown_table(table: Table, heading: str) -> str:
+def markdown_rows(table: Table) -> list[str]:
+    """The table's header, rule and rows in Markdown, every cell escaped."""
     def cell(s: str) -> str:
         return md(s).replace("|", "\\|").replace("\n", " ")
 
-    lines = [f"### {md(table.title)}", "", heading, "", "| " + " | ".join(map(cell, table.columns)) + " |",
-             "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in table.rows]
-    return "\n".join(lines)
+    lines = ["| " + " | ".join(map(cell, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    return lines + ["| " + " | ".join(map(cell, row)) + " |" for row in table.rows]
+
+
+def markdown_table(table: Table, heading: str) -> str:
+    return "\n".join([f"### {md(table.title)}", "", heading, "", *markdown_rows(table)])
 
 
 def scoreboard_table(rows: list[Row]) -> Table:
@@ -187,10 +190,7 @@ def scoreboard_markdown(run_dir: Path) -> list[str]:
     rows = scoreboard(run_dir)
     if not rows:
         return []
-    t = scoreboard_table(rows)
-    lines = ["## Scoreboard", "", "| " + " | ".join(t.columns) + " |", "|" + "---|" * len(t.columns)]
-    lines += ["| " + " | ".join(md(c).replace("|", "\\|") for c in row) + " |" for row in t.rows]
-    return [*lines, ""]
+    return ["## Scoreboard", "", *markdown_rows(scoreboard_table(rows)), ""]
 
 
 def markdown(run_dir: Path) -> str:
