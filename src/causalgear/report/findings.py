@@ -1,7 +1,7 @@
 """What a run found, one sentence per stage, generated from the JSON its stages wrote.
 
-Each sentence carries its figure, its interval, its control and a verdict, so that the top of
-report.html, the end of `causalgear pipeline` and `causalgear summarize` say the same thing. A
+Each sentence carries its figure, its interval, its control and a verdict; it opens its section of
+report.html and follows the scoreboard in `causalgear summarize` and docs/results.md. A
 verdict is "a finding" only where an interval clears its control; the sentences never pick a
 winner on the test split (where several methods are listed, every one whose interval clears is
 named, not the best one).
