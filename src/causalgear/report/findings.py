@@ -14,7 +14,7 @@ from pathlib import Path
 
 from causalgear.errors import CausalgearError
 from causalgear.io import read_json
-from causalgear.report.health import HEALTH_GATE, health
+from causalgear.report.health import gate_text, health
 
 
 def acts_through_latents(m: dict) -> bool:
@@ -63,9 +63,14 @@ def rate(r: dict, digits: int = 2) -> str:
     return f"{r['rate']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
 
 
+def shift_accuracies(card: dict) -> dict[str, float]:
+    """A model card's test accuracy with each phrasing element held out, by element."""
+    return {k.removeprefix("test_shift.").removesuffix("_accuracy_mean"): v for k, v in card.items()
+            if k.startswith("test_shift.") and k.endswith("_accuracy_mean")}
+
+
 def model(card: dict) -> Finding:
-    shifts = {k.removeprefix("test_shift.").removesuffix("_accuracy_mean"): v for k, v in card.items()
-              if k.startswith("test_shift.") and k.endswith("_accuracy_mean")}
+    shifts = shift_accuracies(card)
     text = f"Model: {card['name']} executes {card['test_accuracy_mean']:.3f} of its test prompts correctly"
     if "test_ood_accuracy_mean" in card:
         text += f", {card['test_ood_accuracy_mean']:.3f} out of distribution"
@@ -81,8 +86,7 @@ def sae(m: dict) -> Finding:
             f"validation rows (L0 {m['l0']:.1f}, density {m['density']:.3f}, dead {m['dead_fraction']:.3f}")
     if m.get("ce_loss_recovered") is not None:
         text += f", CE loss recovered {m['ce_loss_recovered']:.3f}"
-    gate = ", ".join(f"{k} {op} {b}" for k, (op, b) in HEALTH_GATE.items())
-    text += f"): {'passes' if not failed else 'fails'} the health gate ({gate})"
+    text += f"): {'passes' if not failed else 'fails'} the health gate ({gate_text()})"
     return Finding("sae", text + ("" if not failed else ": " + "; ".join(failed)) + ".",
                    "healthy" if not failed else "unhealthy")
 
@@ -207,6 +211,14 @@ def clears_twin(methods: dict, name: str) -> bool:
     return twin is None or methods[name]["test"]["ci_low"] > twin["test"]["ci_high"]
 
 
+def beats_twin(methods: dict) -> tuple[list[str], list[str]]:
+    """A concept-steering target's SAE methods that have a random-SAE twin, and those of them whose
+    score interval lies above their twin's."""
+    score = {n: m["test"]["score"] for n, m in methods.items()}
+    paired = [n for n, m in methods.items() if acts_through_latents(m) and f"random_sae_{n}" in score]
+    return paired, [n for n in paired if score[n]["ci_low"] > score[f"random_sae_{n}"]["ci_high"]]
+
+
 def concept_steering(c: dict) -> Finding | None:
     """Where an SAE method's score interval clears its random-SAE twin's, by target; every method's
     score is the section's table."""
@@ -215,13 +227,12 @@ def concept_steering(c: dict) -> Finding | None:
         if "skipped" in r:
             parts.append(f"{target} skipped ({r['skipped']})")
             continue
-        scores = {n: m["test"]["score"] for n, m in r["methods"].items() if n != "none"}
-        paired = [n for n, m in r["methods"].items() if acts_through_latents(m) and f"random_sae_{n}" in scores]
+        paired, beat = beats_twin(r["methods"])
         tried += len(paired)
-        beat = [n for n in paired if scores[n]["ci_low"] > scores[f"random_sae_{n}"]["ci_high"]]
         found += [f"{target} ({n})" for n in beat]
         if beat:
-            parts.append(f"{target} (" + ", ".join(f"{n} {scores[n]['rate']:.2f}" for n in beat) + ")")
+            parts.append(f"{target} (" + ", ".join(f"{n} {r['methods'][n]['test']['score']['rate']:.2f}"
+                                                   for n in beat) + ")")
     if not c:
         return None
     if all("skipped" in r for r in c.values()):

@@ -16,3 +16,7 @@ def health(metrics: dict) -> list[str]:
             failed.append(f"{key} {value if value is None else round(value, 3)} (needs {op} {bound})")
     return failed
 
+
+def gate_text() -> str:
+    """The gate in words, e.g. "explained_variance >= 0.9, density <= 0.1, dead_fraction <= 0.1"."""
+    return ", ".join(f"{k} {op} {b}" for k, (op, b) in HEALTH_GATE.items())

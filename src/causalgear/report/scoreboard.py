@@ -23,8 +23,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from causalgear.report.findings import acts_through_latents, clears_twin, interval, rate, read, twin_of
-from causalgear.report.health import HEALTH_GATE, health
+from causalgear.report.findings import (
+    acts_through_latents,
+    beats_twin,
+    clears_twin,
+    interval,
+    rate,
+    read,
+    shift_accuracies,
+    twin_of,
+)
+from causalgear.report.health import gate_text, health
 
 ANSWERS = ("yes", "partly", "no", "not measured")
 WORKS = 0.5  # accuracy at which the model is said to do the task
@@ -48,8 +57,7 @@ def model_row(card: dict | None) -> Row:
     if card is None:
         return Row(q, "not measured", "no model card (a hub model: `causalgear accuracy` measures it)", "", "model")
     test = card["test_accuracy_mean"]
-    weak = {k.removeprefix("test_shift.").removesuffix("_accuracy_mean"): v for k, v in card.items()
-            if k.startswith("test_shift.") and k.endswith("_accuracy_mean")}
+    weak = shift_accuracies(card)
     if "test_ood_accuracy_mean" in card:
         weak["out of distribution"] = card["test_ood_accuracy_mean"]
     failing = {k: v for k, v in weak.items() if v < WORKS}
@@ -68,8 +76,7 @@ def sae_row(m: dict | None) -> Row:
     failed = health(m)
     figure = (f"explained variance {m['explained_variance']:.3f}, L0 {m['l0']:.1f}, dead {m['dead_fraction']:.3f}"
               + (f"; fails: {'; '.join(failed)}" if failed else ""))
-    gate = ", ".join(f"{k} {op} {b}" for k, (op, b) in HEALTH_GATE.items())
-    return Row(q, "no" if failed else "yes", figure, f"the health gate: {gate}", "sae")
+    return Row(q, "no" if failed else "yes", figure, f"the health gate: {gate_text()}", "sae")
 
 
 def features_row(c: dict | None) -> Row:
@@ -153,11 +160,7 @@ def concept_steering_row(s: dict | None) -> Row:
     targets = {t: r for t, r in targets.items() if any(n.startswith("random_sae_") for n in r["methods"])}
     if not targets:
         return Row(q, "not measured", "no random-SAE twins to hold the methods against", "", "concept-steering")
-    found: dict[str, list[str]] = {}
-    for target, r in targets.items():
-        scores = {n: m["test"]["score"] for n, m in r["methods"].items()}
-        found[target] = [n for n, m in r["methods"].items() if acts_through_latents(m) and f"random_sae_{n}" in scores
-                         and scores[n]["ci_low"] > scores[f"random_sae_{n}"]["ci_high"]]
+    found = {target: beats_twin(r["methods"])[1] for target, r in targets.items()}
     held = [t for t, names in found.items() if names]
     figure = "; ".join(f"{t}: {len(found[t])} SAE method(s), e.g. {found[t][0]} "
                        f"{rate(targets[t]['methods'][found[t][0]]['test']['score'])}" for t in held) \
