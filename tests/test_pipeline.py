@@ -14,6 +14,7 @@ from causalgear.preflight import compose
 from tests.conftest import write_user_jsonl
 
 SMALL = ["model=hf", "model.layer=1", "logger=none", "sae=relu", "sae.d_sae=4", "sae.epochs=1", "sae.ce_examples=4",
+         "sae.seeds=1",
          "harvest.max_examples=40", "causal.n_select=4", "causal.n_test=4", "causal.n_boot=100",
          "causal.kl_examples=2", "generation.max_new_tokens=6", "steering.grains.scales=[0.1]",
          "steering.methods.alphas=[1.0]",
@@ -28,9 +29,10 @@ def read(out, name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def piped(tiny_qwen2_dir, tmp_path_factory):
-    """One pipeline run on TinySQL: (its summary, its run dir)."""
+    """One pipeline run on TinySQL with two SAE seeds: (its summary, its run dir)."""
     root = tmp_path_factory.mktemp("pipeline")
-    cfg = compose([*SMALL, *TINYSQL, f"model.name_or_path={tiny_qwen2_dir}", f"paths.cache_dir={root / 'cache'}"])
+    cfg = compose([*SMALL, *TINYSQL, f"model.name_or_path={tiny_qwen2_dir}", f"paths.cache_dir={root / 'cache'}",
+                   "sae.seeds=2"])
     out = root / "run"
     out.mkdir()
     return run(cfg, out), out
@@ -47,7 +49,8 @@ def test_every_stage_writes_its_files_into_one_run_dir(piped):
 def test_pipeline_json_times_every_stage_and_skips_nothing_on_tinysql(piped):
     summary, out = piped
     saved = read(out, "pipeline.json")
-    assert set(saved["seconds"]) == {"harvest", "train", "load", "evaluate", "steer", "features", "top-tokens"}
+    assert set(saved["seconds"]) == {"harvest", "train", "load", "evaluate", "steer", "features", "sae-seeds",
+                                     "top-tokens"}
     assert "skipped" not in saved and "skipped" not in summary
     # where its figures come from: the command as typed, the model, the commit of the code that ran, the
     # machine (its processor and the numerical libraries)

@@ -1,8 +1,9 @@
 """`causalgear pipeline`: every stage in order, in one run dir, then report.html.
 
 build-model (cached) -> harvest (cached) -> train -> evaluate -> steer (the coordinate evaluate
-chose) -> features (latents against known concepts) -> the top tokens of the most frequent
-coordinates -> report.html.
+chose) -> features (latents against known concepts) -> the further SAE seeds (`sae.seeds`: each
+trained from the same harvest and measured on what depends on the SAE, `causalgear.reseed`) -> the
+top tokens of the most frequent coordinates -> report.html.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from omegaconf import DictConfig, open_dict
 
 from causalgear.io import write_json
+from causalgear.seeds import sae_seeds
 
 
 def feature_tokens(bench, out_dir: Path) -> dict:
@@ -87,6 +89,15 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
         keys = ("skipped", "coverage", "linear_probe_coverage", "diffmean_coverage", "dead_fraction", "dense_fraction")
         scored = step("features", features_on, "features", bench)
         summary["features"] = {k: v for k, v in scored.items() if k in keys}
+    seeds = sae_seeds(cfg)
+    if len(seeds) > 1:
+        from causalgear.reseed import reseed_on
+
+        reseeded = step("sae-seeds", reseed_on, "seeds", bench, seeds, causal)
+        summary["sae_seeds"] = {"seeds": seeds, "stability": {k: v for k, v in reseeded["stability"].items()
+                                                              if k != "pairs"},
+                                "findings": {k: {f: v[f] for f in ("held", "seeds", "low", "high")}
+                                             for k, v in reseeded["findings"].items()}}
     if cfg.report.features > 0:
         step("top-tokens", feature_tokens, None, bench)
     summary["seconds"] = timings

@@ -15,3 +15,15 @@ def seed_for(seed: int, purpose: str) -> int:
 
 
 SEED_OFFSETS = {"random control coordinate": 1, "counterfactual prompts": 2, "random-weight model": 7}
+
+
+def sae_seed(cfg) -> int:
+    """The seed of a run's SAE (its initial weights and batch order): `sae.seed`, or the run's `seed`."""
+    seed = cfg.sae.get("seed")
+    return cfg.seed if seed is None else int(seed)
+
+
+def sae_seeds(cfg) -> list[int]:
+    """The SAE seeds `causalgear pipeline` trains (`sae.seeds` of them), the run's own SAE first."""
+    first = sae_seed(cfg)
+    return [first + i for i in range(int(cfg.sae.get("seeds", 1)))]

@@ -86,6 +86,21 @@ class Workbench:
         store, _ = ensure_store(cfg)
         return cls(cfg, model, tokenizer, sae, sae_cfg, str(path), Site(model, layer, kind), store)
 
+    def with_sae(self, path: str, seed: int) -> Workbench:
+        """The same model, store and held-out splits with another SAE of the same shape and site (one
+        trained with SAE seed `seed` from the same harvest): its statistics and its random twin its own."""
+        from causalgear.seeds import sae_seed
+
+        if sae_seed(self.cfg) == seed:
+            raise CausalgearError(f"SAE seed {seed} is this workbench's own SAE's; another seed makes another SAE")
+        sae, sae_cfg = load_sae(sae_dir(path))
+        cfg = self.cfg.copy()
+        with open_dict(cfg):
+            cfg.sae.path, cfg.sae.seed = str(path), seed
+        sae = sae.to(next(self.model.parameters()).device).requires_grad_(False)
+        return Workbench(cfg, self.model, self.tokenizer, sae, sae_cfg, str(sae_dir(path)), self.site, self.store,
+                         self._splits)
+
     @property
     def sae_verified(self) -> bool:
         """Whether the SAE's weights matched the sha256 in its cfg.json (False: it records none)."""
@@ -98,12 +113,12 @@ class Workbench:
 
     @cached_property
     def twin(self) -> SparseAutoencoder:
-        """The SAE's frozen random-weight twin (`sae.random_twin`), drawn once from the run's seed: the
-        control every SAE figure stands beside."""
+        """The SAE's frozen random-weight twin (`sae.random_twin`), drawn once from the SAE's seed (each
+        SAE seed its own twin): the control every SAE figure stands beside."""
         from causalgear.sae.random_twin import random_twin
-        from causalgear.seeds import seed_for
+        from causalgear.seeds import sae_seed, seed_for
 
-        return random_twin(self.sae, seed_for(self.cfg.seed, "random SAE"))
+        return random_twin(self.sae, seed_for(sae_seed(self.cfg), "random SAE"))
 
     @cached_property
     def twin_stats(self) -> dict[str, torch.Tensor]:

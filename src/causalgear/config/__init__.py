@@ -207,10 +207,16 @@ class SAEConfig:
     ce_examples: int = 128
     # an SAE to use instead of training one: a train run dir or a dir with cfg.json
     path: str | None = None
+    # the seed of the SAE's initial weights and batch order (None: the run's `seed`); the harvest,
+    # the splits and every other draw keep the run's seed, so two SAE seeds share one harvest
+    seed: int | None = None
+    # SAEs `causalgear pipeline` trains from one harvest, seeded sae.seed (or seed), +1, +2, ...:
+    # every SAE figure is measured on each and each finding says on how many it holds (1: one SAE)
+    seeds: int = 3
 
     def __post_init__(self) -> None:
         _positive("sae", self, "d_sae", "batch_size", "epochs", "steps_per_chunk", "buffer_rows",
-                  "checkpoint_every_steps")
+                  "checkpoint_every_steps", "seeds")
         if self.k is not None:
             _positive("sae", self, "k")
         _at_least("sae.l1_coeff", self.l1_coeff, 0, "a number >= 0")

@@ -25,10 +25,10 @@ def against(trained: list[float | None], random: list[float | None], seed: int) 
     return {"trained": float(t.mean()), "random": float(r.mean()), **iv.as_dict(), "finding": iv.low > 0}
 
 
-def random_sae_figures(twin, x_fit, lab_fit, x_held, lab_held, concepts: list[str], trained: dict, refs: dict,
-                       seed: int) -> dict:
-    """The twin's (`Workbench.twin`) coverage and k-sparse probing beside the trained SAE's (`trained`:
-    score_dictionary's result; `refs`: each concept's k-sparse probes of the trained SAE)."""
+def coverage_against_twin(twin, x_fit, lab_fit, x_held, lab_held, concepts: list[str], trained: dict,
+                          seed: int) -> tuple[dict, tuple]:
+    """The twin's coverage beside the trained SAE's (`trained`: score_dictionary's result), and the
+    twin's codes of the fitting and held-out rows."""
     r_fit, r_held = encode_rows(twin, x_fit, x_held)
     scored = score_dictionary(r_fit, lab_fit, r_held, lab_held, concepts)
     out = {"drawn": "the architecture's constructor at the trained shape; one-layer SAEs: unit-norm Gaussian "
@@ -36,6 +36,14 @@ def random_sae_figures(twin, x_fit, lab_fit, x_held, lab_held, concepts: list[st
            "coverage": against([trained["per_concept"][c]["f1"] for c in concepts],
                                [scored["per_concept"][c]["f1"] for c in concepts], seed),
            "dead_fraction": scored["dead_fraction"], "dense_fraction": scored["dense_fraction"]}
+    return out, (r_fit, r_held)
+
+
+def random_sae_figures(twin, x_fit, lab_fit, x_held, lab_held, concepts: list[str], trained: dict, refs: dict,
+                       seed: int) -> dict:
+    """The twin's (`Workbench.twin`) coverage and k-sparse probing beside the trained SAE's (`trained`:
+    score_dictionary's result; `refs`: each concept's k-sparse probes of the trained SAE)."""
+    out, (r_fit, r_held) = coverage_against_twin(twin, x_fit, lab_fit, x_held, lab_held, concepts, trained, seed)
     zf, zh, yf, yh = r_fit.numpy(), r_held.numpy(), lab_fit.numpy(), lab_held.numpy()
     out["k_sparse_coverage"] = {
         k: against([refs[c][f"k_sparse_{k}"]["f1"] for c in concepts],

@@ -97,6 +97,29 @@ def probe_by_family(refs: dict) -> dict:
             for k, f in out.items()}
 
 
+def coverage_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000) -> dict:
+    """Another SAE seed's measure: the dictionary's coverage beside its own random twin's, on the rows
+    and concepts `features_on` scores (the references and the floor read the model, not the SAE).
+    Writes concepts.json in features_on's shape, less what it does not measure."""
+    cfg, store = bench.cfg, bench.store
+    x_fit, m_fit, _ = labelled_rows(store, is_train, fit_rows, cfg.seed)
+    x_held, m_held, _ = labelled_rows(store, is_validation, fit_rows, cfg.seed)
+    concepts, _ = scorable(store.manifest.get("concepts_known", []), m_fit, m_held)
+    if not concepts:
+        result = {"concepts": [], "coverage": None, "skipped": f"no concept has {MIN_POSITIVES} labelled rows"}
+    else:
+        from causalgear.features.against_random import coverage_against_twin
+
+        lab_fit, lab_held = concept_matrix(m_fit, concepts), concept_matrix(m_held, concepts)
+        z_fit, z_held = encode_rows(bench.sae, x_fit, x_held)
+        result = {"concepts": concepts, "d_sae": bench.sae.d_sae, "sae": bench.sae_path,
+                  **score_dictionary(z_fit, lab_fit, z_held, lab_held, concepts)}
+        result["random_sae"], _ = coverage_against_twin(bench.twin, x_fit, lab_fit, x_held, lab_held, concepts,
+                                                        result, cfg.seed)
+    write_json(out_dir / "concepts.json", result)
+    return result
+
+
 def features_on(bench: Workbench, out_dir: Path, fit_rows: int = 60_000, floor_examples: int = 800) -> dict:
     from causalgear.features.views import causal_effects
 

@@ -96,7 +96,9 @@ def twin_coordinate(bench: Workbench, held, sel_run, test_run, unedited: tuple, 
             "precision_ci_high": high}
 
 
-def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
+def evaluate_on(bench: Workbench, out_dir: Path, sae_only: bool = False) -> dict:
+    """`sae_only`: what depends on the SAE alone (another SAE seed's measure), without activation
+    patching and transfer, which read the model and are the same for every SAE."""
     cfg, c, sae, stats = bench.cfg, bench.cfg.causal, bench.sae, bench.stats
     start = time.monotonic()
     held = bench.splits()
@@ -161,14 +163,14 @@ def evaluate_on(bench: Workbench, out_dir: Path) -> dict:
         from causalgear.interventions.cause_isolate import cause_isolate
 
         result["cause_isolate"] = cause_isolate(bench, load_split(cfg, "validation"), held.pool)
-    if cfg.get("transfer"):
+    if cfg.get("transfer") and not sae_only:
         from causalgear.interventions.transfer import transfer_effects
 
         result["source_data"] = bench.source.describe()
         result["transfer"] = transfer_effects(bench, chosen, control_j)
     from causalgear.report.plots import causal_plot, patching_heatmap, profile_heatmap, transfer_plot
 
-    if pairs and c.patching_pairs > 0:
+    if pairs and c.patching_pairs > 0 and not sae_only:
         from causalgear.interventions.activation_patching import run_patching
 
         patching = run_patching(bench.model, bench.tokenizer, held.pool, c.patching_pairs, cfg.seed)

@@ -18,6 +18,7 @@ from pathlib import Path
 from causalgear.errors import CausalgearError
 from causalgear.io import dir_write_problem, read_json, write_text
 from causalgear.report.html_parts import png_img, table
+from causalgear.report.seeds import is_further_seed
 
 REMEDY = "rerun the stage that wrote it, or leave this run out of the comparison"
 
@@ -26,6 +27,8 @@ def find_runs(roots: list[Path]) -> list[Path]:
     runs = []
     for root in roots:
         for metrics in sorted(root.rglob("metrics.json")):
+            if is_further_seed(metrics.parent):  # its figures are the run's seeds.json's, not a row
+                continue
             if metrics.parent.name == "train" or (metrics.parent / "sae").is_dir():
                 runs.append(metrics.parent)
     return sorted(set(runs))

@@ -288,4 +288,6 @@ def findings(run_dir: Path) -> list[Finding]:
         out.append(_said("steering", steering, s, steering_path))
         out += [_said("steering", steering, other, steering_path) for other in (s.get("other_splits") or {}).values()]
         out.append(_said("concept_steering", concept_steering, s.get("concept_steering") or {}, steering_path))
-    return [f for f in out if f is not None]
+    from causalgear.report.seeds import annotate
+
+    return annotate([f for f in out if f is not None], run_dir)

@@ -64,7 +64,8 @@ def _scoreboard_section(run_dir: Path) -> list[str]:
 def _said(found: list[Finding], stage: str) -> list[str]:
     """A section's own finding sentences, its verdict marked."""
     return [Markup("<p class='finding {}'>{}</p>").format(
-        "ok" if f.verdict in ("a finding", "healthy") else "no" if f.verdict in ("not a finding", "unhealthy")
+        "ok" if f.verdict.startswith(("a finding", "healthy")) else "no" if f.verdict.startswith(("not a finding",
+                                                                                                "unhealthy"))
         else "", f.sentence) for f in found if f.stage == stage]
 
 
@@ -312,6 +313,22 @@ def _concept_steering(c: dict, found: list[Finding]) -> list[str]:
                          "score [95% CI]", "test prompts"])]
 
 
+def _seeds_section(run_dir: Path) -> list[str]:
+    """Every SAE finding on every seed, whether the dictionary comes back, and whether the latents
+    that carry each attribute do, beside the random twins' floor."""
+    from causalgear.report.tables import seed_tables
+
+    found = seed_tables(run_dir)
+    if not found:
+        return []
+    parts = [Markup("<h2 id='sae-seeds'>Across SAE seeds</h2><p>Each SAE figure measured on every SAE seed of the "
+                    "run, trained from the same harvest; the figures that read the model alone are measured once.</p>")]
+    for t in found:
+        parts += [Markup("<h3>{}</h3>").format(t.title),
+                  table([dict(zip(t.columns, row, strict=True)) for row in t.rows], t.columns)]
+    return parts
+
+
 def write_report(run_dir: Path, cfg: DictConfig, summary: dict | None = None) -> Path:
     """report.html in `run_dir`, from its train/, evaluate/, steer/ subdirs and features.json."""
     parts = [Markup("<!doctype html><html><head><meta charset='utf-8'><title>causalgear report</title>"
@@ -328,6 +345,7 @@ def write_report(run_dir: Path, cfg: DictConfig, summary: dict | None = None) ->
     parts += _concepts_section(run_dir / "features", run_dir, found)
     parts += _causal_section(run_dir / "evaluate", found)
     parts += _steering_section(run_dir / "steer", run_dir, found)
+    parts += _seeds_section(run_dir)
     if summary and "seconds" in summary:
         parts += [Markup("<h2>Stage timings</h2>"),
                   table([{"stage": k, "seconds": v} for k, v in summary["seconds"].items()], ["stage", "seconds"])]

@@ -185,6 +185,35 @@ def transfer_row(c: dict | None) -> Row:
                "; ".join(f"{n}: random direction {interval(r['random_direction'])}" for n, r in t.items()), "transfer")
 
 
+def across_seeds_rows(rows: list[Row], run_dir: Path) -> list[Row]:
+    """Each SAE row with on how many of the run's SAE seeds it holds: a "yes" that fails on a seed
+    is "partly"; the split steering says it ran on the first seed only."""
+    from dataclasses import replace
+
+    from causalgear.report.seeds import across_seeds
+
+    across = across_seeds(run_dir)
+    if not across:
+        return rows
+    n = next(iter(across.values())).n
+    keys = {"sae": ["sae"], "features": ["features"], "causal": ["causal"],
+            "cause-isolate": [k for k in across if k.startswith("cause_isolate.") and k.endswith(".top_2")],
+            "concept-steering": ["concept_steering"]}
+    out = []
+    for r in rows:
+        held = [(k, across[k]) for k in keys.get(r.section, []) if k in across]
+        if held and r.answer != "not measured":
+            said = "; ".join((f"{k.split('.')[1]} " if k.startswith("cause_isolate.") else "") + a.count()
+                             for k, a in held)
+            everywhere = all(a.everywhere for _, a in held)
+            r = replace(r, answer="partly" if r.answer == "yes" and not everywhere else r.answer,
+                        figure=f"{r.figure}; holds on {said}")
+        elif r.section == "steering" and r.answer != "not measured":
+            r = replace(r, figure=f"{r.figure}; the first of {n} SAE seeds only")
+        out.append(r)
+    return out
+
+
 def scoreboard(run_dir: Path) -> list[Row]:
     """The questions this run dir has any stage's JSON for, in pipeline order. A file that is not
     the shape its stage writes makes its rows say so (the report of a broken run still opens)."""
@@ -205,4 +234,4 @@ def scoreboard(run_dir: Path) -> list[Row]:
             blank = build(None)
             rows.append(Row(blank.question, "not measured", f"{paths[key]} is not the shape its stage writes "
                             f"(no {err})", "", blank.section))
-    return rows
+    return across_seeds_rows(rows, run_dir)

@@ -127,7 +127,63 @@ def tables(run_dir: Path) -> list[Table]:
         out.append(shaped(steering, steering_table, s))
         out += [shaped(steering, steering_table, other) for other in (s.get("other_splits") or {}).values()]
         out.append(shaped(steering, concept_steering_table, s.get("concept_steering") or {}))
+    out += seed_tables(run_dir)
     return [t for t in out if t is not None]
+
+
+def seed_findings_table(across: dict) -> Table:
+    """Each SAE finding's figure on every seed and on how many its criterion holds."""
+    first = next(iter(across.values()))
+    rows = [[key, a.figure_name or a.criterion, *(("n/a" if f is None else f"{f:.3f}") + ("" if h else " (not)")
+                                                  for f, h in zip(a.figures, a.holds, strict=True)),
+             f"{a.criterion}: {a.held} of {a.n}"] for key, a in across.items()]
+    return Table("Findings across SAE seeds (figure per seed; (not): its criterion fails there)",
+                 ["finding", "figure", *(f"seed {s}" for s in first.seeds), "holds on"], rows)
+
+
+def stability_table(s: dict) -> Table:
+    """Does the dictionary come back: each pair of seeds, and the mean, beside the random twins'."""
+    keys = ["matched_at_0.7", "matched_at_0.9", "mean_max_cosine"]
+    twins = s.get("random_twins") or {"pairs": {}}
+    rows = [[f"seeds {pair}", *(_f(r[k]) for k in keys), *(_f(twins["pairs"].get(pair, {}).get(k)) for k in keys)]
+            for pair, r in s["pairs"].items()]
+    rows.append(["mean (PW-MCC)", _f(s["matched_at_0.7"]), _f(s["matched_at_0.9"]), _f(s["pw_mcc"]),
+                 _f(twins.get("matched_at_0.7")), _f(twins.get("matched_at_0.9")), _f(twins.get("pw_mcc"))])
+    return Table("Does the dictionary come back? (share of latents matched one to one at decoder cosine >= 0.7, "
+                 ">= 0.9; mean max cosine)", ["pair", *keys, *(f"random twins: {k}" for k in keys)], rows)
+
+
+def carriers_table(c: dict) -> Table:
+    """Per attribute and swap: each seed's best latents, their cosine to the first seed's, and where they recur."""
+    rows = []
+    for attribute, swaps in c["attributes"].items():
+        for swap, r in swaps.items():
+            rows.append([attribute, swap, "; ".join(f"{s}: {', '.join(map(str, ls)) or '-'}"
+                                                    for s, ls in r["latents"].items()),
+                         "; ".join(f"{s}: {', '.join(f'{x:.2f}' for x in cs)}" for s, cs in r["cosines"].items()),
+                         f"{r['recurs_in']} of {r['seeds']}"])
+    ch = c["chosen"]
+    rows.append(["causal choice", "", "; ".join(f"{s}: {j}" for s, j in ch["coordinates"].items()),
+                 "; ".join(f"{s}: {', '.join(f'{x:.2f}' for x in cs)}" for s, cs in ch["cosines"].items()),
+                 f"{ch['recurs_in']} of {ch['seeds']}"])
+    return Table(f"Do the same latents carry? (best {c['k']} latents per swap by seed; decoder cosine to the first "
+                 f"seed's; recurs where every one is >= {ch['recurs_at']})",
+                 ["attribute", "swap", "latents by seed", "cosine to the first seed's", "recurs in"], rows)
+
+
+def seed_tables(run_dir: Path) -> list[Table]:
+    from causalgear.report.seeds import SEEDS_JSON, across_seeds
+
+    path = Path(run_dir) / SEEDS_JSON
+    record, across = read(path), across_seeds(run_dir)
+    if not record or not across:
+        return []
+    out = [shaped(path, seed_findings_table, across)]
+    if "stability" in record:
+        out.append(shaped(path, stability_table, record["stability"]))
+    if "carriers" in record:
+        out.append(shaped(path, carriers_table, record["carriers"]))
+    return out
 
 
 def print_table(table: Table, file: TextIO | None = None) -> None:

@@ -8,7 +8,7 @@ floor a dictionary of that shape reaches by chance.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from scipy.optimize import linear_sum_assignment
@@ -67,3 +67,21 @@ def stability(saes: Sequence[SparseAutoencoder], twins: Sequence[SparseAutoencod
     if twins:
         out["random_twins"] = over(twins)
     return out
+
+
+def recurrence(directions: Mapping[int, torch.Tensor], first: int, latents: Sequence[int],
+               others: Mapping[int, Sequence[int]], at: float = THRESHOLDS[0]) -> dict:
+    """Do the latents `latents` of seed `first` come back among the latents `others[s]` of each
+    further seed s? Each one's decoder cosine with its partner there (one-to-one, as `matched`); the
+    set recurs in a seed where every one's is at least `at`. The first seed counts as one."""
+    cos = {}
+    for s, theirs in others.items():
+        if latents and theirs:
+            cos[str(s)] = [round(float(c), 4) for c in matched(directions[first][list(latents)],
+                                                               directions[s][list(theirs)])]
+        else:
+            cos[str(s)] = [0.0] * len(latents)
+    values = [c for row in cos.values() for c in row]
+    return {"cosines": cos, "recurs_at": at,
+            "recurs_in": 1 + sum(bool(row) and min(row) >= at for row in cos.values()), "seeds": 1 + len(others),
+            "mean_cosine": round(sum(values) / len(values), 4) if values else None}

@@ -20,6 +20,7 @@ from causalgear.sae.checkpoint import ResumableCSVLogger, ResumeCheckpoint
 from causalgear.sae.io import save_sae
 from causalgear.sae.metrics import ReconstructionStats, ce_losses
 from causalgear.sae.module import VAL_EVERY, ActivationDataModule, SAEModule, is_validation
+from causalgear.seeds import sae_seed
 
 
 def run_names(cfg: DictConfig) -> tuple[str, str]:
@@ -106,12 +107,13 @@ def checkpoint_step(path: Path) -> int | None:
 def train(cfg: DictConfig, out_dir: Path) -> dict:
     refuse_relaunching_strategy_in_a_sweep(cfg)
     quiet_lightning()
-    torch.manual_seed(cfg.seed)
+    seed = sae_seed(cfg)
+    torch.manual_seed(seed)
     store, hit = ensure_store(cfg)
     print(f"activations: {'cache hit' if hit else 'harvested'} {store.path} ({store.n_rows} rows, d_in {store.d_in})")
     sae = registry.build(cfg.sae, store.d_in)
     module = SAEModule(sae, sae.coefficients(cfg.sae), cfg.sae.lr)
-    data = ActivationDataModule(store, cfg.sae.batch_size, cfg.sae.buffer_rows, cfg.seed, cfg.sae.steps_per_chunk)
+    data = ActivationDataModule(store, cfg.sae.batch_size, cfg.sae.buffer_rows, seed, cfg.sae.steps_per_chunk)
     resume = out_dir / "checkpoints" / "last.ckpt"
     resume_step = checkpoint_step(resume)  # decided before fit, which writes its own last.ckpt
     resumed = resume_step is not None
@@ -153,7 +155,7 @@ def _fit_and_save(cfg: DictConfig, out_dir: Path, sae, module: SAEModule, data: 
     sae.eval()
     stats = validation_stats(sae, store)
     metrics = {"arch": cfg.sae.arch, "d_in": sae.d_in, "d_sae": sae.d_sae, "l1_coeff": cfg.sae.l1_coeff,
-               "k": cfg.sae.k, "layer": layer, "site": site, **stats.compute(),
+               "k": cfg.sae.k, "layer": layer, "site": site, "seed": sae_seed(cfg), **stats.compute(),
                "train_seconds": round(train_seconds, 1), "rows_seen": int(module.rows_seen),
                "steps": trainer.global_step, "resumed": resumed,
                "store": str(store.path)}

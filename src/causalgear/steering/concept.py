@@ -97,18 +97,25 @@ def random_sae_tools(bench) -> tuple | None:
     return bench.twin, Interventions(bench.site, bench.twin, bench.twin_stats)
 
 
-def concept_steering(bench, seed: int) -> dict:
-    """Every target of `steering.concepts.targets`: each method's judges and score on the eval split."""
+# the methods that act on the residual without the SAE: measured once, not per SAE seed
+RESIDUAL_METHODS = ("diffmean", "random_direction", "diffmean_at_span", "trained_vector")
+
+
+def concept_steering(bench, seed: int, sae_only: bool = False) -> dict:
+    """Every target of `steering.concepts.targets`: each method's judges and score on the eval split
+    (`sae_only`: the unsteered score and the methods that act through the SAE, with their twins)."""
     s, cfg = bench.cfg.steering, bench.cfg
     if "validation_split" not in bench.source.supports:
         why = f"data={cfg.data.name} has no validation split to choose on"
         return {t: {"skipped": why} for t in s.concepts.targets}
     validation, evaluation = load_split(cfg, "validation"), load_split(cfg, cfg.data.eval_split)
     twin = random_sae_tools(bench)
-    return {target: _one_target(bench, target, validation, evaluation, s, seed, twin) for target in s.concepts.targets}
+    return {target: _one_target(bench, target, validation, evaluation, s, seed, twin, sae_only)
+            for target in s.concepts.targets}
 
 
-def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: tuple | None = None) -> dict:
+def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: tuple | None = None,
+                sae_only: bool = False) -> dict:
     component, value = parse_target(target)
     flags = [has_value(components(e.sql), component, value) for e in validation]
     pos = [e for e, f in zip(validation, flags, strict=True) if f]
@@ -157,6 +164,8 @@ def _one_target(bench, target: str, validation, evaluation, s, seed: int, twin: 
                                                seed)
         grids.update(trained)
         notes = {**notes, **trained_notes}
+    if sae_only:
+        grids = {name: grid for name, grid in grids.items() if name not in RESIDUAL_METHODS}
     budget = bench.budget
 
     def rows(split: str, interventions: list, idx=None) -> list[np.ndarray]:
