@@ -37,6 +37,9 @@ def test_pipeline_compare_and_serve_from_the_command_line(tmp_path):
         assert noise not in output, noise
     log = (run_dir / "pipeline.log").read_text()  # the run's own log keeps the stage lines
     assert "== train" in log and "explained variance" in log and "report: " in log
+    # three SAE seeds by default: the scoreboard it ends with says on how many each SAE answer holds
+    assert "== SAE seed 2" in log and "of 3 seeds" in proc.stdout.split("report: ")[-1]
+    assert json.loads((run_dir / "seeds" / "seeds.json").read_text())["seeds"] == [0, 1, 2]
     # the default logger left an offline W&B run holding the SAE's metrics
     from causalgear.report.wandb_runs import read_offline_summary
 

@@ -9,7 +9,7 @@ import pytest
 from causalgear.cli import main
 from causalgear.data.sources import TinySQL
 from causalgear.preflight import compose
-from causalgear.report.selection import RULE, SCORED, rank
+from causalgear.report.selection import RULE, RULE_ACROSS_SEEDS, SCORED, rank
 from causalgear.selection import select
 from tests.conftest import SMOKE_SMALL
 
@@ -77,8 +77,10 @@ def test_a_trained_sae_is_rescored_in_place_without_training_again(selected, smo
         assert again[key] == result[key], key
 
 
-def row(passes: bool, carry: float, coverage: float | None, run: str) -> dict:
-    return {"run": run, "select_passes_gate": passes, "select_carry": carry, "select_coverage_delta": coverage}
+def row(passes: bool, carry: float, coverage: float | None, run: str, seed: int = 0) -> dict:
+    """A candidate's row, the candidate named by its run (its architecture here), one SAE seed of it."""
+    return {"run": run, "arch": run, "seed": seed, "select_passes_gate": passes, "select_carry": carry,
+            "select_coverage_delta": coverage}
 
 
 def test_the_rule_ranks_by_gate_then_carry_then_coverage_over_the_twin():
@@ -101,9 +103,23 @@ def test_compare_ranks_the_candidates_and_writes_the_table_with_its_rule_and_win
     assert main(["compare", str(sweep)]) == 0
     page = (sweep / "selection.md").read_text()
     assert RULE in page and "Winner: topk k 2 of 16 at block 1 (1/train)" in page
-    assert "2 candidates (`causalgear select`, commit " in page
+    assert "2 candidates in 2 runs (`causalgear select`, commit " in page
     assert "| 1 | topk | 2 | 16 | 1 |" in page
     assert "winner by the rule" in capsys.readouterr().out
     with open(sweep / "comparison.csv") as f:
         header = f.readline()
     assert "select_rank" in header and "select_carry" in header
+
+
+def test_across_seeds_a_candidate_ranks_by_its_worst_seed_then_its_mean():
+    lucky = [row(True, 0.95, 0.1, "lucky once", 0), row(True, 0.30, 0.1, "lucky once", 1)]
+    steady = [row(True, 0.62, 0.0, "steady", 0), row(True, 0.60, 0.0, "steady", 1)]
+    steadier_mean = [row(True, 0.60, 0.0, "less steady", 1), row(True, 0.64, 0.0, "less steady", 0)]
+    gate = [row(True, 0.99, 0.5, "fails on one seed", 0), row(False, 0.99, 0.5, "fails on one seed", 1)]
+    ranked = rank([*lucky, *steady, *steadier_mean, *gate])
+    assert [(r["run"], r["seed"]) for r in ranked] == [
+        ("less steady", 0), ("less steady", 1), ("steady", 0), ("steady", 1), ("lucky once", 0), ("lucky once", 1),
+        ("fails on one seed", 0), ("fails on one seed", 1)]
+    assert [r["select_rank"] for r in ranked] == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert ranked[4]["select_carry_min"] == 0.30 and ranked[4]["select_seeds"] == 2
+    assert "minimum across seeds" in RULE_ACROSS_SEEDS

@@ -23,15 +23,42 @@ RULE = ("1. The health gate (explained variance >= 0.9, density <= 0.1, dead <= 
         "rounded to 2 decimals. 3. Ties: coverage minus the random SAE's on validation rows, higher first.")
 
 
-def rank(rows: list[dict]) -> list[dict]:
-    """The candidates (compare's rows with selection figures) in RULE's order, each given its `select_rank`."""
-    def key(r: dict) -> tuple:
-        cov = r.get("select_coverage_delta")
-        return (not r["select_passes_gate"], -round(r["select_carry"], 2), -(cov if cov is not None else -np.inf))
+# RULE across SAE seeds: a candidate (its architecture, k, d_sae, l1_coeff and block) trained with
+# several `sae.seed`s is ranked on every seed's figures, so that no seed's luck picks the default.
+# Written before the sweep it ranks; with one seed per candidate it orders as RULE does.
+RULE_ACROSS_SEEDS = ("A candidate trained with several SAE seeds (`sae.seed`) is one entry: 1. The health gate "
+                     "on every seed: a candidate that fails it on any seed ranks below every candidate that passes "
+                     "on all. 2. Carry (as in RULE) at its minimum across seeds, rounded to 2 decimals, higher "
+                     "first. 3. Carry's mean across seeds, rounded to 2 decimals, higher first. 4. Ties: the mean "
+                     "over seeds of coverage minus the random SAE's, higher first.")
+CANDIDATE = ("arch", "k", "d_sae", "l1_coeff", "layer")  # what a candidate is; the seed is not
 
-    ordered = sorted(rows, key=key)
-    for i, r in enumerate(ordered, 1):
-        r["select_rank"] = i
+
+def rank(rows: list[dict]) -> list[dict]:
+    """The candidates (compare's rows with selection figures) in RULE_ACROSS_SEEDS's order, the seeds of
+    one candidate together (by seed), each row given its candidate's `select_rank`, `select_seeds`,
+    `select_carry_min` and `select_carry_mean`."""
+    groups: dict[tuple, list[dict]] = {}
+    seen: dict[tuple, int] = {}
+    for r in rows:  # a seed a candidate already has (the same SAE twice, or a copy) makes another entry
+        candidate = tuple(r.get(k) for k in CANDIDATE)
+        again = seen[(candidate, r.get("seed"))] = seen.get((candidate, r.get("seed")), -1) + 1
+        groups.setdefault((*candidate, again), []).append(r)
+
+    def key(group: list[dict]) -> tuple:
+        carries = [r["select_carry"] for r in group]
+        covs = [r.get("select_coverage_delta") for r in group]
+        cov = float(np.mean(covs)) if None not in covs else -np.inf
+        return (not all(r["select_passes_gate"] for r in group), -round(min(carries), 2),
+                -round(float(np.mean(carries)), 2), -cov)
+
+    ordered = []
+    for i, group in enumerate(sorted(groups.values(), key=key), 1):
+        carries = [r["select_carry"] for r in group]
+        for r in sorted(group, key=lambda r: (r.get("seed") is None, r.get("seed"))):
+            r.update(select_rank=i, select_seeds=len(group), select_carry_min=min(carries),
+                     select_carry_mean=float(np.mean(carries)))
+            ordered.append(r)
     return ordered
 
 
@@ -62,21 +89,24 @@ def _interval(r: dict, key: str, value: str, form: str) -> str:
 
 def table(rows: list[dict]) -> Table:
     """The ranked candidates as one table (`report.tables.Table`): every measure, the rank."""
-    columns = ["rank", "arch", "k", "d_sae", "block", "EV", "density", "dead", "gate"]
+    columns = ["rank", "arch", "k", "d_sae", "block", "seed", "EV", "density", "dead", "gate"]
     for a in SCORED:
         columns += [f"{a}: best latent", f"{a}: best two", f"{a}: random SAE's two", f"{a}: full residual"]
-    columns += ["carry", "coverage", "coverage - random SAE [95% CI]", "absorption (random SAE)",
-                "full absorption (random SAE)"]
+    columns += ["carry", "carry min / mean over seeds", "coverage", "coverage - random SAE [95% CI]",
+                "absorption (random SAE)", "full absorption (random SAE)"]
     out = []
     for r in rows:
         cells = [str(r["select_rank"]), str(r.get("arch")), str(r.get("k")), str(r.get("d_sae")), str(r.get("layer")),
+                 str(r.get("seed", "")),
                  f"{r['explained_variance']:.3f}", f"{r['density']:.3f}", f"{r['dead_fraction']:.3f}",
                  "passes" if r["select_passes_gate"] else "fails"]
         for a in SCORED:
             cells += [_interval(r, f"select_{a}_{n}", "rate", ".2f")
                       for n in ("sae", "sae_2", "random_sae_2", "full_residual")]
         cov = r.get("select_coverage_trained")
-        cells += [f"{r['select_carry']:.2f}", "" if cov is None else f"{cov:.3f}",
+        cells += [f"{r['select_carry']:.2f}",
+                  f"{r['select_carry_min']:.2f} / {r['select_carry_mean']:.2f} ({r['select_seeds']})",
+                  "" if cov is None else f"{cov:.3f}",
                   _interval(r, "select_coverage", "delta", "+.3f")]
         for k in ("absorption_fraction", "full_absorption"):
             t, u = r.get(f"select_sae_{k}"), r.get(f"select_random_sae_{k}")
@@ -88,10 +118,14 @@ def table(rows: list[dict]) -> Table:
 def write_table(rows: list[dict], out: Path) -> str:
     """selection.md beside comparison.csv: the rule, the ranked table, the winner; printed too."""
     t, w = table(rows), rows[0]
-    winner = f"{w.get('arch')} k {w.get('k')} of {w.get('d_sae')} at block {w.get('layer')} ({w['run']})"
+    seeds = f", carry {w['select_carry_min']:.2f} at worst over {w['select_seeds']} seeds" if w["select_seeds"] > 1 \
+        else ""
+    winner = f"{w.get('arch')} k {w.get('k')} of {w.get('d_sae')} at block {w.get('layer')} ({w['run']}{seeds})"
     commits = ", ".join(sorted({str(r["select_commit"]) for r in rows}))
-    text = (markdown_table(t, f"{len(rows)} candidates (`causalgear select`, commit {commits}), validation data "
-                              f"only. Rule (`causalgear.report.selection.RULE`, written before the sweep): {RULE}")
+    n = len({r["select_rank"] for r in rows})
+    text = (markdown_table(t, f"{n} candidates in {len(rows)} runs (`causalgear select`, commit {commits}), "
+                              f"validation data only. Rule (`causalgear.report.selection.RULE`, written before the "
+                              f"sweep): {RULE} Across seeds (`RULE_ACROSS_SEEDS`): {RULE_ACROSS_SEEDS}")
             + f"\n\nWinner: {winner}.\n")
     write_text(out / "selection.md", text)
     print_table(t)
