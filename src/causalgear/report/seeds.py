@@ -50,7 +50,8 @@ class Across:
     def text(self, digits: int = 3) -> str:
         """"explained variance 0.931–0.936; passes the health gate on 3 of 3"."""
         span = self.range()
-        figure = f"{span[0]:.{digits}f}–{span[1]:.{digits}f}" if span else "not measured"
+        between = " to " if span and span[0] < 0 else "–"  # "-0.277–-0.117" reads as a subtraction
+        figure = f"{span[0]:.{digits}f}{between}{span[1]:.{digits}f}" if span else "not measured"
         return f"{self.figure_name} {figure}; {self.criterion} on {self.held} of {self.n}"
 
     def as_dict(self) -> dict:
@@ -185,16 +186,27 @@ def _verdict(verdict: str, a: Across | None) -> str:
 
 
 def _recurs(carried: dict, attribute: str) -> str:
-    """"the pair recurs in 2 of 3 seeds (mean decoder cosine 0.81)", over the attribute's swaps."""
-    swaps = (carried.get("attributes") or {}).get(attribute) or {}
+    """"its best 2 latents per swap recur in 1 of 3 seeds (2 swaps; mean decoder cosine 0.66)": the
+    range over the attribute's swaps of the seeds (the first counted) whose best latents match the
+    first seed's (`reseed.carriers`)."""
+    swaps = [r for r in ((carried.get("attributes") or {}).get(attribute) or {}).values()]
     if not swaps:
         return ""
-    k = carried.get("k", 2)
-    parts = [f"{swap} {r['recurs_in']} of {r['seeds']}" + (f" (cosine {r['mean_cosine']:.2f})"
-                                                           if r["mean_cosine"] is not None else "")
-             for swap, r in swaps.items()]
-    return f"; its best {k} latents per swap recur (decoder cosine >= {next(iter(swaps.values()))['recurs_at']}) in: " \
-        + ", ".join(parts)
+    low, high = min(r["recurs_in"] for r in swaps), max(r["recurs_in"] for r in swaps)
+    cosines = [c for r in swaps for row in r["cosines"].values() for c in row]
+    mean = f"; mean decoder cosine {sum(cosines) / len(cosines):.2f}" if cosines else ""
+    return (f"; its best {carried.get('k', 2)} latents per swap recur (every decoder cosine >= "
+            f"{swaps[0]['recurs_at']}) in {low if low == high else f'{low}–{high}'} of {swaps[0]['seeds']} seeds "
+            f"({len(swaps)} swap{'s' if len(swaps) > 1 else ''}{mean})")
+
+
+def _comes_back(s: dict) -> str:
+    """Does the dictionary come back: the matched shares and PW-MCC, beside the random twins'."""
+    twins = s.get("random_twins") or {}
+    return (f"{s['matched_at_0.7']:.3f} of its latents match one to one between seeds at decoder "
+            f"cosine >= 0.7, {s['matched_at_0.9']:.3f} at >= 0.9, PW-MCC {s['pw_mcc']:.3f}"
+            + (f" (random twins: {twins['matched_at_0.7']:.3f}, {twins['matched_at_0.9']:.3f}, {twins['pw_mcc']:.3f})"
+               if "pw_mcc" in twins else ""))
 
 
 def annotate(found: list, run_dir: Path) -> list:
@@ -212,6 +224,8 @@ def annotate(found: list, run_dir: Path) -> list:
         extra, key = "", f.stage
         if f.stage in ("sae", "features"):
             extra = across[key].text() if key in across else ""
+            if f.stage == "sae" and record.get("stability"):
+                extra += "; " + _comes_back(record["stability"])
         elif f.stage == "causal" and key in across:
             extra = across[key].text()
             if "causal_precision" in across:
@@ -225,7 +239,9 @@ def annotate(found: list, run_dir: Path) -> list:
             for a_key, a in across.items():
                 if a_key.startswith("cause_isolate.") and a_key.endswith(".top_2"):
                     attribute = a_key.split(".")[1]
-                    parts.append(f"{attribute}: {a.text(2)}" + _recurs(record.get("carriers") or {}, attribute))
+                    # where it carries on the first seed: do the latents that carry it come back
+                    recurs = _recurs(record.get("carriers") or {}, attribute) if a.holds[0] else ""
+                    parts.append(f"{attribute}: {a.text(2)}{recurs}")
             extra = "the best two latents, " + "; ".join(parts) if parts else ""
         elif f.stage == "concept_steering" and key in across:
             per = [f"{k.split('.', 1)[1]} {a.count()}" for k, a in across.items()
