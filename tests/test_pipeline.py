@@ -145,3 +145,19 @@ def test_pipeline_on_a_user_jsonl_skips_what_it_lacks_with_the_reason(piped_json
     assert ("steering.target.split=auto falls back: auto: data=jsonl has no shift splits, so data.eval_split (test)"
             in (out / "pipeline.log").read_text())  # printed, not only kept in steering.json
     assert all("no validation split" in c["skipped"] for c in steering["concept_steering"].values())
+
+
+def test_each_further_sae_seed_is_trained_from_the_same_harvest_and_measured_on_what_depends_on_the_sae(piped):
+    summary, out = piped
+    first, second = read(out, "train/metrics.json"), read(out, "seeds/seed_1/train/metrics.json")
+    assert (first["seed"], second["seed"]) == (0, 1) and first["store"] == second["store"]
+    for f in ("evaluate/causal.json", "features/concepts.json", "steer/steering.json"):
+        assert (out / "seeds" / "seed_1" / f).is_file(), f
+    assert not (out / "seeds" / "seed_1" / "evaluate" / "patching.json").exists()  # the model's alone: once
+    seeds = read(out, "seeds/seeds.json")
+    assert seeds["seeds"] == [0, 1] and set(seeds["stability"]["pairs"]) == {"0-1"}
+    assert "random_twins" in seeds["stability"] and seeds["carriers"]["chosen"]["coordinates"].keys() == {"0", "1"}
+    assert seeds["findings"]["sae"]["seeds"] == 2 and len(seeds["findings"]["sae"]["per_seed"]) == 2
+    assert summary["sae_seeds"]["findings"]["sae"]["seeds"] == 2
+    page = (out / "report.html").read_text()
+    assert "id='sae-seeds'" in page and "Across 2 SAE seeds" in page

@@ -51,6 +51,13 @@ def measure_seed(bench: Workbench, seed: int, out_dir: Path) -> tuple[Workbench,
     return other, causal
 
 
+def best_latents(causal: dict, attribute: str, swap: list[str], k: int) -> list[int]:
+    """The `k` latents cause / isolate chose first for one swap of an attribute (none where its
+    selection pairs never had the swap)."""
+    selection = ((causal.get("cause_isolate") or {}).get(attribute) or {}).get("selection", [])
+    return next(([row["latent"] for row in s["latents"][:k]] for s in selection if s["swap"] == swap), [])
+
+
 def carriers(causal_by_seed: dict[int, dict], directions: dict[int, object], k: int = 2) -> dict:
     """Per attribute and swap: the first seed's best `k` latents, and in each further seed the
     decoder cosine of each with its partner among that seed's best `k` (`sae.stability.recurrence`).
@@ -60,12 +67,10 @@ def carriers(causal_by_seed: dict[int, dict], directions: dict[int, object], k: 
     for attribute, r in (causal_by_seed[first].get("cause_isolate") or {}).items():
         swaps = {}
         for sel in r.get("selection", []):
-            mine = [row["latent"] for row in sel["latents"][:k]]
-            theirs = {s: next(([row["latent"] for row in o["latents"][:k]] for o in ((causal_by_seed[s].get(
-                "cause_isolate") or {}).get(attribute) or {}).get("selection", []) if o["swap"] == sel["swap"]), [])
-                for s in rest}
-            swaps["->".join(sel["swap"])] = {"latents": {str(first): mine, **{str(s): v for s, v in theirs.items()}},
-                                             **recurrence(directions, first, mine, theirs)}
+            latents = {s: best_latents(causal_by_seed[s], attribute, sel["swap"], k) for s in causal_by_seed}
+            swaps["->".join(sel["swap"])] = {"latents": {str(s): v for s, v in latents.items()},
+                                             **recurrence(directions, first, latents[first],
+                                                          {s: latents[s] for s in rest})}
         out["attributes"][attribute] = swaps
     chosen = {s: c["chosen"] for s, c in causal_by_seed.items()}
     out["chosen"] = {"coordinates": {str(s): j for s, j in chosen.items()},

@@ -204,7 +204,7 @@ def across_seeds_rows(rows: list[Row], run_dir: Path) -> list[Row]:
         held = [(k, across[k]) for k in keys.get(r.section, []) if k in across]
         if held and r.answer != "not measured":
             said = "; ".join((f"{k.split('.')[1]} " if k.startswith("cause_isolate.") else "") + a.count()
-                             for k, a in held)
+                             + (f" ({a.span()})" if a.range() else "") for k, a in held)
             everywhere = all(a.everywhere for _, a in held)
             r = replace(r, answer="partly" if r.answer == "yes" and not everywhere else r.answer,
                         figure=f"{r.figure}; holds on {said}")

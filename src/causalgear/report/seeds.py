@@ -47,12 +47,17 @@ class Across:
     def count(self) -> str:
         return f"{self.held} of {self.n} seeds"
 
+    def span(self, digits: int = 3) -> str:
+        """The figure's range across seeds, "0.931–0.936" ("not measured" where no seed has it)."""
+        span = self.range()
+        if not span:
+            return "not measured"
+        between = " to " if span[0] < 0 else "–"  # "-0.277–-0.117" reads as a subtraction
+        return f"{span[0]:.{digits}f}{between}{span[1]:.{digits}f}"
+
     def text(self, digits: int = 3) -> str:
         """"explained variance 0.931–0.936; passes the health gate on 3 of 3"."""
-        span = self.range()
-        between = " to " if span and span[0] < 0 else "–"  # "-0.277–-0.117" reads as a subtraction
-        figure = f"{span[0]:.{digits}f}{between}{span[1]:.{digits}f}" if span else "not measured"
-        return f"{self.figure_name} {figure}; {self.criterion} on {self.held} of {self.n}"
+        return f"{self.figure_name} {self.span(digits)}; {self.criterion} on {self.held} of {self.n}"
 
     def as_dict(self) -> dict:
         span = self.range()
