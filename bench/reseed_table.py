@@ -12,7 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
-from causalgear.report.findings import read, shift_accuracies
+from causalgear.report.findings import shift_accuracies
+from causalgear.report.reading import read
 from causalgear.report.scoreboard import scoreboard
 from causalgear.report.tables import Table, markdown_rows
 

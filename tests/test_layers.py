@@ -20,7 +20,7 @@ LAYERS = [
     ("workbench",),
     ("interventions",),
     ("steering", "features"),
-    ("serve", "pipeline", "selection"),
+    ("serve", "pipeline", "reseed", "selection"),
     ("preflight", "inputs", "stages", "cli", "__main__", "__init__"),
 ]
 RANK = {name: i for i, names in enumerate(LAYERS) for name in names}

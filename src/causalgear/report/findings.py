@@ -12,15 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from causalgear.errors import CausalgearError
-from causalgear.io import read_json
 from causalgear.report.health import gate_text, health
-
-
-def acts_through_latents(m: dict) -> bool:
-    """A steering method that acts through SAE latents names them (`latent`, or a patch's
-    `moved_latents`); a residual direction's (DiffMean, a probe's, a trained vector) has none."""
-    return m.get("latent") is not None or bool(m.get("moved_latents"))
+from causalgear.report.reading import read
+from causalgear.report.twins import acts_through_latents, beats_twin, clears_twin, twin_of
 
 
 @dataclass(frozen=True)
@@ -29,30 +23,6 @@ class Finding:
     sentence: str
     verdict: str  # "a finding", "not a finding", "healthy", "unhealthy", "measured", "unreadable"
     problem: str = ""  # an unreadable finding's: which file is not the shape its stage writes, and how
-
-
-REMEDY = "rerun the stage that wrote it (or the whole `causalgear pipeline`)"
-
-
-def read(path: Path) -> dict | None:
-    """A run file's JSON object, or None where the stage did not run. A file that is not whole JSON,
-    or not the object its stage writes (`[]`, `null`, a string), is one CausalgearError naming it:
-    every reader of a run (summarize, the findings, the report, compare) reads through here."""
-    if not path.is_file():
-        return None
-    data = read_json(path, REMEDY)
-    if not isinstance(data, dict):
-        raise CausalgearError(f"{path} holds a JSON {type(data).__name__}, not the object its stage writes; {REMEDY}")
-    return data
-
-
-def shaped(path: Path, build, data: dict):
-    """`build(data)`, where a field `build` needs and `data` lacks is one CausalgearError naming the
-    file (a table cannot say "not summarised" in a cell)."""
-    try:
-        return build(data)
-    except (KeyError, TypeError, IndexError, AttributeError, ValueError) as err:
-        raise CausalgearError(f"{path} is not the shape its stage writes (no {err}); {REMEDY}") from None
 
 
 def interval(r: dict, digits: int = 3) -> str:
@@ -196,27 +166,6 @@ def steering(s: dict) -> Finding:
     if "random_direction" in methods:
         text += f"; random direction {interval(methods['random_direction']['test'])}"
     return Finding("steering", text + ".", "a finding" if found else "not a finding")
-
-
-def twin_of(methods: dict, name: str) -> dict | None:
-    """A steering method's random-SAE twin, where it has one (`random_sae_X` for X,
-    `gated_random_sae_X` for `gated_X`)."""
-    gated = name.startswith("gated_")
-    return methods.get(f"gated_random_sae_{name[6:]}" if gated else f"random_sae_{name}")
-
-
-def clears_twin(methods: dict, name: str) -> bool:
-    """Whether a steering method's test interval lies above its random-SAE twin's (no twin: it does)."""
-    twin = twin_of(methods, name)
-    return twin is None or methods[name]["test"]["ci_low"] > twin["test"]["ci_high"]
-
-
-def beats_twin(methods: dict) -> tuple[list[str], list[str]]:
-    """A concept-steering target's SAE methods that have a random-SAE twin, and those of them whose
-    score interval lies above their twin's."""
-    score = {n: m["test"]["score"] for n, m in methods.items()}
-    paired = [n for n, m in methods.items() if acts_through_latents(m) and f"random_sae_{n}" in score]
-    return paired, [n for n in paired if score[n]["ci_low"] > score[f"random_sae_{n}"]["ci_high"]]
 
 
 def concept_steering(c: dict) -> Finding | None:

@@ -13,9 +13,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from causalgear.io import write_text
-from causalgear.report.findings import Finding, findings, interval, rate, read
+from causalgear.report.findings import Finding, findings, interval, rate
 from causalgear.report.html_parts import Markup, escape, join, png_img, table
 from causalgear.report.plots import patching_empty, patching_flat, profile_empty
+from causalgear.report.reading import read
 from causalgear.report.scoreboard import scoreboard
 from causalgear.report.tables import edge, latent_cell, steering_table
 

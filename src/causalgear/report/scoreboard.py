@@ -23,17 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from causalgear.report.findings import (
-    acts_through_latents,
-    beats_twin,
-    clears_twin,
-    interval,
-    rate,
-    read,
-    shift_accuracies,
-    twin_of,
-)
+from causalgear.report.findings import interval, rate, shift_accuracies
 from causalgear.report.health import gate_text, health
+from causalgear.report.reading import read
+from causalgear.report.twins import acts_through_latents, beats_twin, clears_twin, twin_of
 
 ANSWERS = ("yes", "partly", "no", "not measured")
 WORKS = 0.5  # accuracy at which the model is said to do the task

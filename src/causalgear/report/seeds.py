@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from causalgear.report.findings import acts_through_latents, beats_twin, read
 from causalgear.report.health import health
+from causalgear.report.reading import read
+from causalgear.report.twins import acts_through_latents, beats_twin
 
 SEEDS_JSON = Path("seeds") / "seeds.json"
 TOP_K = (1, 2, 5)  # the latent sets cause / isolate measures (interventions.cause_isolate.TOP_K)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from causalgear.errors import CausalgearError
 from causalgear.io import write_problem, write_text
-from causalgear.report.findings import REMEDY, findings
+from causalgear.report.findings import findings
+from causalgear.report.reading import REMEDY
 from causalgear.report.scoreboard import scoreboard
 from causalgear.report.tables import markdown, print_findings, print_table, scoreboard_table, tables
 

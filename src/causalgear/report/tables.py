@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from causalgear.report.findings import Finding, findings, interval, rate, read, shaped
+from causalgear.report.findings import Finding, findings, interval, rate
+from causalgear.report.reading import read, shaped
 from causalgear.report.scoreboard import Row, scoreboard
 
 # where a chosen scale sits on its grid (steering.search's `edge`), in words
