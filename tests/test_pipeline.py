@@ -161,3 +161,4 @@ def test_each_further_sae_seed_is_trained_from_the_same_harvest_and_measured_on_
     assert summary["sae_seeds"]["findings"]["sae"]["seeds"] == 2
     page = (out / "report.html").read_text()
     assert "id='sae-seeds'" in page and "Across 2 SAE seeds" in page
+    assert (out / "seeds" / "seeds.png").is_file() and "alt='each SAE finding" in page

@@ -91,4 +91,7 @@ def reseed_on(bench: Workbench, seeds: list[int], first_causal: dict, out_dir: P
     write_json(out_dir / "seeds.json", result)
     result["findings"] = {key: a.as_dict() for key, a in across_seeds(out_dir.parent).items()}
     write_json(out_dir / "seeds.json", result)
+    from causalgear.report.plots import seeds_plot
+
+    seeds_plot(result["findings"], out_dir / "seeds.png")
     return result

@@ -324,6 +324,8 @@ def _seeds_section(run_dir: Path) -> list[str]:
         return []
     parts = [Markup("<h2 id='sae-seeds'>Across SAE seeds</h2><p>Each SAE figure measured on every SAE seed of the "
                     "run, trained from the same harvest; the figures that read the model alone are measured once.</p>")]
+    if (run_dir / "seeds" / "seeds.png").is_file():
+        parts.append(_img(run_dir / "seeds" / "seeds.png", "each SAE finding's figure on every seed"))
     for t in found:
         parts += [Markup("<h3>{}</h3>").format(t.title),
                   table([dict(zip(t.columns, row, strict=True)) for row in t.rows], t.columns)]

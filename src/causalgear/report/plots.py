@@ -277,3 +277,25 @@ def transfer_plot(result: dict, path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def seeds_plot(findings: dict, path: Path) -> Path | None:
+    """Each SAE finding's figure on every seed (seeds.json's `findings`), a dot per seed: filled where
+    its criterion holds there, open where it fails. Findings on one scale (0 to 1 and Δ accuracy)."""
+    rows = [(key, f) for key, f in findings.items() if any(s["figure"] is not None for s in f["per_seed"])]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 0.32 * len(rows) + 1.2))
+    for y, (_key, f) in enumerate(rows):
+        for s in f["per_seed"]:
+            if s["figure"] is not None:
+                ax.plot(s["figure"], y, "o", ms=7, color="#3b6ea5",
+                        markerfacecolor="#3b6ea5" if s["holds"] else "white")
+    ax.set_yticks(range(len(rows)), [f"{key} ({f['held']} of {f['seeds']})" for key, f in rows], fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", lw=0.6)
+    ax.set_xlabel("figure on each SAE seed (filled: its criterion holds on that seed)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
