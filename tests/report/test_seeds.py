@@ -20,9 +20,9 @@ def edit(path, change) -> None:
     path.write_text(json.dumps(data))
 
 
-def plant_two_seeds(run, holds_on_second: bool):
+def plant_two_seeds(run, holds_on_second: bool, holds_on_first: bool = True):
     """The fixture run as the first of two SAE seeds: two latents carry ORDER BY direction (their interval
-    clears their twin's) on the first; on the second they do so only where `holds_on_second`."""
+    clears their twin's) on the first (where `holds_on_first`); on the second only where `holds_on_second`."""
     def carry(on: bool, rate: float):
         def change(c):
             r = c["cause_isolate"][CARRIED]
@@ -30,7 +30,7 @@ def plant_two_seeds(run, holds_on_second: bool):
             r["beats_random_sae"]["top_2_latents"] = on
         return change
 
-    edit(run / "evaluate" / "causal.json", carry(True, 0.96))
+    edit(run / "evaluate" / "causal.json", carry(holds_on_first, 0.96))
     second = run / "seeds" / "seed_1"
     for sub in ("train", "evaluate", "features", "steer"):
         shutil.copytree(run / sub, second / sub)
@@ -53,6 +53,14 @@ def test_a_finding_that_holds_on_every_seed_keeps_its_verdict(run):
     plant_two_seeds(run, holds_on_second=True)
     (found,) = [f for f in findings(run) if f.stage == "cause_isolate"]
     assert "clears its random twin on 2 of 2" in found.sentence and found.verdict == "a finding"
+
+
+def test_a_finding_that_fails_on_the_first_seed_and_holds_on_another_says_so(run):
+    plant_two_seeds(run, holds_on_second=True, holds_on_first=False)
+    (found,) = [f for f in findings(run) if f.stage == "cause_isolate"]
+    assert found.verdict == "not a finding (but holds on 1 of 2 seeds)"
+    (row,) = [r for r in scoreboard(run) if r.section == "cause-isolate"]
+    assert row.answer == "partly" and f"{CARRIED} 1 of 2 seeds" in row.figure
 
 
 def test_every_seed_s_figures_are_a_table_and_summarize_and_the_report_say_the_count(run, capsys):

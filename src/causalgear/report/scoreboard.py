@@ -16,6 +16,9 @@ findings' own (an interval clears its control), written here once:
 - latents force a value: an SAE method's score interval clears its random-SAE twin's, on every
   target (yes), on some (partly);
 - the feature transfers: its interval on the other data clears the random direction's.
+
+With several SAE seeds (`sae.seeds`), each SAE row says on how many its rule holds, and its figure's
+range; a "yes" that fails on a seed, and a "no" that holds on one, is "partly".
 """
 
 from __future__ import annotations
@@ -179,8 +182,8 @@ def transfer_row(c: dict | None) -> Row:
 
 
 def across_seeds_rows(rows: list[Row], run_dir: Path) -> list[Row]:
-    """Each SAE row with on how many of the run's SAE seeds it holds: a "yes" that fails on a seed
-    is "partly"; the split steering says it ran on the first seed only."""
+    """Each SAE row with on how many of the run's SAE seeds it holds: a "yes" that fails on a seed,
+    and a "no" that holds on one, is "partly"; the split steering says it ran on the first seed only."""
     from dataclasses import replace
 
     from causalgear.report.seeds import across_seeds
@@ -198,8 +201,10 @@ def across_seeds_rows(rows: list[Row], run_dir: Path) -> list[Row]:
         if held and r.answer != "not measured":
             said = "; ".join((f"{k.split('.')[1]} " if k.startswith("cause_isolate.") else "") + a.count()
                              + (f" ({a.span()})" if a.range() else "") for k, a in held)
-            everywhere = all(a.everywhere for _, a in held)
-            r = replace(r, answer="partly" if r.answer == "yes" and not everywhere else r.answer,
+            everywhere, somewhere = all(a.everywhere for _, a in held), any(a.held for _, a in held)
+            answer = "partly" if (r.answer == "yes" and not everywhere) or (r.answer == "no" and somewhere) \
+                else r.answer
+            r = replace(r, answer=answer,
                         figure=f"{r.figure}; holds on {said}")
         elif r.section == "steering" and r.answer != "not measured":
             r = replace(r, figure=f"{r.figure}; the first of {n} SAE seeds only")
