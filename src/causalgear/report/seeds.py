@@ -13,7 +13,7 @@ from pathlib import Path
 
 from causalgear.report.health import health
 from causalgear.report.reading import read
-from causalgear.report.twins import acts_through_latents, beats_twin
+from causalgear.report.twins import beats_twin
 
 SEEDS_JSON = Path("seeds") / "seeds.json"
 TOP_K = (1, 2, 5)  # the latent sets cause / isolate measures (interventions.cause_isolate.TOP_K)
@@ -137,8 +137,7 @@ def _concept(target: str):
         paired, beat = beats_twin(r["methods"])
         if not paired:
             return None
-        scores = [r["methods"][n]["test"]["score"]["rate"] for n in paired if acts_through_latents(r["methods"][n])]
-        return max(scores), bool(beat)
+        return max(r["methods"][n]["test"]["score"]["rate"] for n in paired), bool(beat)
     return get
 
 
