@@ -43,11 +43,10 @@ BAD = [
     (["sae.l1_coeff=nan"], "sae.l1_coeff=nan", "a finite number"),
     (["exec.timeout_s=nan"], "exec.timeout_s=nan", "a finite number"),
     (["steering.grains.scales=[nan]"], "steering.grains.scales[0]=nan", "a finite number"),
-    # a key that moved when steering was nested: one line naming its new key, with the value
-    (["steering.scale=0.1"], "steering.scale was renamed", "use steering.grains.scales=[0.1]"),
-    (["steering.extra_methods=[clamp]"], "steering.extra_methods was renamed", "use steering.methods.extra=[clamp]"),
-    (["steering.concepts=[aggregate:MAX]"], "steering.concepts was renamed",
-     "use steering.concepts.targets=[aggregate:MAX]"),
+    # a key steering's groups do not declare: one line naming the keys there; a value given to a group
+    (["steering.scale=0.1"], "steering.scale is not a config key", "steering has concepts, grains"),
+    (["steering.concepts=[aggregate:MAX]"], "steering.concepts is a group of keys, not a value",
+     "latents, patch, patch_share, positions, prompts, targets, trained"),
     (["steering.methods.alphas=[1.0,inf]"], "steering.methods.alphas[1]=inf", "a finite number"),
     (["exec.max_rows=-1"], "exec.max_rows=-1", "> 0"),
     (["harvest.max_examples=0"], "harvest.max_examples=0", "> 0"),

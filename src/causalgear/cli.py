@@ -44,6 +44,10 @@ def composition_message(err: Exception) -> str:
     if type(cause).__name__ == "ConfigAttributeError" and key and dataclasses.is_dataclass(schema):
         fields = ", ".join(sorted(f.name for f in dataclasses.fields(schema)))
         return f"{key} is not a config key: {key.rsplit('.', 1)[0] if '.' in key else 'the root'} has {fields}"
+    if type(cause).__name__ == "ConfigTypeError" and key and dataclasses.is_dataclass(schema):
+        # a value where the schema has a group of keys (`steering.concepts=[...]`): name the keys
+        fields = ", ".join(sorted(f.name for f in dataclasses.fields(schema)))
+        return f"{key} is a group of keys, not a value: set one of them ({key}.KEY=...): {fields}"
     if type(cause).__name__ == "ValidationError" and key:
         return f"{key}: {str(cause).splitlines()[0]}"
     text = str(err)

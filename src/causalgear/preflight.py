@@ -42,11 +42,6 @@ def compose(overrides: list[str] | tuple[str, ...] = (), stage: str = "none") ->
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from causalgear.config.steering import RenamedKey, renamed_override
-
-    for override in overrides:  # an earlier key: one line naming its new one, not Hydra's "not in struct"
-        if (renamed := renamed_override(override)) is not None:
-            raise RenamedKey(renamed)
     register_configs()
     with initialize_config_dir(version_base=None, config_dir=str(CONF_DIR)):
         return hydra_compose("config", overrides=[*overrides, f"stage={stage}"])

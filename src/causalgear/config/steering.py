@@ -1,8 +1,8 @@
 """`steering`: one sub-group per concern. `target` (what to steer and where: the latent, the
 split, the direction), `grains` (GrAInS' attribution and its step), `methods` (the methods run
 beside GrAInS and their grids) and `concepts` (concept steering, AxBench's score). Every grid is
-a list; a single value is a one-element list. `RENAMED` maps each earlier flat key to its key
-here, so that an old command line gets one line naming the new key.
+a list; a single value is a one-element list. A key none of them declares is refused in one line
+naming the keys the group has (`preflight`).
 """
 
 from __future__ import annotations
@@ -167,36 +167,3 @@ class SteeringConfig:
     def __post_init__(self) -> None:
         _positive("steering", self, "html_examples")
         _at_least("steering.grid_extensions", self.grid_extensions, 0, "an integer >= 0 (0: the grids as given)")
-
-
-# an earlier flat key -> (its key now, whether a single value becomes a one-element list)
-RENAMED = {
-    **{k: (f"target.{k}", False) for k in ("feature", "causal_path", "split", "direction")},
-    **{k: (f"grains.{k}", False) for k in ("position", "baseline", "n_steps", "internal_batch_size", "ig_method",
-                                             "top_tokens", "grad_steps", "scales")},
-    "scale": ("grains.scales", True),
-    **{k: (f"methods.{k}", False) for k in ("alphas", "clamps", "conditional", "positions", "candidates")},
-    "alpha": ("methods.alphas", True), "extra_methods": ("methods.extra", False),
-    "concept_prompts": ("concepts.prompts", False), "concept_latents": ("concepts.latents", False),
-}
-
-
-class RenamedKey(ValueError):
-    """An override of a key that has moved; the message names the new key with the value."""
-
-
-def renamed_override(override: str) -> str | None:
-    """The one-line message for a command-line override of an earlier steering key, else None.
-    `steering.concepts=[...]` (now a group) is read as the old list of targets."""
-    key, sep, value = override.lstrip("+~").partition("=")
-    if not key.startswith("steering.") or not sep:
-        return None
-    old = key.removeprefix("steering.")
-    if old == "concepts" and value.startswith("["):
-        new, listed = "concepts.targets", False
-    elif old in RENAMED:
-        new, listed = RENAMED[old]
-    else:
-        return None
-    value = f"[{value}]" if listed and not value.startswith("[") else value
-    return f"steering.{old} was renamed: use steering.{new}={value}"
