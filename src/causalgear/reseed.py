@@ -18,7 +18,7 @@ from pathlib import Path
 from omegaconf import open_dict
 
 from causalgear.io import write_json
-from causalgear.report.seeds import across_seeds
+from causalgear.report.seeds import across_seeds, seed_dir
 from causalgear.sae.stability import decoder_directions, recurrence, stability
 from causalgear.workbench import Workbench
 
@@ -44,7 +44,7 @@ def measure_seed(bench: Workbench, seed: int, out_dir: Path) -> tuple[Workbench,
     if bench.store.manifest.get("concepts_known"):
         (out_dir / "features").mkdir(parents=True, exist_ok=True)
         coverage_on(other, out_dir / "features")
-    if bench.cfg.steering.concepts.targets and "validation_split" in bench.source.supports:
+    if bench.cfg.steering.concepts.targets:  # a data set without a validation split: each target says so
         (out_dir / "steer").mkdir(parents=True, exist_ok=True)
         write_json(out_dir / "steer" / "steering.json",
                    {"concept_steering": concept_steering(other, bench.cfg.seed, sae_only=True)})
@@ -83,13 +83,12 @@ def reseed_on(bench: Workbench, seeds: list[int], first_causal: dict, out_dir: P
     seeds.json beside their dirs (`out_dir` is the run's `seeds/`)."""
     benches, causal = {seeds[0]: bench}, {seeds[0]: first_causal}
     for s in seeds[1:]:
-        benches[s], causal[s] = measure_seed(bench, s, out_dir / f"seed_{s}")
+        benches[s], causal[s] = measure_seed(bench, s, seed_dir(out_dir.parent, s))
     directions = {s: decoder_directions(b.sae) for s, b in benches.items()}
     result = {"seeds": seeds, "split_steering": SPLIT_STEERING,
               "stability": stability([b.sae for b in benches.values()], [b.twin for b in benches.values()]),
               "carriers": carriers(causal, directions)}
-    write_json(out_dir / "seeds.json", result)
-    result["findings"] = {key: a.as_dict() for key, a in across_seeds(out_dir.parent).items()}
+    result["findings"] = {key: a.as_dict() for key, a in across_seeds(out_dir.parent, seeds).items()}
     write_json(out_dir / "seeds.json", result)
     from causalgear.report.plots import seeds_plot
 

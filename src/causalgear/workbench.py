@@ -93,12 +93,13 @@ class Workbench:
 
         if sae_seed(self.cfg) == seed:
             raise CausalgearError(f"SAE seed {seed} is this workbench's own SAE's; another seed makes another SAE")
-        sae, sae_cfg = load_sae(sae_dir(path))
+        found = sae_dir(path)
+        sae, sae_cfg = load_sae(found)
         cfg = self.cfg.copy()
         with open_dict(cfg):
             cfg.sae.path, cfg.sae.seed = str(path), seed
         sae = sae.to(next(self.model.parameters()).device).requires_grad_(False)
-        return Workbench(cfg, self.model, self.tokenizer, sae, sae_cfg, str(sae_dir(path)), self.site, self.store,
+        return Workbench(cfg, self.model, self.tokenizer, sae, sae_cfg, str(found), self.site, self.store,
                          self._splits)
 
     @property

@@ -68,14 +68,20 @@ class Across:
                              for s, f, h in zip(self.seeds, self.figures, self.holds, strict=True)]}
 
 
-def seed_dirs(run_dir: Path) -> dict[int, Path]:
-    """Each SAE seed's dir, the run's own first; {} for a run of one SAE."""
+def seed_dir(run_dir: Path, seed: int) -> Path:
+    """Where a further SAE seed's stages write, in a run dir."""
+    return Path(run_dir) / "seeds" / f"seed_{seed}"
+
+
+def seed_dirs(run_dir: Path, seeds: list[int] | None = None) -> dict[int, Path]:
+    """Each SAE seed's dir, the run's own first; {} for a run of one SAE. `seeds`: the run's SAE
+    seeds (default: as seeds.json lists them)."""
     run_dir = Path(run_dir)
-    record = read(run_dir / SEEDS_JSON)
-    if not record:
+    if seeds is None:
+        seeds = (read(run_dir / SEEDS_JSON) or {}).get("seeds") or []
+    if len(seeds) < 2:
         return {}
-    seeds = record["seeds"]
-    return {seeds[0]: run_dir, **{s: run_dir / "seeds" / f"seed_{s}" for s in seeds[1:]}}
+    return {seeds[0]: run_dir, **{s: seed_dir(run_dir, s) for s in seeds[1:]}}
 
 
 def is_further_seed(train_dir: Path) -> bool:
@@ -165,9 +171,10 @@ def _criteria(first: dict) -> dict[str, tuple[str, str, object]]:
     return out
 
 
-def across_seeds(run_dir: Path) -> dict[str, Across]:
-    """Every finding measured on every seed of the run, by key; {} for a run of one SAE."""
-    dirs = seed_dirs(run_dir)
+def across_seeds(run_dir: Path, seeds: list[int] | None = None) -> dict[str, Across]:
+    """Every finding measured on every seed of the run, by key; {} for a run of one SAE. `seeds`: as
+    `seed_dirs`."""
+    dirs = seed_dirs(run_dir, seeds)
     if not dirs:
         return {}
     files = {s: _files(d) for s, d in dirs.items()}
