@@ -16,7 +16,7 @@ import torch
 from bench_common import attribution_setup
 
 from causalgear.preflight import compose
-from causalgear.steering.grains import Steerer
+from causalgear.steering.methods.grains import Steerer
 
 
 def main() -> None:

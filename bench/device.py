@@ -9,7 +9,7 @@ process, each pair on the same data:
   - SAE training at d_in 896, d_sae 16384 (relu; topk with k 64): rows/s through our Lightning
     trainer against a bare PyTorch loop doing the same steps, and SAELens' trainer where it is
     installed (null otherwise);
-  - the service: p50 latency of POST /generate with a feature patched (inject) against unsteered,
+  - the service: p50 latency of POST /generate with a feature patched (clamp) against unsteered,
     through the real app (in process, no socket), with the relu SAE trained above.
 Ends with one JSON line. `--tiny` runs the same code at a tiny shape on any device (the test
 suite runs it on a CPU). bench/device.sh is the command to run on a GPU machine.
@@ -114,7 +114,7 @@ def sae_training(cfg, store, shape: dict, device: str) -> tuple[dict, object]:
 
 
 def serving(overrides: list[str], sae, store, shape: dict, out_dir: Path, device: str) -> dict:
-    """p50 of POST /generate, steered (inject on the most frequent code) and unsteered, in one app."""
+    """p50 of POST /generate, steered (clamp on the most frequent code) and unsteered, in one app."""
     import httpx
 
     from causalgear.data.loading import load_split
@@ -147,7 +147,7 @@ def serving(overrides: list[str], sae, store, shape: dict, out_dir: Path, device
             return 1000 * statistics.median(times)
 
     asyncio.run(p50("none"))  # warm-up
-    plain, steered = asyncio.run(p50("none")), asyncio.run(p50("inject"))
+    plain, steered = asyncio.run(p50("none")), asyncio.run(p50("clamp"))
     return {"serve_p50_ms_unsteered": plain, "serve_p50_ms_patched": steered, "serve_p50_ratio": steered / plain,
             "serve_feature": feature}
 

@@ -25,7 +25,7 @@ def main() -> None:
     args, overrides = p.parse_known_args()
 
     from causalgear.preflight import compose
-    from causalgear.steering.grains import Steerer
+    from causalgear.steering.methods.grains import Steerer
 
     _, bench, feature, examples, responses = attribution_setup(overrides, args.feature, args.prompts)
     out: dict = {"feature": feature, "prompts": len(examples)}

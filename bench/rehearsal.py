@@ -81,7 +81,7 @@ def serve_one(overrides: list[str], feature: int, log: Path) -> dict:
                     time.sleep(0.5)
             ready = time.perf_counter() - start
             body = json.dumps({"prompt": "### Instruction: show the name of items ### Context: CREATE TABLE items "
-                                         "(name TEXT, price REAL) ### Response:", "mode": "inject",
+                                         "(name TEXT, price REAL) ### Response:", "mode": "clamp",
                                "feature": feature, "scale": 2.0}).encode()
             request = urllib.request.Request(f"http://127.0.0.1:{port}/generate", data=body,
                                              headers={"Content-Type": "application/json"})

@@ -3,7 +3,10 @@ stages wrote, seconds, paths and provenance aside. For a regression check (the s
 same machine must give the same leaves) and for how far a setting moves the figures (another
 kernel path, another processor). Ends with one JSON line.
 
-  python bench/run_diff.py RUN_A RUN_B [--show 40]
+  python bench/run_diff.py RUN_A RUN_B [--show 40] [--old-layout]
+
+`--old-layout`: RUN_A was written before the layout of `bench/twin_layout.py` (a method's random-SAE
+control as its `twin`, GrAInS' keys renamed) and is read in today's.
 """
 
 from __future__ import annotations
@@ -30,13 +33,16 @@ def leaves(obj, at: str = ""):
         yield at, obj
 
 
-def run_leaves(run: Path) -> dict[str, object]:
+def run_leaves(run: Path, old_layout: bool = False) -> dict[str, object]:
+    from twin_layout import upgrade
+
     out = {}
     for path in sorted(run.rglob("*.json")):
         rel = path.relative_to(run).as_posix()
         if rel.startswith(("wandb/", ".hydra/")) or "/wandb/" in rel:
             continue
-        out.update({f"{rel}:{k}": v for k, v in leaves(json.loads(path.read_text()))})
+        doc = json.loads(path.read_text())
+        out.update({f"{rel}:{k}": v for k, v in leaves(upgrade(doc, rel) if old_layout else doc)})
     return out
 
 
@@ -45,8 +51,9 @@ def main() -> None:
     p.add_argument("a", type=Path)
     p.add_argument("b", type=Path)
     p.add_argument("--show", type=int, default=40, help="differing leaves to print")
+    p.add_argument("--old-layout", action="store_true", help="read RUN_A in today's layout (bench/twin_layout.py)")
     args = p.parse_args()
-    a, b = run_leaves(args.a), run_leaves(args.b)
+    a, b = run_leaves(args.a, args.old_layout), run_leaves(args.b)
     shared = sorted(set(a) & set(b))
     differ = [k for k in shared if a[k] != b[k]]
     numeric = [k for k in differ if isinstance(a[k], int | float) and isinstance(b[k], int | float)
@@ -56,6 +63,8 @@ def main() -> None:
     by_file: dict[str, int] = {}
     for k in differ:
         by_file[k.split(":")[0]] = by_file.get(k.split(":")[0], 0) + 1
+    for k in sorted(set(a) ^ set(b))[:args.show]:
+        print(f"only in {'a' if k in a else 'b'}: {k}")
     print(json.dumps({"leaves": len(shared), "only_a": len(set(a) - set(b)), "only_b": len(set(b) - set(a)),
                       "differ": len(differ), "differ_by_file": by_file,
                       "max_abs_numeric_difference": max((abs(a[k] - b[k]) for k in numeric), default=0.0)}))

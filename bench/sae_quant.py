@@ -1,7 +1,7 @@
 """The 4-bit SAE (bitsandbytes' nf4) against full precision: file size, reconstruction, and steered accuracy.
 
     python bench/sae_quant.py sae.path=outputs/pipeline/DATE/TIME/train [--feature J] [--prompts 300]
-        [--mode inject --scale 2.0] [other overrides]
+        [--mode clamp --scale 2.0] [other overrides]
 
 Writes the SAE with nf4 weights (`bnb-nf4`, see causalgear.sae.quantize) to a temporary dir, then
 measures both SAEs on the same data: explained variance on the
@@ -21,8 +21,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--feature", type=int, default=None, help="default: steering.target.feature or evaluate's choice")
     p.add_argument("--prompts", type=int, default=300)
-    p.add_argument("--mode", default="inject", choices=["inject", "zero", "mean"])
-    p.add_argument("--scale", type=float, default=2.0, help="inject: multiples of the mean active value")
+    p.add_argument("--mode", default="clamp", choices=["clamp", "zero", "mean"])
+    p.add_argument("--scale", type=float, default=2.0, help="clamp: multiples of the mean active value")
     args, overrides = p.parse_known_args()
 
     from causalgear.interventions.factory import Interventions

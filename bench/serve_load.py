@@ -7,7 +7,7 @@ change what is generated (a longer or shorter SQL), so beside the ratio of p50 l
 line gives the mean SQL length of each phase and the ratio per generated token.
 
     python bench/serve_load.py sae.path=outputs/train/DATE/TIME [--clients 4] [--requests 80]
-        [--seconds 120] [--mode inject] [--feature J] [--max-new-tokens 64] [other overrides]
+        [--seconds 120] [--mode clamp] [--feature J] [--max-new-tokens 64] [other overrides]
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--requests", type=int, default=80, help="per phase")
     p.add_argument("--seconds", type=float, default=120, help="per phase, at most")
-    p.add_argument("--mode", default="inject", choices=["inject", "zero", "additive", "grains"])
+    p.add_argument("--mode", default="clamp", choices=["clamp", "zero", "additive", "grains"])
     p.add_argument("--feature", type=int, default=0)
     p.add_argument("--scale", type=float, default=None)
     p.add_argument("--max-new-tokens", type=int, default=64)

@@ -3,7 +3,7 @@ the vocabulary against the whole output, side by side.
 
     python bench/teacher_forcing.py [--steps 30] sae.path=$RUN/train [overrides]
 
-Times `--steps` steps of what `steering.trained_vector` does each step (the loss of 16 selection
+Times `--steps` steps of what `steering.methods.trained_vector` does each step (the loss of 16 selection
 prompts' gold SQL with a vector added at the site, forward and backward), the two ways alternated,
 twice, on the same batches. Ends with one JSON line: the SQL-positions time as a ratio to the
 whole output's, and the largest difference between the two losses and gradients (0: they change
@@ -28,7 +28,7 @@ def main() -> None:
 
     from causalgear.models import teacher_forcing
     from causalgear.preflight import compose
-    from causalgear.steering.trained_vector import gold_sql_loss
+    from causalgear.steering.methods.trained_vector import gold_sql_loss
     from causalgear.workbench import Workbench
 
     cfg = compose(overrides)

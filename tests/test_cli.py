@@ -46,7 +46,7 @@ BAD = [
     # a key steering's groups do not declare: one line naming the keys there; a value given to a group
     (["steering.scale=0.1"], "steering.scale is not a config key", "steering has concepts, grains"),
     (["steering.concepts=[aggregate:MAX]"], "steering.concepts is a group of keys, not a value",
-     "latents, patch, patch_share, positions, prompts, targets, trained"),
+     "latents, methods, patch, patch_share, prompts, targets"),
     (["steering.methods.alphas=[1.0,inf]"], "steering.methods.alphas[1]=inf", "a finite number"),
     (["exec.max_rows=-1"], "exec.max_rows=-1", "> 0"),
     (["harvest.max_examples=0"], "harvest.max_examples=0", "> 0"),

@@ -11,7 +11,7 @@ SRC = Path(causalgear.__file__).parent
 # lowest first: a module may import its own layer and the ones below it, never one above
 LAYERS = [
     ("config",),
-    ("errors", "io", "logs", "estimators", "seeds", "provenance"),
+    ("errors", "io", "logs", "estimators", "seeds", "provenance", "results"),
     ("report",),  # renders dicts and files into plots and pages; knows no model
     ("data",),
     ("models",),

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from causalgear.config import CONF_DIR, ConfigError, register_configs
+
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
 # the stages that read or build the activation store (and so harvest.split)
 HARVESTING_STAGES = ("harvest", "train", "evaluate", "features", "steer", "serve", "select", "pipeline", "none")
@@ -137,13 +141,29 @@ def validate(cfg: DictConfig, overrides: list[str] | tuple[str, ...] = ()) -> No
         data.check_split("harvest.split", cfg.harvest.split)
     if cfg.steering.target.split not in (None, "auto", "handles"):
         data.check_split("steering.target.split", cfg.steering.target.split)
-    for i, name in enumerate(cfg.steering.methods.extra):
-        if name not in steering_methods.extras():
-            raise ConfigError(f"steering.methods.extra[{i}]", name,
-                              f"one of {', '.join(steering_methods.extras())} (causalgear.steering.methods)")
+    steering_methods.check(cfg.steering)
     if cfg.sae.path is not None and sae_dir(cfg.sae.path) is None:
         raise ConfigError("sae.path", cfg.sae.path, "a train run dir (holding sae/cfg.json) or an SAE dir")
     if cfg.sae.path is not None and cfg.stage in SAE_READING_STAGES:
         check_shape_overrides(cfg.sae, explicit_keys(overrides))  # the `sae` group's own shape is not used
     else:
         registry.check(cfg.sae, explicit_keys(overrides))
+
+
+def load_workbench(run_dir: str | Path, *overrides: str, stage: str = "steer") -> Workbench:
+    """The workbench of a pipeline run dir: the config its command line gave (`.hydra/overrides.yaml`),
+    then `overrides`, with its SAE (`train/`) and its model, store and splits; e.g.
+    `load_workbench("outputs/pipeline/DATE/TIME")` in a notebook."""
+    from causalgear.errors import CausalgearError
+    from causalgear.workbench import Workbench
+
+    run = Path(run_dir)
+    if not (run / "train").is_dir():
+        raise CausalgearError(f"{run} has no train/: a pipeline run dir holds the SAE it trained there")
+    saved = run / ".hydra" / "overrides.yaml"
+    given = [str(o) for o in OmegaConf.load(saved)] if saved.is_file() else []
+    given = [o for o in given if not o.startswith(("stage=", "hydra.", "sae.path="))]
+    line = [*given, f"sae.path={run / 'train'}", *overrides]
+    cfg = compose(line, stage=stage)
+    validate(cfg, line)
+    return Workbench.load(cfg, stage)

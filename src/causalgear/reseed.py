@@ -19,6 +19,7 @@ from omegaconf import open_dict
 
 from causalgear.io import write_json
 from causalgear.report.seeds import across_seeds, seed_dir
+from causalgear.results import to_json
 from causalgear.sae.stability import decoder_directions, recurrence, stability
 from causalgear.workbench import Workbench
 
@@ -32,7 +33,7 @@ def measure_seed(bench: Workbench, seed: int, out_dir: Path) -> tuple[Workbench,
     from causalgear.features.stage import coverage_on
     from causalgear.interventions.evaluate import evaluate_on
     from causalgear.sae.train import train
-    from causalgear.steering.concept import concept_steering
+    from causalgear.steering.concepts.steer import concept_steering
 
     cfg = bench.cfg.copy()
     with open_dict(cfg):
@@ -47,7 +48,7 @@ def measure_seed(bench: Workbench, seed: int, out_dir: Path) -> tuple[Workbench,
     if bench.cfg.steering.concepts.targets:  # a data set without a validation split: each target says so
         (out_dir / "steer").mkdir(parents=True, exist_ok=True)
         write_json(out_dir / "steer" / "steering.json",
-                   {"concept_steering": concept_steering(other, bench.cfg.seed, sae_only=True)})
+                   {"concept_steering": to_json(concept_steering(other, bench.cfg.seed, sae_only=True))})
     return other, causal
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, open_dict
@@ -20,6 +21,7 @@ from causalgear.data.sqlexec import budget_of
 from causalgear.errors import CausalgearError
 from causalgear.harvest.run import ensure_store, harvest_layer
 from causalgear.harvest.store import ActivationStore
+from causalgear.io import read_json
 from causalgear.models.accuracy import Runner
 from causalgear.models.loading import load_model
 from causalgear.models.site import Site
@@ -102,6 +104,13 @@ class Workbench:
         return Workbench(cfg, self.model, self.tokenizer, sae, sae_cfg, str(found), self.site, self.store,
                          self._splits)
 
+    @cached_property
+    def card(self) -> dict:
+        """The model card beside the loaded weights (`model_card.json`), read from where the model was
+        loaded; empty for a model without one (a hub id, a directory with no card)."""
+        path = Path(self.model.config.name_or_path) / "model_card.json"
+        return read_json(path, f"delete {path.parent} to rebuild the model") if path.is_file() else {}
+
     @property
     def sae_verified(self) -> bool:
         """Whether the SAE's weights matched the sha256 in its cfg.json (False: it records none)."""
@@ -152,3 +161,4 @@ class Workbench:
 
         return Runner(self.model, self.tokenizer, examples, generation or self.cfg.generation, self.budget,
                       schema_decoding=schema_decoding(data if data is not None else self.cfg.data))
+

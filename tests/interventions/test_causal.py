@@ -31,7 +31,7 @@ def run_evaluate(model_dir, tmp_path, d_sae: int, *extra: str) -> tuple[dict, di
     return result, json.loads((out / "causal.json").read_text())
 
 
-@pytest.mark.parametrize("mode", ["zero", "interchange", "inject"])
+@pytest.mark.parametrize("mode", ["zero", "interchange", "clamp"])
 def test_evaluate_writes_causal_json_and_plot(tiny_qwen2_dir, tmp_path, mode):
     result, saved = run_evaluate(tiny_qwen2_dir, tmp_path, 4, f"causal.mode={mode}")
     assert result["mode"] == mode and saved["chosen"] == result["chosen"]

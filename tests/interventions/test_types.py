@@ -145,7 +145,7 @@ def test_bad_patch_arguments_name_the_value(tiny_qwen2):
     made = Interventions(Site(model, 1), sae, {"mean": torch.zeros(48), "mean_active": torch.ones(48)})
     with pytest.raises(ValueError, match="coordinate 48 is out of range"):
         made.make(ZeroLatent(48))
-    with pytest.raises(ValueError, match="intervention mode 'swap': one of zero, mean, inject, interchange"):
+    with pytest.raises(ValueError, match="intervention mode 'swap': one of zero, mean, clamp, interchange"):
         code_spec("swap", 0)
     with pytest.raises(ValueError, match="interchange needs the counterfactual"):
         made.make(Interchange(0))
@@ -165,16 +165,16 @@ def test_the_factory_builds_each_spec_with_its_value(tiny_qwen2):
     made = Interventions(Site(model, 1), sae, stats, counterfactual=torch.arange(96.0).reshape(2, 48))
     assert made.make(MeanLatent(5)).to == 5.0
     assert made.make(Clamp(5, 3.0)).to == 18.0  # 3 x the mean active value 6
-    assert made.make(code_spec("inject", 5, 3.0)).to == 18.0
+    assert made.make(code_spec("clamp", 5, 3.0)).to == 18.0
     interchange = made.make(Interchange(5))
     assert interchange.value(torch.zeros(2, 7), torch.tensor([1])).tolist() == [[53.0]]  # row 1's z_5
     additive = made.make(AddLatent(5, 2.0))
     torch.testing.assert_close(additive.direction, 6.0 * sae.W_dec[5].detach())  # W_dec[j] * mean active value
     assert additive.alpha == 2.0
-    # in code space: zero is -z; inject sets every coordinate to strength x its mean active value
+    # in code space: zero is -z; clamp sets every coordinate to strength x its mean active value
     z = torch.rand(3, 48)
     torch.testing.assert_close(made.code_delta("zero")(z), -z)
-    torch.testing.assert_close(made.code_delta("inject", 2.0)(z), 2.0 * stats["mean_active"].float() - z)
+    torch.testing.assert_close(made.code_delta("clamp", 2.0)(z), 2.0 * stats["mean_active"].float() - z)
     torch.testing.assert_close(made.code_delta("interchange")(z), torch.arange(24.0, 72.0) - z)
 
 

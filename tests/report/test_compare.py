@@ -70,8 +70,8 @@ def test_a_run_row_carries_cause_and_isolate_per_attribute_beside_the_random_sae
     (run / "evaluate").mkdir(parents=True)
     (run / "metrics.json").write_text(json.dumps({"l0": 4.0, "explained_variance": 0.9}))
     rate = lambda r: {"rate": r, "ci_low": 0.0, "ci_high": 1.0, "n": 10}  # noqa: E731
-    methods = {"top_1_latents": {"cause": rate(0.7), "isolate": rate(1.0)},
-               "random_sae_top_1_latents": {"cause": rate(0.1), "isolate": rate(1.0)},
+    methods = {"top_1_latents": {"cause": rate(0.7), "isolate": rate(1.0),
+                                 "twin": {"cause": rate(0.1), "isolate": rate(1.0)}},
                "diffmean": {"cause": rate(1.0), "isolate": rate(0.9)}}
     (run / "evaluate" / "causal.json").write_text(json.dumps({
         "chosen": 3, "chosen_test": {"delta": -0.1, "ci_low": -0.2, "ci_high": 0.0}, "kl_prompt_positions": 0.1,
@@ -79,24 +79,31 @@ def test_a_run_row_carries_cause_and_isolate_per_attribute_beside_the_random_sae
                                                    "where_operator": {"methods": {}, "skipped": "no pair"}}}))
     row = collect(run, tmp_path)
     assert row["aggregate_top_1_latents_cause"] == 0.7 and row["aggregate_diffmean_isolate"] == 0.9
-    assert row["aggregate_random_sae_top_1_latents_cause"] == 0.1
+    assert row["aggregate_top_1_latents_twin_cause"] == 0.1
     assert "aggregate_full_residual_cause" not in row and not any(k.startswith("where_operator") for k in row)
 
 
 def test_a_run_row_carries_steering_regression_and_concept_scores(tmp_path):
+    import dataclasses
     import json
 
     from causalgear.report.compare import collect
+    from causalgear.results import ConceptMethod, ConceptScore, Proportion, SplitMethod, SteeredSummary, to_json
 
     run = tmp_path / "0" / "train"  # a pipeline run's train dir, its steer dir beside it
     run.mkdir(parents=True)
     (run.parent / "steer").mkdir()
     (run / "metrics.json").write_text(json.dumps({"l0": 4.0, "explained_variance": 0.9}))
-    summary = {"delta": 0.05, "ci_low": 0.01, "ci_high": 0.09, "changed_share": 0.2}
-    score = {"rate": 0.4, "ci_low": 0.3, "ci_high": 0.5, "n": 100}
+    summary = SteeredSummary(delta=0.05, ci_low=0.01, ci_high=0.09, changed_share=0.2)
+    method = to_json(SplitMethod(latent=3, scale=2.0, test=summary,
+                                 in_distribution=dataclasses.replace(summary, delta=-0.01)))
+    score = ConceptScore(concept=0.4, instruction=1.0, fluency=1.0,
+                         score=Proportion(rate=0.4, ci_low=0.3, ci_high=0.5, n=100))
+    diffmean = to_json(ConceptMethod(latent=None, scale=1.0, test=score))
     (run.parent / "steer" / "steering.json").write_text(json.dumps({
-        "methods": {"gated_additive": {"scale": 2.0, "test": summary, "in_distribution": {**summary, "delta": -0.01}}},
-        "concept_steering": {"order_direction:DESC": {"methods": {"diffmean": {"test": {"score": score}}}},
+        "methods": {"gated_additive": method},
+        "concept_steering": {"order_direction:DESC": {"n_select": 10, "n_test": 100, "candidate_latents": [],
+                                                      "methods": {"diffmean": diffmean}},
                              "aggregate:MAX": {"skipped": "no example"}}}))
     row = collect(run, tmp_path)
     assert row["steer_gated_additive_delta"] == 0.05 and row["steer_gated_additive_in_distribution_delta"] == -0.01

@@ -52,11 +52,12 @@ def test_a_patch_of_several_latents_counts_as_sae_based_against_its_twin(run):
     s = json.loads(path.read_text())
     methods = s["concept_steering"]["aggregate:MAX"]["methods"]
     score = {"rate": 0.76, "ci_low": 0.67, "ci_high": 0.83, "n": 100}
-    methods["patch_at_span"] = {"latent": None, "scale": 1.0, "moved_latents": [138, 218, 35],
-                                "test": {"score": score, "concept": 0.76, "instruction": 1.0, "fluency": 0.99}}
-    methods["random_sae_patch_at_span"] = {**methods["patch_at_span"], "test": {
+    patch = {"latent": None, "scale": 1.0, "scale_at_grid_edge": None, "selection_score": 0.7, "selection_curve": [],
+             "moved_latents": [138, 218, 35],
+             "test": {"score": score, "concept": 0.76, "instruction": 1.0, "fluency": 0.99}}
+    methods["patch_at_span"] = {**patch, "twin": {**patch, "test": {
         "score": {**score, "rate": 0.0, "ci_low": 0.0, "ci_high": 0.04}, "concept": 0.0, "instruction": 1.0,
-        "fluency": 0.99}}
+        "fluency": 0.99}}}
     path.write_text(json.dumps(s))
     concept = {f.stage: f for f in findings(run)}["concept_steering"]
     assert concept.verdict == "a finding" and "aggregate:MAX (patch_at_span 0.76)" in concept.sentence
@@ -72,7 +73,8 @@ def test_an_sae_method_that_clears_0_is_a_finding_only_above_its_random_twin(run
     gain["test"].update(delta=0.1, ci_low=0.05, ci_high=0.15)
     twin = copy.deepcopy(gain)
     twin["test"].update(delta=0.08, ci_low=0.04, ci_high=0.12)
-    s["methods"].update(trained_latents=gain, random_sae_trained_latents=twin)
+    gain["twin"] = twin
+    s["methods"].update(trained_latents=gain)
     path.write_text(json.dumps(s))
     steer = {f.stage: f for f in findings(run)}["steering"]
     assert "trained_latents +0.100 [+0.050, +0.150]" in steer.sentence

@@ -16,7 +16,7 @@ from causalgear.report.attributions import attributions_page
 from causalgear.report.compare import comparison_html
 from causalgear.report.features_page import write_features_page
 from causalgear.report.page import write_report
-from causalgear.steering.grains import Attributed
+from causalgear.steering.methods.grains import Attributed
 from tests.report.test_page import HOSTILE, Tags, hostile_run
 
 # what the project's own pages may contain; anything else came from the data
@@ -68,7 +68,7 @@ def test_attributions_html_writes_no_tag_from_its_data(tmp_path):
     attributed = Attributed(prompt_ids=ids, response_ids=ids[:2], attributions=torch.linspace(-1, 1, len(ids) + 2),
                             f_input=1.0, f_baseline=0.0, completeness_error=0.01, tokens=torch.tensor([0, 1]),
                             unit_delta=None)
-    result = {"feature": 3, "layer": 1, "site": h, "position": h, "baseline_embedding": h, "n_steps": 8,
+    result = {"feature": 3, "layer": 1, "site": h, "readout": h, "baseline_embedding": h, "n_steps": 8,
               "ig_method": h, "methods": {"grains": {"scale": 0.1, "mean_completeness_error": 0.01},
                                           "additive": {"scale": 1.0}}}
     page = attributions_page(tmp_path / "a.html", result, [example], [attributed], tokenizer,

@@ -59,7 +59,7 @@ def test_concept_steering_names_the_targets_its_latents_beat_their_twin_on(run):
     s = _json(run, "steer/steering.json")
     assert concept_steering_row(s).answer == "not measured"  # no random-SAE twin to hold them against
     methods = s["concept_steering"]["aggregate:MAX"]["methods"]
-    methods["random_sae_clamp"] = copy.deepcopy(methods["clamp"])
+    methods["clamp"]["twin"] = copy.deepcopy(methods["clamp"])
     assert concept_steering_row(s).answer == "no"
     methods["clamp"]["test"]["score"] = {"rate": 0.8, "ci_low": 0.7, "ci_high": 0.9, "n": 100}
     row = concept_steering_row(s)

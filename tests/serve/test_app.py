@@ -38,10 +38,10 @@ def prompt_of(engine) -> str:
 
 def test_generate_answers_with_sql_activations_and_timings(engine):
     app = create_app(engine, engine.s)
-    (r,) = call(app, ("POST", "/generate", {"json": {"prompt": prompt_of(engine), "mode": "inject", "scale": 3}}))
+    (r,) = call(app, ("POST", "/generate", {"json": {"prompt": prompt_of(engine), "mode": "clamp", "scale": 3}}))
     assert r.status_code == 200, r.text
     body = r.json()
-    assert isinstance(body["sql"], str) and body["feature"] == 1 and body["mode"] == "inject"
+    assert isinstance(body["sql"], str) and body["feature"] == 1 and body["mode"] == "clamp"
     # after: what the SAE reads back from the edited residual stream (measured, not the value set)
     assert body["activation_after"] > body["activation_before"] >= 0
     assert set(body["timings_ms"]) == {"prepare", "generate", "measure", "queue", "total"}
@@ -55,7 +55,7 @@ def test_generate_answers_with_sql_activations_and_timings(engine):
 def test_concurrent_requests_get_exactly_what_they_get_alone(engine):
     app = create_app(engine, engine.s)
     p = prompt_of(engine)
-    bodies = [{"prompt": p, "feature": 1, "mode": "inject", "scale": 40},
+    bodies = [{"prompt": p, "feature": 1, "mode": "clamp", "scale": 40},
               {"prompt": p, "feature": 5, "mode": "additive", "scale": 30},
               {"prompt": p, "feature": 2, "mode": "grains", "scale": 2.0},
               {"prompt": p, "feature": 3, "mode": "zero"}]
@@ -141,7 +141,7 @@ def test_an_nf4_sae_serves_and_reports_its_size(smoke_sae, tmp_path):
     (h,) = call(app, ("GET", "/healthz", {}))
     q = h.json()["sae_quantization"]
     assert q["format"] == "bnb-nf4" and q["bytes"] > 0 and (tmp_path / "sae_q4" / "cfg.json").is_file()
-    (r,) = call(app, ("POST", "/generate", {"json": {"prompt": prompt_of(engine), "mode": "inject", "scale": 3}}))
+    (r,) = call(app, ("POST", "/generate", {"json": {"prompt": prompt_of(engine), "mode": "clamp", "scale": 3}}))
     assert r.status_code == 200 and r.json()["activation_after"] > r.json()["activation_before"]
 
 

@@ -13,7 +13,7 @@ from causalgear.preflight import compose
 from causalgear.serve.app import create_app
 from causalgear.serve.engine import Engine
 
-MODES = ("inject", "zero", "additive", "grains", "none")
+MODES = ("clamp", "zero", "additive", "grains", "none")
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def timed_post(url, path, body=None, content=None):
 
 
 def normal(engine):
-    return {"prompt": load_split(engine.cfg)[0].prompt, "mode": "inject", "max_new_tokens": 16}
+    return {"prompt": load_split(engine.cfg)[0].prompt, "mode": "clamp", "max_new_tokens": 16}
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -13,8 +13,11 @@ from causalgear.data.examples import Example
 from causalgear.data.loading import load_split
 from causalgear.data.sqlexec import DEFAULT_BUDGET
 from causalgear.preflight import compose, validate
-from causalgear.steering.concept import concept_steering, harmonic, has_value, judges
-from causalgear.steering.concept_spans import attribute_span, moved_latents, value_span
+from causalgear.results import to_json
+from causalgear.steering.concepts.context import moved_latents
+from causalgear.steering.concepts.judges import harmonic, has_value, judges
+from causalgear.steering.concepts.spans import attribute_span, value_span
+from causalgear.steering.concepts.steer import concept_steering
 from causalgear.workbench import Workbench
 from tests.conftest import SMOKE_SMALL
 
@@ -72,13 +75,16 @@ def test_concept_steering_chooses_on_validation_and_reports_each_method(smoke_sa
     cfg = compose([*overrides, "data.n_validation_per_set=8", "steering.concepts.targets=[order_direction:DESC]",
                    "steering.concepts.prompts=4", "steering.concepts.latents=2", "steering.methods.alphas=[1.0,4.0]",
                    "steering.methods.clamps=[3.0]"], stage="steer")
-    result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:DESC"]
+    result = to_json(concept_steering(Workbench.load(cfg, "steer"), 0))["order_direction:DESC"]
     assert result["n_select"] == 4 and result["n_test"] <= 4 and len(result["candidate_latents"]) == 2
-    at_every_position = {"clamp", "additive", "diffmean", "random_direction", "random_sae_clamp", "random_sae_additive"}
-    at_the_words = {"diffmean_at_span", "clamp_at_span", "additive_at_span", "patch_at_span",
-                    "random_sae_clamp_at_span", "random_sae_additive_at_span", "random_sae_patch_at_span"}
-    assert set(result["methods"]) == {"none"} | at_every_position | at_the_words  # the SAE's random twin too
-    for name, m in result["methods"].items():
+    at_every_position = {"clamp", "additive", "diffmean", "random_direction"}
+    at_the_words = {"diffmean_at_span", "clamp_at_span", "additive_at_span", "patch_at_span"}
+    assert set(result["methods"]) == {"none"} | at_every_position | at_the_words
+    through_sae = {"clamp", "additive", "clamp_at_span", "additive_at_span", "patch_at_span"}
+    assert {n for n, m in result["methods"].items() if "twin" in m} == through_sae  # the SAE's random twin
+    entries = [(n, m) for n, m in result["methods"].items()] + \
+        [(n, m["twin"]) for n, m in result["methods"].items() if "twin" in m]
+    for name, m in entries:
         t = m["test"]
         assert all(0 <= t[k] <= 1 for k in ("concept", "instruction", "fluency"))
         assert t["score"]["n"] == result["n_test"] and t["score"]["rate"] <= min(t["concept"], t["instruction"],
@@ -86,7 +92,7 @@ def test_concept_steering_chooses_on_validation_and_reports_each_method(smoke_sa
         if name == "none":
             assert m["scale"] == 0.0
             continue
-        kind = name.removeprefix("random_sae_").removesuffix("_at_span")
+        kind = name.removesuffix("_at_span")
         grid = {"clamp": 2 * 1, "additive": 2 * 2, "patch": 3}.get(kind, 2)
         assert len(m["selection_curve"]) == grid
         best = max(c["score"] for c in m["selection_curve"] if not c.get("pruned"))  # halving: half-scored
@@ -144,16 +150,21 @@ def test_span_only_steering_has_only_the_at_span_methods(smoke_sae):
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "data.n_validation_per_set=8", "steering.concepts.targets=[order_direction:ASC]",
                    "steering.concepts.prompts=3", "steering.concepts.latents=1", "steering.methods.alphas=[2.0]",
-                   "steering.methods.clamps=[3.0]", "steering.concepts.positions=[span]", "causal.random_sae=false"],
+                   "steering.methods.clamps=[3.0]", "steering.concepts.methods.all=[]",
+                   "causal.random_sae=false"],
                   stage="steer")
-    result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:ASC"]
+    result = to_json(concept_steering(Workbench.load(cfg, "steer"), 0))["order_direction:ASC"]
     assert set(result["methods"]) == {"none", "diffmean_at_span", "clamp_at_span", "additive_at_span",
                                       "patch_at_span"}
 
 
 def test_concept_positions_are_checked():
-    with pytest.raises(ConfigError, match="steering.concepts.positions"):
-        validate(compose(["steering.concepts.positions=[everywhere]"]))
+    with pytest.raises(Exception, match="everywhere"):  # where a method acts: all or span, nothing else
+        validate(compose(["steering.concepts.methods={everywhere:[clamp]}"]))
+    with pytest.raises(ConfigError, match="steering.concepts.methods"):
+        validate(compose(["steering.concepts.methods.all=[]", "steering.concepts.methods.span=[]"]))
+    with pytest.raises(ConfigError, match=r"steering.concepts.methods.span\[1\]='clamps'.*one of grains"):
+        validate(compose(["steering.concepts.methods={span:[clamp,clamps]}"]))
     with pytest.raises(ConfigError, match=r"steering.concepts.patch_share=1.5.*a share above 0, at most 1"):
         validate(compose(["steering.concepts.patch_share=1.5"]))
     with pytest.raises(ConfigError, match=r"steering.concepts.patch=\[0.0\]"):
@@ -170,7 +181,7 @@ def test_concept_positions_are_checked():
     ("SELECT a FROM t", "where_operator", ">", None),  # a component training does not rewrite
 ])
 def test_training_s_gold_sql_has_the_value_forced_in_and_nothing_else_moved(sql, component, value, forced):
-    from causalgear.steering.concept_trained import forced_sql
+    from causalgear.steering.concepts.forced import forced_sql
 
     assert forced_sql(sql, component, value) == forced
 
@@ -178,16 +189,15 @@ def test_training_s_gold_sql_has_the_value_forced_in_and_nothing_else_moved(sql,
 def test_trained_concept_steering_reports_a_vector_the_sae_s_latents_and_their_twin(smoke_sae):
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "data.n_validation_per_set=8", "steering.concepts.targets=[order_direction:DESC]",
-                   "steering.concepts.prompts=3", "steering.concepts.positions=[span]",
-                   "steering.concepts.trained=true", "steering.methods.trained_steps=3",
-                   "steering.methods.trained_latents=2"], stage="steer")
-    result = concept_steering(Workbench.load(cfg, "steer"), 0)["order_direction:DESC"]
-    trained = {"trained_vector", "trained_latents", "random_sae_trained_latents"}
-    assert trained <= set(result["methods"])
-    for name in trained:
-        m = result["methods"][name]
+                   "steering.concepts.prompts=3",
+                   "steering.concepts.methods={all:[trained_vector,trained_latents],span:[]}",
+                   "steering.methods.trained.steps=3",
+                   "steering.methods.trained.latents=2"], stage="steer")
+    result = to_json(concept_steering(Workbench.load(cfg, "steer"), 0))["order_direction:DESC"]
+    assert set(result["methods"]) == {"none", "trained_vector", "trained_latents"}
+    methods = result["methods"]
+    for m in (methods["trained_vector"], methods["trained_latents"], methods["trained_latents"]["twin"]):
         assert m["trained_on"] == result["n_select"] and m["latent"] is None
         assert [c["scale"] for c in m["selection_curve"]][:3] == [0.5, 1.0, 2.0]
-    for name in ("trained_latents", "random_sae_trained_latents"):
-        m = result["methods"][name]
+    for m in (methods["trained_latents"], methods["trained_latents"]["twin"]):
         assert len(m["moved_latents"]) == len(m["trained_amounts"]) == 2

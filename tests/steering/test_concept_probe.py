@@ -8,9 +8,9 @@ from causalgear.data.components import components
 from causalgear.data.loading import load_split
 from causalgear.preflight import compose
 from causalgear.steering.arms import question_features
-from causalgear.steering.concept_probe import ConceptProbe, writer_activation
-from causalgear.steering.methods.base import MethodSkipped, SteerContext
-from causalgear.steering.methods.concept_probe import ConceptProbeSteering
+from causalgear.steering.methods.base import MethodSkipped
+from causalgear.steering.methods.concept_probe import ConceptProbe, ConceptProbeSteering, writer_activation
+from causalgear.steering.methods.context import SteerContext
 from causalgear.workbench import Workbench
 
 
@@ -47,4 +47,4 @@ def test_the_writer_is_the_position_before_the_value_token(smoke_sae):
 def test_splits_without_one_categorical_component_get_no_probe(smoke_sae):
     bench = _bench(smoke_sae)
     with pytest.raises(MethodSkipped, match="shifts no element"):
-        ConceptProbeSteering(SteerContext(bench, 0, [0], "test_shift.aggregate", {}))
+        ConceptProbeSteering(SteerContext.of(bench, 0, [0], "test_shift.aggregate", {}))

@@ -7,7 +7,8 @@ from causalgear.data.loading import load_split
 from causalgear.preflight import compose
 from causalgear.steering.arms import Arm, question_features
 from causalgear.steering.conditional import MisreadDetector, fit_detector
-from causalgear.steering.methods.base import Gated, MethodSkipped, SteerContext, SteeringMethod
+from causalgear.steering.methods.base import Gated, MethodSkipped, SteeringMethod
+from causalgear.steering.methods.context import SteerContext
 from causalgear.steering.run import steer
 from causalgear.workbench import Workbench
 
@@ -119,7 +120,7 @@ def test_the_detector_reads_the_prompt_activations_of_the_selection_arms(smoke_s
     # a planted misreading: every CS1 prompt (the questions with no ORDER BY, aggregate or WHERE) "answered wrong"
     planted = np.array([e.group != "CS1" for e in examples], dtype=float)
     def ctx(base):
-        return SteerContext(bench, 0, [0], "train", {"selection": _arm(examples, base, [""] * len(examples),
+        return SteerContext.of(bench, 0, [0], "train", {"selection": _arm(examples, base, [""] * len(examples),
                                                                         key="selection")})
 
     detector = fit_detector(ctx(planted))

@@ -6,7 +6,7 @@ from causalgear.interventions.factory import decoder_direction
 from causalgear.models.site import Site
 from causalgear.sae.relu import ReLUSAE
 from causalgear.steering.feature import FeatureReadout, readout_mask
-from causalgear.steering.grains import chosen_tokens, perturbation
+from causalgear.steering.methods.grains import chosen_tokens, perturbation
 
 
 def _readout(tiny_qwen2):
@@ -66,7 +66,7 @@ def test_prompts_attributed_together_equal_each_attributed_alone(tiny_qwen2):
     from omegaconf import OmegaConf
 
     from causalgear.config.steering import SteeringConfig
-    from causalgear.steering.grains import Steerer
+    from causalgear.steering.methods.grains import Steerer
 
     model, tokenizer = tiny_qwen2
     torch.manual_seed(0)
@@ -74,7 +74,7 @@ def test_prompts_attributed_together_equal_each_attributed_alone(tiny_qwen2):
                "### Instruction: show the name and the age of every person ### Response:"]
     responses = ["SELECT name FROM people", "SELECT COUNT(*)", ""]
     s = OmegaConf.structured(SteeringConfig)
-    s.grains.top_tokens = 3
+    s.grains.perturbed_tokens = 3
 
     def attributed(rows_per_pass: int):
         s.grains.internal_batch_size = rows_per_pass
@@ -95,7 +95,7 @@ def test_the_unit_perturbation_is_the_one_step_perturbation_at_scale_one(tiny_qw
     from omegaconf import OmegaConf
 
     from causalgear.config.steering import SteeringConfig
-    from causalgear.steering.grains import Steerer
+    from causalgear.steering.methods.grains import Steerer
 
     model, tokenizer = tiny_qwen2
     torch.manual_seed(0)

@@ -1,10 +1,15 @@
 """Steering methods are types: a new one is one class and one registration, and the run measures,
 writes and reports it like every other."""
 
+import json
+
+import pytest
 import torch
 
+from causalgear import AddLatent, SteeringMethod, register
 from causalgear.preflight import compose, validate
 from causalgear.report.page import write_report
+from causalgear.report.summarize import main as summarize
 from causalgear.steering import methods
 from causalgear.steering.methods.directions import Direction
 from causalgear.steering.run import steer
@@ -23,14 +28,38 @@ class Nothing(Direction):
         return [(None, 1.0), (None, 2.0)]
 
 
-def test_a_registered_method_is_measured_written_and_reported(smoke_sae, tmp_path, monkeypatch):
-    monkeypatch.setitem(methods._METHODS, "nothing", Nothing)
+class Unlatched(SteeringMethod):
+    """A toy method that acts through the SAE: its first latent's additive direction at no strength,
+    so its outputs (and its twin's) are the unsteered ones."""
+
+    name = "unlatched"
+    acts_through_sae = True
+
+    def grid(self):
+        return [(j, s) for j in self.ctx.latents[:1] for s in (1.0, 2.0)]
+
+    def intervention(self, arm, point):
+        return self.ctx.make(arm, AddLatent(point[0], 0.0, self.ctx.positions(arm)))
+
+
+@pytest.fixture
+def toys():
+    """The toy methods registered through the public API, unregistered after the test."""
+    saved = dict(methods._METHODS)
+    register("nothing", Nothing)
+    register("unlatched", Unlatched)
+    yield
+    methods._METHODS.clear()
+    methods._METHODS.update(saved)
+
+
+def test_a_registered_method_is_measured_written_and_reported(smoke_sae, tmp_path, toys):
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.5]",
                    "steering.methods.alphas=[4.0]",
                    "steering.html_examples=2", "steering.target.split=null", "steering.methods.candidates=0",
                    "steering.concepts.targets=[]", "steering.methods.conditional=false",
-                   "steering.methods.extra=[nothing]"])
+                   "steering.methods.extra=[nothing]", "steering.methods.twins=[]"])
     validate(cfg)  # the config check knows it by its registration
     result = steer(cfg, tmp_path / "steer")
     toy = result["methods"]["nothing"]
@@ -44,9 +73,38 @@ def test_a_registered_method_is_measured_written_and_reported(smoke_sae, tmp_pat
     assert "<td>nothing</td>" in page
 
 
-def test_an_unregistered_method_is_refused_by_the_config_check():
-    import pytest
+def test_a_registered_method_runs_on_the_split_and_in_concept_steering_beside_its_random_sae_twin(
+        smoke_sae, tmp_path, toys, capsys):
+    overrides, _ = smoke_sae
+    cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.5]",
+                   "steering.methods.alphas=[4.0]", "steering.html_examples=2", "steering.target.split=null",
+                   "steering.methods.candidates=1", "steering.methods.conditional=false",
+                   "steering.methods.extra=[unlatched]", "steering.methods.twins=[unlatched]",
+                   "data.n_validation_per_set=8", "steering.concepts.targets=[order_direction:DESC]",
+                   "steering.concepts.prompts=3", "steering.concepts.methods={all:[unlatched],span:[]}"],
+                  stage="steer")
+    validate(cfg)
+    steer(cfg, tmp_path / "steer")
+    written = json.loads((tmp_path / "steer" / "steering.json").read_text())
+    on_split = written["methods"]["unlatched"]
+    on_concept = written["concept_steering"]["order_direction:DESC"]["methods"]["unlatched"]
+    for entry in (on_split, on_concept):
+        assert entry["latent"] is not None
+        twin_entry = entry["twin"]  # measured the same way on the random-weight SAE's latents
+        assert twin_entry["latent"] is not None and "twin" not in twin_entry
+        assert [p["scale"] for p in twin_entry["selection_curve"] if p["latent"] is not None] == [1.0, 2.0]
+    # no strength: the SAE's outputs and its twin's are the unsteered ones
+    assert on_split["test"]["changed_share"] == on_split["twin"]["test"]["changed_share"] == 0.0
+    unsteered = written["concept_steering"]["order_direction:DESC"]["methods"]["none"]["test"]["score"]
+    assert on_concept["test"]["score"] == on_concept["twin"]["test"]["score"] == unsteered
+    page = write_report(tmp_path, cfg).read_text()
+    assert page.count("<td>unlatched</td>") >= 2 and page.count("<td>unlatched (random SAE)</td>") >= 2
+    assert summarize([str(tmp_path)]) == 0
+    said = capsys.readouterr().out
+    assert said.count("unlatched (random SAE)") >= 2
 
+
+def test_an_unregistered_method_is_refused_by_the_config_check():
     from causalgear.config import ConfigError
 
     with pytest.raises(ConfigError, match="steering.methods.extra\\[0\\]='nothing'"):
@@ -62,8 +120,8 @@ def test_diffmean_steers_from_the_selection_prompts_answered_wrong_toward_those_
     from causalgear.data.loading import load_split
     from causalgear.estimators import diffmean
     from causalgear.steering.arms import ArmMaker
-    from causalgear.steering.baselines import mean_prompt_activation
-    from causalgear.steering.methods.base import MethodSkipped, SteerContext
+    from causalgear.steering.methods.base import MethodSkipped
+    from causalgear.steering.methods.context import SteerContext, mean_prompt_activation
     from causalgear.steering.methods.directions import DiffMean
     from causalgear.workbench import Workbench
 
@@ -74,7 +132,7 @@ def test_diffmean_steers_from_the_selection_prompts_answered_wrong_toward_those_
 
     def ctx(base):
         arm = ArmMaker(bench, None).make("selection", examples, base=base, preds=[""] * len(examples))
-        return SteerContext(bench, 2, [2], "test", {"selection": arm})
+        return SteerContext.of(bench, 2, [2], "test", {"selection": arm})
 
     method = DiffMean(ctx(right))
     acts = mean_prompt_activation(bench.tokenizer, [e.prompt for e in examples], bench.site)
@@ -82,7 +140,6 @@ def test_diffmean_steers_from_the_selection_prompts_answered_wrong_toward_those_
     norm = float(method.ctx.direction.norm())
     assert torch.allclose(method.along, d * norm / d.norm(), atol=1e-6)
     assert [p for p in method.grid()] == [(None, a) for a in method.ctx.alphas]
-    import pytest
 
     with pytest.raises(MethodSkipped, match="no right"):
         DiffMean(ctx(np.zeros(len(examples))))

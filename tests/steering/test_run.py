@@ -84,7 +84,7 @@ def test_attributions_json_has_every_prompt_with_its_tokens_and_perturbed_positi
     for row in att["examples"]:
         assert len(row["tokens"]) == len(row["token_ids"]) == len(row["attributions"])
         assert (row["baseline"], row["n_steps"], row["layer"], row["coordinate"]) == ("pad", 32, 1, 2)
-        assert len(row["perturbed_positions"]) == min(8, row["prompt_length"])  # steering.grains.top_tokens
+        assert len(row["perturbed_positions"]) == min(8, row["prompt_length"])  # steering.grains.perturbed_tokens
 
 
 def test_integrated_gradients_are_complete_within_five_percent(steered):
@@ -184,7 +184,7 @@ def test_a_steering_split_or_method_that_does_not_exist_is_refused():
         validate(compose(["steering.methods.extra=[clamp,prompting]"]))
     assert str(err.value) == ("steering.methods.extra[1]='prompting' is not allowed: one of clamp, diffmean, "
                               "random_direction, concept_probe, trained_vector, trained_latents, "
-                              "random_sae_trained_latents (causalgear.steering.methods)")
+                              "patch (causalgear.steering.methods)")
 
 
 def test_the_clamp_and_the_simple_baselines_steer_beside_the_feature(smoke_sae, tmp_path, capsys):
@@ -211,7 +211,8 @@ def test_diffmean_points_from_wrong_to_right_at_the_given_norm():
     import numpy as np
     import torch
 
-    from causalgear.steering.baselines import diffmean_direction, random_direction
+    from causalgear.steering.methods.context import diffmean_direction
+    from causalgear.steering.methods.directions import random_direction
 
     acts = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, 2.0], [0.0, 4.0]])
     d = diffmean_direction(acts, np.array([1, 1, 0, 0]), norm=5.0)
@@ -230,7 +231,7 @@ def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_s
     import dataclasses
 
     from causalgear import workbench
-    from causalgear.steering import concept
+    from causalgear.steering.concepts import steer as concept
 
     overrides, _ = smoke_sae
     cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.05,0.5]",
@@ -257,17 +258,22 @@ def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_s
     peeked = steer(cfg, tmp_path / "b")
     for key in ("data_split", "split_choice", "candidate_latents", "detector", "skipped_methods"):
         assert peeked[key] == honest[key], key
-    assert {"trained_vector", "trained_latents", "random_sae_trained_latents"} <= set(honest["methods"])
+    assert {"trained_vector", "trained_latents"} <= set(honest["methods"]) and "twin" in honest["methods"][
+        "trained_latents"]
     for name, m in honest["methods"].items():
-        for key in ("latent", "scale", "selection_curve", "moved_latents", "trained_amounts"):
-            assert peeked["methods"][name].get(key) == m.get(key), (name, key)
-        assert peeked["methods"][name]["test"]["steered_accuracy"] == 0.0  # the test figures did see the change
+        for entry, seen in ((m, peeked["methods"][name]), *(((m["twin"], peeked["methods"][name]["twin"]),)
+                                                            if "twin" in m else ())):
+            for key in ("latent", "scale", "selection_curve", "moved_latents", "trained_amounts"):
+                assert seen.get(key) == entry.get(key), (name, key)
+            assert seen["test"]["steered_accuracy"] == 0.0  # the test figures did see the change
     honest_c, peeked_c = (r["concept_steering"]["order_direction:DESC"] for r in (honest, peeked))
     assert peeked_c["candidate_latents"] == honest_c["candidate_latents"]
     for name, m in honest_c["methods"].items():
-        for key in ("latent", "scale", "selection_curve"):
-            assert peeked_c["methods"][name].get(key) == m.get(key), (name, key)
-        assert peeked_c["methods"][name]["test"]["instruction"] == 0.0  # every gold now reads another table
+        for entry, seen in ((m, peeked_c["methods"][name]), *(((m["twin"], peeked_c["methods"][name]["twin"]),)
+                                                              if "twin" in m else ())):
+            for key in ("latent", "scale", "selection_curve"):
+                assert seen.get(key) == entry.get(key), (name, key)
+            assert seen["test"]["instruction"] == 0.0  # every gold now reads another table
 
 
 def test_component_flips_say_which_part_of_the_sql_steering_fixed_and_broke():
@@ -281,9 +287,9 @@ def test_component_flips_say_which_part_of_the_sql_steering_fixed_and_broke():
     before = ["SELECT name FROM pets ORDER BY age DESC", "SELECT AVG(age) AS avg_age FROM pets"]
     after = ["SELECT name FROM pets ORDER BY age ASC", "SELECT MAX(age) AS max_age FROM pets"]
     s = steered_summary(examples, np.array([0.0, 1.0]), np.array([1.0, 0.0]), before, after, 100, 0)
-    assert s["component_flips"]["order_direction"] == {"fixed": 1, "broken": 0}
-    assert s["component_flips"]["aggregate"] == {"fixed": 0, "broken": 1}
-    assert s["component_flips"]["select"] == {"fixed": 0, "broken": 0} and s["fixed"] == s["broken"] == 1
+    assert s.component_flips["order_direction"] == {"fixed": 1, "broken": 0}
+    assert s.component_flips["aggregate"] == {"fixed": 0, "broken": 1}
+    assert s.component_flips["select"] == {"fixed": 0, "broken": 0} and s.fixed == s.broken == 1
 
 
 def test_the_residual_methods_steer_at_the_positions_the_config_names(smoke_sae, tmp_path):
@@ -293,7 +299,7 @@ def test_the_residual_methods_steer_at_the_positions_the_config_names(smoke_sae,
         cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.5]",
                        "steering.methods.alphas=[8.0]",
                        "steering.html_examples=2", *ONE_SPLIT, "steering.methods.extra=[random_direction]",
-                       f"steering.methods.positions={where}", "steering.grains.top_tokens=1"])
+                       f"steering.methods.positions={where}", "steering.grains.perturbed_tokens=1"])
         runs[where] = steer(cfg, tmp_path / where)
         assert runs[where]["positions"] == where
     # one prompt token edited changes no more outputs than every position, generation included

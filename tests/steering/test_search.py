@@ -31,7 +31,7 @@ def test_a_best_point_inside_the_grid_adds_nothing():
 
 
 def test_without_extensions_a_choice_at_the_edge_is_flagged():
-    choice = select_then_report([(0, 1.0), (0, 2.0)], peaked(8.0), lambda p: p)
+    choice = select_then_report([(0, 1.0), (0, 2.0)], peaked(8.0), lambda p: p, max_extensions=0)
     assert (choice.scale, choice.edge, len(choice.curve)) == (2.0, "high", 2)
 
 
@@ -101,7 +101,7 @@ def test_successive_halving_scores_only_the_better_half_on_the_rest_and_never_ch
 def test_a_pruned_point_that_would_have_won_on_the_rest_is_the_price_of_halving_and_is_said():
     rates = {1.0: (0.0, 1.0), 2.0: (0.5, 0.5), 4.0: (0.6, 0.5)}  # 1.0 wins overall (0.5) but loses the first half
     per_prompt, _ = planted(rates)
-    choice = select_then_report([(0, s) for s in rates], None, lambda p: p, measure="accuracy",
+    choice = select_then_report([(0, s) for s in rates], None, lambda p: p, measure="accuracy", max_extensions=0,
                                 per_prompt=per_prompt, n_prompts=20)
     assert choice.scale == 4.0 and [r for r in choice.curve if r.get("pruned")] == [
         {"latent": 0, "scale": 1.0, "accuracy": 0.0, "pruned": True}]
@@ -112,7 +112,7 @@ def test_halving_asks_for_the_points_in_order_of_scale_and_keeps_the_curve_in_gr
     per_prompt, _ = planted(rates)
     asked = []
     grid = [(j, s) for j in (7, 3) for s in rates]
-    choice = select_then_report(grid, None, lambda p: p, measure="accuracy", n_prompts=20,
+    choice = select_then_report(grid, None, lambda p: p, measure="accuracy", n_prompts=20, max_extensions=0,
                                 per_prompt=lambda points, idx: asked.append(list(points)) or per_prompt(points, idx))
     assert asked[0] == [(7, 1.0), (3, 1.0), (7, 2.0), (3, 2.0), (7, 4.0), (3, 4.0)]
     assert asked[1] == [(7, 2.0), (7, 4.0), (3, 4.0)]  # half of six: (7, 2.0) ties (3, 2.0) and was tried first
@@ -123,6 +123,7 @@ def test_halving_breaks_ties_as_the_choice_does_so_a_flat_grid_still_halves():
     rates = {s: (0.0, 0.0) for s in (0.5, 1.0, 2.0, 4.0, 8.0)}  # a concept no scale forces: 0 everywhere
     per_prompt, calls = planted(rates)
     choice = select_then_report([(0, s) for s in reversed(rates)], None, lambda p: p, measure="accuracy",
+                                max_extensions=0,
                                 per_prompt=per_prompt, n_prompts=20)
     assert [s for s, _ in calls[5:]] == [0.5, 1.0, 2.0]  # the smaller scales: where a tie would be chosen
     assert {r["scale"] for r in choice.curve if r.get("pruned")} == {4.0, 8.0}

@@ -33,10 +33,11 @@ def test_without_a_card_auto_measures_the_validation_twins(smoke_sae, tmp_path):
     model_dir = tmp_path / "model"
     shutil.copytree(embedded_dir(smoke.model, smoke.paths.cache_dir), model_dir)
     (model_dir / CARD).unlink()
-    assert card_figures(model_dir) == {}
     cfg = compose([*overrides, "model=hf", f"model.name_or_path={model_dir}", "model.layer=1", "model.num_layers=2"],
                   stage="steer")
-    split, why = choose_splits(Workbench.load(cfg, "steer"))[0]
+    bench = Workbench.load(cfg, "steer")
+    assert bench.card == {} and card_figures(bench.card) == {}  # read from where the model was loaded
+    split, why = choose_splits(bench)[0]
     assert why["source"].startswith("measured") and set(why["validation_accuracy"]) == set(SHIFT_ELEMENTS)
     assert all(0 <= v <= 1 for v in why["validation_accuracy"].values())
     assert split.removeprefix("test_shift.") in _fits(cfg)
@@ -109,7 +110,7 @@ def test_handles_steers_every_split_with_a_measured_handle_the_most_room_first(s
 
 
 def test_reach_reads_the_held_out_phrasing_per_layer_from_validation_data_only(smoke_sae):
-    from causalgear.steering.concept_probe import reach
+    from causalgear.steering.methods.concept_probe import reach
 
     overrides, _ = smoke_sae
     bench = Workbench.load(compose(overrides, stage="steer"), "steer")

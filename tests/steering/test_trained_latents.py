@@ -8,19 +8,20 @@ import torch
 from causalgear.data.loading import load_split
 from causalgear.preflight import compose
 from causalgear.steering.arms import ArmMaker
-from causalgear.steering.methods.base import MethodSkipped, SteerContext
-from causalgear.steering.methods.trained_latents import RandomSaeTrainedLatents, TrainedLatents, latent_directions
-from causalgear.steering.trained_vector import gold_sql_loss, loss_gradient, train_vector
+from causalgear.steering.methods.base import twin
+from causalgear.steering.methods.context import SteerContext
+from causalgear.steering.methods.trained_latents import TrainedLatents, latent_directions
+from causalgear.steering.methods.trained_vector import gold_sql_loss, loss_gradient, train_vector
 from causalgear.workbench import Workbench
 
-FAST = ["steering.target.feature=2", "steering.methods.trained_steps=5", "steering.methods.trained_latents=3"]
+FAST = ["steering.target.feature=2", "steering.methods.trained.steps=5", "steering.methods.trained.latents=3"]
 
 
 def _ctx(overrides: list[str]) -> SteerContext:
     bench = Workbench.load(compose([*overrides, *FAST], stage="steer"), "steer")
     examples = load_split(bench.cfg, "validation")[:8]
     arm = ArmMaker(bench, None).make("selection", examples, base=np.zeros(len(examples)), preds=[""] * len(examples))
-    return SteerContext(bench, 2, [2], "validation", {"selection": arm})
+    return SteerContext.of(bench, 2, [2], "validation", {"selection": arm})
 
 
 def test_a_one_layer_sae_s_latent_directions_are_its_decoder_rows(smoke_sae):
@@ -60,7 +61,8 @@ def test_the_latents_kept_are_those_with_the_largest_output_effect_and_v_lies_in
         before, after = (float(gold_sql_loss(bench.model, bench.tokenizer, bench.site, examples, "all", v))
                          for v in (torch.zeros_like(method.vector), method.vector))
     assert after < before
-    assert method.described() == {"moved_latents": method.latents, "trained_amounts": method.amounts}
+    assert method.described() == {"moved_latents": method.latents, "trained_amounts": method.amounts,
+                                  "trained_on": len(examples)}
 
 
 def test_a_basis_trains_its_coefficients_alone(smoke_sae):
@@ -72,13 +74,15 @@ def test_a_basis_trains_its_coefficients_alone(smoke_sae):
     assert c.shape == (2,) and float(c.norm()) > 0
 
 
-def test_its_control_draws_on_the_random_twin_and_is_skipped_without_one(smoke_sae):
+def test_its_twin_draws_on_the_random_twin_and_there_is_none_without_one(smoke_sae):
     overrides, _ = smoke_sae
     ctx = _ctx(overrides)
-    twin = RandomSaeTrainedLatents(ctx)
+    method = TrainedLatents(ctx)
+    control = twin(method)
     unit = latent_directions(ctx.bench.twin)
     unit = unit / unit.norm(dim=-1, keepdim=True)
-    assert torch.allclose(twin.vector, torch.tensor(twin.amounts) @ unit[twin.latents], atol=1e-5)
-    assert not torch.allclose(twin.vector, TrainedLatents(ctx).vector)
-    with pytest.raises(MethodSkipped, match="causal.random_sae"):
-        RandomSaeTrainedLatents(_ctx([*overrides, "causal.random_sae=false"]))
+    assert control.ctx.on_twin and control.ctx.sae is ctx.bench.twin
+    assert torch.allclose(control.vector, torch.tensor(control.amounts) @ unit[control.latents], atol=1e-5)
+    assert not torch.allclose(control.vector, method.vector)
+    assert twin(control) is None  # a twin has no twin of its own
+    assert twin(TrainedLatents(_ctx([*overrides, "causal.random_sae=false"]))) is None

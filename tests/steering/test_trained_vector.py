@@ -6,7 +6,7 @@ import torch
 from causalgear.data.loading import load_split
 from causalgear.models.teacher_forcing import prompt_sql_batch, sql_loss_sum
 from causalgear.preflight import compose
-from causalgear.steering.trained_vector import train_vector
+from causalgear.steering.methods.trained_vector import train_vector
 from causalgear.workbench import Workbench
 
 
@@ -31,7 +31,7 @@ def test_at_prompt_positions_the_gold_sql_s_own_positions_are_never_edited(smoke
     examples = load_split(bench.cfg, "validation")[:8]
     v = train_vector(bench.model, bench.tokenizer, bench.site, examples, "prompt", steps=5, lr=0.05, seed=0)
     ids, mask, _ = prompt_sql_batch(bench.tokenizer, examples, bench.model.device)
-    from causalgear.steering.trained_vector import _prompt_mask
+    from causalgear.steering.methods.trained_vector import _prompt_mask
 
     where = _prompt_mask(bench.tokenizer, examples, ids) & mask.bool()
     with bench.site.read() as plain:

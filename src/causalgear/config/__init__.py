@@ -45,7 +45,7 @@ DType = StrEnum("DType", [(v, v) for v in ("float32", "bfloat16", "float16")])
 Device = StrEnum("Device", [(v, v) for v in ("auto", "cpu", "cuda")])
 QUANTIZATIONS = ("none", "8bit", "4bit")  # a str: an Enum member cannot be named 8bit
 SiteKind = StrEnum("SiteKind", [(v, v) for v in ("resid", "mlp_out", "attn_out")])
-CausalMode = StrEnum("CausalMode", [(v, v) for v in ("zero", "mean", "inject", "interchange")])
+CausalMode = StrEnum("CausalMode", [(v, v) for v in ("zero", "mean", "clamp", "interchange")])
 SelectBy = StrEnum("SelectBy", [(v, v) for v in ("precision", "accuracy_drop")])
 LoggerMode = StrEnum("LoggerMode", [(v, v) for v in ("auto", "online", "offline", "disabled")])
 
@@ -227,7 +227,7 @@ class SAEConfig:
 class CausalConfig:
     mode: CausalMode = CausalMode.zero
     select_by: SelectBy = SelectBy.precision  # on selection: one SQL component moved (precision), or accuracy_drop
-    scale: float = 5.0  # inject: z_j = scale x its mean active value over the harvest
+    scale: float = 5.0  # clamp: z_j = scale x its mean active value over the harvest
     n_select: int = 200  # held-out prompts the coordinate is chosen on
     n_test: int = 300  # disjoint held-out prompts it is re-measured on
     exhaustive_max: int = 64

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from causalgear.config.checks import ConfigError, _at_least, _positive
 
-ServeMode = StrEnum("ServeMode", [(v, v) for v in ("inject", "zero", "additive", "grains", "none")])
+ServeMode = StrEnum("ServeMode", [(v, v) for v in ("clamp", "zero", "additive", "grains", "none")])
 SAEQuantization = StrEnum("SAEQuantization", [(v, v) for v in ("none", "nf4")])
 
 
@@ -22,8 +22,8 @@ class ServeConfig:
     sae_quantization: SAEQuantization = SAEQuantization.none  # nf4: bitsandbytes' 4-bit NormalFloat
     # the coordinate a request steers when it names none (None: steering.feature or evaluate's choice)
     feature: int | None = None
-    mode: ServeMode = ServeMode.inject  # none: no steering
-    # inject: z_j = scale x its mean active value; additive: alpha; grains: share of each embedding's norm
+    mode: ServeMode = ServeMode.clamp  # none: no steering
+    # clamp: z_j = scale x its mean active value; additive: alpha; grains: share of each embedding's norm
     scale: float = 2.0
     max_new_tokens: int = 64  # a request's default
     max_new_tokens_limit: int = 256

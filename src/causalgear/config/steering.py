@@ -56,7 +56,7 @@ class TargetConfig:
 class GrainsConfig:
     # F = the coordinate's pre-activation summed over the positions that write the response
     # (`response`), or at the last prompt token (`last_prompt`)
-    position: ReadoutPosition = ReadoutPosition.response
+    readout: ReadoutPosition = ReadoutPosition.response
     # integrated-gradients baseline embedding; not zero: the first RMSNorm maps any alpha * x to
     # one direction, so F jumps at alpha = 0 and a quadrature misses the jump (docs/findings/steering.md)
     baseline: IGBaseline = IGBaseline.pad
@@ -67,18 +67,28 @@ class GrainsConfig:
     # prompts sharing a pass; more rows a pass is no faster on CPU (bench/attribution.py)
     internal_batch_size: int = 64
     ig_method: IGMethod = IGMethod.gausslegendre
-    top_tokens: int | None = 8  # prompt tokens perturbed (largest |attribution|); None: all
+    perturbed_tokens: int | None = 8  # prompt tokens perturbed (largest |attribution|); None: all
     # the step, as a share of each token embedding's norm: the grid searched on the selection split
     scales: list[float] = field(default_factory=lambda: [0.02, 0.05, 0.1, 0.2, 0.5])
-    grad_steps: int = 1
 
     def __post_init__(self) -> None:
-        _positive("steering.grains", self, "n_steps", "internal_batch_size", "grad_steps")
-        if self.top_tokens is not None:
-            _positive("steering.grains", self, "top_tokens")
+        _positive("steering.grains", self, "n_steps", "internal_batch_size")
+        if self.perturbed_tokens is not None:
+            _positive("steering.grains", self, "perturbed_tokens")
         if self.ig_method == IGMethod.riemann_trapezoid and self.n_steps < 2:
             raise ConfigError("steering.grains.n_steps", self.n_steps, "an integer >= 2 for riemann_trapezoid")
         _grid("steering.grains.scales", self.scales)
+
+
+@dataclass
+class TrainedConfig:
+    # the trained methods (trained_vector, trained_latents): Adam steps on the selection prompts' gold SQL
+    steps: int = 100
+    # trained_latents: the SAE latents (by their output effect on selection) whose amounts it trains
+    latents: int = 8
+
+    def __post_init__(self) -> None:
+        _positive("steering.methods.trained", self, "steps", "latents")
 
 
 @dataclass
@@ -89,10 +99,12 @@ class MethodsConfig:
     # and `random_direction` (seeded); at alphas times its own DiffMean, `concept_probe` (toward the
     # value a probe reads in the question); `trained_vector` (a vector trained on the selection
     # prompts' gold SQL, at multiples of itself); `trained_latents` (the same, as amounts of the SAE
-    # latents with the largest output effect) and its control on the random-weight twin's latents
+    # latents with the largest output effect)
     extra: list[str] = field(default_factory=lambda: ["clamp", "diffmean", "random_direction", "concept_probe",
-                                                      "trained_vector", "trained_latents",
-                                                      "random_sae_trained_latents"])
+                                                      "trained_vector", "trained_latents"])
+    # the methods of the split measured beside their twin on the SAE's random-weight twin (each must
+    # act through the SAE's latents; concept steering measures every such method's twin)
+    twins: list[str] = field(default_factory=lambda: ["trained_latents"])
     # additive steering: x + alpha * (the decoder's contribution of the mean active z_j); the
     # direction methods at alpha times the additive direction's norm
     alphas: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 4.0, 8.0])
@@ -101,20 +113,10 @@ class MethodsConfig:
     positions: SteeringPositions = SteeringPositions.all  # of the residual methods (grains: its own tokens)
     # latents beside the feature that additive and clamp try: the first of GrAInS' contrastive ranking
     candidates: int = 3
-    # successive halving of each method's grid on selection (steering.search): every point on the
-    # first half of the selection prompts, the better half of the points (ties broken as the choice
-    # breaks them) on the rest
-    halving: bool = True
-    # trained_vector: Adam steps, and the step as a share of the site's median activation norm
-    trained_steps: int = 100
-    trained_lr: float = 0.01
-    # trained_latents: the SAE latents (by their output effect on selection) whose amounts it trains
-    trained_latents: int = 8
+    trained: TrainedConfig = field(default_factory=lambda: TrainedConfig())
 
     def __post_init__(self) -> None:
         _at_least("steering.methods.candidates", self.candidates, 0, "an integer >= 0 (0: the feature alone)")
-        _positive("steering.methods", self, "trained_steps", "trained_latents")
-        _at_least("steering.methods.trained_lr", self.trained_lr, 0, "a number > 0", strict=True)
         _grid("steering.methods.alphas", self.alphas)
         _grid("steering.methods.clamps", self.clamps)
 
@@ -126,26 +128,28 @@ class ConceptsConfig:
                                                         "aggregate:MAX"])
     prompts: int = 100
     latents: int = 2
-    # where the methods act: every position (`all`), and/or only at the words that say the value,
-    # where cause / isolate's interchange acts (`span`)
-    positions: list[str] = field(default_factory=lambda: ["all", "span"])
-    # patch_at_span: the SAE's codes at the words moved toward their mean where the value holds, by
-    # these shares of the way (1: set to it); the latents moved are those whose mean there differs by
-    # at least `patch_share` of the largest difference
+    # the registered methods (causalgear.steering.methods) run per place they act: at every position
+    # (`all`) and only at the words that say the value, where cause / isolate's interchange acts
+    # (`span`, reported as `<name>_at_span`); e.g. add trained_vector and trained_latents to `all`
+    # for a vector and the SAE's latents trained on the selection prompts' gold SQL with the value
+    # forced in (steering.concepts.forced), left out by default for steer's time
+    methods: dict[str, list[str]] = field(default_factory=lambda: {
+        "all": ["clamp", "additive", "diffmean", "random_direction"],
+        "span": ["diffmean", "clamp", "additive", "patch"]})
+    # patch: the SAE's codes at the words moved toward their mean where the value holds, by these
+    # shares of the way (1: set to it); the latents moved are those whose mean there differs by at
+    # least `patch_share` of the largest difference
     patch: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     patch_share: float = 0.1
-    # also a vector and the SAE's latents (and its twin's) trained on the selection prompts' gold SQL
-    # with the value forced in (steering.concept_trained); off by default: it adds to steer's time
-    trained: bool = False
 
     def __post_init__(self) -> None:
         _positive("steering.concepts", self, "prompts", "latents")
         _grid("steering.concepts.patch", self.patch)
         if not 0.0 < self.patch_share <= 1.0:
             raise ConfigError("steering.concepts.patch_share", self.patch_share, "a share above 0, at most 1")
-        if not self.positions or any(p not in ("all", "span") for p in self.positions):
-            raise ConfigError("steering.concepts.positions", list(self.positions),
-                              "a non-empty list of all and span, e.g. [all, span]")
+        if not any(self.methods.values()) or any(where not in ("all", "span") for where in self.methods):
+            raise ConfigError("steering.concepts.methods", dict(self.methods),
+                              "at least one method, by where it acts: all and/or span")
         for target in self.targets:
             component, _, value = target.partition(":")
             if value not in CONCEPT_VALUES.get(component, ()):
@@ -160,10 +164,6 @@ class SteeringConfig:
     methods: MethodsConfig = field(default_factory=MethodsConfig)
     concepts: ConceptsConfig = field(default_factory=ConceptsConfig)
     html_examples: int = 24  # examples attributions.html shows
-    # points a grid may grow past the edge that holds its best selection score, a side, each one
-    # step of the grid's own ratio further (steering.search); a best point still at an edge is flagged
-    grid_extensions: int = 2
 
     def __post_init__(self) -> None:
         _positive("steering", self, "html_examples")
-        _at_least("steering.grid_extensions", self.grid_extensions, 0, "an integer >= 0 (0: the grids as given)")

@@ -189,16 +189,15 @@ def measure_attribute(bench, attribute: str, select_examples, test_examples) -> 
         methods[f"top_{k}_latents"] = per_pair_latents(sae, test, chosen, k)
     methods["diffmean"] = along(diffmean_directions(select, test))
     methods["full_residual"] = full_residual
-    if c.random_sae:  # the same choice and measure with an untrained twin of the SAE (sae.random_twin)
-        twin = bench.twin
-        chosen_by_twin = choose_latents(twin, select, c.pair_candidates)
-        for k in TOP_K:
-            methods[f"random_sae_top_{k}_latents"] = per_pair_latents(twin, test, chosen_by_twin, k)
     result["methods"] = {name: _figures(*test.run(transfer)) for name, transfer in methods.items()}
-    if c.random_sae:  # a latent figure is a finding only where its interval clears the twin's
+    if c.random_sae:  # the same choice and measure with an untrained twin of the SAE (sae.random_twin)
+        chosen_by_twin = choose_latents(bench.twin, select, c.pair_candidates)
         m = result["methods"]
+        for k in TOP_K:
+            m[f"top_{k}_latents"]["twin"] = _figures(*test.run(per_pair_latents(bench.twin, test, chosen_by_twin, k)))
+        # a latent figure is a finding only where its interval clears the twin's
         result["beats_random_sae"] = {f"top_{k}_latents": m[f"top_{k}_latents"]["cause"]["ci_low"] >
-                                      m[f"random_sae_top_{k}_latents"]["cause"]["ci_high"] for k in TOP_K}
+                                      m[f"top_{k}_latents"]["twin"]["cause"]["ci_high"] for k in TOP_K}
     return result
 
 

@@ -108,7 +108,6 @@ def evaluate_on(bench: Workbench, out_dir: Path, sae_only: bool = False) -> dict
         cf_sel = counterfactual_codes(bench.tokenizer, sae, bench.site, select, held.pool, cfg.seed)
         cf_test = counterfactual_codes(bench.tokenizer, sae, bench.site, test, held.pool, cfg.seed)
     on_select = Interventions(bench.site, sae, stats, cf_sel)
-    on_test = Interventions(bench.site, sae, stats, cf_test)
     sel_run, test_run = bench.runner(select), bench.runner(test)
     base_sel, base_preds = sel_run.correct()
     base_parts, has = correctness(select, base_preds), gold_has(select)
@@ -120,6 +119,34 @@ def evaluate_on(bench: Workbench, out_dir: Path, sae_only: bool = False) -> dict
     measured = [r for r in per_coord if r["delta"] is not None]
     rank_corr = spearman([r["attribution"] for r in measured], [r["delta"] for r in measured]) \
         if method == "attribution" else None
+    on_test = Interventions(bench.site, sae, stats, cf_test)
+    result = {
+        "method": method, "confirmed": len(measured), "spearman_attribution_vs_patching": rank_corr,
+        "mode": c.mode, "scale": c.scale if c.mode == "clamp" else None,
+        "layer": bench.site.layer, "site": bench.site.kind, "sae": bench.sae_path, "sae_verified": bench.sae_verified,
+        "d_sae": sae.d_sae,
+        "n_select": len(select), "n_test": len(test), "data_split": held.split,
+        "baseline": {"selection_accuracy": float(base_sel.mean()), "test_accuracy": float(base_test.mean()),
+                     "selection_correct": int(base_sel.sum()), "test_correct": int(base_test.sum())},
+        "coordinates": per_coord, "chosen": chosen, "components": list(COMPONENTS),
+        "select_by": c.select_by,
+        **on_the_test_split(bench, held, chosen, on_test, (sel_run, test_run), unedited, (base_test, base_test_preds)),
+    }
+    result.update(beyond_the_choice(bench, held, out_dir, chosen, result["controls"]["random_coordinate"]["coordinate"],
+                                    sae_only))
+    result["seconds"] = round(time.monotonic() - start, 1)
+    write_json(out_dir / "causal.json", result)
+    _plot_and_print(result, out_dir)
+    return result
+
+
+def on_the_test_split(bench: Workbench, held, chosen: int, on_test: Interventions, runs: tuple, unedited: tuple,
+                      base_test: tuple) -> dict:
+    """The chosen coordinate on the test split beside its controls (a random live coordinate, a random
+    direction), its causal precision, the random-weight twin's choice, the prompt KL and the verdict."""
+    cfg, c, sae, stats = bench.cfg, bench.cfg.causal, bench.sae, bench.stats
+    (sel_run, test_run), test = runs, held.test
+    (base_test, base_test_preds) = base_test
     rng = random.Random(seed_for(cfg.seed, "random control coordinate"))
     alive = [j for j in range(sae.d_sae) if j != chosen and stats["firing_rate"][j] > 0] or \
         [j for j in range(sae.d_sae) if j != chosen]
@@ -138,17 +165,8 @@ def evaluate_on(bench: Workbench, out_dir: Path, sae_only: bool = False) -> dict
                                       (base_test, base_test_parts, test_has))
     kl = prompt_kl(bench.tokenizer, test[:c.kl_examples], patch, bench.model)
     checks, beats, verdict = judge(chosen, chosen_iv, ctrl_iv, dir_iv)
-    result = {
-        "method": method, "confirmed": len(measured), "spearman_attribution_vs_patching": rank_corr,
-        "mode": c.mode, "scale": c.scale if c.mode == "inject" else None,
-        "layer": bench.site.layer, "site": bench.site.kind, "sae": bench.sae_path, "sae_verified": bench.sae_verified,
-        "d_sae": sae.d_sae,
-        "n_select": len(select), "n_test": len(test), "data_split": held.split,
-        "baseline": {"selection_accuracy": float(base_sel.mean()), "test_accuracy": float(base_test.mean()),
-                     "selection_correct": int(base_sel.sum()), "test_correct": int(base_test.sum())},
-        "coordinates": per_coord, "chosen": chosen, "components": list(COMPONENTS),
-        "select_by": c.select_by, "chosen_test_profile": chosen_test_profile,
-        "random_sae_chosen": twin_chosen,
+    return {
+        "chosen_test_profile": chosen_test_profile, "random_sae_chosen": twin_chosen,
         "precision_beats_random_sae": None if twin_chosen is None else
         chosen_test_profile["precision_ci_low"] > twin_chosen["precision_ci_high"],
         "chosen_test": chosen_iv.as_dict(),
@@ -157,6 +175,12 @@ def evaluate_on(bench: Workbench, out_dir: Path, sae_only: bool = False) -> dict
         "kl_prompt_positions": kl, "checks": checks, "beats_controls": beats, "verdict": verdict,
         "top_tokens": top_activating_tokens(sae, bench.store, chosen, bench.tokenizer, c.top_tokens),
     }
+
+
+def beyond_the_choice(bench: Workbench, held, out_dir: Path, chosen: int, control_j: int, sae_only: bool) -> dict:
+    """Cause / isolate on counterfactual pairs; unless `sae_only`, the transfer of the choice to other
+    data and activation patching (written to patching.json)."""
+    cfg, c, result = bench.cfg, bench.cfg.causal, {}
     pairs = "counterfactual_pairs" in bench.source.supports
     if pairs and c.pairs > 0:
         from causalgear.data.loading import load_split
@@ -168,33 +192,39 @@ def evaluate_on(bench: Workbench, out_dir: Path, sae_only: bool = False) -> dict
 
         result["source_data"] = bench.source.describe()
         result["transfer"] = transfer_effects(bench, chosen, control_j)
-    from causalgear.report.plots import causal_plot, patching_heatmap, profile_heatmap, transfer_plot
-
     if pairs and c.patching_pairs > 0 and not sae_only:
         from causalgear.interventions.activation_patching import run_patching
+        from causalgear.report.plots import patching_heatmap
 
         patching = run_patching(bench.model, bench.tokenizer, held.pool, c.patching_pairs, cfg.seed)
         write_json(out_dir / "patching.json", patching)
         patching_heatmap(patching, out_dir / "patching.png")
         result["activation_patching"] = patching["summary"]
-    result["seconds"] = round(time.monotonic() - start, 1)
-    write_json(out_dir / "causal.json", result)
+    return result
+
+
+def _plot_and_print(result: dict, out_dir: Path) -> None:
+    from causalgear.report.plots import causal_plot, profile_heatmap, transfer_plot
+
     causal_plot(result, out_dir / "causal.png")
     profile_heatmap(result, out_dir / "profile.png")
     transfer_plot(result, out_dir / "transfer.png")
+    chosen, test, ctrl = result["chosen"], result["chosen_test"], result["controls"]
     print(f"baseline {result['baseline']['test_accuracy']:.3f}; chosen coordinate {chosen}: "
-          f"delta {chosen_iv.delta:+.3f} [{chosen_iv.low:+.3f}, {chosen_iv.high:+.3f}]; random coordinate "
-          f"{ctrl_iv.delta:+.3f}, random direction {dir_iv.delta:+.3f}; KL {kl:.4f}. {verdict}")
-    p = chosen_test_profile
+          f"delta {test['delta']:+.3f} [{test['ci_low']:+.3f}, {test['ci_high']:+.3f}]; random coordinate "
+          f"{ctrl['random_coordinate']['delta']:+.3f}, random direction {ctrl['random_direction']['delta']:+.3f}; "
+          f"KL {result['kl_prompt_positions']:.4f}. {result['verdict']}")
+    p, twin = result["chosen_test_profile"], result["random_sae_chosen"]
     if p["target_component"] is not None:
-        print(f"causal precision of coordinate {chosen} on the test split (chosen by {c.select_by}): target "
+        print(f"causal precision of coordinate {chosen} on the test split (chosen by {result['select_by']}): target "
               f"{p['target_component']}, Δ {p['profile'][p['target_component']]['delta']:+.3f}; precision "
               f"{p['precision']:.3f} [{p['precision_ci_low']:.3f}, {p['precision_ci_high']:.3f}], selectivity "
-              f"{p['selectivity']:.3f}" + ("" if twin_chosen is None else
-                                           f"; random SAE's coordinate {twin_chosen['coordinate']}: precision "
-                                           f"{twin_chosen['precision']:.3f} [{twin_chosen['precision_ci_low']:.3f}, "
-                                           f"{twin_chosen['precision_ci_high']:.3f}]"))
+              f"{p['selectivity']:.3f}" + ("" if twin is None else
+                                           f"; random SAE's coordinate {twin['coordinate']}: precision "
+                                           f"{twin['precision']:.3f} [{twin['precision_ci_low']:.3f}, "
+                                           f"{twin['precision_ci_high']:.3f}]"))
     for attribute, r in result.get("cause_isolate", {}).items():
         print(f"cause/isolate, {attribute} ({r['test_pairs']} test pairs): " + "; ".join(
-            f"{name} {m['cause']['rate']:.2f}/{m['isolate']['rate']:.2f}" for name, m in r["methods"].items()))
-    return result
+            f"{name} {m['cause']['rate']:.2f}/{m['isolate']['rate']:.2f}"
+            + (f" (random SAE {m['twin']['cause']['rate']:.2f}/{m['twin']['isolate']['rate']:.2f})"
+               if "twin" in m else "") for name, m in r["methods"].items()))

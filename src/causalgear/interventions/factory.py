@@ -99,7 +99,7 @@ class Interventions:
                 p = self.perturber
                 if p is None or p.latent != j:
                     raise ValueError(f"Grains on latent {j} needs a perturber attributed to it "
-                                     f"(causalgear.steering.grains.Steerer), not {p and p.latent}")
+                                     f"(causalgear.steering.methods.grains.Steerer), not {p and p.latent}")
                 return EmbeddingPerturbation(p.embedding, p.prompt_ids, lambda i: p.delta(i, scale))
         raise TypeError(f"{spec!r} is not an intervention spec (causalgear.interventions.specs)")
 
@@ -115,7 +115,7 @@ class Interventions:
         if mode == "zero":
             return ZeroCode.code_delta
         values = {"mean": lambda: self.stats["mean"],
-                  "inject": lambda: strength * self.stats["mean_active"],
+                  "clamp": lambda: strength * self.stats["mean_active"],
                   "interchange": lambda: self.counterfactual.mean(0)}
         if mode not in values:
             raise ValueError(f"{mode!r} has no code-space change: one of {', '.join(CODE_MODES)}")

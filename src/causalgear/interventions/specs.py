@@ -102,16 +102,16 @@ CodeSpec = Union[ZeroLatent, MeanLatent, Clamp, Interchange]  # noqa: UP007
 Spec = Union[CodeSpec, MoveCodes, AddLatent, AddVector, PerExample, Grains]  # noqa: UP007
 
 # causal.mode's names: the patches of one SAE code evaluate and transfer choose among
-CODE_MODES = ("zero", "mean", "inject", "interchange")
+CODE_MODES = ("zero", "mean", "clamp", "interchange")
 
 
 def code_spec(mode: str, latent: int, scale: float = 0.0) -> CodeSpec:
-    """`causal.mode` on one latent; `scale` is inject's multiple and is ignored by the others."""
+    """`causal.mode` on one latent; `scale` is clamp's multiple and is ignored by the others."""
     if mode == "zero":
         return ZeroLatent(latent)
     if mode == "mean":
         return MeanLatent(latent)
-    if mode == "inject":
+    if mode == "clamp":
         return Clamp(latent, scale)
     if mode == "interchange":
         return Interchange(latent)

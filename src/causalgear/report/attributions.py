@@ -45,7 +45,7 @@ def attributions_page(path: Path, result: dict, examples, attributed, tokenizer,
         Markup("<p class='meta'>layer {} ({}), F = pre-activation summed over the <b>{}</b> positions; baseline "
                "<b>{}</b> embedding, {} steps ({}). GrAInS scale {:g}, additive alpha {:g} (both chosen on the "
                "selection split). Mean completeness error on the test split: {}.</p>").format(
-            result["layer"], result["site"], result["position"], result["baseline_embedding"], result["n_steps"],
+            result["layer"], result["site"], result["readout"], result["baseline_embedding"], result["n_steps"],
             result["ig_method"], m["grains"]["scale"], m["additive"]["scale"],
             number(m["grains"]["mean_completeness_error"], "{:.2%}")),
         Markup("<p class='legend'><span style='background:rgba(192,57,43,.8)'>raises F</span>"

@@ -19,6 +19,7 @@ from causalgear.errors import CausalgearError
 from causalgear.io import dir_write_problem, read_json, write_text
 from causalgear.report.html_parts import png_img, table
 from causalgear.report.seeds import is_further_seed
+from causalgear.report.twins import cause_isolate_methods, concept_target, split_methods
 
 REMEDY = "rerun the stage that wrote it, or leave this run out of the comparison"
 
@@ -61,11 +62,12 @@ def collect(run: Path, base: Path) -> dict:
                 row.update({"causal_precision_random_sae": twin["precision"],
                             "causal_precision_beats_random_sae": causal["precision_beats_random_sae"]})
         for attribute, r in (causal.get("cause_isolate") or {}).items():
-            for name in ("top_1_latents", "random_sae_top_1_latents", "diffmean", "full_residual"):
-                if name in r["methods"]:
-                    m = r["methods"][name]
-                    row.update({f"{attribute}_{name}_cause": m["cause"]["rate"],
-                                f"{attribute}_{name}_isolate": m["isolate"]["rate"]})
+            methods = cause_isolate_methods(r)
+            for name in ("top_1_latents", "diffmean", "full_residual"):
+                for label, m in ((name, methods.get(name)), (f"{name}_twin", getattr(methods.get(name), "twin", None))):
+                    if m is not None:
+                        row.update({f"{attribute}_{label}_cause": m.cause.rate,
+                                    f"{attribute}_{label}_isolate": m.isolate.rate})
     concepts_file = next((p for p in (run / "features" / "concepts.json", run.parent / "features" / "concepts.json")
                           if p.is_file()), None)
     if concepts_file is not None:
@@ -86,16 +88,23 @@ def collect(run: Path, base: Path) -> dict:
     steering_file = run.parent / "steer" / "steering.json"
     if steering_file.is_file():
         steering = read_json(steering_file, REMEDY)
-        for name, m in steering["methods"].items():
-            t = m["test"]
-            row.update({f"steer_{name}_scale": m["scale"], f"steer_{name}_delta": t["delta"],
-                        f"steer_{name}_ci_low": t["ci_low"], f"steer_{name}_ci_high": t["ci_high"],
-                        f"steer_{name}_changed": t["changed_share"]})
-            if "in_distribution" in m:
-                row[f"steer_{name}_in_distribution_delta"] = m["in_distribution"]["delta"]
+        for name, method in split_methods(steering).items():
+            for label, m in ((name, method), (f"{name}_twin", method.twin)):
+                if m is None:
+                    continue
+                t = m.test
+                row.update({f"steer_{label}_scale": m.scale, f"steer_{label}_delta": t.delta,
+                            f"steer_{label}_ci_low": t.ci_low, f"steer_{label}_ci_high": t.ci_high,
+                            f"steer_{label}_changed": t.changed_share})
+                if m.in_distribution is not None:
+                    row[f"steer_{label}_in_distribution_delta"] = m.in_distribution.delta
         for target, c in (steering.get("concept_steering") or {}).items():
-            for name, m in c.get("methods", {}).items():
-                row[f"concept_{target.replace(':', '_')}_{name}_score"] = m["test"]["score"]["rate"]
+            if "methods" not in c:
+                continue
+            for name, method in concept_target(c).methods.items():
+                for label, m in ((name, method), (f"{name}_twin", getattr(method, "twin", None))):
+                    if m is not None:
+                        row[f"concept_{target.replace(':', '_')}_{label}_score"] = m.test.score.rate
     return row
 
 

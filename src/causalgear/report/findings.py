@@ -14,7 +14,15 @@ from pathlib import Path
 
 from causalgear.report.health import gate_text, health
 from causalgear.report.reading import read
-from causalgear.report.twins import acts_through_latents, beats_twin, clears_twin, twin_of
+from causalgear.report.twins import (
+    acts_through_latents,
+    beats_twin,
+    cause_isolate_methods,
+    clears_twin,
+    concept_target,
+    split_methods,
+)
+from causalgear.results import CauseIsolateCell, Skipped
 
 
 @dataclass(frozen=True)
@@ -25,12 +33,21 @@ class Finding:
     problem: str = ""  # an unreadable finding's: which file is not the shape its stage writes, and how
 
 
-def interval(r: dict, digits: int = 3) -> str:
-    return f"{r['delta']:+.{digits}f} [{r['ci_low']:+.{digits}f}, {r['ci_high']:+.{digits}f}]"
+def _figures(r, *keys: str) -> list:
+    """`keys` of a figure read from JSON (a dict) or as a result type (`causalgear.results`)."""
+    return [r[k] if isinstance(r, dict) else getattr(r, k) for k in keys]
 
 
-def rate(r: dict, digits: int = 2) -> str:
-    return f"{r['rate']:.{digits}f} [{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]"
+def interval(r, digits: int = 3) -> str:
+    """A difference with its interval: `+0.012 [-0.004, +0.030]`."""
+    delta, low, high = _figures(r, "delta", "ci_low", "ci_high")
+    return f"{delta:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def rate(r, digits: int = 2) -> str:
+    """A share with its interval: `0.96 [0.92, 0.98]`."""
+    share, low, high = _figures(r, "rate", "ci_low", "ci_high")
+    return f"{share:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def shift_accuracies(card: dict) -> dict[str, float]:
@@ -95,10 +112,10 @@ def causal(c: dict) -> Finding:
     return Finding("causal", text + ".", verdict)
 
 
-def _best_sae(methods: dict) -> tuple[str, dict] | None:
+def _best_sae(methods: dict[str, CauseIsolateCell]) -> tuple[str, CauseIsolateCell] | None:
     """The SAE latents' best figure among the top-1/2/5 (best by cause, reported with its name)."""
     sae = {k: v for k, v in methods.items() if k.startswith("top_")}
-    return max(sae.items(), key=lambda kv: kv[1]["cause"]["rate"]) if sae else None
+    return max(sae.items(), key=lambda kv: kv[1].cause.rate) if sae else None
 
 
 def cause_isolate(ci: dict) -> Finding:
@@ -106,23 +123,22 @@ def cause_isolate(ci: dict) -> Finding:
     residual (the ceiling at the site); every method's figures are the section's table."""
     parts, found = [], []
     for attribute, r in ci.items():
-        m = r["methods"]
-        if not m:
+        if not r["methods"]:
             parts.append(f"{attribute}: {r.get('skipped', 'no pairs')}")
             continue
+        m = cause_isolate_methods(r)
         best = _best_sae(m)
         text = f"{attribute} ({r['test_pairs']} pairs)"
         if best:
             name, b = best
-            twin = m.get(f"random_sae_{name}")
-            text += f" best SAE {name.replace('_', ' ')} {rate(b['cause'])}"
-            if twin:
-                text += f" against its random twin's {twin['cause']['rate']:.2f}"
+            text += f" best SAE {name.replace('_', ' ')} {rate(b.cause)}"
+            if b.twin:
+                text += f" against its random twin's {b.twin.cause.rate:.2f}"
             if any(r.get("beats_random_sae", {}).values()):
                 found.append(attribute)
         for ref in ("diffmean", "full_residual"):
             if ref in m:
-                text += f", {ref.replace('_', ' ')} {m[ref]['cause']['rate']:.2f}"
+                text += f", {ref.replace('_', ' ')} {m[ref].cause.rate:.2f}"
         parts.append(text)
     verdict = "a finding" if found else "not a finding"
     tail = f"SAE latents beat their random twin on {', '.join(found)}" if found else \
@@ -132,7 +148,7 @@ def cause_isolate(ci: dict) -> Finding:
 
 
 def steering(s: dict) -> Finding:
-    methods, split = s["methods"], s.get("data_split")
+    methods, split = split_methods(s), s.get("data_split")
     choice = s.get("split_choice") or {}
     where = f"Steering on {split}"
     element = split.split(".", 1)[1] if split and "." in split else None
@@ -141,20 +157,19 @@ def steering(s: dict) -> Finding:
     if room is not None:
         where += f" (validation accuracy {room:.3f}" + (f", full-residual cause {handle:.2f}" if handle is not None
                                                         else "") + ")"
-    base = next(iter(methods.values()))["test"]["baseline_accuracy"]
-    clears = [n for n, m in methods.items() if m["test"]["ci_low"] > 0]
+    base = next(iter(methods.values())).test.baseline_accuracy
+    clears = [n for n, m in methods.items() if m.test.ci_low > 0]
 
     def said(n: str) -> str:
         m = methods[n]
-        ind = f", in distribution {interval(m['in_distribution'])}" if "in_distribution" in m else ""
-        twin = twin_of(methods, n)
-        return f"{n} {interval(m['test'])}{ind}" + (f", random-SAE twin {interval(twin['test'])}" if twin else "")
+        ind = f", in distribution {interval(m.in_distribution)}" if m.in_distribution else ""
+        return f"{n} {interval(m.test)}{ind}" + (f", random-SAE twin {interval(m.twin.test)}" if m.twin else "")
 
-    sae_methods = [n for n, m in methods.items() if acts_through_latents(m) and "random_sae_" not in n]
+    sae_methods = [n for n, m in methods.items() if acts_through_latents(m)]
     sae_cleared = [n for n in sae_methods if n in clears]
-    found = [n for n in sae_cleared if clears_twin(methods, n)]
+    found = [n for n in sae_cleared if clears_twin(methods[n])]
     text = f"{where}, unsteered {base:.3f}: "
-    text += ("intervals above 0: " + ", ".join(f"{n} {interval(methods[n]['test'])}" for n in clears)) if clears \
+    text += ("intervals above 0: " + ", ".join(f"{n} {interval(methods[n].test)}" for n in clears)) if clears \
         else "no method's interval clears 0"
     if found:
         text += "; clearing its random-SAE twin: " + "; ".join(said(n) for n in found)
@@ -164,7 +179,7 @@ def steering(s: dict) -> Finding:
     elif sae_methods:
         text += f"; no SAE-based method ({', '.join(sae_methods)}) clears 0"
     if "random_direction" in methods:
-        text += f"; random direction {interval(methods['random_direction']['test'])}"
+        text += f"; random direction {interval(methods['random_direction'].test)}"
     return Finding("steering", text + ".", "a finding" if found else "not a finding")
 
 
@@ -172,22 +187,21 @@ def concept_steering(c: dict) -> Finding | None:
     """Where an SAE method's score interval clears its random-SAE twin's, by target; every method's
     score is the section's table."""
     parts, found, tried = [], [], 0
-    for target, r in c.items():
-        if "skipped" in r:
-            parts.append(f"{target} skipped ({r['skipped']})")
+    targets = {target: concept_target(r) for target, r in c.items()}
+    for target, r in targets.items():
+        if isinstance(r, Skipped):
+            parts.append(f"{target} skipped ({r.skipped})")
             continue
-        paired, beat = beats_twin(r["methods"])
+        paired, beat = beats_twin(r.methods)
         tried += len(paired)
         found += [f"{target} ({n})" for n in beat]
         if beat:
-            parts.append(f"{target} (" + ", ".join(f"{n} {r['methods'][n]['test']['score']['rate']:.2f}"
-                                                   for n in beat) + ")")
+            parts.append(f"{target} (" + ", ".join(f"{n} {r.methods[n].test.score.rate:.2f}" for n in beat) + ")")
     if not c:
         return None
-    if all("skipped" in r for r in c.values()):
+    if all(isinstance(r, Skipped) for r in targets.values()):
         return Finding("concept_steering", "Concept steering: " + "; ".join(parts) + ".", "measured")
-    twins = any(n.startswith("random_sae_") for r in c.values() for n in r.get("methods", {}))
-    if not twins:
+    if not tried:
         return Finding("concept_steering", f"Concept steering on {', '.join(c)}: no random-SAE twins to hold the "
                        "methods against; the scores are the section's table.", "measured")
     head = f"Concept steering (score on test prompts, 0 to 1, {len(c)} targets): "

@@ -19,6 +19,8 @@ from causalgear.report.plots import patching_empty, patching_flat, profile_empty
 from causalgear.report.reading import read
 from causalgear.report.scoreboard import scoreboard
 from causalgear.report.tables import edge, latent_cell, steering_table
+from causalgear.report.twins import cause_isolate_methods, concept_target, split_methods, with_twins
+from causalgear.results import Skipped
 
 # Every fragment below is `Markup(template).format(...)`: each value is escaped on the way in
 # (`report.html_parts`), so no string read from a run's JSON reaches the page as markup.
@@ -182,10 +184,9 @@ def _cause_isolate(c: dict, found: list[Finding]) -> list[str]:
     rows, methods = [], []
     for attribute, r in ci.items():
         row = {"attribute": attribute, "test pairs (kept of made)": f"{r['test_pairs']} of {r['test_pairs_made']}"}
-        for name, m in r["methods"].items():
+        for name, m in with_twins(cause_isolate_methods(r)):
             methods += [name] if name not in methods else []
-            cause, isolate = m["cause"], m["isolate"]["rate"]
-            row[name] = f"{rate(cause, 2)} / {isolate:.2f}"
+            row[name] = f"{rate(m.cause, 2)} / {m.isolate.rate:.2f}"
         rows.append(row if r["methods"] else {**row, "attribute": f"{attribute}: {r['skipped']}"})
     return [Markup("<h3 id='cause-isolate'>Cause and isolate on counterfactual pairs</h3>"),
             *_said(found, "cause_isolate"),
@@ -236,22 +237,19 @@ def _steering_section(steer: Path, base: Path, found: list[Finding]) -> list[str
     if s is None:
         return []
     rows = []
-    for name, m in s["methods"].items():
-        t = m["test"]
+    for name, m in with_twins(split_methods(s)):
+        t = m.test
         flag = edge(m, " (its grid's {})")
-        row = {"method": name, "latent": latent_cell(m), "scale (chosen on selection)": f"{m['scale']:g}{flag}",
-               "baseline": t["baseline_accuracy"], "steered": t["steered_accuracy"], "Δ [95% CI]": interval(t),
-               "fixed / broken": f"{t['fixed']} / {t['broken']}" if "fixed" in t else "",
-               "McNemar p": t.get("mcnemar_p")}
+        row = {"method": name, "latent": latent_cell(m), "scale (chosen on selection)": f"{m.scale:g}{flag}",
+               "baseline": t.baseline_accuracy, "steered": t.steered_accuracy, "Δ [95% CI]": interval(t),
+               "fixed / broken": f"{t.fixed} / {t.broken}", "McNemar p": t.mcnemar_p}
         if s.get("in_distribution_split"):  # steered on another split: the regression check beside it
-            row[f"Δ on {s['in_distribution_split']} [95% CI]"] = interval(m["in_distribution"])
-        moved = [f"{c} {f['fixed']}/{f['broken']}" for c, f in t.get("component_flips", {}).items()
-                 if f["fixed"] or f["broken"]]
-        rows.append({**row, "outputs changed": t["changed_share"], "components fixed / broken": ", ".join(moved),
-                     "mean completeness error": m["mean_completeness_error"]})
+            row[f"Δ on {s['in_distribution_split']} [95% CI]"] = interval(m.in_distribution)
+        moved = [f"{c} {f['fixed']}/{f['broken']}" for c, f in t.component_flips.items() if f["fixed"] or f["broken"]]
+        rows.append({**row, "outputs changed": t.changed_share, "components fixed / broken": ", ".join(moved),
+                     "mean completeness error": m.mean_completeness_error})
     link = (steer / "attributions.html").relative_to(base) if (steer / "attributions.html").is_file() else None
-    # steering.json of an older run has no such field: say nothing rather than guess
-    unbeaten = [name for name, m in s["methods"].items() if m.get("unsteered_best_on_selection")]
+    unbeaten = [name for name, m in with_twins(split_methods(s)) if m.unsteered_best_on_selection]
     note = Markup("<p class='meta'>On the selection split no scale tried beat no steering for: {}; the table "
                   "reports the best scale all the same.</p>").format(", ".join(unbeaten)) if unbeaten else ""
     choice = s.get("split_choice") or {}
@@ -293,16 +291,16 @@ def _other_splits(others: dict, base: Path, steer: Path) -> list[str]:
 def _concept_steering(c: dict, found: list[Finding]) -> list[str]:
     """AxBench-form concept steering: per target and method, the three judges and the score."""
     rows = []
-    for target, r in c.items():
-        if "skipped" in r:
-            rows.append({"target": target, "method": "skipped: " + r["skipped"]})
+    for target, r in ((t, concept_target(r)) for t, r in c.items()):
+        if isinstance(r, Skipped):
+            rows.append({"target": target, "method": "skipped: " + r.skipped})
             continue
-        for name, m in r["methods"].items():
-            t = m["test"]
+        for name, m in with_twins(r.methods):
+            t = m.test
             rows.append({"target": target, "method": "none (unsteered)" if name == "none" else name,
-                         "latent": m["latent"], "scale": m["scale"],
-                         "concept": t["concept"], "instruction": t["instruction"], "fluency": t["fluency"],
-                         "score [95% CI]": rate(t["score"], 3), "test prompts": r["n_test"]})
+                         "latent": m.latent, "scale": m.scale,
+                         "concept": t.concept, "instruction": t.instruction, "fluency": t.fluency,
+                         "score [95% CI]": rate(t.score, 3), "test prompts": r.n_test})
     if not rows:
         return []
     return [Markup("<h3 id='concept-steering'>Concept steering</h3>"), *_said(found, "concept_steering"),

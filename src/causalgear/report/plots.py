@@ -203,7 +203,8 @@ def steering_plot(result: dict, path: Path) -> Path:
              "concept_probe": "alpha (multiples of the read value's DiffMean)"}
     for ax, name in zip(axes[0], plain, strict=True):
         for label, color, r in ((name, "#3b6ea5", methods[name]),
-                                (f"gated_{name}", "#27ae60", methods.get(f"gated_{name}"))):
+                                (f"gated_{name}", "#27ae60", methods.get(f"gated_{name}")),
+                                (f"{name} (random SAE)", "#999999", methods[name].get("twin"))):
             if r is None:
                 continue
             # the chosen latent's curve (the SAE methods also try other candidate latents)
@@ -231,7 +232,11 @@ def steering_plot(result: dict, path: Path) -> Path:
 def flips_plot(result: dict, path: Path) -> Path:
     """Per method: test answers fixed (wrong -> right) and broken (right -> wrong), on the steering
     split and, when it was measured, the in-distribution split."""
-    methods = result["methods"]
+    methods = {}
+    for name, m in result["methods"].items():  # each method, its random-SAE twin right after it
+        methods[name] = m
+        if m.get("twin"):
+            methods[f"{name} (random SAE)"] = m["twin"]
     sides = [("test", result.get("data_split") or "test")]
     if result.get("in_distribution_split"):
         sides.append(("in_distribution", result["in_distribution_split"]))

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from causalgear.errors import CausalgearError
 from causalgear.io import read_json
-
-REMEDY = "rerun the stage that wrote it (or the whole `causalgear pipeline`)"
+from causalgear.results import REMEDY
 
 
 def read(path: Path) -> dict | None:

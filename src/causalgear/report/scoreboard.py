@@ -29,7 +29,15 @@ from pathlib import Path
 from causalgear.report.findings import interval, rate, shift_accuracies
 from causalgear.report.health import gate_text, health
 from causalgear.report.reading import read
-from causalgear.report.twins import acts_through_latents, beats_twin, clears_twin, twin_of
+from causalgear.report.twins import (
+    acts_through_latents,
+    beats_twin,
+    cause_isolate_methods,
+    clears_twin,
+    concept_target,
+    split_methods,
+)
+from causalgear.results import SplitMethod
 
 ANSWERS = ("yes", "partly", "no", "not measured")
 WORKS = 0.5  # accuracy at which the model is said to do the task
@@ -102,17 +110,17 @@ def causal_row(c: dict | None) -> Row:
 def cause_isolate_row(c: dict | None, k: int = 2) -> Row:
     q = f"Which attributes do {k} latents carry?"
     name = f"top_{k}_latents"
-    ci = {a: r for a, r in ((c or {}).get("cause_isolate") or {}).items() if name in r.get("methods", {})}
-    if not ci:
+    found = {a: r for a, r in ((c or {}).get("cause_isolate") or {}).items() if name in r.get("methods", {})}
+    if not found:
         return Row(q, "not measured", "no attribute had test pairs" if c else "evaluate did not run", "",
                    "cause-isolate")
-    carried = [a for a, r in ci.items() if r.get("beats_random_sae", {}).get(name)]
+    ci = {a: cause_isolate_methods(r)[name] for a, r in found.items()}
+    carried = [a for a, r in found.items() if r.get("beats_random_sae", {}).get(name)]
     shown = carried or list(ci)
-    figure = "; ".join(f"{a} {rate(ci[a]['methods'][name]['cause'])}" for a in shown)
+    figure = "; ".join(f"{a} {rate(ci[a].cause)}" for a in shown)
     if carried and len(carried) < len(ci):
         figure += f" (not: {', '.join(a for a in ci if a not in carried)})"
-    twins = [ci[a]["methods"].get(f"random_sae_{name}") for a in shown]
-    control = "random-SAE twin " + "; ".join(f"{t['cause']['rate']:.2f}" if t else "n/a" for t in twins)
+    control = "random-SAE twin " + "; ".join(f"{ci[a].twin.cause.rate:.2f}" if ci[a].twin else "n/a" for a in shown)
     return Row(q, _answer(len(carried) == len(ci), bool(carried)), "cause " + figure, control, "cause-isolate")
 
 
@@ -120,49 +128,48 @@ def steering_row(s: dict | None) -> Row:
     q = "Does steering repair the split where the model fails, beyond its controls, without harm?"
     if s is None:
         return Row(q, "not measured", "steer did not run", "", "steering")
-    methods = s["methods"]
+    methods = split_methods(s)
     split = s.get("data_split") or "the evaluation split"
-    clears = [n for n, m in methods.items() if m["test"]["ci_low"] > 0 and "random_sae_" not in n]
+    clears = [n for n, m in methods.items() if m.test.ci_low > 0]
     through = [n for n in clears if acts_through_latents(methods[n])]
-    found = [n for n in through if clears_twin(methods, n) and _no_harm(methods[n])]
+    found = [n for n in through if clears_twin(methods[n]) and _no_harm(methods[n])]
     shown = found or through or clears
 
     def said(n: str) -> str:
         m = methods[n]
-        harm = f" (in distribution {interval(m['in_distribution'])})" if "in_distribution" in m else ""
-        return f"{n} {interval(m['test'])}{harm}"
+        harm = f" (in distribution {interval(m.in_distribution)})" if m.in_distribution else ""
+        return f"{n} {interval(m.test)}{harm}"
 
     figure = f"{split}: " + (f"above 0: {', '.join(clears)}" if clears else "no method's interval clears 0")
     if shown and shown != clears:
         figure += "; through latents: " + "; ".join(said(n) for n in shown)
     elif shown:
         figure = f"{split}: above 0: " + "; ".join(said(n) for n in shown)
-    twins = [(n, twin_of(methods, n)) for n in shown if twin_of(methods, n)]
-    controls = [f"{n}'s random-SAE twin {interval(t['test'])}" for n, t in twins]
+    controls = [f"{n}'s random-SAE twin {interval(methods[n].twin.test)}" for n in shown if methods[n].twin]
     if "random_direction" in methods:
-        controls.append(f"random direction {interval(methods['random_direction']['test'])}")
+        controls.append(f"random direction {interval(methods['random_direction'].test)}")
     return Row(q, "yes" if found else "partly" if clears else "no", figure, "; ".join(controls) or "0", "steering")
 
 
-def _no_harm(m: dict) -> bool:
-    return "in_distribution" not in m or m["in_distribution"]["ci_high"] >= 0
+def _no_harm(m: SplitMethod) -> bool:
+    return m.in_distribution is None or m.in_distribution.ci_high >= 0
 
 
 def concept_steering_row(s: dict | None) -> Row:
     q = "Can latents force a value at the words that say it?"
-    targets = {t: r for t, r in ((s or {}).get("concept_steering") or {}).items() if "methods" in r}
+    targets = {t: concept_target(r) for t, r in ((s or {}).get("concept_steering") or {}).items() if "methods" in r}
     if not targets:
         return Row(q, "not measured", "concept steering did not run", "", "concept-steering")
-    targets = {t: r for t, r in targets.items() if any(n.startswith("random_sae_") for n in r["methods"])}
+    targets = {t: r for t, r in targets.items() if beats_twin(r.methods)[0]}
     if not targets:
         return Row(q, "not measured", "no random-SAE twins to hold the methods against", "", "concept-steering")
-    found = {target: beats_twin(r["methods"])[1] for target, r in targets.items()}
+    found = {target: beats_twin(r.methods)[1] for target, r in targets.items()}
     held = [t for t, names in found.items() if names]
     figure = "; ".join(f"{t}: {len(found[t])} SAE method(s), e.g. {found[t][0]} "
-                       f"{rate(targets[t]['methods'][found[t][0]]['test']['score'])}" for t in held) \
+                       f"{rate(targets[t].methods[found[t][0]].test.score)}" for t in held) \
         or "no SAE method's score clears its twin's"
     control = "; ".join(f"{t}: random-SAE twin "
-                        f"{rate(targets[t]['methods']['random_sae_' + found[t][0]]['test']['score'])}" for t in held)
+                        f"{rate(targets[t].methods[found[t][0]].twin.test.score)}" for t in held)
     if held and len(held) < len(targets):
         figure += f" (not: {', '.join(t for t in targets if t not in held)})"
     return Row(q, _answer(len(held) == len(targets), bool(held)), "score " + figure if held else figure,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from causalgear.report.health import health
 from causalgear.report.reading import read
-from causalgear.report.twins import beats_twin
+from causalgear.report.twins import beats_twin, concept_target
 
 SEEDS_JSON = Path("seeds") / "seeds.json"
 TOP_K = (1, 2, 5)  # the latent sets cause / isolate measures (interventions.cause_isolate.TOP_K)
@@ -140,10 +140,11 @@ def _concept(target: str):
         r = f["concept_steering"].get(target) or {}
         if "methods" not in r:
             return None
-        paired, beat = beats_twin(r["methods"])
+        methods = concept_target(r).methods
+        paired, beat = beats_twin(methods)
         if not paired:
             return None
-        return max(r["methods"][n]["test"]["score"]["rate"] for n in paired), bool(beat)
+        return max(methods[n].test.score.rate for n in paired), bool(beat)
     return get
 
 

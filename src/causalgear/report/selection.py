@@ -62,22 +62,26 @@ def rank(rows: list[dict]) -> list[dict]:
     return ordered
 
 
+# selection.json's figures by what they are of, and compare's name for it (`twin`: the random-weight SAE's)
+COLUMNS = {"sae": "sae", "random_sae": "twin", "full_residual": "full_residual"}
+
+
 def flat(sel: dict) -> dict:
     """A selection.json as compare's scalar columns (select_...)."""
     row = {"layer": sel["layer"], "select_passes_gate": sel["passes_gate"], "select_carry": sel["carry_score"],
            "select_commit": (sel.get("provenance") or {}).get("commit", "not recorded")}
     figures = ("rate", "ci_low", "ci_high")
     for attribute, r in sel["carry"].items():
-        for name in ("sae", "random_sae", "full_residual"):
+        for name, column in COLUMNS.items():
             if name in r:
-                row.update({f"select_{attribute}_{name}_{k}": r[name]["cause"][k] for k in figures})
-        for name in ("sae", "random_sae"):
+                row.update({f"select_{attribute}_{column}_{k}": r[name]["cause"][k] for k in figures})
             if "two_latents" in r.get(name, {}):
-                row.update({f"select_{attribute}_{name}_2_{k}": r[name]["two_latents"]["cause"][k] for k in figures})
+                row.update({f"select_{attribute}_{column}_2_{k}": r[name]["two_latents"]["cause"][k]
+                            for k in figures})
     cov = sel["coverage"]
     row.update({f"select_coverage_{k}": cov.get(k) for k in ("trained", "random", "delta", "ci_low", "ci_high")})
     for name, a in (sel.get("absorption") or {}).items():  # runs scored before absorption was measured lack it
-        row.update({f"select_{name}_{k}": a.get(k) for k in ("absorption_fraction", "full_absorption")})
+        row.update({f"select_{COLUMNS[name]}_{k}": a.get(k) for k in ("absorption_fraction", "full_absorption")})
     return row
 
 
@@ -102,14 +106,14 @@ def table(rows: list[dict]) -> Table:
                  "passes" if r["select_passes_gate"] else "fails"]
         for a in SCORED:
             cells += [_interval(r, f"select_{a}_{n}", "rate", ".2f")
-                      for n in ("sae", "sae_2", "random_sae_2", "full_residual")]
+                      for n in ("sae", "sae_2", "twin_2", "full_residual")]
         cov = r.get("select_coverage_trained")
         cells += [f"{r['select_carry']:.2f}",
                   f"{r['select_carry_min']:.2f} / {r['select_carry_mean']:.2f} ({r['select_seeds']})",
                   "" if cov is None else f"{cov:.3f}",
                   _interval(r, "select_coverage", "delta", "+.3f")]
         for k in ("absorption_fraction", "full_absorption"):
-            t, u = r.get(f"select_sae_{k}"), r.get(f"select_random_sae_{k}")
+            t, u = r.get(f"select_sae_{k}"), r.get(f"select_twin_{k}")
             cells.append("" if t is None else f"{t:.3f}" + ("" if u is None else f" ({u:.3f})"))
         out.append(cells)
     return Table("SAE selection (validation data only)", columns, out)

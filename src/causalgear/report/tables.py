@@ -12,6 +12,8 @@ from typing import TextIO
 from causalgear.report.findings import Finding, findings, interval, rate
 from causalgear.report.reading import read, shaped
 from causalgear.report.scoreboard import Row, scoreboard
+from causalgear.report.twins import cause_isolate_methods, concept_target, split_methods, with_twins
+from causalgear.results import CauseIsolateCell, Skipped
 
 # where a chosen scale sits on its grid (steering.search's `edge`), in words
 EDGE = {"low": "low edge", "high": "high edge", "only": "one scale"}
@@ -24,9 +26,9 @@ class Table:
     rows: list[list[str]]
 
 
-def edge(m: dict, form: str) -> str:
+def edge(m, form: str) -> str:
     """A method's grid-edge flag in `form` (e.g. " ({})"), or "" where its scale is inside its grid."""
-    where = EDGE.get(m.get("scale_at_grid_edge"))
+    where = EDGE.get(getattr(m, "scale_at_grid_edge", None))
     return form.format(where) if where else ""
 
 
@@ -62,35 +64,33 @@ def concepts_table(c: dict) -> Table:
 
 def cause_isolate_table(ci: dict) -> Table:
     """One row per attribute; the SAE's top-1/2/5 latents each with its random-SAE twin in the cell."""
-    names: list[str] = []
-    for r in ci.values():
-        names += [n for n in r["methods"] if n not in names and not n.startswith("random_sae_")]
+    methods = {a: cause_isolate_methods(r) for a, r in ci.items()}
+    names = list(dict.fromkeys(n for m in methods.values() for n in m))
 
-    def cell(m: dict, n: str) -> str:
+    def cell(m: dict[str, CauseIsolateCell], n: str) -> str:
         if n not in m:
             return ""
-        text = f"{rate(m[n]['cause'])} / {m[n]['isolate']['rate']:.2f}"
-        twin = m.get(f"random_sae_{n}")
-        return text + (f" (random SAE {twin['cause']['rate']:.2f})" if twin else "")
+        text = f"{rate(m[n].cause)} / {m[n].isolate.rate:.2f}"
+        return text + (f" (random SAE {m[n].twin.cause.rate:.2f})" if m[n].twin else "")
 
-    rows = [[a, str(r["test_pairs"]), *(cell(r["methods"], n) for n in names)] for a, r in ci.items()]
+    rows = [[a, str(r["test_pairs"]), *(cell(methods[a], n) for n in names)] for a, r in ci.items()]
     return Table("Cause / isolate (cause [95% CI] / isolate, test pairs)", ["attribute", "pairs", *names], rows)
 
 
-def latent_cell(m: dict) -> str:
+def latent_cell(m) -> str:
     """A steering method's latent: its one latent, how many it moves (`moved_latents`), or none."""
-    return str(m["latent"]) if m.get("latent") is not None else \
-        f"{len(m['moved_latents'])} moved" if m.get("moved_latents") else ""
+    moved = getattr(m, "described", {}).get("moved_latents")
+    return str(m.latent) if m.latent is not None else f"{len(moved)} moved" if moved else ""
 
 
 def steering_table(s: dict) -> Table:
     rows = []
-    for name, m in s["methods"].items():
-        t = m["test"]
-        ind = interval(m["in_distribution"]) if "in_distribution" in m else ""
-        rows.append([name, latent_cell(m), f"{m['scale']:g}{edge(m, ' ({})')}",
-                     f"{t['baseline_accuracy']:.3f} -> {t['steered_accuracy']:.3f}", interval(t), ind,
-                     f"{t['fixed']} / {t['broken']}"])
+    for name, m in with_twins(split_methods(s)):
+        t = m.test
+        ind = interval(m.in_distribution) if m.in_distribution else ""
+        rows.append([name, latent_cell(m), f"{m.scale:g}{edge(m, ' ({})')}",
+                     f"{t.baseline_accuracy:.3f} -> {t.steered_accuracy:.3f}", interval(t), ind,
+                     f"{t.fixed} / {t.broken}"])
     in_dist = s.get("in_distribution_split") or "in distribution"
     return Table(f"Steering on {s.get('data_split')} ({s['n_test']} test prompts; scale chosen on selection)",
                  ["method", "latent", "scale", "accuracy", "delta [95% CI]", f"delta on {in_dist}", "fixed / broken"],
@@ -99,14 +99,14 @@ def steering_table(s: dict) -> Table:
 
 def concept_steering_table(c: dict) -> Table | None:
     rows = []
-    for target, r in c.items():
-        if "skipped" in r:
-            rows.append([target, "skipped: " + r["skipped"], "", "", "", ""])
+    for target, r in ((t, concept_target(r)) for t, r in c.items()):
+        if isinstance(r, Skipped):
+            rows.append([target, "skipped: " + r.skipped, "", "", "", ""])
             continue
-        for name, m in r["methods"].items():
-            t = m["test"]
-            rows.append([target, name, latent_cell(m), _f(m.get("scale"), 3),
-                         rate(t["score"]), f"{t['concept']:.2f} / {t['instruction']:.2f} / {t['fluency']:.2f}"])
+        for name, m in with_twins(r.methods):
+            t = m.test
+            rows.append([target, name, latent_cell(m), _f(m.scale, 3),
+                         rate(t.score), f"{t.concept:.2f} / {t.instruction:.2f} / {t.fluency:.2f}"])
     if not rows:
         return None
     return Table("Concept steering (score [95% CI]; concept / instruction / fluency)",

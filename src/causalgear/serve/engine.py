@@ -20,7 +20,7 @@ from causalgear.interventions.specs import AddLatent, Clamp, Grains, Spec, ZeroL
 from causalgear.models.generate import generate_sql
 
 # a request's `mode` (serve.mode's names) -> its spec on latent j at `scale`
-REQUEST_SPECS = {"inject": lambda j, scale: Clamp(j, scale), "zero": lambda j, scale: ZeroLatent(j),
+REQUEST_SPECS = {"clamp": lambda j, scale: Clamp(j, scale), "zero": lambda j, scale: ZeroLatent(j),
                  "additive": lambda j, scale: AddLatent(j, scale), "grains": lambda j, scale: Grains(j, scale)}
 
 
@@ -97,7 +97,7 @@ class Engine:
         self._top_tokens_lock = threading.Lock()
         # a prompt has no response yet: read F at the last prompt token
         steps = self.s.grains_ig_steps
-        self._grains_cfg = OmegaConf.merge(cfg.steering, {"grains": {"position": "last_prompt", "n_steps": steps,
+        self._grains_cfg = OmegaConf.merge(cfg.steering, {"grains": {"readout": "last_prompt", "n_steps": steps,
                                                                      "internal_batch_size": steps}})
 
     @staticmethod
@@ -156,7 +156,7 @@ class Engine:
         intervention, before, after = None, None, None
         record: dict = {}
         if isinstance(spec, Grains):  # attributed to this prompt first: its own perturber
-            from causalgear.steering.grains import Steerer
+            from causalgear.steering.methods.grains import Steerer
 
             steerer = Steerer(self._grains_cfg, self.tokenizer, self.sae, self.site, j)
             attributed = steerer.attribute(prompt, "")
@@ -164,14 +164,14 @@ class Engine:
             intervention = made.make(spec)
             before = self._code(self.site.run(torch.tensor([attributed.prompt_ids], device=self.device)), j)
             deadline.check("generation (after attribution)")
-        elif spec is not None:  # zero / inject write the prompt's z_j before and after into `record` as they patch
+        elif spec is not None:  # zero / clamp write the prompt's z_j before and after into `record` as they patch
             intervention = self.interventions.make(spec, record=record)
         prepared = time.perf_counter()
         with self.site.read() as seen:  # the prompt's unedited stream (hooked before the edit): no extra pass
             (sql,) = generate_sql(self.model, self.tokenizer, [prompt], max_new_tokens=max_new, batch_size=1,
                                   intervention=intervention, max_time=deadline.remaining())
         done = time.perf_counter()
-        if record:  # zero / inject: the value the patch read, and the value it set
+        if record:  # zero / clamp: the value the patch read, and the value it set
             before, after = float(record["before"].mean()), float(record["after"].mean())
         elif j is not None:  # additive: read back from the edited stream; grains: `seen` is the perturbed input's
             edit = None

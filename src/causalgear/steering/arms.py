@@ -35,6 +35,14 @@ class Arm:
     attributed: tuple | None  # each prompt's GrAInS attribution, where made
     maker: ArmMaker = field(repr=False, compare=False)
 
+    def runner_for(self, examples: list) -> Runner:
+        """What generates and scores `examples` (several arms' prompts stacked)."""
+        return self.maker.runner(examples)
+
+    def judge(self, preds: list[str]) -> np.ndarray:
+        """1/0 per prompt: the SQL written is right (execution accuracy)."""
+        return self.runner.score(preds)
+
     def subset(self, idx: np.ndarray) -> Arm:
         """The arm of the prompts at `idx` (no generation: their unsteered answers come along)."""
         return self.maker.make(self.key, [self.examples[i] for i in idx], base=self.base[idx],

@@ -19,18 +19,20 @@ from causalgear.interventions.attribution import attribution_scores
 
 
 def contrastive_latents(bench, examples: list, preds: list[str], correct: np.ndarray, n: int,
-                        sign: float = 1.0) -> list[int]:
-    """The `n` latents ranked first, best first (none when no answer is wrong)."""
+                        sign: float = 1.0, sae=None, stats: dict | None = None) -> list[int]:
+    """The `n` latents ranked first, best first (none when no answer is wrong); of `sae` (with its
+    code statistics `stats`), the run's SAE where None."""
     wrong = [i for i, c in enumerate(correct) if not c and preds[i].strip()]
     if not wrong or n == 0:
         return []
-    mean_active = bench.stats["mean_active"]
+    sae, stats = (bench.sae, bench.stats) if sae is None else (sae, stats)
+    mean_active = stats["mean_active"]
 
     def raised(z: torch.Tensor) -> torch.Tensor:
         return mean_active.to(z).expand_as(z)
 
     def m(sqls: list) -> torch.Tensor:
-        return attribution_scores(bench.tokenizer, bench.sae, sqls, bench.site, raised)
+        return attribution_scores(bench.tokenizer, sae, sqls, bench.site, raised)
 
     gold = m([examples[i] for i in wrong])
     written = m([replace(examples[i], sql=preds[i]) for i in wrong])

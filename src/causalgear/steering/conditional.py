@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from causalgear.estimators import fit_probe
-from causalgear.steering.methods.base import MethodSkipped, SteerContext
+from causalgear.steering.methods.base import MethodSkipped
+from causalgear.steering.methods.context import SteerContext
 
 # the question probes' regularisation: chosen by cross-validation on the selection prompts where
 # every class has 5 of them, else this C (few prompts: a strongly regularised probe)

@@ -27,7 +27,7 @@ def readout_mask(prompt_len: int, total_len: int, position: str) -> torch.Tensor
     elif position == "last_prompt":
         mask[prompt_len - 1] = True
     else:
-        raise ValueError(f"steering.grains.position={position!r}: one of {', '.join(ReadoutPosition)}")
+        raise ValueError(f"steering.grains.readout={position!r}: one of {', '.join(ReadoutPosition)}")
     return mask
 
 

@@ -7,33 +7,43 @@ from __future__ import annotations
 from pathlib import Path
 
 from causalgear.io import write_json
+from causalgear.results import SplitMethod, SplitSteering
 from causalgear.steering.arms import IN_DISTRIBUTION, SELECTION, TEST
+from causalgear.steering.measure import Measured
+from causalgear.steering.methods.grains import GRAD_STEPS
 
 # the detector's verdicts in steering.json, by arm
 _FIRES_NAMES = {SELECTION: "selection", TEST: "test", IN_DISTRIBUTION: "in_distribution_test"}
 
 
-def steering_json(ctx, source: str, split_choice: dict, fires: dict | None, results: dict, skipped: dict) -> dict:
-    """steering.json's fields (the run adds concept steering and its timings)."""
+def steering_result(ctx, source: str, split_choice: dict, fires: dict | None, methods: dict[str, SplitMethod],
+                    skipped: dict, concept: dict | None, timings: dict) -> SplitSteering:
+    """steering.json of one split (the run adds its seconds and, with `handles`, the other splits)."""
     bench, s, arms = ctx.bench, ctx.s, ctx.arms
-    return {
-        "feature": ctx.feature, "feature_source": source, "layer": bench.site.layer, "site": bench.site.kind,
-        "sae": bench.sae_path, "sae_verified": bench.sae_verified,
-        "direction": s.target.direction, "position": s.grains.position, "positions": s.methods.positions,
-        "baseline_embedding": s.grains.baseline, "n_steps": s.grains.n_steps,
-        "ig_method": s.grains.ig_method, "top_tokens": s.grains.top_tokens, "grad_steps": s.grains.grad_steps,
-        "mean_active_value": float(bench.stats["mean_active"][ctx.feature]), "n_select": len(arms[SELECTION].examples),
-        "n_test": len(arms[TEST].examples), "candidate_latents": ctx.latents,
-        "data_split": ctx.split, "split_choice": split_choice,
-        "in_distribution_split": bench.cfg.data.eval_split if IN_DISTRIBUTION in arms else None,
-        "detector": None if fires is None else {
+    return SplitSteering(
+        feature=ctx.feature, feature_source=source, layer=bench.site.layer, site=bench.site.kind,
+        sae=bench.sae_path, sae_verified=bench.sae_verified,
+        direction=s.target.direction, readout=s.grains.readout, positions=s.methods.positions,
+        baseline_embedding=s.grains.baseline, n_steps=s.grains.n_steps,
+        ig_method=s.grains.ig_method, perturbed_tokens=s.grains.perturbed_tokens, grad_steps=GRAD_STEPS,
+        mean_active_value=float(bench.stats["mean_active"][ctx.feature]), n_select=len(arms[SELECTION].examples),
+        n_test=len(arms[TEST].examples), candidate_latents=ctx.latents,
+        data_split=ctx.split, split_choice=split_choice,
+        in_distribution_split=bench.cfg.data.eval_split if IN_DISTRIBUTION in arms else None,
+        detector=None if fires is None else {
             "kind": "misread probe (logistic regression on the question's activations at the site; selection only)",
             "fires": {_FIRES_NAMES[key]: float(f.mean()) for key, f in fires.items()}},
-        "methods": {name: {"method": name, "feature": ctx.feature, **{k: v for k, v in r.items()
-                                                                       if not k.startswith("test_")}}
-                    for name, r in results.items()},
-        "skipped_methods": skipped,
-    }
+        methods=methods, skipped_methods=skipped, concept_steering=concept, seconds_by_part=timings)
+
+
+def generations(results: dict[str, Measured]) -> dict[str, tuple[list[str], list]]:
+    """Each method's (and twin's) test outputs at its chosen scale, by the label the page shows."""
+    out = {}
+    for name, measured in results.items():
+        for label, m in ((name, measured), (f"{name} (random SAE)", measured.twin)):
+            if m is not None:
+                out[f"{label} (scale {m.result.scale:g})"] = (m.test_predictions, m.test_correct)
+    return out
 
 
 def write_outputs(out_dir: Path, bench, arms: dict, results: dict, result: dict) -> None:
@@ -43,10 +53,9 @@ def write_outputs(out_dir: Path, bench, arms: dict, results: dict, result: dict)
 
     s, tst = bench.cfg.steering, arms[TEST]
     write_attributions(out_dir, bench.tokenizer, [arms[SELECTION], tst], result)
-    generations = {"unsteered": (list(tst.preds), tst.base)} | {
-        f"{name} (scale {r['scale']:g})": (r["test_predictions"], r["test_correct"]) for name, r in results.items()}
     attributions_page(out_dir / "attributions.html", result, list(tst.examples[:s.html_examples]),
-                      list(tst.attributed[:s.html_examples]), bench.tokenizer, generations)
+                      list(tst.attributed[:s.html_examples]), bench.tokenizer,
+                      {"unsteered": (list(tst.preds), tst.base)} | generations(results))
     steering_plot(result, out_dir / "steering.png")
     flips_plot(result, out_dir / "steering_flips.png")
 
@@ -82,7 +91,7 @@ def write_attributions(out_dir: Path, tokenizer, arms: list, result: dict) -> No
                 "attributions": [round(float(v), 6) for v in a.attributions],
                 "perturbed_positions": a.tokens.tolist(), "baseline": result["baseline_embedding"],
                 "n_steps": result["n_steps"], "ig_method": result["ig_method"], "layer": result["layer"],
-                "site": result["site"], "coordinate": result["feature"], "position": result["position"],
+                "site": result["site"], "coordinate": result["feature"], "readout": result["readout"],
                 "F_input": a.f_input, "F_baseline": a.f_baseline, "completeness_error": a.completeness_error,
             })
     write_json(out_dir / "attributions.json", {

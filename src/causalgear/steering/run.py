@@ -18,17 +18,21 @@ import numpy as np
 from omegaconf import DictConfig
 
 from causalgear.io import read_json, write_json
+from causalgear.results import to_json
 from causalgear.steering.arms import IN_DISTRIBUTION, IN_SELECTION, SELECTION, TEST, Arm, ArmMaker
 from causalgear.steering.candidates import contrastive_latents
-from causalgear.steering.concept import concept_steering
+from causalgear.steering.concepts.steer import concept_steering
 from causalgear.steering.conditional import fit_detector
-from causalgear.steering.grains import Steerer
-from causalgear.steering.measure import measure
+from causalgear.steering.measure import Measured, measure
 from causalgear.steering.methods import ALWAYS, method
-from causalgear.steering.methods.base import Gated, MethodSkipped, SteerContext, SteeringMethod
-from causalgear.steering.outputs import print_summary, steering_json, write_outputs
+from causalgear.steering.methods.base import Gated, MethodSkipped, SteeringMethod, twin
+from causalgear.steering.methods.context import SteerContext
+from causalgear.steering.methods.grains import Steerer
+from causalgear.steering.outputs import print_summary, steering_result, write_outputs
 from causalgear.steering.target import causal_json_at, choose_splits, resolve_feature
 from causalgear.workbench import HeldOut, Workbench
+
+Paired = tuple[SteeringMethod, SteeringMethod | None]  # a method and its twin on the random-weight SAE
 
 
 def steer(cfg: DictConfig, out_dir: Path) -> dict:
@@ -61,13 +65,15 @@ def make_arms(bench: Workbench, steerer: Steerer, held: HeldOut, shared: dict | 
     return arms
 
 
-def make_methods(ctx: SteerContext) -> tuple[list[SteeringMethod], dict[str, str], dict | None]:
-    """The feature's methods and the extras, each built or skipped with its reason; with
-    `steering.methods.conditional`, each one's gated twin (and the detector's verdict on every arm)."""
+def make_methods(ctx: SteerContext) -> tuple[list[Paired], dict[str, str], dict | None]:
+    """The feature's methods and the extras, each built or skipped with its reason, with its twin on
+    the random-weight SAE where `steering.methods.twins` names it; with `steering.methods.conditional`,
+    each one's gated variant (and the detector's verdict on every arm)."""
     methods, skipped = [], {}
     for name in (*ALWAYS, *ctx.s.methods.extra):
         try:
-            methods.append(method(name)(ctx))
+            made = method(name)(ctx)
+            methods.append((made, twin(made) if name in ctx.s.methods.twins else None))
         except MethodSkipped as why:
             skipped[name] = str(why)
     fires = None
@@ -78,7 +84,7 @@ def make_methods(ctx: SteerContext) -> tuple[list[SteeringMethod], dict[str, str
             skipped["gated"] = str(why)
         else:
             fires = {arm.key: detector.fires(ctx.question_features(arm)) for arm in ctx.measured_arms()}
-            methods += [Gated(m, fires) for m in methods]
+            methods += [(Gated(m, fires), t and Gated(t, fires)) for m, t in methods]
     return methods, skipped, fires
 
 
@@ -120,26 +126,29 @@ def steer_split(bench: Workbench, out_dir: Path, steerer: Steerer, source: str, 
     # the SAE methods also try the latents GrAInS' contrastive objective ranks first on selection
     n = s.methods.candidates
     ranked = contrastive_latents(bench, list(sel.examples), list(sel.preds), sel.base, n, steerer.sign)
-    ctx = SteerContext(bench, feature, [feature] + [j for j in ranked if j != feature][:n], held.split, arms)
+    ctx = SteerContext.of(bench, feature, [feature] + [j for j in ranked if j != feature][:n], held.split, arms)
     timings = {"attribute and unsteered": round(time.monotonic() - start, 1)}
     began = time.monotonic()
     methods, skipped, fires = make_methods(ctx)  # the detector, the probes, the trained vectors
     timings["fit and train methods"] = round(time.monotonic() - began, 1)
-    results: dict[str, dict] = {}
-    for m in methods:
-        began = time.monotonic()
-        results[m.name] = measure(ctx, m)
-        timings[m.name] = round(time.monotonic() - began, 1)
     errors = [a.completeness_error for a in arms[TEST].attributed if a.completeness_error is not None]
-    for m in methods:  # GrAInS' attributions: their completeness, with grains and its twin
-        results[m.name]["mean_completeness_error"] = (float(np.mean(errors)) if errors else None) \
-            if m.reports_completeness else None
-    result = steering_json(ctx, source, split_choice, fires, results, skipped)
+    completeness = float(np.mean(errors)) if errors else None  # GrAInS' attributions, with grains and its gated
+    results: dict[str, Measured] = {}
+    for m, paired in methods:
+        began = time.monotonic()
+        results[m.name] = measure(m, completeness)
+        timings[m.name] = round(time.monotonic() - began, 1)
+        if paired is not None:
+            began = time.monotonic()
+            results[m.name] = results[m.name].paired(measure(paired, completeness))
+            timings[f"{m.name} (random SAE)"] = round(time.monotonic() - began, 1)
+    concept = None
     if s.concepts.targets and concepts:
         began = time.monotonic()
-        result["concept_steering"] = concept_steering(bench, bench.cfg.seed)
+        concept = concept_steering(bench, bench.cfg.seed)
         timings["concept steering"] = round(time.monotonic() - began, 1)
-    result["seconds_by_part"] = timings
+    result = to_json(steering_result(ctx, source, split_choice, fires, {n: r.result for n, r in results.items()},
+                                     skipped, concept, timings))
     out_dir.mkdir(parents=True, exist_ok=True)
     write_outputs(out_dir, bench, arms, results, result)
     result["seconds"] = round(time.monotonic() - start, 1)

@@ -30,6 +30,10 @@ import numpy as np
 
 from causalgear.logs import bar as progress_bar
 
+# points a grid may grow past the edge that holds its best selection score, a side: a curve still
+# rising at an edge after two more steps of the grid's own ratio is flagged (`edge`) rather than chased
+GRID_EXTENSIONS = 2
+
 T = TypeVar("T")
 Point = tuple[int | None, float]
 
@@ -98,7 +102,7 @@ def halved(points: Sequence[Point], per_prompt: Callable[[list[Point], np.ndarra
 
 def select_then_report(points: Sequence[Point], on_selection: Callable[[Point], float],
                        report: Callable[[Point], T], *, measure: str = "score", desc: str = "",
-                       unit: str = "scale", max_extensions: int = 0,
+                       unit: str = "scale", max_extensions: int = GRID_EXTENSIONS,
                        per_prompt: Callable[[list[Point], np.ndarray], list[np.ndarray]] | None = None,
                        n_prompts: int = 0) -> Choice[T]:
     """Score every point on selection (`measure`: the curve's name for the score), extend the grid

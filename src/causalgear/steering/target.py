@@ -32,12 +32,8 @@ from causalgear.errors import CausalgearError
 from causalgear.io import read_json
 
 
-def card_figures(model_dir: str | Path) -> dict[str, float]:
+def card_figures(card: dict) -> dict[str, float]:
     """The validation-side shift accuracy by element that a model card records (empty: none)."""
-    path = Path(model_dir) / "model_card.json"
-    if not path.is_file():
-        return {}
-    card = read_json(path, f"delete {path.parent} to rebuild the model")
     return {e: float(card[f"validation_shift.{e}_accuracy_mean"]) for e in SHIFT_ELEMENTS
             if f"validation_shift.{e}_accuracy_mean" in card}
 
@@ -61,10 +57,9 @@ def _evidence(bench, causal: dict | None) -> tuple[list[str], dict, dict]:
     """(the shift elements whose test split fits, each one's tier, the figures the rule reads): tier
     0 a known handle >= min_handle, 1 unknown, None a known handle below it."""
     from causalgear.data.loading import load_split
-    from causalgear.models.loading import model_source
 
     cfg = bench.cfg
-    figures, source = card_figures(model_source(cfg.model, cfg.paths.cache_dir)), "model card"
+    figures, source = card_figures(bench.card), "model card"
     if set(figures) != set(SHIFT_ELEMENTS):
         figures, source = {}, f"measured on at most causal.n_select={cfg.causal.n_select} examples each"
         for e in SHIFT_ELEMENTS:

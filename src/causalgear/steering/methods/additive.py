@@ -9,10 +9,11 @@ from causalgear.steering.methods.base import Point, SteeringMethod
 
 class Additive(SteeringMethod):
     name = "additive"
+    acts_through_sae = True
 
     def grid(self) -> list[Point]:
         return [(j, v) for j in self.ctx.latents for v in self.ctx.alphas]
 
     def intervention(self, arm, point: Point):
         j, v = point
-        return arm.interventions.make(AddLatent(j, self.ctx.sign * v, self.ctx.positions(arm)))
+        return self.ctx.make(arm, AddLatent(j, self.ctx.sign * v, self.ctx.positions(arm)))

@@ -1,111 +1,44 @@
 """What every steering method is: a grid of (latent, scale) points and an intervention at each.
 
-A method is built from the run's `SteerContext` (it may refuse with `MethodSkipped`, whose
-message is recorded in steering.json's `skipped_methods`); the run then chooses its point on
-the selection arm and reports it on the test arm (`steering.search`), the same way for every
-method. `Gated` makes the gated twin of any method.
+A method is built from a context (`MethodContext`: what its target gives it to read: the SAE's
+latents worth trying, the direction a difference of means points along, where to edit) and may
+refuse with `MethodSkipped`, whose message the target records. Two targets run the same methods:
+the split's execution accuracy (`SteerContext`, `steering.run`) and forcing a value at the words
+that say it (`steering.concepts`). Each chooses a method's point on its selection prompts and
+reports it on its test prompts (`steering.search`), the same way for every method.
+
+The framework, not the caller, makes the two variants of a method: `twin` (the method rebuilt on the
+SAE's frozen random-weight twin, for a method that `acts_through_sae`) and `Gated` (the method where
+a misread detector fires).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-import torch
 
-from causalgear.interventions.specs import Positions, at_tokens
 from causalgear.interventions.types import Intervention
-from causalgear.steering.arms import (
-    IN_DISTRIBUTION,
-    IN_SELECTION,
-    SELECTION,
-    TEST,
-    Arm,
-    predict_each,
-    question_features,
-)
+from causalgear.steering.arms import Arm, predict_each
+from causalgear.steering.methods.context import MethodContext, MethodSkipped
+from causalgear.steering.search import Point
 
-Point = tuple[int | None, float]  # (the latent, None for a direction that is no latent's; the scale)
-
-
-class MethodSkipped(Exception):  # noqa: N818 - a reason, not a failure: the run goes on without the method
-    """A method that cannot run on this split; the message says why."""
-
-
-@dataclass
-class SteerContext:
-    """What the methods of one steering run share: the workbench, the feature and the latents tried
-    beside it, the additive direction of the feature, and the arms by key."""
-
-    bench: object
-    feature: int
-    latents: list[int]
-    split: str
-    arms: dict[str, Arm]
-    _features: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-    _shared: dict[str, object] = field(default_factory=dict, repr=False)
-
-    @property
-    def s(self):
-        return self.bench.cfg.steering
-
-    @property
-    def seed(self) -> int:
-        return self.bench.cfg.seed
-
-    @property
-    def sign(self) -> float:
-        return 1.0 if self.s.target.direction == "raise" else -1.0
-
-    @property
-    def direction(self) -> torch.Tensor:
-        """The feature's additive direction (the decoder's contribution of its mean active value)."""
-        return self.arms[SELECTION].interventions.direction(self.feature)
-
-    @property
-    def alphas(self) -> list[float]:
-        return list(self.s.methods.alphas)
-
-    def fitting_arms(self) -> list[Arm]:
-        """The arms a method may fit on: the selection halves."""
-        return [self.arms[k] for k in (SELECTION, IN_SELECTION) if k in self.arms]
-
-    def measured_arms(self) -> list[Arm]:
-        """The arms a method is run on: selection, test and the in-distribution test half."""
-        return [self.arms[k] for k in (SELECTION, TEST, IN_DISTRIBUTION) if k in self.arms]
-
-    def shared(self, key: str, make):
-        """What several methods need alike (the gold SQL loss gradient), made by the first to ask."""
-        if key not in self._shared:
-            self._shared[key] = make()
-        return self._shared[key]
-
-    def question_features(self, arm: Arm) -> np.ndarray:
-        """`arms.question_features` of an arm's prompts, computed once per whole arm."""
-        if arm.key not in self._features:
-            self._features[arm.key] = question_features(self.bench, list(self.arms[arm.key].examples))
-        return self._features[arm.key][arm.rows]
-
-    def positions(self, arm: Arm) -> Positions:
-        """Where a residual method edits, as `steering.methods.positions` says: all, the prompt's, or each
-        prompt's attributed tokens."""
-        if self.s.methods.positions == "decision":
-            return at_tokens([a.tokens for a in arm.attributed])
-        return self.s.methods.positions
+__all__ = ["Gated", "MethodContext", "MethodSkipped", "Point", "SteeringMethod", "twin"]
 
 
 class SteeringMethod:
     """One method: its grid on selection, and its intervention at a point of it."""
 
     name: ClassVar[str]
-    # None: no attributions are read; grains' completeness error is reported with it and its twin
+    # its edit is made of the SAE's latents: the framework measures its twin on the random-weight SAE
+    acts_through_sae: ClassVar[bool] = False
+    # grains' completeness error is reported with it and its gated variant
     reports_completeness: ClassVar[bool] = False
 
-    def __init__(self, ctx: SteerContext):
+    def __init__(self, ctx: MethodContext):
         self.ctx = ctx
-        # (arm key, point) -> {row: (1/0, SQL)}: a prompt steered at a point is generated once, whoever
-        # asks (successive halving's halves, the report, the gated twin's subset)
+        # (arm key, point) -> {row: (judgement, SQL)}: a prompt steered at a point is generated once,
+        # whoever asks (successive halving's halves, the report, the gated variant's subset)
         self._answers: dict[tuple[str, Point], dict[int, tuple[float, str]]] = {}
 
     def grid(self) -> list[Point]:
@@ -120,8 +53,8 @@ class SteeringMethod:
         return {}
 
     def run(self, arm: Arm, point: Point) -> tuple[np.ndarray, list[str]]:
-        """1/0 per prompt and the SQL written, steered at `point`; only the prompts not yet steered
-        at `point` are generated."""
+        """The arm's judgement per prompt (a split's: 1/0) and the SQL written, steered at `point`; only
+        the prompts not yet steered at `point` are generated."""
         return self.run_many(arm, [point])[point]
 
     def run_many(self, arm: Arm, points: list[Point]) -> dict[Point, tuple[np.ndarray, list[str]]]:
@@ -134,15 +67,24 @@ class SteeringMethod:
             if missing:
                 part = arm if len(missing) == len(arm.rows) else arm.subset(np.array(missing))
                 todo.append((done, part, self.intervention(part, point)))
-        written = predict_each(arm.maker.runner, [(part.examples, iv) for _, part, iv in todo])
+        written = predict_each(arm.runner_for, [(part.examples, iv) for _, part, iv in todo])
         for (done, part, _), preds in zip(todo, written, strict=True):
-            correct = part.runner.score(preds)
-            done.update({int(part.rows[k]): (float(correct[k]), preds[k]) for k in range(len(preds))})
+            judged = part.judge(preds)
+            done.update({int(part.rows[k]): (judged[k], preds[k]) for k in range(len(preds))})
         out = {}
         for point in points:
             answers = [self._answers[(arm.key, point)][row] for row in arm.rows.tolist()]
             out[point] = np.array([c for c, _ in answers], dtype=np.float64), [p for _, p in answers]
         return out
+
+
+def twin(method: SteeringMethod) -> SteeringMethod | None:
+    """`method` rebuilt on the SAE's random-weight twin (`causal.random_sae`): the control its figures
+    stand beside; None for a method that does not act through the SAE, or with the control off."""
+    ctx = method.ctx
+    if not method.acts_through_sae or ctx.on_twin or not ctx.bench.cfg.causal.random_sae:
+        return None
+    return type(method)(ctx.twin())
 
 
 class Gated(SteeringMethod):

@@ -9,10 +9,11 @@ from causalgear.steering.methods.base import Point, SteeringMethod
 
 class Clamp(SteeringMethod):
     name = "clamp"
+    acts_through_sae = True
 
     def grid(self) -> list[Point]:
         return [(j, v) for j in self.ctx.latents for v in self.ctx.s.methods.clamps]
 
     def intervention(self, arm, point: Point):
         j, v = point
-        return arm.interventions.make(ClampSpec(j, v, self.ctx.positions(arm)))
+        return self.ctx.make(arm, ClampSpec(j, v, self.ctx.positions(arm)))

@@ -1,15 +1,25 @@
-"""The residual directions a feature must beat, added at the site at the feature's additive
-direction's norm and alphas: DiffMean (the selection prompts answered right minus those answered
-wrong, AxBench's baseline with correctness as the concept) and a seeded random direction."""
+"""The residual directions a method of the SAE must beat, added at the site at multiples
+(`steering.methods.alphas`): DiffMean (the target's difference of means: on a split, the selection
+prompts answered right minus those answered wrong, at the feature's additive direction's norm,
+AxBench's baseline with correctness as the concept; on a concept, the examples with the value minus
+those without) and a seeded random direction at the target's reference norm.
+
+Both are residual directions added at the SAE's site; the split's difference of means is
+`context.SteerContext.diffmean` (`diffmean_direction`), the random one `random_direction`.
+"""
 
 from __future__ import annotations
 
 import torch
 
 from causalgear.interventions.specs import AddVector
-from causalgear.steering.arms import SELECTION
-from causalgear.steering.baselines import diffmean_direction, mean_prompt_activation, random_direction
-from causalgear.steering.methods.base import MethodSkipped, Point, SteeringMethod
+from causalgear.steering.methods.base import Point, SteeringMethod
+
+
+def random_direction(d_in: int, norm: float, seed: int) -> torch.Tensor:
+    """A seeded Gaussian direction of the given norm: the control every direction must beat."""
+    d = torch.randn(d_in, generator=torch.Generator().manual_seed(seed))
+    return d * (norm / d.norm())
 
 
 class Direction(SteeringMethod):
@@ -21,7 +31,7 @@ class Direction(SteeringMethod):
         return [(None, v) for v in self.ctx.alphas]
 
     def intervention(self, arm, point: Point):
-        return arm.interventions.make(AddVector(self.along, point[1], self.ctx.positions(arm)))
+        return self.ctx.make(arm, AddVector(self.along, point[1], self.ctx.positions(arm)))
 
 
 class DiffMean(Direction):
@@ -29,12 +39,7 @@ class DiffMean(Direction):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        sel = ctx.arms[SELECTION]
-        acts = mean_prompt_activation(ctx.bench.tokenizer, [e.prompt for e in sel.examples], ctx.bench.site)
-        along = diffmean_direction(acts, sel.base, float(ctx.direction.norm()))
-        if along is None:
-            raise MethodSkipped("the selection split has no right (or no wrong) answer to take a difference of")
-        self.along = along.to(ctx.direction.device)  # towards the right answers
+        self.along = ctx.diffmean()
 
 
 class RandomDirection(Direction):
@@ -42,5 +47,6 @@ class RandomDirection(Direction):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        d = ctx.direction
-        self.along = random_direction(len(d), float(d.norm()), ctx.seed).to(d.device)
+        bench = ctx.bench
+        device = next(bench.model.parameters()).device
+        self.along = random_direction(bench.sae.d_in, ctx.reference_norm(), ctx.seed).to(device)

@@ -1,13 +1,13 @@
 """SAE latents chosen by their effect on the output, their amounts trained: the SAE's answer to the
 trained steering vector. On the selection prompts, each latent's decoder direction d_j (unit norm)
 is scored by how fast adding it lowers the gold SQL loss (-d_j . dL/dv at v = 0, the first-order
-output effect, arXiv 2505.20063 in spirit); the `steering.methods.trained_latents` latents with the
+output effect, arXiv 2505.20063 in spirit); the `steering.methods.trained.latents` latents with the
 largest |effect| are kept, each signed to lower the loss, and their amounts are trained on the same
 objective, steps and positions as `trained_vector` (v = sum_j c_j d_j). Steered at multiples of v
 like the trained vector; steering.json lists the latents (`moved_latents`) and their trained
 amounts (signed: a negative amount turns the latent's direction down).
 
-`random_sae_trained_latents` is its control: the same choice and training on the decoder of the
+Its twin (`methods.base.twin`) is its control: the same choice and training on the decoder of the
 SAE's frozen random-weight twin (`causal.random_sae`). Any few directions picked by their gradient
 lower a loss; the SAE's latents count only where they do better than the twin's."""
 
@@ -19,9 +19,7 @@ import torch
 
 from causalgear.data.examples import Example
 from causalgear.seeds import seed_for
-from causalgear.steering.methods.base import MethodSkipped
-from causalgear.steering.methods.trained_vector import TrainedVector
-from causalgear.steering.trained_vector import loss_gradient, train_vector
+from causalgear.steering.methods.trained_vector import LR, TrainedVector, loss_gradient, train_vector
 
 
 @torch.no_grad()
@@ -57,30 +55,18 @@ def trained_latents(bench, sae, examples: Sequence[Example], positions: str, n: 
 
 class TrainedLatents(TrainedVector):
     name = "trained_latents"
+    acts_through_sae = True
 
     def train(self) -> torch.Tensor:
         m, bench = self.ctx.s.methods, self.ctx.bench
         grad = self.ctx.shared("gold SQL loss gradient", lambda: loss_gradient(
             bench.model, bench.tokenizer, bench.site, self.examples, self.positions, bench.sae.d_in))
+        # the twin draws under a label of its own, so that its training is not the SAE's draw again
+        label = "random_sae_trained_latents" if self.ctx.on_twin else "trained_latents"
         self.latents, self.amounts, vector = trained_latents(
-            bench, self.sae(), self.examples, self.positions, m.trained_latents, m.trained_steps, m.trained_lr,
-            seed_for(self.ctx.seed, self.name), grad)
+            bench, self.ctx.sae, self.examples, self.positions, m.trained.latents, m.trained.steps, LR,
+            seed_for(self.ctx.seed, self.ctx.seed_label(label)), grad)
         return vector
 
-    def sae(self):
-        return self.ctx.bench.sae
-
     def described(self) -> dict:
-        return {"moved_latents": self.latents, "trained_amounts": self.amounts}
-
-
-class RandomSaeTrainedLatents(TrainedLatents):
-    name = "random_sae_trained_latents"
-
-    def __init__(self, ctx):
-        if not ctx.bench.cfg.causal.random_sae:
-            raise MethodSkipped("causal.random_sae is off: there is no random-weight twin to draw latents from")
-        super().__init__(ctx)
-
-    def sae(self):
-        return self.ctx.bench.twin
+        return {"moved_latents": self.latents, "trained_amounts": self.amounts, "trained_on": len(self.examples)}
