@@ -65,6 +65,8 @@ def renamed(doc):
 def upgrade(doc, rel_path: str):
     """A run file's JSON (`rel_path`: where it sits in its run dir) in today's layout."""
     doc = nest(doc)
+    if Path(rel_path).name == "pipeline.json" and isinstance(doc.get("steering"), dict):  # method maps by split
+        doc["steering"] = {split: _nest_methods(m) for split, m in doc["steering"].items()}
     return renamed(doc) if Path(rel_path).name in ("steering.json", "attributions.json") else doc
 
 

@@ -103,3 +103,29 @@ def test_no_module_outside_data_tests_the_data_set_s_name():
     found = [f"{p.relative_to(SRC)}:{i}" for p in SRC.rglob("*.py") if "data" not in p.relative_to(SRC).parts[:1]
              for i, line in enumerate(p.read_text().splitlines(), 1) if compared.search(line)]
     assert found == []
+
+
+def test_no_function_of_the_experiment_layer_runs_past_60_lines():
+    long = []
+    for package in ("steering", "interventions"):
+        for path in sorted((SRC / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno - node.lineno >= 60:
+                    long.append(f"{path.relative_to(SRC)}:{node.lineno} {node.name}")
+    assert long == []
+
+
+def test_no_random_sae_control_is_found_by_building_its_name():
+    """A method's random-SAE control is its `twin` field (causalgear.results), never a name made
+    by joining or slicing strings."""
+    built = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.JoinedStr) and any(
+                    isinstance(v, ast.Constant) and "random_sae_" in str(v.value) for v in node.values):
+                built.append(f"{path.relative_to(SRC)}:{node.lineno}")
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and any(
+                    isinstance(side, ast.Constant) and "random_sae_" in str(side.value)
+                    for side in (node.left, node.right)):
+                built.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert built == []

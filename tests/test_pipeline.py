@@ -64,6 +64,9 @@ def test_the_summary_carries_each_stage_s_own_figures(piped):
     assert summary["causal"]["verdict"] == read(out, "evaluate/causal.json")["verdict"]
     assert read(out, "pipeline.json")["features"]["coverage"] == read(out, "features/concepts.json")["coverage"]
     assert len(read(out, "features.json")["coordinates"]) == 3
+    steered = read(out, "steer/steering.json")["methods"]["trained_latents"]
+    line = next(iter(read(out, "pipeline.json")["steering"].values()))["trained_latents"]
+    assert (line["delta"], line["twin"]["delta"]) == (steered["test"]["delta"], steered["twin"]["test"]["delta"])
     # the report opens with the scoreboard, and each section says its finding, from those same files
     import html
 

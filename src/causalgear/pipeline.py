@@ -10,14 +10,25 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, open_dict
 
 from causalgear.io import write_json
 from causalgear.seeds import sae_seeds
 
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
-def feature_tokens(bench, out_dir: Path) -> dict:
+
+def _steered(m: dict) -> dict:
+    """A steering method's summary line: its scale and test figures, its twin's beside them."""
+    keys = ("baseline_accuracy", "steered_accuracy", "delta", "ci_low", "ci_high", "changed_share")
+    twin = {"twin": _steered(m["twin"])} if "twin" in m else {}
+    return {"scale": m["scale"], **{k: m["test"][k] for k in keys}, **twin}
+
+
+def feature_tokens(bench: Workbench, out_dir: Path) -> dict:
     """features.json: the top-activating harvested tokens of the `report.features` most frequent codes."""
     from causalgear.sae.code_stats import top_tokens_per_coordinate
 
@@ -79,10 +90,9 @@ def run(cfg: DictConfig, out_dir: Path) -> dict:
     causal = step("evaluate", evaluate_on, "evaluate", bench)
     summary["causal"] = {k: causal[k] for k in ("chosen", "chosen_test", "controls", "verdict")}
     steering = step("steer", lambda b, d: steer_on(b, d, chosen=causal["chosen"], causal=causal), "steer", bench)
-    summary["steering"] = {split or cfg.data.eval_split: {name: {"scale": m["scale"], **{k: m["test"][k] for k in (
-        "baseline_accuracy", "steered_accuracy", "delta", "ci_low", "ci_high", "changed_share")}}
-        for name, m in r["methods"].items()}
-        for split, r in {steering["data_split"]: steering, **(steering.get("other_splits") or {})}.items()}
+    summary["steering"] = {split or cfg.data.eval_split: {name: _steered(m) for name, m in r["methods"].items()}
+                           for split, r in {steering["data_split"]: steering,
+                                            **(steering.get("other_splits") or {})}.items()}
     if bench.store.manifest.get("concepts_known"):
         from causalgear.features.stage import features_on
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from omegaconf import DictConfig, open_dict
@@ -28,8 +29,11 @@ from causalgear.report.health import health
 from causalgear.report.selection import SCORED
 from causalgear.report.tables import number
 
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
-def carry(bench, twin, attribute: str, examples: list) -> dict:
+
+def carry(bench: Workbench, twin, attribute: str, examples: list) -> dict:
     """The best single latent's cause and isolate per swap on held-apart validation pairs, for the SAE
     and its twin, beside the full residual's."""
     from causalgear.data.pairs import make_pairs
@@ -56,7 +60,7 @@ def carry(bench, twin, attribute: str, examples: list) -> dict:
     return out
 
 
-def dictionary(bench, twin, fit_rows: int = 60_000) -> dict:
+def dictionary(bench: Workbench, twin, fit_rows: int = 60_000) -> dict:
     """Concept coverage on the store's validation rows (fitting rows: its training rows) against the
     twin's, and feature absorption (`features.absorption`) of the SAE and of the twin."""
     from causalgear.features.absorption import absorption, probes
@@ -85,7 +89,7 @@ def dictionary(bench, twin, fit_rows: int = 60_000) -> dict:
             "absorption": absorbed}
 
 
-def score(bench, metrics: dict, out_dir: Path, origin: dict | None = None) -> dict:
+def score(bench: Workbench, metrics: dict, out_dir: Path, origin: dict | None = None) -> dict:
     """selection.json: the candidate's health, carry and coverage (see the module's docstring);
     `origin`: the command, model and commit that ran (`causalgear.provenance`)."""
     from causalgear.data.loading import load_split

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import lightning as L
 import torch
@@ -20,8 +21,11 @@ from causalgear.sae import registry
 from causalgear.sae.module import ActivationDataModule, SAEModule, is_train, is_validation
 from causalgear.seeds import seed_for
 
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
-def random_model_floor(bench, concepts: list[str], out_dir: Path, n_examples: int, fit_rows: int) -> dict:
+
+def random_model_floor(bench: Workbench, concepts: list[str], out_dir: Path, n_examples: int, fit_rows: int) -> dict:
     start = time.monotonic()
     cfg = bench.cfg
     init_seed = seed_for(cfg.seed, "random-weight model")

@@ -22,6 +22,7 @@ never had gets no latents and no direction (it counts as not caused).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,6 +35,9 @@ from causalgear.estimators import diffmean
 from causalgear.interventions.statistics import proportion
 from causalgear.interventions.types import SpanInterchange, Transfer, along, full_residual, sae_codes
 from causalgear.models.site import Site
+
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
 TOP_K = (1, 2, 5)
 Swap = tuple[str, str]
@@ -82,7 +86,7 @@ class PairSet:
     """Pairs of one attribute the unedited model knows, with the site's activations on both
     prompts and the unedited predictions; runs an interchange and scores it."""
 
-    def __init__(self, bench, pairs: Sequence[Pair]):
+    def __init__(self, bench: Workbench, pairs: Sequence[Pair]):
         self.bench, self.made = bench, len(pairs)
         base_right, base = bench.runner([p.base for p in pairs]).correct()
         source_right, _ = bench.runner([p.counterfactual for p in pairs]).correct()
@@ -170,7 +174,7 @@ def _figures(cause: np.ndarray, isolate: np.ndarray, **extra) -> dict:
     return {"cause": proportion(cause), "isolate": proportion(isolate), **extra}
 
 
-def measure_attribute(bench, attribute: str, select_examples, test_examples) -> dict:
+def measure_attribute(bench: Workbench, attribute: str, select_examples, test_examples) -> dict:
     c, sae, seed = bench.cfg.causal, bench.sae, bench.cfg.seed
     select = PairSet(bench, make_pairs(bench.tokenizer, select_examples, attribute, None, seed, every_swap=True))
     test = PairSet(bench, make_pairs(bench.tokenizer, test_examples, attribute, c.pairs, seed))
@@ -201,6 +205,6 @@ def measure_attribute(bench, attribute: str, select_examples, test_examples) -> 
     return result
 
 
-def cause_isolate(bench, select_examples, test_examples) -> dict:
+def cause_isolate(bench: Workbench, select_examples, test_examples) -> dict:
     """Per attribute: pairs made and kept, the latents chosen per swap, each method on the test pairs."""
     return {a: measure_attribute(bench, a, select_examples, test_examples) for a in ATTRIBUTES}

@@ -98,7 +98,8 @@ FILES = [
       '`holds`)'),
     ('`pipeline.json`',
      "the summary: model accuracy, the SAE's health, the causal choice, `steering` (per split, per method:"
-      " scale, accuracies, Δ and its interval, outputs changed), the features' coverage, `sae_seeds` (the "
+      " scale, accuracies, Δ and its interval, outputs changed, and its random-SAE `twin`'s the same), the "
+      "features' coverage, `sae_seeds` (the "
       "seeds, the dictionary's stability, each finding's count and range across them), `skipped` (what the "
       'data set cannot give), `seconds` per stage, and `provenance` (`command`, `model`, `commit`: the '
       'commit of the code that ran, `-dirty` with uncommitted changes)'),

@@ -9,6 +9,7 @@ prompts a gate lets through) reads the same per-prompt values as the whole.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +17,10 @@ import torch
 from causalgear.interventions.factory import Interventions
 from causalgear.interventions.types import Intervention, Stacked, stackable
 from causalgear.models.accuracy import Runner
+from causalgear.models.site import Site
+
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
 # the arms a steering run makes: the steering split's halves and, off data.eval_split, the
 # in-distribution split's (its test half measured, its selection half fitted on)
@@ -54,7 +59,7 @@ class Arm:
 class ArmMaker:
     """Makes arms over `bench` whose interventions perturb with `steerer` (GrAInS)."""
 
-    bench: object
+    bench: Workbench
     steerer: object
 
     def runner(self, examples: list):
@@ -90,14 +95,16 @@ def predict_each(runner, parts: list[tuple[list, Intervention]]) -> list[list[st
     return [preds[start:end] for start, end in zip(ends[:-1], ends[1:], strict=True)]
 
 
-def question_features(bench, examples) -> np.ndarray:
-    """[n, 2d]: the mean and the max of the site's activation over each prompt's question tokens."""
+def question_features(bench: Workbench, examples, site: Site | None = None) -> np.ndarray:
+    """[n, 2d]: the mean and the max of the site's activation (`site`: another than the workbench's)
+    over each prompt's question tokens."""
+    site = bench.site if site is None else site
     out = []
     with torch.no_grad():
         for e in examples:
             enc = bench.tokenizer(e.prompt, return_offsets_mapping=True)
             end = e.question_span[1]
             n = max(1, sum(1 for start, _ in enc.offset_mapping if start < end))
-            h = bench.site.run(torch.tensor([enc.input_ids], device=bench.model.device))[0, :n].float()
+            h = site.run(torch.tensor([enc.input_ids], device=bench.model.device))[0, :n].float()
             out.append(torch.cat([h.mean(0), h.max(0).values]).cpu().numpy())
     return np.array(out)

@@ -11,14 +11,18 @@ them by real generation on the selection split.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from causalgear.interventions.attribution import attribution_scores
 
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
-def contrastive_latents(bench, examples: list, preds: list[str], correct: np.ndarray, n: int,
+
+def contrastive_latents(bench: Workbench, examples: list, preds: list[str], correct: np.ndarray, n: int,
                         sign: float = 1.0, sae=None, stats: dict | None = None) -> list[int]:
     """The `n` latents ranked first, best first (none when no answer is wrong); of `sae` (with its
     code statistics `stats`), the run's SAE where None."""

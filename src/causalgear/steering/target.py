@@ -24,12 +24,16 @@ room first, and reports each. Data sets without shift splits steer on `data.eval
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig
 
 from causalgear.config import SHIFT_ELEMENTS
 from causalgear.errors import CausalgearError
 from causalgear.io import read_json
+
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
 
 def card_figures(card: dict) -> dict[str, float]:
@@ -53,7 +57,7 @@ def handles(causal: dict | None) -> dict[str, float | None]:
     return out
 
 
-def _evidence(bench, causal: dict | None) -> tuple[list[str], dict, dict]:
+def _evidence(bench: Workbench, causal: dict | None) -> tuple[list[str], dict, dict]:
     """(the shift elements whose test split fits, each one's tier, the figures the rule reads): tier
     0 a known handle >= min_handle, 1 unknown, None a known handle below it."""
     from causalgear.data.loading import load_split
@@ -74,7 +78,7 @@ def _evidence(bench, causal: dict | None) -> tuple[list[str], dict, dict]:
     return fits, tier, evidence
 
 
-def choose_splits(bench, causal: dict | None = None) -> list[tuple[str | None, dict]]:
+def choose_splits(bench: Workbench, causal: dict | None = None) -> list[tuple[str | None, dict]]:
     """The splits to steer on, each with how it was chosen (None: data.eval_split). One, except for
     `steering.target.split=handles`: every shift split with room and a measured handle, the most
     room first. `causal`: evaluate's result, for the handles."""

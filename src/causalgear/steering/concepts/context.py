@@ -7,6 +7,7 @@ position, or the words that say the value) and what a trained method fits on."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ from causalgear.steering.concepts.spans import span_means, value_span
 from causalgear.steering.methods.base import MethodSkipped
 from causalgear.steering.methods.context import MethodContext
 
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
+
 SELECTION, TEST = "selection", "test"
 
 
@@ -34,7 +38,7 @@ class ConceptArm:
     examples: tuple
     spans: tuple | None
     interventions: Interventions
-    bench: object = field(repr=False, compare=False)
+    bench: Workbench = field(repr=False, compare=False)
     component: str = ""
     value: str = ""
 
@@ -115,7 +119,7 @@ class ConceptContext(MethodContext):
         return self.readings["twin"].latents
 
 
-def token_means(bench, examples, batch_size: int = 32, saes: tuple = ()) -> tuple[torch.Tensor, ...]:
+def token_means(bench: Workbench, examples, batch_size: int = 32, saes: tuple = ()) -> tuple[torch.Tensor, ...]:
     """Each example's residual and SAE code at the site (and each of `saes`' codes), averaged over its
     prompt and gold SQL tokens."""
     device = next(bench.model.parameters()).device
@@ -132,7 +136,7 @@ def token_means(bench, examples, batch_size: int = 32, saes: tuple = ()) -> tupl
     return torch.cat(resid), *(torch.cat(c) for c in codes)
 
 
-def concept_context(bench, target: str, where: str, pos: list, neg: list, selection: list,
+def concept_context(bench: Workbench, target: str, where: str, pos: list, neg: list, selection: list,
                     seed: int) -> ConceptContext | None:
     """The context of `target` at `where` (every position: means over each example's tokens; at the
     words: over its span), read from the validation examples with the value (`pos`) and without;
@@ -156,7 +160,7 @@ def concept_context(bench, target: str, where: str, pos: list, neg: list, select
                           selection=tuple(selection))
 
 
-def concept_arms(bench, ctx: ConceptContext, prompts: dict[str, list]) -> dict[str, ConceptArm]:
+def concept_arms(bench: Workbench, ctx: ConceptContext, prompts: dict[str, list]) -> dict[str, ConceptArm]:
     """The selection and test arms of a target at `ctx.where`."""
     component, value = ctx.target.split(":", 1)
     tools = Interventions(bench.site, bench.sae, bench.stats)

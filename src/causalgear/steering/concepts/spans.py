@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import random
 import re
+from typing import TYPE_CHECKING
 
 import torch
 
 from causalgear.data.pairs import VALUE_WORDS, example_pairs
 from causalgear.interventions.cause_isolate import site_rows
+
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
 NO_SPAN = torch.zeros(0, dtype=torch.long)
 
@@ -51,7 +55,7 @@ def value_span(tokenizer, example, attribute: str) -> torch.Tensor:
                         dtype=torch.long)
 
 
-def span_means(bench, examples: list, spans: list[torch.Tensor], saes: tuple) -> tuple[torch.Tensor, ...]:
+def span_means(bench: Workbench, examples: list, spans: list[torch.Tensor], saes: tuple) -> tuple[torch.Tensor, ...]:
     """Per example with a span: the stream's mean over it, and each of `saes`' mean code there."""
     kept = [(e, s) for e, s in zip(examples, spans, strict=True) if len(s)]
     if not kept:

@@ -14,6 +14,7 @@ are chosen the same way on the twin (`twin` in its entry).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,8 +27,11 @@ from causalgear.steering.methods import method
 from causalgear.steering.methods.base import MethodSkipped, SteeringMethod, twin
 from causalgear.steering.search import select_then_report
 
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
-def concept_steering(bench, seed: int, sae_only: bool = False) -> dict[str, ConceptTarget | Skipped]:
+
+def concept_steering(bench: Workbench, seed: int, sae_only: bool = False) -> dict[str, ConceptTarget | Skipped]:
     """Every target of `steering.concepts.targets`: each method's judges and score on the eval split
     (`sae_only`: the unsteered score and the methods that act through the SAE, with their twins)."""
     s, cfg = bench.cfg.steering, bench.cfg
@@ -39,7 +43,7 @@ def concept_steering(bench, seed: int, sae_only: bool = False) -> dict[str, Conc
             for target in s.concepts.targets}
 
 
-def steer_concept(bench, target: str, validation, evaluation, seed: int,
+def steer_concept(bench: Workbench, target: str, validation, evaluation, seed: int,
                   sae_only: bool = False) -> ConceptTarget | Skipped:
     """One target: its prompts, the unsteered score and every method's (with its twin's)."""
     component, value = parse_target(target)

@@ -16,6 +16,8 @@ The method (`ConceptProbeSteering`) runs on a split only: a concept target has n
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -25,11 +27,14 @@ from causalgear.interventions.specs import PerExample
 from causalgear.steering.conditional import fit_question_probe
 from causalgear.steering.methods.base import MethodSkipped, Point, SteeringMethod
 
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
+
 # the shift element -> the component whose value its held-out phrasing names
 COMPONENT_OF = {"order": "order_direction", "operator": "where_operator"}
 
 
-def writer_activation(bench, example, value: str) -> torch.Tensor | None:
+def writer_activation(bench: Workbench, example, value: str) -> torch.Tensor | None:
     """The site's activation at the position that writes `value`'s first token of the gold SQL
     (teacher-forced), or None when the SQL does not spell the value out."""
     at = example.sql.rfind(value)
@@ -49,7 +54,7 @@ class ConceptProbe:
     """Probe and per-value directions for one component, from selection examples and their
     `question_features`."""
 
-    def __init__(self, bench, examples, features: np.ndarray, component: str, seed: int):
+    def __init__(self, bench: Workbench, examples, features: np.ndarray, component: str, seed: int):
         values = [(components(e.sql) or {}).get(component) for e in examples]
         acts = {i: writer_activation(bench, examples[i], v) for i, v in enumerate(values) if v is not None}
         # a prompt without the component is read as "none", and gets no push
@@ -73,14 +78,12 @@ class ConceptProbe:
         return torch.stack([self.directions[v] for v in self.read(features)])
 
 
-def reach(bench, element: str, layers: list[int], n: int) -> dict:
+def reach(bench: Workbench, element: str, layers: list[int], n: int) -> dict:
     """Can a probe read the value a held-out phrasing names at all? Per layer, a question probe (as
     probe-guided steering fits it) fitted on in-distribution selection prompts, whose phrasings
     training saw, and scored on at most `n` prompts of the element's validation twin (the held-out
     phrasing) and on as many in-distribution test prompts; `chance`: the held-out side's most
     common value. Validation data only: nothing of the shift's test split is read."""
-    from types import SimpleNamespace
-
     from causalgear.data.loading import load_split
     from causalgear.models.site import Site
     from causalgear.steering.arms import question_features
@@ -97,12 +100,11 @@ def reach(bench, element: str, layers: list[int], n: int) -> dict:
     out = {"element": element, "component": component, "n_fit": len(fit), "n_held_out": len(held),
            "chance": float(counts.max() / counts.sum()), "majority": str(values[counts.argmax()]), "layers": {}}
     for layer in layers:
-        at = SimpleNamespace(tokenizer=bench.tokenizer, model=bench.model,
-                             site=Site(bench.model, layer, bench.site.kind))
-        probe = fit_question_probe(question_features(at, fit), y_fit, bench.cfg.seed)
+        at = Site(bench.model, layer, bench.site.kind)
+        probe = fit_question_probe(question_features(bench, fit, at), y_fit, bench.cfg.seed)
 
         def accuracy(examples, y: np.ndarray, at=at, probe=probe) -> float:
-            return float((probe.predict(question_features(at, examples)) == y).mean())
+            return float((probe.predict(question_features(bench, examples, at)) == y).mean())
 
         out["layers"][layer] = {"held_out_phrasing": accuracy(held, y_held), "in_distribution": accuracy(in_dist, y_in)}
     return out

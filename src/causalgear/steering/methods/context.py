@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from causalgear.steering.arms import (
     Arm,
     question_features,
 )
+
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
 
 class MethodSkipped(Exception):  # noqa: N818 - a reason, not a failure: the run goes on without the method
@@ -58,7 +62,7 @@ class MethodContext:
     first, or what chooses them (asked once, when a method first reads `latents`); `sae` / `stats`:
     the SAE whose latents the methods edit, None for the run's (`twin()` sets its random-weight twin's)."""
 
-    bench: object
+    bench: Workbench
     choose_latents: list[int] | Callable[[], list[int]]
     seed: int
     sae: object = None

@@ -14,12 +14,16 @@ lower a loss; the SAE's latents count only where they do better than the twin's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from causalgear.data.examples import Example
 from causalgear.seeds import seed_for
 from causalgear.steering.methods.trained_vector import LR, TrainedVector, loss_gradient, train_vector
+
+if TYPE_CHECKING:
+    from causalgear.workbench import Workbench
 
 
 @torch.no_grad()
@@ -37,7 +41,7 @@ def latent_directions(sae, chunk: int = 256) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def trained_latents(bench, sae, examples: Sequence[Example], positions: str, n: int, steps: int, lr: float,
+def trained_latents(bench: Workbench, sae, examples: Sequence[Example], positions: str, n: int, steps: int, lr: float,
                     seed: int, grad: torch.Tensor) -> tuple[list[int], list[float], torch.Tensor]:
     """(the `n` latents of `sae` with the largest |output effect| on `examples`' gold SQL loss, whose
     gradient in an added vector is `grad` (`loss_gradient`), their trained amounts, signed, and v = the
