@@ -47,10 +47,6 @@ def to_json(obj: Any) -> Any:
     return obj
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _read(hint: Any, data: Any) -> Any:
     """`data` read as `hint` says: a result type, a union of them (the first that holds every key of
     the data and whose required fields are all there), or a dict or list of them; anything else as it is."""
@@ -83,7 +79,7 @@ def _fits(cls: type, data: Any) -> bool:
 
 def from_json(cls: type, data: dict) -> Any:
     """A result of type `cls` from the JSON `to_json` wrote."""
-    hints, kwargs, declared = _hints(cls), {}, {f.name for f in fields(cls)}
+    hints, kwargs, declared = typing.get_type_hints(cls), {}, {f.name for f in fields(cls)}
     for f in fields(cls):
         if f.metadata.get("flatten"):
             kwargs[f.name] = {k: v for k, v in data.items() if k not in declared}

@@ -143,3 +143,24 @@ def test_diffmean_steers_from_the_selection_prompts_answered_wrong_toward_those_
 
     with pytest.raises(MethodSkipped, match="no right"):
         DiffMean(ctx(np.zeros(len(examples))))
+
+
+def test_a_twin_that_cannot_run_is_said_and_its_method_kept(smoke_sae):
+    from causalgear.steering.methods.base import MethodSkipped, twin_or_why
+    from causalgear.steering.methods.context import SteerContext
+    from causalgear.workbench import Workbench
+
+    class OnlyOnTheSae(SteeringMethod):
+        name = "only_on_the_sae"
+        acts_through_sae = True
+
+        def __init__(self, ctx):
+            super().__init__(ctx)
+            if ctx.on_twin:
+                raise MethodSkipped("the twin has no such latent")
+
+    overrides, _ = smoke_sae
+    bench = Workbench.load(compose(overrides, stage="steer"), "steer")
+    made, skipped = OnlyOnTheSae(SteerContext.of(bench, 2, [2], "test", {})), {}
+    assert twin_or_why(made, skipped, "only") is None
+    assert skipped == {"only (random SAE)": "the twin has no such latent"}

@@ -236,8 +236,8 @@ def _steering_section(steer: Path, base: Path, found: list[Finding]) -> list[str
     s = read(steer / "steering.json")
     if s is None:
         return []
-    rows = []
-    for name, m in with_twins(split_methods(s)):
+    rows, methods = [], with_twins(split_methods(s))
+    for name, m in methods:
         t = m.test
         flag = edge(m, " (its grid's {})")
         row = {"method": name, "latent": latent_cell(m), "scale (chosen on selection)": f"{m.scale:g}{flag}",
@@ -249,7 +249,7 @@ def _steering_section(steer: Path, base: Path, found: list[Finding]) -> list[str
         rows.append({**row, "outputs changed": t.changed_share, "components fixed / broken": ", ".join(moved),
                      "mean completeness error": m.mean_completeness_error})
     link = (steer / "attributions.html").relative_to(base) if (steer / "attributions.html").is_file() else None
-    unbeaten = [name for name, m in with_twins(split_methods(s)) if m.unsteered_best_on_selection]
+    unbeaten = [name for name, m in methods if m.unsteered_best_on_selection]
     note = Markup("<p class='meta'>On the selection split no scale tried beat no steering for: {}; the table "
                   "reports the best scale all the same.</p>").format(", ".join(unbeaten)) if unbeaten else ""
     choice = s.get("split_choice") or {}

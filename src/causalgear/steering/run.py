@@ -25,7 +25,7 @@ from causalgear.steering.concepts.steer import concept_steering
 from causalgear.steering.conditional import fit_detector
 from causalgear.steering.measure import Measured, measure
 from causalgear.steering.methods import ALWAYS, method
-from causalgear.steering.methods.base import Gated, MethodSkipped, SteeringMethod, twin
+from causalgear.steering.methods.base import Gated, MethodSkipped, SteeringMethod, twin_or_why
 from causalgear.steering.methods.context import SteerContext
 from causalgear.steering.methods.grains import Steerer
 from causalgear.steering.outputs import print_summary, steering_result, write_outputs
@@ -73,9 +73,10 @@ def make_methods(ctx: SteerContext) -> tuple[list[Paired], dict[str, str], dict 
     for name in (*ALWAYS, *ctx.s.methods.extra):
         try:
             made = method(name)(ctx)
-            methods.append((made, twin(made) if name in ctx.s.methods.twins else None))
         except MethodSkipped as why:
             skipped[name] = str(why)
+            continue
+        methods.append((made, twin_or_why(made, skipped, name) if name in ctx.s.methods.twins else None))
     fires = None
     if ctx.s.methods.conditional:
         try:

@@ -24,7 +24,7 @@ from causalgear.results import ConceptMethod, ConceptTarget, Skipped, Unsteered
 from causalgear.steering.concepts.context import SELECTION, TEST, ConceptArm, concept_arms, concept_context
 from causalgear.steering.concepts.judges import harmonic, has_value, parse_target, scored
 from causalgear.steering.methods import method
-from causalgear.steering.methods.base import MethodSkipped, SteeringMethod, twin
+from causalgear.steering.methods.base import MethodSkipped, SteeringMethod, twin_or_why
 from causalgear.steering.search import select_then_report
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def steer_concept(bench: Workbench, target: str, validation, evaluation, seed: i
             except MethodSkipped as why:
                 skipped[label] = str(why)
                 continue
-            paired = twin(made)
+            paired = twin_or_why(made, skipped, label)
             methods[label] = replace(measured(made, arms, label),
                                      twin=None if paired is None else measured(paired, arms, label))
     return ConceptTarget(n_select=len(prompts[SELECTION]), n_test=len(prompts[TEST]),

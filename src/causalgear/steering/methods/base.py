@@ -80,11 +80,21 @@ class SteeringMethod:
 
 def twin(method: SteeringMethod) -> SteeringMethod | None:
     """`method` rebuilt on the SAE's random-weight twin (`causal.random_sae`): the control its figures
-    stand beside; None for a method that does not act through the SAE, or with the control off."""
+    stand beside; None for a method that does not act through the SAE, or with the control off.
+    MethodSkipped where the twin cannot run (e.g. no latent of the twin differs for a patch)."""
     ctx = method.ctx
     if not method.acts_through_sae or ctx.on_twin or not ctx.bench.cfg.causal.random_sae:
         return None
     return type(method)(ctx.twin())
+
+
+def twin_or_why(method: SteeringMethod, skipped: dict[str, str], label: str) -> SteeringMethod | None:
+    """`twin(method)`; where the twin cannot run, None, and why in `skipped` as `<label> (random SAE)`."""
+    try:
+        return twin(method)
+    except MethodSkipped as why:
+        skipped[f"{label} (random SAE)"] = str(why)
+        return None
 
 
 class Gated(SteeringMethod):
