@@ -1,5 +1,5 @@
 """What a run's stages write, as types: each field says what it holds (`docs/reference/outputs.md`
-is generated from these docs, `bench/outputs_doc.py`), `to_json` writes any of them and `from_json`
+is generated from these docs, `causalgear.report.reference`), `to_json` writes any of them and `from_json`
 reads any of them back. A method's random-SAE control is its `twin`, a field, never a name.
 
 A field's metadata: `doc` (what it holds), `omit_none` (left out of the JSON where None: a figure
