@@ -68,7 +68,31 @@ BAD = [
 
 
 @pytest.mark.parametrize(("overrides", "named", "allowed"), BAD)
-def test_a_bad_value_fails_fast_with_one_line(tmp_path, overrides, named, allowed):
+def test_a_bad_value_fails_fast_with_one_line(tmp_path, monkeypatch, capsys, overrides, named, allowed):
+    """`causalgear harvest BAD` as `main` runs it, in this process: the refusal comes before Hydra
+    starts, so nothing of the command line's path is left out (the subprocess below runs a few)."""
+    from causalgear.cli import main
+
+    monkeypatch.setenv("CAUSALGEAR_CACHE", str(tmp_path / "c"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main(["harvest", *overrides])
+    assert stopped.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert named in lines[0] and allowed in lines[0]
+    assert not (tmp_path / "c").exists()  # no data or model work happened
+
+
+# one of each kind of refusal, as a user's shell runs it: a value validate() refuses, a `+` typo,
+# a value given to a group, Hydra's composition error, a sweep
+THROUGH_THE_SHELL = [case for case in BAD if case[0] in (
+    ["model.layer=999"], ["+sae.l1_coef=1e-2"], ["steering.concepts=[aggregate:MAX]"], ["sae=nope"],
+    ["-m", "sae.l1_coeff=1e-3,nan"])]
+
+
+@pytest.mark.parametrize(("overrides", "named", "allowed"), THROUGH_THE_SHELL)
+def test_a_bad_value_stops_the_command_in_one_line_and_exit_2(tmp_path, overrides, named, allowed):
     proc, seconds = run_cli("harvest", *overrides, cwd=tmp_path, env_cache=tmp_path / "c")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -112,11 +136,23 @@ def test_the_data_stage_writes_into_its_run_dir(tmp_path):
 
 
 @pytest.mark.parametrize("stage", ["evaluate", "steer", "serve"])
-def test_a_stage_that_needs_an_sae_says_what_to_set_before_loading_anything(tmp_path, stage):
-    proc, _ = run_cli(stage, cwd=tmp_path, env_cache=tmp_path / "c")
-    assert proc.returncode != 0 and "sae.path is not set" in proc.stderr and "Traceback" not in proc.stderr
+def test_a_stage_that_needs_an_sae_says_what_to_set_before_loading_anything(tmp_path, monkeypatch, capsys, stage):
+    from causalgear.cli import main
+
+    monkeypatch.setenv("CAUSALGEAR_CACHE", str(tmp_path / "c"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main([stage])
+    said = capsys.readouterr()
+    assert stopped.value.code != 0 and "sae.path is not set" in said.err
     assert not (tmp_path / "c").exists()  # nothing was built or harvested
-    assert "outputs:" not in proc.stdout
+    assert "outputs:" not in said.out
+
+
+def test_a_stage_that_needs_an_sae_says_so_through_the_shell(tmp_path):
+    proc, _ = run_cli("steer", cwd=tmp_path, env_cache=tmp_path / "c")
+    assert proc.returncode != 0 and "sae.path is not set" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "c").exists() and "outputs:" not in proc.stdout
 
 
 @pytest.mark.parametrize("stage", ["train", "pipeline"])

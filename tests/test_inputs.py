@@ -171,10 +171,25 @@ def test_compare_names_a_damaged_concepts_json_in_one_line(pipeline_run, tmp_pat
 
 @pytest.mark.parametrize(("override", "named"), [("sae.d_sae=32", "sae.d_sae=32"), ("sae.arch=topk", "sae.arch='topk'"),
                                                  ("sae=topk", "sae.arch='topk'"), ("sae.k=4", "sae.k=4")])
-def test_a_shape_override_that_contradicts_the_saes_own_is_refused_naming_it(pipeline_run, tmp_path, override, named):
-    proc, seconds = run_cli("features", *stage_args(pipeline_run, tmp_path / "out"), override, cwd=tmp_path,
+def test_a_shape_override_that_contradicts_the_saes_own_is_refused_naming_it(pipeline_run, tmp_path, monkeypatch,
+                                                                              capsys, override, named):
+    """`causalgear features ... OVERRIDE` as `main` runs it, in this process: refused before Hydra
+    starts (the shell's run of the same check: the next test)."""
+    from causalgear.cli import main
+
+    monkeypatch.setenv("CAUSALGEAR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main(["features", *stage_args(pipeline_run, tmp_path / "out"), override])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and len(lines) == 1 and named in lines[0], lines
+    assert "the value of the SAE at sae.path" in lines[0] and not (tmp_path / "out").exists()
+
+
+def test_a_shape_override_is_refused_by_the_shell_s_command_in_one_line(pipeline_run, tmp_path):
+    proc, seconds = run_cli("features", *stage_args(pipeline_run, tmp_path / "out"), "sae.d_sae=32", cwd=tmp_path,
                             cache=tmp_path / "cache")
-    assert_refused(proc, seconds, named)
+    assert_refused(proc, seconds, "sae.d_sae=32")
     assert "the value of the SAE at sae.path" in proc.stderr and not (tmp_path / "out").exists()
 
 

@@ -155,14 +155,30 @@ def hostile_row(tmp_path, kind: str):
 
 @pytest.mark.parametrize("stage", ["data", "pipeline"])
 @pytest.mark.parametrize("kind", ["fifo", "symlink_loop", "not_utf8"])
-def test_a_hostile_row_stops_the_command_line_in_one_line(tmp_path, stage, kind):
+def test_a_hostile_row_stops_the_command_line_in_one_line(tmp_path, monkeypatch, capsys, stage, kind):
+    """`causalgear STAGE data=jsonl ...` as `main` runs it, in this process; the next test runs one
+    through the shell."""
+    from causalgear.cli import main
+
+    path, named = hostile_row(tmp_path, kind)
+    monkeypatch.setenv("CAUSALGEAR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stopped:
+        main([stage, "data=jsonl", f"data.path={path}", f"hydra.run.dir={tmp_path / 'out'}"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert stopped.value.code == 2 and len(lines) == 1, lines
+    assert named in lines[0]
+    assert not list((tmp_path / "out").rglob("*.json")) if (tmp_path / "out").exists() else True
+
+
+def test_a_hostile_row_stops_the_shell_s_command_in_one_line_without_waiting_on_a_pipe(tmp_path):
     import subprocess
     import sys
     import time
 
-    path, named = hostile_row(tmp_path, kind)
+    path, named = hostile_row(tmp_path, "fifo")
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "causalgear", stage, "data=jsonl", f"data.path={path}",
+    proc = subprocess.run([sys.executable, "-m", "causalgear", "pipeline", "data=jsonl", f"data.path={path}",
                            f"hydra.run.dir={tmp_path / 'out'}"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=60, env={**__import__("os").environ, "CAUSALGEAR_CACHE": str(tmp_path / "cache")})
     lines = proc.stderr.strip().splitlines()

@@ -237,7 +237,8 @@ def test_nothing_peeks_a_test_examples_gold_cannot_change_what_is_chosen(smoke_s
     cfg = compose([*overrides, "steering.target.feature=2", "steering.grains.scales=[0.05,0.5]",
                    "steering.methods.alphas=[1.0,4.0]",
                    "steering.html_examples=2", "steering.methods.clamps=[2.0,8.0]", "steering.methods.candidates=2",
-                   "steering.concepts.targets=[order_direction:DESC]", "data.n_validation_per_set=4"])
+                   "steering.concepts.targets=[order_direction:DESC]", "data.n_validation_per_set=4",
+                   "steering.methods.trained.steps=10"])
     honest = steer(cfg, tmp_path / "a")
     real, real_load = workbench.held_out, concept.load_split
 
