@@ -155,7 +155,8 @@ def test_a_stage_that_needs_an_sae_says_so_through_the_shell(tmp_path):
     assert not (tmp_path / "c").exists() and "outputs:" not in proc.stdout
 
 
-@pytest.mark.parametrize("stage", ["train", "pipeline"])
+# the same refusal for both stages that train: the train stage's case runs with -m slow
+@pytest.mark.parametrize("stage", [pytest.param("train", marks=pytest.mark.slow), "pipeline"])
 def test_ddp_in_a_sweep_is_refused_before_any_work(tmp_path, stage):
     # Lightning's DDP launcher re-runs the command line per rank; under -m that line is the whole sweep
     proc, _ = run_cli(stage, "-m", "trainer=ddp", "trainer.accelerator=cpu", "sae.d_sae=32,64",

@@ -56,16 +56,19 @@ def stage_args(run: Path, out: Path) -> list[str]:
     return [f"sae.path={run / 'train'}", f"hydra.run.dir={out}"]
 
 
-def test_damaged_sae_weights_stop_the_stage_that_loads_them(pipeline_run, tmp_path):
+# every stage that loads an SAE checks it the same way (Workbench.load): evaluate's case in the
+# default suite, the others with -m slow
+@pytest.mark.parametrize("stage", ["evaluate", pytest.param("features", marks=pytest.mark.slow),
+                                   pytest.param("steer", marks=pytest.mark.slow)])
+def test_damaged_sae_weights_stop_the_stage_that_loads_them(pipeline_run, tmp_path, stage):
     weights = pipeline_run / "train" / "sae" / "sae_weights.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
-    for stage in ("evaluate", "features", "steer"):
-        out = tmp_path / f"out-{stage}"
-        proc, seconds = run_cli(stage, *stage_args(pipeline_run, out), "steering.target.feature=1", cwd=tmp_path,
-                                cache=tmp_path / "cache")
-        assert_refused(proc, seconds, "does not match the sha256", out)
+    out = tmp_path / f"out-{stage}"
+    proc, seconds = run_cli(stage, *stage_args(pipeline_run, out), "steering.target.feature=1", cwd=tmp_path,
+                            cache=tmp_path / "cache")
+    assert_refused(proc, seconds, "does not match the sha256", out)
     assert not (tmp_path / "cache" / "models").exists()  # refused before the model was built
 
 
