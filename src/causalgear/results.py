@@ -20,6 +20,12 @@ from typing import Any, Union
 REMEDY = "rerun the stage that wrote it (or the whole `causalgear pipeline`)"
 
 
+def twin_label(name: str) -> str:
+    """How a method's twin is shown beside it in a row, a table or a plot: a label to read, never a
+    key to find the twin by (that is the `twin` field)."""
+    return f"{name} (random SAE)"
+
+
 def documented(doc: str, default: Any = MISSING, *, omit_none: bool = False, flatten: bool = False,
                default_factory: Any = MISSING) -> Any:
     """A field with its doc (and how it is written)."""

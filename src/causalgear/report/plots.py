@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from causalgear.results import twin_label  # noqa: E402
+
 
 def density_histogram(density: torch.Tensor, path: Path, title: str = "") -> Path:
     """Histogram of log10 feature firing frequency; dead features counted apart."""
@@ -204,7 +206,7 @@ def steering_plot(result: dict, path: Path) -> Path:
     for ax, name in zip(axes[0], plain, strict=True):
         for label, color, r in ((name, "#3b6ea5", methods[name]),
                                 (f"gated_{name}", "#27ae60", methods.get(f"gated_{name}")),
-                                (f"{name} (random SAE)", "#999999", methods[name].get("twin"))):
+                                (twin_label(name), "#999999", methods[name].get("twin"))):
             if r is None:
                 continue
             # the chosen latent's curve (the SAE methods also try other candidate latents)
@@ -236,7 +238,7 @@ def flips_plot(result: dict, path: Path) -> Path:
     for name, m in result["methods"].items():  # each method, its random-SAE twin right after it
         methods[name] = m
         if m.get("twin"):
-            methods[f"{name} (random SAE)"] = m["twin"]
+            methods[twin_label(name)] = m["twin"]
     sides = [("test", result.get("data_split") or "test")]
     if result.get("in_distribution_split"):
         sides.append(("in_distribution", result["in_distribution_split"]))

@@ -160,10 +160,11 @@ def concept_steering_row(s: dict | None) -> Row:
     targets = {t: concept_target(r) for t, r in ((s or {}).get("concept_steering") or {}).items() if "methods" in r}
     if not targets:
         return Row(q, "not measured", "concept steering did not run", "", "concept-steering")
-    targets = {t: r for t, r in targets.items() if beats_twin(r.methods)[0]}
+    against = {t: beats_twin(r.methods) for t, r in targets.items()}  # (methods with a twin, those above it)
+    targets = {t: r for t, r in targets.items() if against[t][0]}
     if not targets:
         return Row(q, "not measured", "no random-SAE twins to hold the methods against", "", "concept-steering")
-    found = {target: beats_twin(r.methods)[1] for target, r in targets.items()}
+    found = {target: against[target][1] for target in targets}
     held = [t for t, names in found.items() if names]
     figure = "; ".join(f"{t}: {len(found[t])} SAE method(s), e.g. {found[t][0]} "
                        f"{rate(targets[t].methods[found[t][0]].test.score)}" for t in held) \

@@ -11,6 +11,7 @@ from causalgear.results import (
     SplitMethod,
     Unsteered,
     from_json,
+    twin_label,
 )
 
 
@@ -53,5 +54,5 @@ def with_twins(methods: dict) -> list[tuple[str, object]]:
     for name, m in methods.items():
         out.append((name, m))
         if getattr(m, "twin", None) is not None:
-            out.append((f"{name} (random SAE)", m.twin))
+            out.append((twin_label(name), m.twin))
     return out

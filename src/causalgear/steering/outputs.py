@@ -38,12 +38,10 @@ def steering_result(ctx, source: str, split_choice: dict, fires: dict | None, me
 
 def generations(results: dict[str, Measured]) -> dict[str, tuple[list[str], list]]:
     """Each method's (and twin's) test outputs at its chosen scale, by the label the page shows."""
-    out = {}
-    for name, measured in results.items():
-        for label, m in ((name, measured), (f"{name} (random SAE)", measured.twin)):
-            if m is not None:
-                out[f"{label} (scale {m.result.scale:g})"] = (m.test_predictions, m.test_correct)
-    return out
+    from causalgear.report.twins import with_twins
+
+    return {f"{label} (scale {m.result.scale:g})": (m.test_predictions, m.test_correct)
+            for label, m in with_twins(results)}
 
 
 def write_outputs(out_dir: Path, bench, arms: dict, results: dict, result: dict) -> None:

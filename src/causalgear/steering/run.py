@@ -18,7 +18,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from causalgear.io import read_json, write_json
-from causalgear.results import to_json
+from causalgear.results import to_json, twin_label
 from causalgear.steering.arms import IN_DISTRIBUTION, IN_SELECTION, SELECTION, TEST, Arm, ArmMaker
 from causalgear.steering.candidates import contrastive_latents
 from causalgear.steering.concepts.steer import concept_steering
@@ -142,7 +142,7 @@ def steer_split(bench: Workbench, out_dir: Path, steerer: Steerer, source: str, 
         if paired is not None:
             began = time.monotonic()
             results[m.name] = results[m.name].paired(measure(paired, completeness))
-            timings[f"{m.name} (random SAE)"] = round(time.monotonic() - began, 1)
+            timings[twin_label(m.name)] = round(time.monotonic() - began, 1)
     concept = None
     if s.concepts.targets and concepts:
         began = time.monotonic()

@@ -17,7 +17,7 @@ from causalgear.interventions.factory import Interventions
 from causalgear.interventions.specs import Positions
 from causalgear.models.teacher_forcing import prompt_sql_batch
 from causalgear.steering.concepts.forced import forced_examples
-from causalgear.steering.concepts.judges import judges
+from causalgear.steering.concepts.judges import judges, parse_target
 from causalgear.steering.concepts.spans import span_means, value_span
 from causalgear.steering.methods.base import MethodSkipped
 from causalgear.steering.methods.context import MethodContext
@@ -104,8 +104,7 @@ class ConceptContext(MethodContext):
         return float(self.direction.norm())
 
     def training(self) -> tuple[list, str]:
-        component, value = self.target.split(":", 1)
-        return forced_examples(self.selection, component, value), "all"
+        return forced_examples(self.selection, *parse_target(self.target)), "all"
 
     def moved(self) -> tuple[list[int], torch.Tensor]:
         if not self.reading.moved:
@@ -142,7 +141,7 @@ def concept_context(bench: Workbench, target: str, where: str, pos: list, neg: l
     words: over its span), read from the validation examples with the value (`pos`) and without;
     None where no example has a span there."""
     twin = (bench.twin,) if bench.cfg.causal.random_sae else ()
-    component = target.split(":", 1)[0]
+    component, _ = parse_target(target)
     if where == "all":
         (h_pos, *z_pos), (h_neg, *z_neg) = token_means(bench, pos, saes=twin), token_means(bench, neg, saes=twin)
     else:
@@ -162,7 +161,7 @@ def concept_context(bench: Workbench, target: str, where: str, pos: list, neg: l
 
 def concept_arms(bench: Workbench, ctx: ConceptContext, prompts: dict[str, list]) -> dict[str, ConceptArm]:
     """The selection and test arms of a target at `ctx.where`."""
-    component, value = ctx.target.split(":", 1)
+    component, value = parse_target(ctx.target)
     tools = Interventions(bench.site, bench.sae, bench.stats)
     return {key: ConceptArm(key, np.arange(len(examples)), tuple(examples),
                             None if ctx.where == "all" else tuple(value_span(bench.tokenizer, e, component)

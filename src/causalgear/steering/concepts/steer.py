@@ -59,7 +59,8 @@ def steer_concept(bench: Workbench, target: str, validation, evaluation, seed: i
                                f"{target} (validation examples with it: {len(pos)}; without: {len(neg)})")
     contexts = {where: concept_context(bench, target, where, pos, neg, prompts[SELECTION], seed)
                 for where in dict.fromkeys(["all", *s.concepts.methods])}
-    unsteered = concept_arms(bench, contexts["all"], prompts)[TEST]
+    arms = {where: concept_arms(bench, ctx, prompts) for where, ctx in contexts.items() if ctx is not None}
+    unsteered = arms["all"][TEST]
     written = unsteered.runner_for(list(unsteered.examples)).predict(None)
     methods: dict[str, Unsteered | ConceptMethod] = {
         "none": Unsteered(latent=None, scale=0.0, test=scored(unsteered.judge(written)))}
@@ -67,7 +68,6 @@ def steer_concept(bench: Workbench, target: str, validation, evaluation, seed: i
     for where, names in s.concepts.methods.items():
         if contexts[where] is None:
             continue
-        arms = concept_arms(bench, contexts[where], prompts)
         for name in names:
             label = name if where == "all" else f"{name}_at_span"
             if sae_only and not method(name).acts_through_sae:
@@ -78,8 +78,8 @@ def steer_concept(bench: Workbench, target: str, validation, evaluation, seed: i
                 skipped[label] = str(why)
                 continue
             paired = twin_or_why(made, skipped, label)
-            methods[label] = replace(measured(made, arms, label),
-                                     twin=None if paired is None else measured(paired, arms, label))
+            methods[label] = replace(measured(made, arms[where], label),
+                                     twin=None if paired is None else measured(paired, arms[where], label))
     return ConceptTarget(n_select=len(prompts[SELECTION]), n_test=len(prompts[TEST]),
                          candidate_latents=contexts["all"].latents, methods=methods, skipped_methods=skipped or None)
 

@@ -19,6 +19,7 @@ from typing import ClassVar
 import numpy as np
 
 from causalgear.interventions.types import Intervention
+from causalgear.results import twin_label
 from causalgear.steering.arms import Arm, predict_each
 from causalgear.steering.methods.context import MethodContext, MethodSkipped
 from causalgear.steering.search import Point
@@ -93,7 +94,7 @@ def twin_or_why(method: SteeringMethod, skipped: dict[str, str], label: str) -> 
     try:
         return twin(method)
     except MethodSkipped as why:
-        skipped[f"{label} (random SAE)"] = str(why)
+        skipped[twin_label(label)] = str(why)
         return None
 
 

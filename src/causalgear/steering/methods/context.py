@@ -127,10 +127,10 @@ class MethodContext:
         raise NotImplementedError
 
     def twin(self) -> MethodContext:
-        """This context on the SAE's random-weight twin: its latents chosen on the twin by the same rule."""
+        """This context on the SAE's random-weight twin: its latents chosen on the twin by the same rule;
+        what methods made for the SAE (`shared`) is the twin's too."""
         bench = self.bench
-        return replace(self, sae=bench.twin, stats=bench.twin_stats, on_twin=True, choose_latents=self.twin_latents,
-                       _shared=self._shared)
+        return replace(self, sae=bench.twin, stats=bench.twin_stats, on_twin=True, choose_latents=self.twin_latents)
 
     def shared(self, key: str, make):
         """What several methods need alike (the gold SQL loss gradient), made by the first to ask."""
